@@ -1,0 +1,1 @@
+//! Salon's sans-IO room protocol.
