@@ -1,1 +1,33 @@
 //! Salon's sans-IO room protocol.
+//!
+//! Bytes and `now` in; datagrams, timer deadlines and events out. No sockets, no clock
+//! reads, no OS randomness, no audio, no storage: the `salon-node` crate drives an
+//! [`Endpoint`] from a UDP socket and a timer. See `docs/PROTOCOL.md` for the wire format.
+
+pub mod channel;
+pub mod codec;
+pub mod config;
+pub mod cookie;
+pub mod endpoint;
+pub mod error;
+pub mod event;
+pub mod frame;
+pub mod handshake;
+pub mod identity;
+pub mod invite;
+pub mod link;
+pub mod message;
+pub mod replay;
+pub mod roster;
+pub mod safety_code;
+pub mod session;
+pub mod wire;
+
+pub use config::Config;
+pub use endpoint::{Endpoint, Transmit};
+pub use error::CommandError;
+pub use event::{Event, JoinFailure, LeftReason, LinkStats, RoomView};
+pub use identity::{Identity, PublicKey};
+pub use invite::{Candidate, CandidateKind, Invite, InviteError, RoomId};
+pub use message::Action;
+pub use roster::{Member, Role};

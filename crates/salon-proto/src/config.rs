@@ -1,0 +1,51 @@
+//! Timer values and limits, each with the reason for its value.
+
+use std::time::Duration;
+
+/// Tunables of an [`crate::Endpoint`]. `Default` is what Salon ships with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest room the host admits. Full mesh: each speaker sends every frame to every
+    /// member, so upload grows with the room; 16 keeps a 3-speaker room under ~1 Mb/s.
+    pub max_members: usize,
+    /// Send something on an idle link this often (a ping): keeps NAT bindings open and
+    /// measures RTT. One 189-byte datagram a second per link is cheap.
+    pub keepalive: Duration,
+    /// A link that has received nothing authenticated for this long is down; a member the
+    /// host has not heard from for this long leaves the roster. Five missed keepalives.
+    pub peer_timeout: Duration,
+    /// Start a new handshake when the session is this old (WireGuard's REKEY_AFTER_TIME).
+    pub rekey_after: Duration,
+    /// Never use a session older than this (WireGuard's REJECT_AFTER_TIME).
+    pub reject_after: Duration,
+    /// First handshake retry delay; doubles per attempt up to `handshake_retry_max`.
+    /// Shorter than WireGuard's 5 s because a person is waiting to join.
+    pub handshake_retry: Duration,
+    /// Cap of the retry delay.
+    pub handshake_retry_max: Duration,
+    /// Random extra delay up to this much on every retry, so peers that failed together
+    /// do not retry in lockstep.
+    pub handshake_jitter: Duration,
+    /// Give up joining after this long and report which addresses were tried.
+    pub join_timeout: Duration,
+    /// After sending `Removed` or leaving, keep the link this long so the message is
+    /// delivered, then drop it.
+    pub linger: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_members: 16,
+            keepalive: Duration::from_secs(1),
+            peer_timeout: Duration::from_secs(5),
+            rekey_after: Duration::from_secs(120),
+            reject_after: Duration::from_secs(180),
+            handshake_retry: Duration::from_millis(500),
+            handshake_retry_max: Duration::from_secs(5),
+            handshake_jitter: Duration::from_millis(250),
+            join_timeout: Duration::from_secs(15),
+            linger: Duration::from_secs(2),
+        }
+    }
+}

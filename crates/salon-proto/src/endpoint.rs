@@ -1,0 +1,1422 @@
+//! The protocol state machine of one node: one UDP socket's worth of peers, at most one
+//! room at a time.
+//!
+//! Shaped like `quinn-proto`: the driver feeds [`Endpoint::handle_datagram`] and
+//! [`Endpoint::handle_timeout`] with `now`, gives commands (host, join, chat, …), and
+//! drains [`Endpoint::poll_transmit`], [`Endpoint::poll_event`] and
+//! [`Endpoint::poll_timeout`]. No clock reads, no sockets, no OS randomness: the same seed
+//! and inputs give the same outputs.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::config::Config;
+use crate::cookie::{CookieJar, LoadMonitor, RateLimiter, mac, open_reply};
+use crate::error::CommandError;
+use crate::event::{Event, JoinFailure, LeftReason, LinkStats, RoomView};
+use crate::frame::{self, Frame, MAX_AUDIO_FRAME};
+use crate::handshake::{
+    self, InitPayload, Keys, Kind, ResponsePayload, Status, cookie_key, join_mac1_key,
+    join_prologue, link_hint, link_mac1_key, link_prologue,
+};
+use crate::identity::{Identity, PublicKey};
+use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
+use crate::link::{Link, Pending, Retry, Slot};
+use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
+use crate::roster::{Member, Role, successor, valid_name, valid_title};
+use crate::safety_code::room_safety_code;
+use crate::session::{REKEY_AFTER_MESSAGES, Session};
+use crate::wire::{
+    self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, MAX_PLAINTEXT_LEN, Packet,
+};
+
+/// How long a cookie from a cookie reply stays usable (the responder rotates its secret
+/// every two minutes).
+const COOKIE_LIFETIME: Duration = Duration::from_secs(120);
+/// Most datagrams one flush sends on one link, so a huge backlog cannot starve the rest.
+const MAX_BURST: usize = 32;
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Handshaking with the host; no roster yet.
+    Joining { deadline: Instant, tried: Vec<SocketAddr> },
+    /// In the room.
+    Open,
+    /// Left; lingering so goodbyes are delivered.
+    Closing { until: Instant },
+}
+
+struct Room {
+    id: RoomId,
+    secret: [u8; 32],
+    title: String,
+    my_name: String,
+    my_candidates: Vec<SocketAddr>,
+    host: PublicKey,
+    host_gone: bool,
+    phase: Phase,
+    epoch: u64,
+    epoch_secret: [u8; 32],
+    version: u64,
+    members: Vec<Member>,
+    banned: HashSet<PublicKey>,
+    next_join_order: u64,
+    chat_sent: u64,
+    chat_seen: HashMap<PublicKey, u64>,
+    audio_seq: u32,
+    /// Our own mute request, to tell a moderator's mute from ours.
+    want_muted: bool,
+}
+
+impl Room {
+    fn member(&self, key: &PublicKey) -> Option<&Member> {
+        self.members.iter().find(|m| m.key == *key)
+    }
+
+    fn member_mut(&mut self, key: &PublicKey) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.key == *key)
+    }
+
+    fn state(&self) -> RoomState {
+        RoomState {
+            title: self.title.clone(),
+            epoch: self.epoch,
+            epoch_secret: self.epoch_secret,
+            version: self.version,
+            members: self.members.clone(),
+        }
+    }
+
+    fn view(&self) -> RoomView {
+        let keys: Vec<PublicKey> = self.members.iter().map(|m| m.key).collect();
+        RoomView {
+            room_id: self.id,
+            title: self.title.clone(),
+            epoch: self.epoch,
+            host: self.host,
+            members: self.members.clone(),
+            safety_code: room_safety_code(&self.id.0, self.epoch, &keys),
+        }
+    }
+}
+
+/// One node's protocol state. See the module documentation.
+pub struct Endpoint {
+    cfg: Config,
+    identity: Identity,
+    me: PublicKey,
+    rng: ChaCha20Rng,
+    incarnation: u64,
+    clock_base: Instant,
+    unix_base_micros: u64,
+    last_timestamp: u64,
+    room: Option<Room>,
+    links: BTreeMap<PublicKey, Link>,
+    indices: HashMap<u32, PublicKey>,
+    seen_timestamps: HashMap<PublicKey, u64>,
+    cookies: CookieJar,
+    rate: RateLimiter,
+    load: LoadMonitor,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Endpoint {
+    /// A node with this identity. `seed` feeds every random choice (indices, ephemeral
+    /// keys, secrets): the driver passes 32 bytes from the OS; tests pass fixed seeds.
+    /// `unix_micros` is the wall-clock time at `now`, used only for handshake replay
+    /// timestamps.
+    pub fn new(cfg: Config, identity: Identity, seed: [u8; 32], now: Instant, unix_micros: u64) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let incarnation = rng.next_u64();
+        let cookies = CookieJar::new(&mut rng, now);
+        let me = identity.public_key();
+        Self {
+            cfg,
+            identity,
+            me,
+            rng,
+            incarnation,
+            clock_base: now,
+            unix_base_micros: unix_micros,
+            last_timestamp: 0,
+            room: None,
+            links: BTreeMap::new(),
+            indices: HashMap::new(),
+            seen_timestamps: HashMap::new(),
+            cookies,
+            rate: RateLimiter::new(),
+            load: LoadMonitor::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Our static public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.me
+    }
+
+    /// The room as we see it, if we are in one.
+    pub fn room(&self) -> Option<RoomView> {
+        self.room
+            .as_ref()
+            .filter(|r| r.phase == Phase::Open)
+            .map(Room::view)
+    }
+
+    /// Whether we are in no room (never joined, or left and done lingering).
+    pub fn is_idle(&self) -> bool {
+        self.room.is_none()
+    }
+
+    /// An invite to the room, if we are its host.
+    pub fn invite(&self, candidates: Vec<Candidate>) -> Option<Invite> {
+        let room = self.room.as_ref()?;
+        (room.host == self.me && room.phase == Phase::Open).then(|| Invite {
+            host: self.me,
+            room_id: room.id,
+            secret: RoomSecret::from_bytes(room.secret),
+            candidates,
+        })
+    }
+
+    /// Link figures for one peer.
+    pub fn link_stats(&self, peer: &PublicKey) -> Option<LinkStats> {
+        self.links.get(peer).map(|l| LinkStats {
+            retransmissions: l.channel.retransmissions(),
+            up: l.current.is_some(),
+            ..l.stats
+        })
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Opens a new room with us as host and returns its invite. `candidates` are the
+    /// addresses joiners should try (the driver knows its socket's addresses).
+    pub fn host(
+        &mut self,
+        now: Instant,
+        title: &str,
+        name: &str,
+        candidates: Vec<Candidate>,
+    ) -> Result<Invite, CommandError> {
+        if self.room.is_some() {
+            return Err(CommandError::AlreadyInRoom);
+        }
+        if !valid_title(title) {
+            return Err(CommandError::InvalidTitle);
+        }
+        if !valid_name(name) {
+            return Err(CommandError::InvalidName);
+        }
+        let mut id = [0u8; 16];
+        self.rng.fill_bytes(&mut id);
+        let secret = self.random32();
+        let epoch_secret = self.random32();
+        let my_candidates: Vec<SocketAddr> = candidates.iter().map(|c| c.addr).collect();
+        let room = Room {
+            id: RoomId(id),
+            secret,
+            title: title.trim().to_owned(),
+            my_name: name.trim().to_owned(),
+            my_candidates: my_candidates.clone(),
+            host: self.me,
+            host_gone: false,
+            phase: Phase::Open,
+            epoch: 1,
+            epoch_secret,
+            version: 1,
+            members: vec![Member {
+                key: self.me,
+                name: name.trim().to_owned(),
+                role: Role::Host,
+                hand_raised: false,
+                muted: false,
+                candidates: my_candidates,
+                joined: 0,
+            }],
+            banned: HashSet::new(),
+            next_join_order: 1,
+            chat_sent: 0,
+            chat_seen: HashMap::new(),
+            audio_seq: 0,
+            want_muted: false,
+        };
+        self.events.push_back(Event::Joined(room.view()));
+        self.room = Some(room);
+        let _ = now;
+        self.invite(candidates).ok_or(CommandError::NotInRoom)
+    }
+
+    /// Starts joining the room of `invite`. `candidates` are our own addresses to tell
+    /// other members (LAN addresses of our socket).
+    pub fn join(
+        &mut self,
+        now: Instant,
+        invite: &Invite,
+        name: &str,
+        candidates: Vec<SocketAddr>,
+    ) -> Result<(), CommandError> {
+        if self.room.is_some() {
+            return Err(CommandError::AlreadyInRoom);
+        }
+        if !valid_name(name) {
+            return Err(CommandError::InvalidName);
+        }
+        self.room = Some(Room {
+            id: invite.room_id,
+            secret: *invite.secret.as_bytes(),
+            title: String::new(),
+            my_name: name.trim().to_owned(),
+            my_candidates: candidates,
+            host: invite.host,
+            host_gone: false,
+            phase: Phase::Joining {
+                deadline: now + self.cfg.join_timeout,
+                tried: Vec::new(),
+            },
+            epoch: 0,
+            epoch_secret: [0; 32],
+            version: 0,
+            members: Vec::new(),
+            banned: HashSet::new(),
+            next_join_order: 0,
+            chat_sent: 0,
+            chat_seen: HashMap::new(),
+            audio_seq: 0,
+            want_muted: false,
+        });
+        let mut link = Link::new(invite.host, now);
+        link.candidates = invite.candidates.iter().map(|c| c.addr).collect();
+        link.retry = Some(Retry { attempts: 0, next: now });
+        self.links.insert(invite.host, link);
+        self.start_handshake(now, invite.host);
+        Ok(())
+    }
+
+    /// Raises (true) or lowers (false) our hand.
+    pub fn set_hand(&mut self, now: Instant, raised: bool) -> Result<(), CommandError> {
+        self.request(now, Message::SetHand(raised))
+    }
+
+    /// Mutes or unmutes our microphone as shown to others. The application keeps sending
+    /// audio frames (encoded silence) while muted, so the network cannot tell.
+    pub fn set_muted(&mut self, now: Instant, muted: bool) -> Result<(), CommandError> {
+        if let Some(r) = self.room.as_mut() {
+            r.want_muted = muted;
+        }
+        self.request(now, Message::SetMuted(muted))
+    }
+
+    /// A moderator action on another member.
+    pub fn moderate(&mut self, now: Instant, target: PublicKey, action: Action) -> Result<(), CommandError> {
+        let room = self.open_room()?;
+        let my_role = room.member(&self.me).map(|m| m.role);
+        if !my_role.is_some_and(Role::can_moderate) {
+            return Err(CommandError::NotPermitted);
+        }
+        if action == Action::MakeModerator && my_role != Some(Role::Host) {
+            return Err(CommandError::NotHost);
+        }
+        if room.member(&target).is_none() || target == self.me {
+            return Err(CommandError::UnknownMember);
+        }
+        self.request(now, Message::Moderate { target, action })
+    }
+
+    /// Sends a chat line to everyone in the room.
+    pub fn send_chat(&mut self, now: Instant, text: &str) -> Result<(), CommandError> {
+        if text.trim().is_empty() || text.len() > MAX_CHAT_LEN {
+            return Err(CommandError::InvalidChat);
+        }
+        let me = self.me;
+        let room = self.open_room_mut()?;
+        room.chat_sent += 1;
+        let seq = room.chat_sent;
+        let name = room.my_name.clone();
+        let msg = Message::Chat { seq, text: text.to_owned() };
+        self.broadcast(&msg, None)?;
+        self.events.push_back(Event::Chat { from: me, name, seq, text: text.to_owned() });
+        self.flush(now);
+        Ok(())
+    }
+
+    /// Sends one codec frame to every member. Stage members call this every frame period,
+    /// muted or not, so every stage member emits the same datagrams at the same rate.
+    pub fn send_audio(&mut self, now: Instant, codec_frame: &[u8]) -> Result<(), CommandError> {
+        if codec_frame.len() > MAX_AUDIO_FRAME {
+            return Err(CommandError::AudioFrameTooLarge(codec_frame.len()));
+        }
+        let me = self.me;
+        let reject_after = self.cfg.reject_after;
+        let room = self.open_room_mut()?;
+        if !room.member(&me).is_some_and(|m| m.role.on_stage()) {
+            return Err(CommandError::NotOnStage);
+        }
+        room.audio_seq = room.audio_seq.wrapping_add(1);
+        let seq = room.audio_seq;
+        let peers: Vec<PublicKey> = room.members.iter().map(|m| m.key).filter(|k| *k != me).collect();
+        let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+        frame::push_audio(&mut plain, seq, codec_frame);
+        frame::pad(&mut plain);
+        for peer in peers {
+            let Some(link) = self.links.get_mut(&peer) else { continue };
+            let Some(dest) = link.destination() else { continue };
+            let Some(session) = link.sendable(now, reject_after) else { continue };
+            if let Ok(contents) = session.seal(&plain) {
+                link.last_send = now;
+                self.transmits.push_back(Transmit { destination: dest, contents });
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves the room. A leaving host hands the room to its successor first.
+    pub fn leave(&mut self, now: Instant) -> Result<(), CommandError> {
+        let me = self.me;
+        let linger = self.cfg.linger;
+        let room = self.room.as_mut().ok_or(CommandError::NotInRoom)?;
+        match room.phase {
+            Phase::Closing { .. } => return Err(CommandError::NotInRoom),
+            Phase::Joining { .. } => {
+                self.close_now(LeftReason::Left);
+                return Ok(());
+            }
+            Phase::Open => {}
+        }
+        if room.host == me {
+            if let Some(next) = successor(&room.members, &me) {
+                room.members.retain(|m| m.key != me);
+                if let Some(m) = room.member_mut(&next) {
+                    m.role = Role::Host;
+                    m.hand_raised = false;
+                }
+                room.host = next;
+                self.new_epoch();
+                self.broadcast_state();
+            }
+        }
+        let _ = self.broadcast(&Message::Leave, None);
+        if let Some(room) = self.room.as_mut() {
+            room.phase = Phase::Closing { until: now + linger };
+        }
+        self.events.push_back(Event::Left(LeftReason::Left));
+        self.flush(now);
+        Ok(())
+    }
+
+    /// Ends the room for everyone (host only).
+    pub fn end_room(&mut self, now: Instant) -> Result<(), CommandError> {
+        let me = self.me;
+        let linger = self.cfg.linger;
+        let room = self.open_room()?;
+        if room.host != me {
+            return Err(CommandError::NotHost);
+        }
+        let _ = self.broadcast(&Message::Ended, None);
+        if let Some(room) = self.room.as_mut() {
+            room.phase = Phase::Closing { until: now + linger };
+        }
+        self.events.push_back(Event::Left(LeftReason::Ended));
+        self.flush(now);
+        Ok(())
+    }
+
+    fn open_room(&self) -> Result<&Room, CommandError> {
+        match &self.room {
+            None => Err(CommandError::NotInRoom),
+            Some(r) => match r.phase {
+                Phase::Open => Ok(r),
+                Phase::Joining { .. } => Err(CommandError::StillJoining),
+                Phase::Closing { .. } => Err(CommandError::NotInRoom),
+            },
+        }
+    }
+
+    fn open_room_mut(&mut self) -> Result<&mut Room, CommandError> {
+        match &mut self.room {
+            None => Err(CommandError::NotInRoom),
+            Some(r) => match r.phase {
+                Phase::Open => Ok(r),
+                Phase::Joining { .. } => Err(CommandError::StillJoining),
+                Phase::Closing { .. } => Err(CommandError::NotInRoom),
+            },
+        }
+    }
+
+    /// Sends a request to the host, or applies it directly when we are the host.
+    fn request(&mut self, now: Instant, msg: Message) -> Result<(), CommandError> {
+        let host = self.open_room()?.host;
+        if host == self.me {
+            let me = self.me;
+            self.host_handle(now, me, msg);
+        } else {
+            self.send_message(&host, &msg)?;
+        }
+        self.flush(now);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Feeds one received datagram. Anything unauthenticated or malformed is dropped
+    /// without a reply and without changing state.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let Ok(packet) = Packet::parse(data) else { return };
+        match packet {
+            Packet::Init(init) => self.on_init(now, from, &init),
+            Packet::Response(resp) => self.on_response(now, from, &resp),
+            Packet::Cookie(c) => self.on_cookie(now, &c),
+            Packet::Transport(t) => self.on_transport(now, from, &t),
+        }
+        self.flush(now);
+    }
+
+    fn random32(&mut self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        self.rng.fill_bytes(&mut b);
+        b
+    }
+
+    fn new_index(&mut self) -> u32 {
+        loop {
+            let i = self.rng.next_u32();
+            if i != 0 && !self.indices.contains_key(&i) {
+                return i;
+            }
+        }
+    }
+
+    fn timestamp(&mut self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.clock_base).as_micros();
+        let t = self.unix_base_micros.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX));
+        self.last_timestamp = t.max(self.last_timestamp + 1);
+        self.last_timestamp
+    }
+
+    fn jitter(&mut self) -> Duration {
+        let ms = self.cfg.handshake_jitter.as_millis() as u64;
+        if ms == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(self.rng.next_u64() % ms)
+        }
+    }
+
+    /// Whether `peer`'s initiation timestamp is newer than any we accepted; records it.
+    fn fresh_timestamp(&mut self, peer: PublicKey, ts: u64) -> bool {
+        match self.seen_timestamps.get(&peer) {
+            Some(&last) if ts <= last => false,
+            _ => {
+                self.seen_timestamps.insert(peer, ts);
+                true
+            }
+        }
+    }
+
+    fn start_handshake(&mut self, now: Instant, peer: PublicKey) {
+        let Some(room) = self.room.as_ref() else { return };
+        let joining = matches!(room.phase, Phase::Joining { .. });
+        let kind = if joining && peer == room.host { Kind::Join } else { Kind::Link };
+        let (psk, prologue, mac1_key) = match kind {
+            Kind::Join => (room.secret, join_prologue(&room.id.0), join_mac1_key(&peer, &room.secret)),
+            Kind::Link => (
+                room.epoch_secret,
+                link_prologue(&room.id.0, room.epoch),
+                link_mac1_key(&peer, &room.epoch_secret),
+            ),
+        };
+        let epoch = room.epoch;
+        let payload = InitPayload {
+            timestamp: self.timestamp(now),
+            incarnation: self.incarnation,
+        };
+        let seed = self.random32();
+        let keys = Keys { local: &self.identity, psk: &psk, prologue: &prologue };
+        let Ok((state, noise)) = handshake::initiate(kind, &keys, &peer, &payload, seed) else { return };
+        let hint: [u8; MAC_LEN] = match kind {
+            Kind::Join => {
+                let mut h = [0u8; MAC_LEN];
+                self.rng.fill_bytes(&mut h);
+                h
+            }
+            Kind::Link => link_hint(&psk, &self.me, &noise[..32]),
+        };
+        let index = self.new_index();
+        let Some(mut packet) = wire::encode_init(index, &hint, &noise) else { return };
+        let mac1 = mac(&mac1_key, &packet[..INIT_MAC1_OFFSET]);
+        packet[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&mac1);
+        let retry_base = self.cfg.handshake_retry;
+        let retry_max = self.cfg.handshake_retry_max;
+        let jitter = self.jitter();
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        if let Some((cookie, at)) = link.cookie {
+            if now.saturating_duration_since(at) < COOKIE_LIFETIME {
+                let mac2 = mac(&{
+                    let mut k = [0u8; 32];
+                    k[..16].copy_from_slice(&cookie);
+                    k
+                }, &packet[..INIT_MAC2_OFFSET]);
+                packet[INIT_MAC2_OFFSET..].copy_from_slice(&mac2);
+            }
+        }
+        if let Some(old) = link.pending.take() {
+            self.indices.remove(&old.local_index);
+        }
+        link.pending = Some(Pending { kind, state, local_index: index, mac1_key, mac1, epoch });
+        self.indices.insert(index, peer);
+        let attempts = link.retry.map_or(0, |r| r.attempts) + 1;
+        let backoff = retry_base
+            .saturating_mul(1u32 << (attempts - 1).min(8))
+            .min(retry_max);
+        link.retry = Some(Retry { attempts, next: now + backoff + jitter });
+        let mut dests: Vec<SocketAddr> = link.addr.into_iter().collect();
+        for c in &link.candidates {
+            if !dests.contains(c) {
+                dests.push(*c);
+            }
+        }
+        link.last_send = now;
+        for d in &dests {
+            self.transmits.push_back(Transmit { destination: *d, contents: packet.clone() });
+        }
+        if let Some(Room { phase: Phase::Joining { tried, .. }, .. }) = self.room.as_mut() {
+            for d in dests {
+                if !tried.contains(&d) {
+                    tried.push(d);
+                }
+            }
+        }
+    }
+
+    fn on_init(&mut self, now: Instant, from: SocketAddr, init: &wire::Init<'_>) {
+        let Some(room) = self.room.as_ref() else { return };
+        if room.phase != Phase::Open {
+            return;
+        }
+        let mut keys: Vec<(Kind, [u8; 32])> = Vec::with_capacity(2);
+        if room.host == self.me {
+            keys.push((Kind::Join, join_mac1_key(&self.me, &room.secret)));
+        }
+        keys.push((Kind::Link, link_mac1_key(&self.me, &room.epoch_secret)));
+        let covered = &init.raw[..INIT_MAC1_OFFSET];
+        let Some(&(kind, mac1_key)) = keys.iter().find(|(_, k)| ct_eq(&mac(k, covered), init.mac1)) else {
+            return;
+        };
+        // Only now, with a valid mac1 (the sender holds the invite or the epoch secret),
+        // does the datagram count towards load and possibly earn a cookie reply.
+        self.load.record(now);
+        if self.load.under_load(now) {
+            let rng = &mut self.rng;
+            if !self.cookies.check_mac2(now, rng, from, &init.raw[..INIT_MAC2_OFFSET], init.mac2) {
+                let cookie = self.cookies.cookie(now, &mut self.rng, from);
+                let (nonce, sealed) =
+                    self.cookies.seal_reply(&cookie_key(&mac1_key), &cookie, init.mac1, &mut self.rng);
+                self.transmits.push_back(Transmit {
+                    destination: from,
+                    contents: wire::encode_cookie(init.sender, &nonce, &sealed),
+                });
+                return;
+            }
+            if !self.rate.allow(now, from.ip()) {
+                return;
+            }
+        }
+        let (room_id, room_secret, epoch, epoch_secret) = (room.id, room.secret, room.epoch, room.epoch_secret);
+        let seed = self.random32();
+        let (state, remote, payload, status) = match kind {
+            Kind::Join => {
+                let prologue = join_prologue(&room_id.0);
+                let keys = Keys { local: &self.identity, psk: &room_secret, prologue: &prologue };
+                let Ok((state, remote, payload)) = handshake::accept(kind, &keys, None, init.noise, seed) else {
+                    return;
+                };
+                let Some(room) = self.room.as_ref() else { return };
+                let status = if room.banned.contains(&remote) {
+                    Status::Removed
+                } else if room.member(&remote).is_none() && room.members.len() >= self.cfg.max_members {
+                    Status::Full
+                } else {
+                    Status::Accepted
+                };
+                (state, remote, payload, status)
+            }
+            Kind::Link => {
+                let e = &init.noise[..32];
+                let Some(initiator) = self
+                    .room
+                    .as_ref()
+                    .and_then(|r| {
+                        r.members
+                            .iter()
+                            .map(|m| m.key)
+                            .find(|k| *k != self.me && ct_eq(&link_hint(&epoch_secret, k, e), init.hint))
+                    })
+                else {
+                    return;
+                };
+                let prologue = link_prologue(&room_id.0, epoch);
+                let keys = Keys { local: &self.identity, psk: &epoch_secret, prologue: &prologue };
+                let Ok((state, remote, payload)) =
+                    handshake::accept(kind, &keys, Some(&initiator), init.noise, seed)
+                else {
+                    return;
+                };
+                (state, remote, payload, Status::Accepted)
+            }
+        };
+        if remote == self.me || !self.fresh_timestamp(remote, payload.timestamp) {
+            return;
+        }
+        let reply = ResponsePayload { status, incarnation: self.incarnation };
+        let Ok((transport, noise)) = handshake::respond(state, &reply) else { return };
+        let index = self.new_index();
+        let Some(packet) = wire::encode_response(index, init.sender, &noise) else { return };
+        self.transmits.push_back(Transmit { destination: from, contents: packet });
+        if status != Status::Accepted {
+            return;
+        }
+        let link = self.links.entry(remote).or_insert_with(|| Link::new(remote, now));
+        if link.incarnation.is_some_and(|i| i != payload.incarnation) {
+            link.reset_channel();
+        }
+        link.incarnation = Some(payload.incarnation);
+        if link.candidates.is_empty() {
+            link.candidates.push(from);
+        }
+        if let Some(old) = link.next.take() {
+            self.indices.remove(&old.local_index);
+        }
+        link.next = Some(Session::new(transport, index, init.sender, false, now));
+        self.indices.insert(index, remote);
+    }
+
+    fn on_response(&mut self, now: Instant, from: SocketAddr, resp: &wire::Response<'_>) {
+        let Some(&peer) = self.indices.get(&resp.receiver) else { return };
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        if link.pending.as_ref().map(|p| p.local_index) != Some(resp.receiver) {
+            return;
+        }
+        let Some(pending) = link.pending.take() else { return };
+        let Ok((transport, payload)) = handshake::complete(pending.state, resp.noise) else {
+            // The state is consumed; the retry timer starts a fresh handshake.
+            self.indices.remove(&resp.receiver);
+            return;
+        };
+        if payload.status != Status::Accepted {
+            self.indices.remove(&resp.receiver);
+            if pending.kind == Kind::Join {
+                let failure = match payload.status {
+                    Status::Removed => JoinFailure::Removed,
+                    Status::Full => JoinFailure::Full,
+                    _ => JoinFailure::Ended,
+                };
+                self.events.push_back(Event::JoinFailed(failure));
+                self.drop_room();
+            }
+            return;
+        }
+        if link.incarnation.is_some_and(|i| i != payload.incarnation) {
+            link.reset_channel();
+        }
+        link.incarnation = Some(payload.incarnation);
+        if let Some(old) = link.previous.take() {
+            self.indices.remove(&old.local_index);
+        }
+        link.install_initiated(Session::new(transport, pending.local_index, resp.sender, true, now));
+        link.addr = Some(from);
+        link.last_recv = now;
+        link.retry = None;
+        if !link.reported_up {
+            link.reported_up = true;
+            self.events.push_back(Event::LinkUp(peer));
+        }
+        if pending.kind == Kind::Join {
+            if let Some(room) = self.room.as_ref() {
+                let hello = Message::Hello {
+                    name: room.my_name.clone(),
+                    candidates: room.my_candidates.clone(),
+                };
+                let _ = self.send_message(&peer, &hello);
+            }
+        }
+        // Confirm the session to the responder right away, even with nothing to say.
+        self.send_probe(now, peer, false);
+    }
+
+    fn on_cookie(&mut self, now: Instant, c: &wire::CookieReply<'_>) {
+        let Some(&peer) = self.indices.get(&c.receiver) else { return };
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        let Some(p) = link.pending.as_ref().filter(|p| p.local_index == c.receiver) else { return };
+        if let Some(cookie) = open_reply(&cookie_key(&p.mac1_key), c.nonce, c.sealed, &p.mac1) {
+            link.cookie = Some((cookie, now));
+        }
+    }
+
+    fn on_transport(&mut self, now: Instant, from: SocketAddr, t: &wire::Transport<'_>) {
+        let Some(&peer) = self.indices.get(&t.receiver) else { return };
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        let Some((session, slot)) = link.session_mut(t.receiver) else { return };
+        let Ok(plain) = session.open(t.counter, t.ciphertext) else { return };
+        let Ok(frames) = frame::parse(&plain) else { return };
+        if slot == Slot::Next {
+            if let Some(old) = link.previous.take() {
+                self.indices.remove(&old.local_index);
+            }
+            link.promote_next();
+        }
+        link.addr = Some(from);
+        link.last_recv = now;
+        if !link.reported_up {
+            link.reported_up = true;
+            self.events.push_back(Event::LinkUp(peer));
+        }
+        let on_stage = self
+            .room
+            .as_ref()
+            .filter(|r| r.phase == Phase::Open)
+            .and_then(|r| r.member(&peer))
+            .is_some_and(|m| m.role.on_stage());
+        let mut pongs = Vec::new();
+        for f in frames {
+            match f {
+                Frame::Audio { seq, data } => {
+                    if !on_stage {
+                        continue;
+                    }
+                    let st = &mut link.stats;
+                    st.audio_received += 1;
+                    match link.audio_high {
+                        Some(h) if seq.wrapping_sub(h) as i32 > 0 => {
+                            st.audio_lost += u64::from(seq.wrapping_sub(h) - 1);
+                            link.audio_high = Some(seq);
+                        }
+                        Some(_) => st.audio_lost = st.audio_lost.saturating_sub(1),
+                        None => link.audio_high = Some(seq),
+                    }
+                    self.events.push_back(Event::Audio { from: peer, seq, frame: data.to_vec() });
+                }
+                Frame::Ping(id) => pongs.push(id),
+                Frame::Pong(id) => {
+                    if let Some((pid, sent)) = link.ping {
+                        if pid == id {
+                            link.stats.rtt = Some(now.saturating_duration_since(sent));
+                            link.ping = None;
+                        }
+                    }
+                }
+                Frame::Channel(cf) => {
+                    let _ = link.channel.handle_frame(now, &cf);
+                }
+            }
+        }
+        let mut messages = Vec::new();
+        while let Some(m) = link.channel.poll_message() {
+            messages.push(m);
+        }
+        for id in pongs {
+            self.send_pong(now, peer, id);
+        }
+        for m in messages {
+            if let Ok(msg) = Message::decode(&m) {
+                self.on_message(now, peer, msg);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- room logic
+
+    fn on_message(&mut self, now: Instant, from: PublicKey, msg: Message) {
+        let Some(room) = self.room.as_ref() else { return };
+        if matches!(room.phase, Phase::Closing { .. }) {
+            return;
+        }
+        let i_am_host = room.host == self.me && room.phase == Phase::Open;
+        match msg {
+            Message::State(s) => self.apply_state(now, from, s),
+            Message::Chat { seq, text } => {
+                let Some(room) = self.room.as_mut() else { return };
+                let Some(name) = room.member(&from).map(|m| m.name.clone()) else { return };
+                if text.is_empty() || text.len() > MAX_CHAT_LEN {
+                    return;
+                }
+                let last = room.chat_seen.get(&from).copied().unwrap_or(0);
+                if seq <= last {
+                    return;
+                }
+                room.chat_seen.insert(from, seq);
+                self.events.push_back(Event::Chat { from, name, seq, text });
+            }
+            Message::Removed if from == room.host => self.close_after_notice(now, LeftReason::Removed),
+            Message::Ended if from == room.host => self.close_after_notice(now, LeftReason::Ended),
+            Message::Leave => self.on_leave(now, from),
+            other if i_am_host => self.host_handle(now, from, other),
+            _ => {}
+        }
+    }
+
+    /// Host side of requests (also used for our own requests when we host).
+    fn host_handle(&mut self, now: Instant, from: PublicKey, msg: Message) {
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else { return };
+        let mut changed = false;
+        match msg {
+            Message::Hello { name, candidates } => {
+                if from == me || !valid_name(&name) || room.banned.contains(&from) {
+                    return;
+                }
+                let observed = self.links.get(&from).and_then(|l| l.addr);
+                let mut cands: Vec<SocketAddr> = observed.into_iter().collect();
+                for c in candidates {
+                    if !cands.contains(&c) && cands.len() < crate::roster::MAX_CANDIDATES {
+                        cands.push(c);
+                    }
+                }
+                if let Some(m) = room.member_mut(&from) {
+                    m.name = name.trim().to_owned();
+                    m.candidates = cands;
+                } else {
+                    if room.members.len() >= self.cfg.max_members {
+                        return;
+                    }
+                    let joined = room.next_join_order;
+                    room.next_join_order += 1;
+                    room.members.push(Member {
+                        key: from,
+                        name: name.trim().to_owned(),
+                        role: Role::Listener,
+                        hand_raised: false,
+                        muted: false,
+                        candidates: cands,
+                        joined,
+                    });
+                }
+                changed = true;
+            }
+            Message::SetHand(up) => {
+                if let Some(m) = room.member_mut(&from) {
+                    let up = up && m.role == Role::Listener;
+                    changed = m.hand_raised != up;
+                    m.hand_raised = up;
+                }
+            }
+            Message::SetMuted(muted) => {
+                if let Some(m) = room.member_mut(&from) {
+                    changed = m.muted != muted;
+                    m.muted = muted;
+                }
+            }
+            Message::Moderate { target, action } => {
+                let Some(actor) = room.member(&from).map(|m| m.role) else { return };
+                let Some(subject) = room.member(&target).map(|m| m.role) else { return };
+                let allowed = match actor {
+                    Role::Host => true,
+                    Role::Moderator => {
+                        matches!(subject, Role::Speaker | Role::Listener) && action != Action::MakeModerator
+                    }
+                    _ => false,
+                };
+                if !allowed || subject == Role::Host || target == from {
+                    return;
+                }
+                if action == Action::Remove {
+                    self.remove_member(now, target, true);
+                    return;
+                }
+                let Some(m) = room.member_mut(&target) else { return };
+                match action {
+                    Action::InviteToStage if m.role == Role::Listener => {
+                        m.role = Role::Speaker;
+                        m.hand_raised = false;
+                    }
+                    Action::MoveToAudience if m.role.on_stage() => {
+                        m.role = Role::Listener;
+                        m.muted = false;
+                    }
+                    Action::MakeModerator => {
+                        m.role = Role::Moderator;
+                        m.hand_raised = false;
+                    }
+                    Action::Mute if m.role.on_stage() => m.muted = true,
+                    _ => return,
+                }
+                changed = true;
+            }
+            _ => {}
+        }
+        if changed {
+            if let Some(room) = self.room.as_mut() {
+                room.version += 1;
+            }
+            self.broadcast_state();
+            self.emit_room_changed();
+        }
+        let _ = now;
+    }
+
+    /// Host: takes a member out of the roster and opens a new epoch. With `ban`, the
+    /// member is told, and the invite no longer admits their key.
+    fn remove_member(&mut self, now: Instant, target: PublicKey, ban: bool) {
+        let linger = self.cfg.linger;
+        let Some(room) = self.room.as_mut() else { return };
+        if room.member(&target).is_none() {
+            return;
+        }
+        room.members.retain(|m| m.key != target);
+        room.chat_seen.remove(&target);
+        if ban {
+            room.banned.insert(target);
+            let _ = self.send_message(&target, &Message::Removed);
+            if let Some(l) = self.links.get_mut(&target) {
+                l.closing = Some(now + linger);
+                l.retry = None;
+            }
+        } else {
+            self.drop_link(&target);
+        }
+        self.new_epoch();
+        self.broadcast_state();
+        self.emit_room_changed();
+        self.schedule_rekeys(now);
+    }
+
+    fn new_epoch(&mut self) {
+        let secret = self.random32();
+        if let Some(room) = self.room.as_mut() {
+            room.epoch += 1;
+            room.epoch_secret = secret;
+            room.version = 1;
+        }
+    }
+
+    fn broadcast_state(&mut self) {
+        let Some(room) = self.room.as_ref() else { return };
+        let msg = Message::State(room.state());
+        let _ = self.broadcast(&msg, None);
+    }
+
+    fn emit_room_changed(&mut self) {
+        if let Some(room) = self.room.as_ref() {
+            self.events.push_back(Event::RoomChanged(room.view()));
+        }
+    }
+
+    /// Links where we are the initiating side get a fresh handshake for the new epoch,
+    /// slightly spread so the new roster reaches the peer first.
+    fn schedule_rekeys(&mut self, now: Instant) {
+        let me = self.me;
+        let peers: Vec<PublicKey> = self.links.keys().copied().filter(|p| me < *p).collect();
+        for p in peers {
+            let j = self.jitter();
+            if let Some(l) = self.links.get_mut(&p) {
+                if l.closing.is_none() {
+                    l.retry = Some(Retry { attempts: 0, next: now + j });
+                }
+            }
+        }
+    }
+
+    fn apply_state(&mut self, now: Instant, from: PublicKey, s: RoomState) {
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else { return };
+        let joining = matches!(room.phase, Phase::Joining { .. });
+        let authorised = from == room.host
+            || (room.host_gone && successor(&room.members, &room.host) == Some(from));
+        let sender_is_host = s.members.iter().any(|m| m.key == from && m.role == Role::Host);
+        let newer = joining || (s.epoch, s.version) > (room.epoch, room.version);
+        if !authorised || !sender_is_host || !newer {
+            return;
+        }
+        let Some(mine) = s.members.iter().find(|m| m.key == me).cloned() else {
+            if !joining {
+                self.close_after_notice(now, LeftReason::Removed);
+            }
+            return;
+        };
+        let old_role = room.member(&me).map(|m| m.role);
+        let old_muted = room.member(&me).is_some_and(|m| m.muted);
+        let old_host = room.host;
+        let epoch_changed = s.epoch != room.epoch;
+        room.title = s.title;
+        room.epoch = s.epoch;
+        room.epoch_secret = s.epoch_secret;
+        room.version = s.version;
+        room.members = s.members;
+        room.host = from;
+        room.host_gone = false;
+        let view = room.view();
+        if joining {
+            room.phase = Phase::Open;
+            self.events.push_back(Event::Joined(view));
+        } else {
+            self.events.push_back(Event::RoomChanged(view));
+            if old_host != from {
+                self.events.push_back(Event::HostChanged { host: from, invite: None });
+            }
+        }
+        if old_role.is_some_and(|r| r != mine.role) {
+            self.events.push_back(Event::RoleChanged(mine.role));
+        }
+        let want_muted = self.room.as_ref().is_some_and(|r| r.want_muted);
+        if mine.muted && !old_muted && !want_muted {
+            self.events.push_back(Event::MutedByModerator);
+        }
+        if !mine.muted {
+            if let Some(r) = self.room.as_mut() {
+                r.want_muted = false;
+            }
+        } else if let Some(r) = self.room.as_mut() {
+            r.want_muted = true;
+        }
+        self.sync_links(now, epoch_changed);
+    }
+
+    /// Makes the links match the roster: new members get a link (we initiate when our key
+    /// is the lower one), departed members lose theirs.
+    fn sync_links(&mut self, now: Instant, epoch_changed: bool) {
+        let me = self.me;
+        let Some(room) = self.room.as_ref() else { return };
+        let members: Vec<(PublicKey, Vec<SocketAddr>)> = room
+            .members
+            .iter()
+            .filter(|m| m.key != me)
+            .map(|m| (m.key, m.candidates.clone()))
+            .collect();
+        let gone: Vec<PublicKey> = self
+            .links
+            .iter()
+            .filter(|(k, l)| l.closing.is_none() && !members.iter().any(|(m, _)| m == *k))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.drop_link(&k);
+        }
+        for (key, cands) in members {
+            let j = self.jitter();
+            let link = self.links.entry(key).or_insert_with(|| Link::new(key, now));
+            link.candidates = cands;
+            if me < key && link.retry.is_none() && (link.current.is_none() || epoch_changed) {
+                let next = if link.current.is_none() { now } else { now + j };
+                link.retry = Some(Retry { attempts: 0, next });
+            }
+        }
+    }
+
+    fn on_leave(&mut self, now: Instant, from: PublicKey) {
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else { return };
+        if room.phase != Phase::Open {
+            return;
+        }
+        if room.host == me {
+            self.remove_member(now, from, false);
+            return;
+        }
+        if from == room.host {
+            room.host_gone = true;
+            self.drop_link(&from);
+            self.maybe_take_over(now);
+        } else {
+            self.drop_link(&from);
+        }
+    }
+
+    /// When the host is gone, the successor becomes host and opens a new epoch.
+    fn maybe_take_over(&mut self, now: Instant) {
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else { return };
+        if !room.host_gone || successor(&room.members, &room.host) != Some(me) {
+            return;
+        }
+        let old = room.host;
+        room.members.retain(|m| m.key != old);
+        if let Some(m) = room.member_mut(&me) {
+            m.role = Role::Host;
+            m.hand_raised = false;
+        }
+        room.host = me;
+        room.host_gone = false;
+        let cands: Vec<Candidate> = room
+            .my_candidates
+            .iter()
+            .map(|a| Candidate { kind: CandidateKind::Lan, addr: *a })
+            .collect();
+        self.new_epoch();
+        self.broadcast_state();
+        let invite = self.invite(cands);
+        self.events.push_back(Event::HostChanged { host: me, invite });
+        self.events.push_back(Event::RoleChanged(Role::Host));
+        self.emit_room_changed();
+        self.schedule_rekeys(now);
+    }
+
+    fn close_after_notice(&mut self, now: Instant, reason: LeftReason) {
+        let linger = self.cfg.linger;
+        if let Some(room) = self.room.as_mut() {
+            room.phase = Phase::Closing { until: now + linger };
+        }
+        for l in self.links.values_mut() {
+            l.retry = None;
+        }
+        self.events.push_back(Event::Left(reason));
+    }
+
+    fn close_now(&mut self, reason: LeftReason) {
+        self.drop_room();
+        self.events.push_back(Event::Left(reason));
+    }
+
+    fn drop_room(&mut self) {
+        self.room = None;
+        let keys: Vec<PublicKey> = self.links.keys().copied().collect();
+        for k in keys {
+            self.drop_link(&k);
+        }
+    }
+
+    fn drop_link(&mut self, peer: &PublicKey) {
+        if let Some(link) = self.links.remove(peer) {
+            for i in link.indices() {
+                self.indices.remove(&i);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- output
+
+    fn send_message(&mut self, peer: &PublicKey, msg: &Message) -> Result<(), CommandError> {
+        let link = self.links.get_mut(peer).ok_or(CommandError::UnknownMember)?;
+        link.channel.send(&msg.encode()).map_err(|_| CommandError::Backlog)
+    }
+
+    /// Queues `msg` to every member but us (and `except`).
+    fn broadcast(&mut self, msg: &Message, except: Option<PublicKey>) -> Result<(), CommandError> {
+        let me = self.me;
+        let Some(room) = self.room.as_ref() else { return Err(CommandError::NotInRoom) };
+        let peers: Vec<PublicKey> = room
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| *k != me && Some(*k) != except)
+            .collect();
+        let bytes = msg.encode();
+        let mut result = Ok(());
+        for p in peers {
+            if let Some(link) = self.links.get_mut(&p) {
+                if link.channel.send(&bytes).is_err() {
+                    result = Err(CommandError::Backlog);
+                }
+            }
+        }
+        result
+    }
+
+    fn send_plain(&mut self, now: Instant, peer: PublicKey, plain: &mut Vec<u8>) -> bool {
+        let reject_after = self.cfg.reject_after;
+        if !frame::pad(plain) {
+            return false;
+        }
+        let Some(link) = self.links.get_mut(&peer) else { return false };
+        let Some(dest) = link.destination() else { return false };
+        let Some(session) = link.sendable(now, reject_after) else { return false };
+        match session.seal(plain) {
+            Ok(contents) => {
+                link.last_send = now;
+                self.transmits.push_back(Transmit { destination: dest, contents });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn send_probe(&mut self, now: Instant, peer: PublicKey, _pong: bool) {
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        let id = link.next_ping_id;
+        link.next_ping_id = link.next_ping_id.wrapping_add(1);
+        link.ping = Some((id, now));
+        let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+        frame::push_probe(&mut plain, false, id);
+        self.send_plain(now, peer, &mut plain);
+    }
+
+    fn send_pong(&mut self, now: Instant, peer: PublicKey, id: u32) {
+        let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+        frame::push_probe(&mut plain, true, id);
+        self.send_plain(now, peer, &mut plain);
+    }
+
+    /// Sends whatever the reliable channels want to send (new data, retransmissions, acks).
+    fn flush(&mut self, now: Instant) {
+        let reject_after = self.cfg.reject_after;
+        let peers: Vec<PublicKey> = self.links.keys().copied().collect();
+        for peer in peers {
+            for _ in 0..MAX_BURST {
+                let Some(link) = self.links.get_mut(&peer) else { break };
+                if !link.is_up(now, reject_after) || !link.channel.wants_to_send(now) {
+                    break;
+                }
+                let mut plain = Vec::with_capacity(MAX_PLAINTEXT_LEN);
+                if link.channel.write_frames(now, &mut plain, MAX_PLAINTEXT_LEN) == 0 {
+                    break;
+                }
+                if !self.send_plain(now, peer, &mut plain) {
+                    break;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// The earliest time [`Endpoint::handle_timeout`] should be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let room = self.room.as_ref()?;
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        match &room.phase {
+            Phase::Joining { deadline, .. } => at(*deadline),
+            Phase::Closing { until } => at(*until),
+            Phase::Open => {}
+        }
+        for (peer, l) in &self.links {
+            if let Some(r) = l.retry {
+                at(r.next);
+            }
+            if let Some(c) = l.closing {
+                at(c);
+            }
+            if let Some(s) = &l.current {
+                at(s.created + self.cfg.reject_after);
+                at(l.ping.map_or(l.last_send, |(_, sent)| sent.max(l.last_send)) + self.cfg.keepalive);
+                if self.me < *peer && l.retry.is_none() {
+                    at(s.created + self.cfg.rekey_after);
+                }
+                if let Some(c) = l.channel.poll_timeout() {
+                    at(c);
+                }
+            }
+            if l.reported_up {
+                at(l.last_recv + self.cfg.peer_timeout);
+            }
+        }
+        t
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(room) = self.room.as_ref() else { return };
+        match &room.phase {
+            Phase::Joining { deadline, tried } if now >= *deadline => {
+                let tried = tried.clone();
+                self.drop_room();
+                self.events.push_back(Event::JoinFailed(JoinFailure::Unreachable { tried }));
+                return;
+            }
+            Phase::Closing { until } if now >= *until => {
+                self.drop_room();
+                return;
+            }
+            _ => {}
+        }
+        let me = self.me;
+        let cfg = self.cfg.clone();
+        let peers: Vec<PublicKey> = self.links.keys().copied().collect();
+        for peer in peers {
+            let Some(link) = self.links.get_mut(&peer) else { continue };
+            if link.closing.is_some_and(|c| now >= c) {
+                self.drop_link(&peer);
+                continue;
+            }
+            // Expire old sessions.
+            let mut expired = Vec::new();
+            for slot in [&mut link.current, &mut link.previous, &mut link.next] {
+                if slot.as_ref().is_some_and(|s| now.saturating_duration_since(s.created) >= cfg.reject_after) {
+                    if let Some(s) = slot.take() {
+                        expired.push(s.local_index);
+                    }
+                }
+            }
+            // Time to rekey (we initiate on links where our key is lower).
+            if me < peer && link.retry.is_none() && link.closing.is_none() {
+                let stale = link.current.as_ref().is_some_and(|s| {
+                    now.saturating_duration_since(s.created) >= cfg.rekey_after || s.sent() >= REKEY_AFTER_MESSAGES
+                });
+                if stale || (link.current.is_none() && link.reported_up) {
+                    link.retry = Some(Retry { attempts: 0, next: now });
+                }
+            }
+            let timed_out = link.reported_up && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout;
+            let ping_due = link.current.is_some()
+                && now >= link.ping.map_or(link.last_send, |(_, s)| s.max(link.last_send)) + cfg.keepalive;
+            let retry_due = link.retry.is_some_and(|r| now >= r.next);
+            for i in expired {
+                self.indices.remove(&i);
+            }
+            if timed_out {
+                self.on_peer_timeout(now, peer);
+                continue;
+            }
+            if retry_due {
+                self.start_handshake(now, peer);
+            }
+            if ping_due {
+                self.send_probe(now, peer, false);
+            }
+        }
+        self.flush(now);
+    }
+
+    fn on_peer_timeout(&mut self, now: Instant, peer: PublicKey) {
+        let me = self.me;
+        if let Some(link) = self.links.get_mut(&peer) {
+            link.reported_up = false;
+            for s in [link.current.take(), link.previous.take(), link.next.take()].into_iter().flatten() {
+                self.indices.remove(&s.local_index);
+            }
+        }
+        self.events.push_back(Event::LinkDown(peer));
+        let Some(room) = self.room.as_mut() else { return };
+        if room.phase != Phase::Open {
+            return;
+        }
+        if room.host == me {
+            self.remove_member(now, peer, false);
+        } else if peer == room.host {
+            room.host_gone = true;
+            self.drop_link(&peer);
+            self.maybe_take_over(now);
+        } else if me < peer {
+            if let Some(l) = self.links.get_mut(&peer) {
+                l.retry = Some(Retry { attempts: 0, next: now });
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What the endpoint tells the application.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::identity::PublicKey;
+use crate::invite::{Invite, RoomId};
+use crate::roster::{Member, Role};
+use crate::safety_code::SafetyCode;
+
+/// A snapshot of the room for display.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomView {
+    /// Room id (from the invite).
+    pub room_id: RoomId,
+    /// Room title.
+    pub title: String,
+    /// Current epoch.
+    pub epoch: u64,
+    /// The current host.
+    pub host: PublicKey,
+    /// Everyone in the room.
+    pub members: Vec<Member>,
+    /// The code every member can read aloud to check nobody's key was substituted.
+    pub safety_code: SafetyCode,
+}
+
+/// Why joining failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinFailure {
+    /// No answer from any of the host's addresses.
+    Unreachable {
+        /// Every address a handshake was sent to.
+        tried: Vec<SocketAddr>,
+    },
+    /// The host removed us earlier; the invite no longer admits us.
+    Removed,
+    /// The room is full.
+    Full,
+    /// The room has ended.
+    Ended,
+}
+
+impl std::fmt::Display for JoinFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinFailure::Unreachable { tried } => {
+                let list: Vec<String> = tried.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "the host did not answer at {}; check the invite is current and the host is online",
+                    list.join(", ")
+                )
+            }
+            JoinFailure::Removed => write!(f, "you were removed from this room and cannot rejoin it"),
+            JoinFailure::Full => write!(f, "the room is full"),
+            JoinFailure::Ended => write!(f, "the room has ended"),
+        }
+    }
+}
+
+/// Why we are no longer in the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeftReason {
+    /// We left.
+    Left,
+    /// A moderator removed us.
+    Removed,
+    /// The host ended the room.
+    Ended,
+    /// Lost contact with everyone.
+    TimedOut,
+}
+
+/// Quality figures of the link to one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkStats {
+    /// Latest round-trip time from pings.
+    pub rtt: Option<Duration>,
+    /// Audio frames received from the peer.
+    pub audio_received: u64,
+    /// Audio frames the peer sent that never arrived (from sequence gaps).
+    pub audio_lost: u64,
+    /// Reliable-channel retransmissions towards the peer.
+    pub retransmissions: u64,
+    /// Whether a session is up.
+    pub up: bool,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// We are in the room (host: the room is open; joiner: the host admitted us).
+    Joined(RoomView),
+    /// Joining failed.
+    JoinFailed(JoinFailure),
+    /// The roster, a role, a hand or a mute changed, or the epoch moved on.
+    RoomChanged(RoomView),
+    /// Our own role changed.
+    RoleChanged(Role),
+    /// A moderator muted our microphone (the application mutes capture; we may unmute).
+    MutedByModerator,
+    /// A chat line, delivered once and in order per sender.
+    Chat {
+        /// Sender's key.
+        from: PublicKey,
+        /// Sender's display name at the time.
+        name: String,
+        /// Per-sender sequence number.
+        seq: u64,
+        /// The text.
+        text: String,
+    },
+    /// An audio frame from a stage member.
+    Audio {
+        /// Sender's key.
+        from: PublicKey,
+        /// Sender's sequence number (for the jitter buffer).
+        seq: u32,
+        /// Opaque codec bytes.
+        frame: Vec<u8>,
+    },
+    /// An encrypted session with this peer is up.
+    LinkUp(PublicKey),
+    /// The link to this peer timed out.
+    LinkDown(PublicKey),
+    /// The host changed. `invite` is set when we are the new host: the old invite named
+    /// the old host, so share this one with new people.
+    HostChanged {
+        /// The new host.
+        host: PublicKey,
+        /// Our new invite, if we are the new host.
+        invite: Option<Invite>,
+    },
+    /// We are out of the room.
+    Left(LeftReason),
+}

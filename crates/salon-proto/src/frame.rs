@@ -1,0 +1,149 @@
+//! Frames inside a decrypted transport datagram, and the padding that gives every
+//! datagram one of a few fixed sizes.
+//!
+//! A plaintext is a sequence of frames; a `PADDING` byte ends it (the rest is zeros).
+//! Channel frames (`ACK`, `SEGMENT`) are defined in [`crate::channel`].
+
+use crate::channel::{self, ACK_TYPE, SEGMENT_TYPE};
+use crate::codec::{DecodeError, Reader};
+use crate::wire::{AUDIO_PLAINTEXT_LEN, bucket_for};
+
+/// Ends the frame list; the rest of the plaintext is padding.
+pub const PADDING_TYPE: u8 = 0x00;
+/// An audio frame: `seq u32 | len u16 | bytes`.
+pub const AUDIO_TYPE: u8 = 0x01;
+/// A ping: `id u32`. Answered with a pong; measures round-trip time.
+pub const PING_TYPE: u8 = 0x04;
+/// A pong: `id u32` of the ping it answers.
+pub const PONG_TYPE: u8 = 0x05;
+/// Bytes an audio frame adds around the codec bytes.
+pub const AUDIO_OVERHEAD: usize = 1 + 4 + 2;
+/// Largest codec frame an audio datagram carries (153 bytes: Opus CBR up to ~61 kb/s at
+/// 20 ms or ~122 kb/s at 10 ms).
+pub const MAX_AUDIO_FRAME: usize = AUDIO_PLAINTEXT_LEN - AUDIO_OVERHEAD;
+
+/// One frame of a decrypted plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// Codec bytes from a stage member.
+    Audio {
+        /// Sender's audio sequence number.
+        seq: u32,
+        /// Opaque codec frame.
+        data: &'a [u8],
+    },
+    /// Round-trip probe.
+    Ping(u32),
+    /// Answer to a probe.
+    Pong(u32),
+    /// Reliable-channel frame.
+    Channel(channel::Frame<'a>),
+}
+
+/// Parses every frame of a plaintext. Any malformed frame fails the whole datagram, so a
+/// corrupt datagram changes no state.
+pub fn parse(plaintext: &[u8]) -> Result<Vec<Frame<'_>>, DecodeError> {
+    let mut frames = Vec::new();
+    let mut rest = plaintext;
+    while let Some(&ty) = rest.first() {
+        match ty {
+            PADDING_TYPE => break,
+            AUDIO_TYPE => {
+                let mut r = Reader::new(&rest[1..]);
+                let seq = r.u32()?;
+                let data = r.var_bytes(MAX_AUDIO_FRAME)?;
+                frames.push(Frame::Audio { seq, data });
+                rest = r.rest();
+            }
+            PING_TYPE | PONG_TYPE => {
+                let mut r = Reader::new(&rest[1..]);
+                let id = r.u32()?;
+                frames.push(if ty == PING_TYPE {
+                    Frame::Ping(id)
+                } else {
+                    Frame::Pong(id)
+                });
+                rest = r.rest();
+            }
+            ACK_TYPE | SEGMENT_TYPE => {
+                let (f, used) =
+                    channel::Frame::decode(rest).map_err(|_| DecodeError::Invalid("channel frame"))?;
+                frames.push(Frame::Channel(f));
+                rest = rest.get(used..).ok_or(DecodeError::Truncated)?;
+            }
+            _ => return Err(DecodeError::Invalid("frame type")),
+        }
+    }
+    Ok(frames)
+}
+
+/// Appends an audio frame. The caller checks `data.len() <= MAX_AUDIO_FRAME`.
+pub fn push_audio(out: &mut Vec<u8>, seq: u32, data: &[u8]) {
+    out.push(AUDIO_TYPE);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
+}
+
+/// Appends a ping or pong.
+pub fn push_probe(out: &mut Vec<u8>, pong: bool, id: u32) {
+    out.push(if pong { PONG_TYPE } else { PING_TYPE });
+    out.extend_from_slice(&id.to_be_bytes());
+}
+
+/// Pads a plaintext with zeros to the smallest bucket that holds it. Returns false if it
+/// is larger than every bucket (a bug in the caller's budget).
+pub fn pad(plaintext: &mut Vec<u8>) -> bool {
+    match bucket_for(plaintext.len()) {
+        Some(b) => {
+            plaintext.resize(b, PADDING_TYPE);
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_padding_ends_the_list() {
+        let mut pt = Vec::new();
+        push_audio(&mut pt, 42, &[7; 100]);
+        push_probe(&mut pt, false, 9);
+        push_probe(&mut pt, true, 10);
+        channel::Frame::Ack { next: 3, bits: 1 }.encode(&mut pt);
+        assert!(pad(&mut pt));
+        assert_eq!(pt.len(), 160);
+        let frames = parse(&pt).unwrap();
+        assert_eq!(
+            frames,
+            vec![
+                Frame::Audio { seq: 42, data: &[7; 100] },
+                Frame::Ping(9),
+                Frame::Pong(10),
+                Frame::Channel(channel::Frame::Ack { next: 3, bits: 1 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_frames_fail_the_whole_plaintext() {
+        let mut pt = Vec::new();
+        push_audio(&mut pt, 1, &[1; 10]);
+        assert!(parse(&pt[..8]).is_err());
+        assert!(parse(&[0x77, 0, 0]).is_err());
+        let mut big = vec![AUDIO_TYPE, 0, 0, 0, 1];
+        big.extend_from_slice(&(MAX_AUDIO_FRAME as u16 + 1).to_be_bytes());
+        big.resize(400, 1);
+        assert!(parse(&big).is_err());
+    }
+
+    #[test]
+    fn largest_audio_frame_fits_the_audio_bucket_exactly() {
+        let mut pt = Vec::new();
+        push_audio(&mut pt, 1, &[1; MAX_AUDIO_FRAME]);
+        assert_eq!(pt.len(), AUDIO_PLAINTEXT_LEN);
+    }
+}

@@ -1,0 +1,407 @@
+//! The two Noise handshakes, their prologues and payloads, and the keys of the MAC layer.
+//!
+//! * Joining the host: `Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s`, PSK = the invite's room
+//!   secret. The joiner knows the host's static key from the invite (IK); with the PSK
+//!   mixed in at the end of message 1, only invite holders can produce a message 1 the host
+//!   accepts, and the host learns the joiner's static key only then.
+//! * Member links: `Noise_KKpsk0_25519_ChaChaPoly_BLAKE2s`, PSK = the current epoch
+//!   secret. Both sides know each other's static keys from the roster; a member removed in
+//!   an earlier epoch lacks the PSK and cannot complete a link.
+//!
+//! Payloads carry no names, room data or chat; message-1 payloads (authenticated by `es`
+//! and `ss` and the PSK only, so exposed to key-compromise impersonation) hold only a
+//! replay timestamp and an incarnation number, and nothing is acted on until the session
+//! is confirmed by the first transport message.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use snow::params::{CipherChoice, DHChoice, HashChoice};
+use snow::resolvers::{CryptoResolver, DefaultResolver};
+use snow::types::{Cipher, Dh, Hash, Random};
+use snow::{HandshakeState, StatelessTransportState};
+
+use crate::codec::{Reader, Writer};
+use crate::cookie::{hash, mac};
+use crate::identity::{Identity, PublicKey};
+use crate::wire::{
+    INIT_NOISE_LEN, JOIN_INIT_PAYLOAD_LEN, LINK_INIT_PAYLOAD_LEN, MAC_LEN, RESPONSE_NOISE_LEN,
+    RESPONSE_PAYLOAD_LEN,
+};
+
+/// Noise pattern for joining a room through its host.
+pub const JOIN_PATTERN: &str = "Noise_IKpsk1_25519_ChaChaPoly_BLAKE2s";
+/// Noise pattern for links between members.
+pub const LINK_PATTERN: &str = "Noise_KKpsk0_25519_ChaChaPoly_BLAKE2s";
+/// Version byte inside handshake payloads.
+pub const PAYLOAD_VERSION: u8 = 1;
+
+/// Why a handshake message was rejected. Callers drop the datagram; none of these is
+/// shown to a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// Noise rejected the message (wrong key, wrong PSK, tampered bytes).
+    #[error("noise: {0}")]
+    Noise(#[from] snow::Error),
+    /// The decrypted payload is not one this version understands.
+    #[error("malformed handshake payload")]
+    Payload,
+    /// The peer's static key is missing or malformed.
+    #[error("missing remote static key")]
+    RemoteStatic,
+}
+
+/// Which handshake a session came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A joiner and the host (IKpsk1 with the room secret).
+    Join,
+    /// Two members (KKpsk0 with the epoch secret).
+    Link,
+}
+
+/// Payload of message 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitPayload {
+    /// Strictly increasing per initiator (microseconds of wall time); a responder drops an
+    /// initiation not newer than the last one it accepted from that key, so a replayed
+    /// initiation gets no answer.
+    pub timestamp: u64,
+    /// Random per running instance: a new value tells the responder the peer restarted,
+    /// so its reliable channel starts over.
+    pub incarnation: u64,
+}
+
+/// The host's answer to a join, or a member's to a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Welcome.
+    Accepted,
+    /// You were removed from this room and cannot rejoin it.
+    Removed,
+    /// The room has reached its member limit.
+    Full,
+    /// The room has ended.
+    Ended,
+}
+
+impl Status {
+    fn to_byte(self) -> u8 {
+        match self {
+            Status::Accepted => 0,
+            Status::Removed => 1,
+            Status::Full => 2,
+            Status::Ended => 3,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => Status::Accepted,
+            1 => Status::Removed,
+            2 => Status::Full,
+            3 => Status::Ended,
+            _ => return None,
+        })
+    }
+}
+
+/// Payload of message 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsePayload {
+    /// Whether the responder accepts.
+    pub status: Status,
+    /// The responder's incarnation (see [`InitPayload::incarnation`]).
+    pub incarnation: u64,
+}
+
+impl InitPayload {
+    fn encode(&self, len: usize) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(PAYLOAD_VERSION).u64(self.timestamp).u64(self.incarnation);
+        let mut out = w.into_inner();
+        out.resize(len, 0);
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, HandshakeError> {
+        let mut r = Reader::new(b);
+        if r.u8().map_err(|_| HandshakeError::Payload)? != PAYLOAD_VERSION {
+            return Err(HandshakeError::Payload);
+        }
+        let timestamp = r.u64().map_err(|_| HandshakeError::Payload)?;
+        let incarnation = r.u64().map_err(|_| HandshakeError::Payload)?;
+        Ok(Self {
+            timestamp,
+            incarnation,
+        })
+    }
+}
+
+impl ResponsePayload {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(PAYLOAD_VERSION)
+            .u8(self.status.to_byte())
+            .u64(self.incarnation);
+        let mut out = w.into_inner();
+        out.resize(RESPONSE_PAYLOAD_LEN, 0);
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, HandshakeError> {
+        let mut r = Reader::new(b);
+        let bad = |_| HandshakeError::Payload;
+        if r.u8().map_err(bad)? != PAYLOAD_VERSION {
+            return Err(HandshakeError::Payload);
+        }
+        let status = Status::from_byte(r.u8().map_err(bad)?).ok_or(HandshakeError::Payload)?;
+        let incarnation = r.u64().map_err(bad)?;
+        Ok(Self {
+            status,
+            incarnation,
+        })
+    }
+}
+
+/// Prologue of a join handshake: binds it to the room.
+pub fn join_prologue(room_id: &[u8; 16]) -> Vec<u8> {
+    let mut p = b"salon/1 join".to_vec();
+    p.extend_from_slice(room_id);
+    p
+}
+
+/// Prologue of a link handshake: binds it to the room and the epoch.
+pub fn link_prologue(room_id: &[u8; 16], epoch: u64) -> Vec<u8> {
+    let mut p = b"salon/1 link".to_vec();
+    p.extend_from_slice(room_id);
+    p.extend_from_slice(&epoch.to_be_bytes());
+    p
+}
+
+/// mac1 key for joins: only holders of the invite (host key and room secret) can compute
+/// it, so the host answers nobody else and spends no DH on them.
+pub fn join_mac1_key(host: &PublicKey, room_secret: &[u8; 32]) -> [u8; 32] {
+    hash(&[b"salon/1 mac1 join", host.as_bytes(), room_secret])
+}
+
+/// mac1 key for links to `responder` in the epoch whose secret is given.
+pub fn link_mac1_key(responder: &PublicKey, epoch_secret: &[u8; 32]) -> [u8; 32] {
+    hash(&[b"salon/1 mac1 link", responder.as_bytes(), epoch_secret])
+}
+
+/// Key that seals cookie replies for initiations under `mac1_key`.
+pub fn cookie_key(mac1_key: &[u8; 32]) -> [u8; 32] {
+    hash(&[b"salon/1 cookie", mac1_key])
+}
+
+/// The key hint of a link initiation: identifies the initiator to members of the epoch
+/// (and to nobody else) without a trial DH per member. `ephemeral` is the cleartext `e`
+/// at the start of the Noise message, so hints never repeat.
+pub fn link_hint(epoch_secret: &[u8; 32], initiator: &PublicKey, ephemeral: &[u8]) -> [u8; MAC_LEN] {
+    let key = hash(&[b"salon/1 hint", epoch_secret]);
+    let mut data = Vec::with_capacity(64);
+    data.extend_from_slice(initiator.as_bytes());
+    data.extend_from_slice(ephemeral);
+    mac(&key, &data)
+}
+
+/// A snow resolver whose randomness comes from a seed we supply, so the whole protocol
+/// stays deterministic under a seeded simulation (the driver seeds from the OS).
+struct SeededResolver {
+    seed: [u8; 32],
+}
+
+struct SeededRandom(ChaCha20Rng);
+
+impl Random for SeededRandom {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
+        rand_core::RngCore::fill_bytes(&mut self.0, dest);
+        Ok(())
+    }
+}
+
+impl CryptoResolver for SeededResolver {
+    fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+        Some(Box::new(SeededRandom(ChaCha20Rng::from_seed(self.seed))))
+    }
+    fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+        DefaultResolver.resolve_dh(choice)
+    }
+    fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
+        DefaultResolver.resolve_hash(choice)
+    }
+    fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+        DefaultResolver.resolve_cipher(choice)
+    }
+}
+
+fn builder(pattern: &str, seed: [u8; 32]) -> Result<snow::Builder<'static>, HandshakeError> {
+    let params = pattern.parse()?;
+    Ok(snow::Builder::with_resolver(
+        params,
+        Box::new(SeededResolver { seed }),
+    ))
+}
+
+/// Secrets a handshake is keyed with.
+pub struct Keys<'a> {
+    /// Our identity.
+    pub local: &'a Identity,
+    /// The PSK: room secret for joins, epoch secret for links.
+    pub psk: &'a [u8; 32],
+    /// The prologue ([`join_prologue`] or [`link_prologue`]).
+    pub prologue: &'a [u8],
+}
+
+/// Starts a handshake as initiator and writes message 1 (exactly [`INIT_NOISE_LEN`] bytes).
+pub fn initiate(
+    kind: Kind,
+    keys: &Keys<'_>,
+    remote: &PublicKey,
+    payload: &InitPayload,
+    seed: [u8; 32],
+) -> Result<(HandshakeState, Vec<u8>), HandshakeError> {
+    let (pattern, psk_at, payload_len) = match kind {
+        Kind::Join => (JOIN_PATTERN, 1, JOIN_INIT_PAYLOAD_LEN),
+        Kind::Link => (LINK_PATTERN, 0, LINK_INIT_PAYLOAD_LEN),
+    };
+    let mut hs = builder(pattern, seed)?
+        .local_private_key(keys.local.secret_bytes())?
+        .remote_public_key(remote.as_bytes())?
+        .psk(psk_at, keys.psk)?
+        .prologue(keys.prologue)?
+        .build_initiator()?;
+    let mut msg = vec![0u8; INIT_NOISE_LEN];
+    let n = hs.write_message(&payload.encode(payload_len), &mut msg)?;
+    if n != INIT_NOISE_LEN {
+        return Err(HandshakeError::Payload);
+    }
+    Ok((hs, msg))
+}
+
+/// Reads message 1 as responder. For links the initiator's key must be known (found via
+/// the key hint); for joins it is learned from the message.
+pub fn accept(
+    kind: Kind,
+    keys: &Keys<'_>,
+    initiator: Option<&PublicKey>,
+    message: &[u8],
+    seed: [u8; 32],
+) -> Result<(HandshakeState, PublicKey, InitPayload), HandshakeError> {
+    let (pattern, psk_at) = match kind {
+        Kind::Join => (JOIN_PATTERN, 1),
+        Kind::Link => (LINK_PATTERN, 0),
+    };
+    let mut b = builder(pattern, seed)?
+        .local_private_key(keys.local.secret_bytes())?
+        .psk(psk_at, keys.psk)?
+        .prologue(keys.prologue)?;
+    if let Some(remote) = initiator {
+        b = b.remote_public_key(remote.as_bytes())?;
+    }
+    let mut hs = b.build_responder()?;
+    let mut payload = vec![0u8; INIT_NOISE_LEN];
+    let n = hs.read_message(message, &mut payload)?;
+    let remote = hs
+        .get_remote_static()
+        .and_then(PublicKey::from_slice)
+        .ok_or(HandshakeError::RemoteStatic)?;
+    let parsed = InitPayload::decode(payload.get(..n).ok_or(HandshakeError::Payload)?)?;
+    Ok((hs, remote, parsed))
+}
+
+/// Writes message 2 and turns the responder's state into transport keys.
+pub fn respond(
+    mut hs: HandshakeState,
+    payload: &ResponsePayload,
+) -> Result<(StatelessTransportState, Vec<u8>), HandshakeError> {
+    let mut msg = vec![0u8; RESPONSE_NOISE_LEN];
+    let n = hs.write_message(&payload.encode(), &mut msg)?;
+    if n != RESPONSE_NOISE_LEN {
+        return Err(HandshakeError::Payload);
+    }
+    Ok((hs.into_stateless_transport_mode()?, msg))
+}
+
+/// Reads message 2 as initiator and turns the state into transport keys.
+pub fn complete(
+    mut hs: HandshakeState,
+    message: &[u8],
+) -> Result<(StatelessTransportState, ResponsePayload), HandshakeError> {
+    let mut payload = vec![0u8; RESPONSE_NOISE_LEN];
+    let n = hs.read_message(message, &mut payload)?;
+    let parsed = ResponsePayload::decode(payload.get(..n).ok_or(HandshakeError::Payload)?)?;
+    Ok((hs.into_stateless_transport_mode()?, parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+
+    fn ident(n: u8) -> Identity {
+        Identity::generate(&mut ChaCha20Rng::from_seed([n; 32]))
+    }
+
+    fn payload() -> InitPayload {
+        InitPayload {
+            timestamp: 5,
+            incarnation: 6,
+        }
+    }
+
+    fn run(kind: Kind, psk_i: [u8; 32], psk_r: [u8; 32]) -> Result<(), HandshakeError> {
+        let (a, b) = (ident(1), ident(2));
+        let prologue = join_prologue(&[9; 16]);
+        let (hs, m1) = initiate(
+            kind,
+            &Keys { local: &a, psk: &psk_i, prologue: &prologue },
+            &b.public_key(),
+            &payload(),
+            [3; 32],
+        )?;
+        let known = (kind == Kind::Link).then(|| a.public_key());
+        let (rhs, remote, p) = accept(
+            kind,
+            &Keys { local: &b, psk: &psk_r, prologue: &prologue },
+            known.as_ref(),
+            &m1,
+            [4; 32],
+        )?;
+        assert_eq!(remote, a.public_key());
+        assert_eq!(p, payload());
+        let resp = ResponsePayload { status: Status::Accepted, incarnation: 77 };
+        let (rt, m2) = respond(rhs, &resp)?;
+        let (it, got) = complete(hs, &m2)?;
+        assert_eq!(got, resp);
+        let mut ct = [0u8; 64];
+        let n = it.write_message(0, b"hello", &mut ct)?;
+        let mut pt = [0u8; 64];
+        let m = rt.read_message(0, &ct[..n], &mut pt)?;
+        assert_eq!(&pt[..m], b"hello");
+        Ok(())
+    }
+
+    #[test]
+    fn join_and_link_handshakes_complete_with_matching_psk() {
+        run(Kind::Join, [7; 32], [7; 32]).unwrap();
+        run(Kind::Link, [7; 32], [7; 32]).unwrap();
+    }
+
+    #[test]
+    fn wrong_psk_fails_at_message_one() {
+        assert!(run(Kind::Join, [7; 32], [8; 32]).is_err());
+        assert!(run(Kind::Link, [7; 32], [8; 32]).is_err());
+    }
+
+    #[test]
+    fn same_seed_gives_same_bytes_for_deterministic_simulation() {
+        let (a, b) = (ident(1), ident(2));
+        let k = Keys { local: &a, psk: &[1; 32], prologue: b"p" };
+        let (_, m1) = initiate(Kind::Join, &k, &b.public_key(), &payload(), [5; 32]).unwrap();
+        let (_, m2) = initiate(Kind::Join, &k, &b.public_key(), &payload(), [5; 32]).unwrap();
+        let (_, m3) = initiate(Kind::Join, &k, &b.public_key(), &payload(), [6; 32]).unwrap();
+        assert_eq!(m1, m2);
+        assert_ne!(m1, m3);
+    }
+}

@@ -1,0 +1,286 @@
+//! Room control messages, carried on the reliable channel inside a link.
+
+use std::net::SocketAddr;
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::identity::PublicKey;
+use crate::roster::{MAX_CANDIDATES, MAX_MEMBERS_ON_WIRE, MAX_NAME_LEN, MAX_TITLE_LEN, Member};
+
+/// Longest chat message, in UTF-8 bytes.
+pub const MAX_CHAT_LEN: usize = 2000;
+
+/// What a moderator asks the host to do to a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Bring an audience member on stage as a speaker.
+    InviteToStage,
+    /// Send a stage member back to the audience.
+    MoveToAudience,
+    /// Make a member a moderator (host only).
+    MakeModerator,
+    /// Mute a stage member's microphone (they may unmute themselves).
+    Mute,
+    /// Remove the member from the room; they cannot rejoin with the invite.
+    Remove,
+}
+
+impl Action {
+    fn to_byte(self) -> u8 {
+        match self {
+            Action::InviteToStage => 0,
+            Action::MoveToAudience => 1,
+            Action::MakeModerator => 2,
+            Action::Mute => 3,
+            Action::Remove => 4,
+        }
+    }
+
+    fn from_byte(b: u8) -> Result<Self, DecodeError> {
+        Ok(match b {
+            0 => Action::InviteToStage,
+            1 => Action::MoveToAudience,
+            2 => Action::MakeModerator,
+            3 => Action::Mute,
+            4 => Action::Remove,
+            _ => return Err(DecodeError::Invalid("action")),
+        })
+    }
+}
+
+/// The host's full description of the room, sent on every change.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoomState {
+    /// Room title.
+    pub title: String,
+    /// Epoch number: grows on every leave, removal and host change.
+    pub epoch: u64,
+    /// PSK for member links in this epoch.
+    pub epoch_secret: [u8; 32],
+    /// Roster version inside the epoch.
+    pub version: u64,
+    /// Everyone in the room, the host included.
+    pub members: Vec<Member>,
+}
+
+impl std::fmt::Debug for RoomState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomState")
+            .field("epoch", &self.epoch)
+            .field("version", &self.version)
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A control message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Joiner → host, first message on a new join session.
+    Hello {
+        /// Display name.
+        name: String,
+        /// Addresses the joiner can be reached at besides the one the host sees.
+        candidates: Vec<SocketAddr>,
+    },
+    /// Host → members: the room as it is now.
+    State(RoomState),
+    /// Member → host: raise (true) or lower (false) my hand.
+    SetHand(bool),
+    /// Member → host: my microphone is muted (true) or live (false).
+    SetMuted(bool),
+    /// Moderator → host: do this to that member.
+    Moderate {
+        /// The member acted on.
+        target: PublicKey,
+        /// What to do.
+        action: Action,
+    },
+    /// Anyone → everyone: a chat line. `seq` counts the sender's messages from 1 so each
+    /// receiver delivers each line once, in order.
+    Chat {
+        /// Per-sender sequence number.
+        seq: u64,
+        /// The text.
+        text: String,
+    },
+    /// Anyone → everyone: I am leaving.
+    Leave,
+    /// Host → a member: you were removed.
+    Removed,
+    /// Host → everyone: the room has ended.
+    Ended,
+}
+
+const HELLO: u8 = 1;
+const STATE: u8 = 2;
+const SET_HAND: u8 = 3;
+const SET_MUTED: u8 = 4;
+const MODERATE: u8 = 5;
+const CHAT: u8 = 6;
+const LEAVE: u8 = 7;
+const REMOVED: u8 = 8;
+const ENDED: u8 = 9;
+
+impl Message {
+    /// Serialises the message.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        match self {
+            Message::Hello { name, candidates } => {
+                w.u8(HELLO).string(name);
+                w.u8(candidates.len().min(MAX_CANDIDATES) as u8);
+                for c in candidates.iter().take(MAX_CANDIDATES) {
+                    w.socket_addr(c);
+                }
+            }
+            Message::State(s) => {
+                w.u8(STATE)
+                    .string(&s.title)
+                    .u64(s.epoch)
+                    .bytes(&s.epoch_secret)
+                    .u64(s.version)
+                    .u16(s.members.len().min(MAX_MEMBERS_ON_WIRE) as u16);
+                for m in s.members.iter().take(MAX_MEMBERS_ON_WIRE) {
+                    m.encode(&mut w);
+                }
+            }
+            Message::SetHand(b) => {
+                w.u8(SET_HAND).bool(*b);
+            }
+            Message::SetMuted(b) => {
+                w.u8(SET_MUTED).bool(*b);
+            }
+            Message::Moderate { target, action } => {
+                w.u8(MODERATE).bytes(target.as_bytes()).u8(action.to_byte());
+            }
+            Message::Chat { seq, text } => {
+                w.u8(CHAT).u64(*seq).string(text);
+            }
+            Message::Leave => {
+                w.u8(LEAVE);
+            }
+            Message::Removed => {
+                w.u8(REMOVED);
+            }
+            Message::Ended => {
+                w.u8(ENDED);
+            }
+        }
+        w.into_inner()
+    }
+
+    /// Parses a message; any malformation is an error and the message is ignored.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let msg = match r.u8()? {
+            HELLO => {
+                let name = r.string(MAX_NAME_LEN)?;
+                let n = usize::from(r.u8()?);
+                if n > MAX_CANDIDATES {
+                    return Err(DecodeError::Invalid("candidates"));
+                }
+                let candidates = (0..n).map(|_| r.socket_addr()).collect::<Result<_, _>>()?;
+                Message::Hello { name, candidates }
+            }
+            STATE => {
+                let title = r.string(MAX_TITLE_LEN)?;
+                let epoch = r.u64()?;
+                let epoch_secret = r.array()?;
+                let version = r.u64()?;
+                let n = usize::from(r.u16()?);
+                if n > MAX_MEMBERS_ON_WIRE {
+                    return Err(DecodeError::Invalid("members"));
+                }
+                let members = (0..n)
+                    .map(|_| Member::decode(&mut r))
+                    .collect::<Result<_, _>>()?;
+                Message::State(RoomState {
+                    title,
+                    epoch,
+                    epoch_secret,
+                    version,
+                    members,
+                })
+            }
+            SET_HAND => Message::SetHand(r.bool()?),
+            SET_MUTED => Message::SetMuted(r.bool()?),
+            MODERATE => Message::Moderate {
+                target: PublicKey(r.array()?),
+                action: Action::from_byte(r.u8()?)?,
+            },
+            CHAT => Message::Chat {
+                seq: r.u64()?,
+                text: r.string(MAX_CHAT_LEN)?,
+            },
+            LEAVE => Message::Leave,
+            REMOVED => Message::Removed,
+            ENDED => Message::Ended,
+            _ => return Err(DecodeError::Invalid("message type")),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roster::Role;
+
+    pub(crate) fn samples() -> Vec<Message> {
+        vec![
+            Message::Hello {
+                name: "Ada".into(),
+                candidates: vec!["10.0.0.2:4000".parse().unwrap()],
+            },
+            Message::State(RoomState {
+                title: "Night owls".into(),
+                epoch: 3,
+                epoch_secret: [5; 32],
+                version: 9,
+                members: vec![Member {
+                    key: PublicKey([1; 32]),
+                    name: "Ada".into(),
+                    role: Role::Host,
+                    hand_raised: false,
+                    muted: true,
+                    candidates: vec!["127.0.0.1:9".parse().unwrap()],
+                    joined: 0,
+                }],
+            }),
+            Message::SetHand(true),
+            Message::SetMuted(false),
+            Message::Moderate {
+                target: PublicKey([2; 32]),
+                action: Action::Remove,
+            },
+            Message::Chat {
+                seq: 1,
+                text: "hi".into(),
+            },
+            Message::Leave,
+            Message::Removed,
+            Message::Ended,
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for m in samples() {
+            assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn truncated_or_extended_messages_are_rejected() {
+        for m in samples() {
+            let b = m.encode();
+            for cut in 0..b.len() {
+                assert!(Message::decode(&b[..cut]).is_err(), "{m:?} cut at {cut}");
+            }
+            let mut long = b.clone();
+            long.push(0);
+            assert!(Message::decode(&long).is_err());
+        }
+    }
+}

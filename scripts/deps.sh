@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs (as root) or names (otherwise) everything Salon needs to build and test on
+# Debian/Ubuntu. Sourced by scripts/run.sh and scripts/test.sh; safe to run on its own.
+set -euo pipefail
+
+# Build: C toolchain for libopus (cmake), SQLCipher's vendored OpenSSL (perl, make), ALSA headers.
+# Test: the stock `sqlcipher` shell proves the store format; PulseAudio gives cpal a real
+# device on a machine without a sound card.
+SALON_APT_PACKAGES=(
+  build-essential pkg-config cmake perl make git ca-certificates curl
+  libasound2-dev
+  sqlcipher
+  pulseaudio pulseaudio-utils libasound2-plugins
+)
+
+salon_missing_packages() {
+  local missing=() p
+  for p in "${SALON_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  echo "${missing[@]:-}"
+}
+
+salon_install_deps() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "salon: this script installs packages on Debian/Ubuntu only; install the equivalents of: ${SALON_APT_PACKAGES[*]}" >&2
+  else
+    local missing
+    missing=$(salon_missing_packages)
+    if [ -n "$missing" ]; then
+      if [ "$(id -u)" -eq 0 ]; then
+        echo "salon: installing system packages: $missing"
+        apt-get update
+        # shellcheck disable=SC2086
+        apt-get install -y --no-install-recommends $missing
+      else
+        echo "salon: missing system packages. Run this, then try again:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends $missing" >&2
+        return 1
+      fi
+    fi
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "salon: Rust is missing. Install it with" >&2
+    echo "  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\"" >&2
+    echo "then run this command again." >&2
+    return 1
+  fi
+}
+
+# Reuse a target directory outside the clone: it only saves time (a clean one must pass too).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${SALON_TARGET_DIR:-$HOME/.cache/salon/target}}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  salon_install_deps
+fi
