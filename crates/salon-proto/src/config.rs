@@ -31,6 +31,10 @@ pub struct Config {
     /// After sending `Removed` or leaving, keep the link this long so the message is
     /// delivered, then drop it.
     pub linger: Duration,
+    /// More valid-mac1 handshake initiations than this in one second means "under load":
+    /// initiations must then carry a cookie (mac2) and each source IP is rate limited
+    /// (WireGuard section 5.3).
+    pub handshake_load_threshold: u32,
 }
 
 impl Default for Config {
@@ -46,6 +50,7 @@ impl Default for Config {
             handshake_jitter: Duration::from_millis(250),
             join_timeout: Duration::from_secs(15),
             linger: Duration::from_secs(2),
+            handshake_load_threshold: 64,
         }
     }
 }

@@ -39,6 +39,10 @@ use crate::wire::{
 const COOKIE_LIFETIME: Duration = Duration::from_secs(120);
 /// Most datagrams one flush sends on one link, so a huge backlog cannot starve the rest.
 const MAX_BURST: usize = 32;
+/// How many recent initiation mac1 values we remember. mac1 covers the fresh ephemeral
+/// key, so a repeat is a replay: dropping it before any other work means a replayed
+/// initiation gets no byte back, not even a cookie reply under load.
+const RECENT_MAC1: usize = 4096;
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +131,7 @@ pub struct Endpoint {
     links: BTreeMap<PublicKey, Link>,
     indices: HashMap<u32, PublicKey>,
     seen_timestamps: HashMap<PublicKey, u64>,
+    recent_mac1: (VecDeque<[u8; MAC_LEN]>, HashSet<[u8; MAC_LEN]>),
     cookies: CookieJar,
     rate: RateLimiter,
     load: LoadMonitor,
@@ -148,6 +153,7 @@ impl Endpoint {
         let incarnation = rng.next_u64();
         let cookies = CookieJar::new(&mut rng, now);
         let me = identity.public_key();
+        let cfg_threshold = cfg.handshake_load_threshold;
         Self {
             cfg,
             identity,
@@ -161,9 +167,10 @@ impl Endpoint {
             links: BTreeMap::new(),
             indices: HashMap::new(),
             seen_timestamps: HashMap::new(),
+            recent_mac1: (VecDeque::new(), HashSet::new()),
             cookies,
             rate: RateLimiter::new(),
-            load: LoadMonitor::new(),
+            load: LoadMonitor::new(cfg_threshold),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -631,6 +638,16 @@ impl Endpoint {
         let Some(&(kind, mac1_key)) = keys.iter().find(|(_, k)| ct_eq(&mac(k, covered), init.mac1)) else {
             return;
         };
+        if self.recent_mac1.1.contains(init.mac1) {
+            return;
+        }
+        if self.recent_mac1.0.len() >= RECENT_MAC1 {
+            if let Some(old) = self.recent_mac1.0.pop_front() {
+                self.recent_mac1.1.remove(&old);
+            }
+        }
+        self.recent_mac1.0.push_back(*init.mac1);
+        self.recent_mac1.1.insert(*init.mac1);
         // Only now, with a valid mac1 (the sender holds the invite or the epoch secret),
         // does the datagram count towards load and possibly earn a cookie reply.
         self.load.record(now);

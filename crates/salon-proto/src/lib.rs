@@ -21,6 +21,7 @@ pub mod replay;
 pub mod roster;
 pub mod safety_code;
 pub mod session;
+pub mod sim;
 pub mod wire;
 
 pub use config::Config;

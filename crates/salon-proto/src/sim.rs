@@ -1,0 +1,335 @@
+//! A deterministic simulated network for whole-room tests, demos and benchmarks: seeded
+//! RNG, simulated clock, per-datagram latency with jitter (which reorders), loss and
+//! duplication. Every datagram that crosses it is captured, so tests can inspect exactly
+//! what an observer on the wire would see. Like the rest of the crate it does no I/O.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use crate::error::CommandError;
+use crate::{Candidate, CandidateKind, Config, Endpoint, Event, Identity, Invite, PublicKey};
+
+/// Frame period of simulated speakers.
+pub const FRAME: Duration = Duration::from_millis(20);
+
+/// One simulated peer.
+pub struct Node {
+    /// Its address on the simulated network.
+    pub addr: SocketAddr,
+    /// Its protocol state machine.
+    pub ep: Endpoint,
+    /// Every event it produced, in order.
+    pub events: Vec<Event>,
+    /// A dead node neither sends nor receives (a killed process).
+    pub alive: bool,
+    /// Sends an audio frame every FRAME while on stage.
+    pub speaking: bool,
+    /// Display name.
+    pub name: String,
+}
+
+/// One captured datagram.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    /// Sender.
+    pub from: SocketAddr,
+    /// Destination.
+    pub to: SocketAddr,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+    /// Produced by `send_audio`.
+    pub audio: bool,
+}
+
+/// The network, its clock and its nodes.
+pub struct Net {
+    /// Drives loss, duplication, jitter and node seeds.
+    pub rng: ChaCha20Rng,
+    /// Simulated time zero.
+    pub start: Instant,
+    /// Simulated now.
+    pub now: Instant,
+    /// The peers.
+    pub nodes: Vec<Node>,
+    queue: BinaryHeap<Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>>,
+    seq: u64,
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Probability a delivered datagram arrives twice.
+    pub duplicate: f64,
+    /// Base one-way latency.
+    pub latency: Duration,
+    /// Extra uniform random delay (0..jitter) per datagram; reorders datagrams.
+    pub jitter: Duration,
+    /// Every datagram sent, delivered or not.
+    pub captured: Vec<Captured>,
+    next_audio: Instant,
+    /// Audio frame bytes each speaker sends: its index repeated (the codec is opaque).
+    pub frame_len: usize,
+}
+
+impl Net {
+    /// An empty network with 10 ms latency and no impairments.
+    pub fn new(seed: u64) -> Self {
+        let start = Instant::now();
+        Self {
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            start,
+            now: start,
+            nodes: Vec::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            loss: 0.0,
+            duplicate: 0.0,
+            latency: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+            captured: Vec::new(),
+            next_audio: start,
+            frame_len: 120,
+        }
+    }
+
+    /// Sets loss and duplication probabilities and jitter.
+    pub fn lossy(mut self, loss: f64, duplicate: f64, jitter_ms: u64) -> Self {
+        self.loss = loss;
+        self.duplicate = duplicate;
+        self.jitter = Duration::from_millis(jitter_ms);
+        self
+    }
+
+    /// Adds a node with the default configuration; returns its index.
+    pub fn add(&mut self, name: &str) -> usize {
+        self.add_with(name, Config::default())
+    }
+
+    /// Adds a node with the given configuration; returns its index.
+    pub fn add_with(&mut self, name: &str, cfg: Config) -> usize {
+        let i = self.nodes.len();
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let id = Identity::generate(&mut ChaCha20Rng::from_seed(seed));
+        self.rng.fill_bytes(&mut seed);
+        let addr = SocketAddr::from(([127, 0, (i >> 8) as u8, (i & 0xff) as u8 + 1], 4000 + i as u16));
+        let ep = Endpoint::new(cfg, id, seed, self.now, 1_700_000_000_000_000);
+        self.nodes.push(Node { addr, ep, events: Vec::new(), alive: true, speaking: false, name: name.into() });
+        i
+    }
+
+    /// Static key of node `i`.
+    pub fn key(&self, i: usize) -> PublicKey {
+        self.nodes[i].ep.public_key()
+    }
+
+    /// Node `i` opens a room and returns the invite.
+    pub fn host(&mut self, i: usize, title: &str) -> Result<Invite, CommandError> {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let cand = vec![Candidate { kind: CandidateKind::Lan, addr: n.addr }];
+        let name = n.name.clone();
+        let inv = n.ep.host(now, title, &name, cand);
+        self.pump(i);
+        inv
+    }
+
+    /// Node `i` starts joining with `invite`.
+    pub fn join(&mut self, i: usize, invite: &Invite) -> Result<(), CommandError> {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let name = n.name.clone();
+        let addr = n.addr;
+        let r = n.ep.join(now, invite, &name, vec![addr]);
+        self.pump(i);
+        r
+    }
+
+    /// Moves a node's pending transmits into the network and its events into its log.
+    pub fn pump(&mut self, i: usize) {
+        self.pump_tagged(i, false);
+    }
+
+    fn pump_tagged(&mut self, i: usize, audio: bool) {
+        let now = self.now;
+        while let Some(ev) = self.nodes[i].ep.poll_event() {
+            self.nodes[i].events.push(ev);
+        }
+        while let Some(t) = self.nodes[i].ep.poll_transmit() {
+            let from = self.nodes[i].addr;
+            self.captured.push(Captured { from, to: t.destination, bytes: t.contents.clone(), audio });
+            if !self.nodes[i].alive {
+                continue;
+            }
+            let Some(dst) = self.nodes.iter().position(|n| n.addr == t.destination) else { continue };
+            let copies = if self.rng_f64() < self.loss {
+                0
+            } else if self.rng_f64() < self.duplicate {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let j = if self.jitter.is_zero() {
+                    0
+                } else {
+                    self.rng.next_u64() % (self.jitter.as_micros() as u64)
+                };
+                let at = now + self.latency + Duration::from_micros(j);
+                self.seq += 1;
+                self.queue.push(Reverse((at, self.seq, dst, from, t.contents.clone())));
+            }
+        }
+    }
+
+    /// Uniform random number in [0, 1).
+    pub fn rng_f64(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Runs the network until `d` of simulated time has passed.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        let mut spins = 0u32;
+        loop {
+            let mut next = end;
+            if let Some(Reverse((t, ..))) = self.queue.peek() {
+                next = next.min(*t);
+            }
+            for n in &self.nodes {
+                if n.alive {
+                    if let Some(t) = n.ep.poll_timeout() {
+                        next = next.min(t.max(self.now));
+                    }
+                }
+            }
+            if self.nodes.iter().any(|n| n.alive && n.speaking) {
+                next = next.min(self.next_audio.max(self.now));
+            }
+            if next == self.now {
+                spins += 1;
+                if spins > 100_000 {
+                    panic!("timers do not advance: a deadline stays in the past");
+                }
+            } else {
+                spins = 0;
+            }
+            self.now = next;
+            while let Some(Reverse((t, ..))) = self.queue.peek() {
+                if *t > self.now {
+                    break;
+                }
+                let Some(Reverse((_, _, dst, from, bytes))) = self.queue.pop() else { break };
+                if self.nodes[dst].alive {
+                    let now = self.now;
+                    self.nodes[dst].ep.handle_datagram(now, from, &bytes);
+                    self.pump(dst);
+                }
+            }
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].alive {
+                    continue;
+                }
+                if self.nodes[i].ep.poll_timeout().is_some_and(|t| t <= self.now) {
+                    let now = self.now;
+                    self.nodes[i].ep.handle_timeout(now);
+                    self.pump(i);
+                }
+            }
+            if self.now >= self.next_audio {
+                self.next_audio = self.now + FRAME;
+                for i in 0..self.nodes.len() {
+                    if self.nodes[i].alive && self.nodes[i].speaking {
+                        let now = self.now;
+                        let frame = vec![i as u8 + 1; self.frame_len];
+                        if self.nodes[i].ep.send_audio(now, &frame).is_ok() {
+                            self.pump_tagged(i, true);
+                        }
+                    }
+                }
+            }
+            if self.now >= end {
+                break;
+            }
+        }
+    }
+
+    /// Runs until `pred` holds (checked every 50 ms of simulated time) or `limit` passes.
+    pub fn run_until(&mut self, limit: Duration, mut pred: impl FnMut(&Net) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if pred(self) {
+                return true;
+            }
+            self.run_for(Duration::from_millis(50));
+        }
+        pred(self)
+    }
+
+    /// Applies a command to a node and pushes its output.
+    pub fn with<R>(&mut self, i: usize, f: impl FnOnce(&mut Endpoint, Instant) -> R) -> R {
+        let now = self.now;
+        let r = f(&mut self.nodes[i].ep, now);
+        self.pump(i);
+        r
+    }
+
+    /// Node `i` stops sending and receiving (a killed process).
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].alive = false;
+    }
+
+    /// Events of node `i` since the start.
+    pub fn events(&self, i: usize) -> &[Event] {
+        &self.nodes[i].events
+    }
+
+    /// Whether every listed node sees the same roster (keys, roles) and epoch.
+    pub fn rosters_agree(&self, ids: &[usize]) -> bool {
+        let views: Vec<_> = ids.iter().map(|i| self.nodes[*i].ep.room()).collect();
+        let Some(Some(first)) = views.first() else { return false };
+        views.iter().all(|v| {
+            v.as_ref().is_some_and(|v| {
+                v.epoch == first.epoch
+                    && v.host == first.host
+                    && v.safety_code == first.safety_code
+                    && v.members.len() == first.members.len()
+                    && v.members.iter().zip(&first.members).all(|(a, b)| {
+                        a.key == b.key && a.role == b.role && a.muted == b.muted && a.hand_raised == b.hand_raised
+                    })
+            })
+        })
+    }
+
+    /// Whether every pair among `ids` has a session up in both directions.
+    pub fn mesh_up(&self, ids: &[usize]) -> bool {
+        ids.iter().all(|a| {
+            ids.iter().filter(|b| *b != a).all(|b| {
+                self.nodes[*a].ep.link_stats(&self.key(*b)).is_some_and(|s| s.up)
+            })
+        })
+    }
+
+    /// Number of audio frames node `i` got from node `from`.
+    pub fn audio_from(&self, i: usize, from: usize) -> usize {
+        let k = self.key(from);
+        self.nodes[i]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Audio { from, .. } if *from == k))
+            .count()
+    }
+
+    /// Chat lines node `i` received: sender, sequence, text.
+    pub fn chats(&self, i: usize) -> Vec<(PublicKey, u64, String)> {
+        self.nodes[i]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Chat { from, seq, text, .. } => Some((*from, *seq, text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}

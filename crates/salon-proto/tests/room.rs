@@ -1,0 +1,259 @@
+//! Whole rooms on the simulated network: joining, roles, chat, removal and epochs,
+//! hand-over, timeouts, metadata on the wire, garbage input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+
+
+use std::time::Duration;
+
+use salon_proto::{Action, Config, Event, JoinFailure, LeftReason, Role};
+use salon_proto::sim::Net;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// Host plus `n - 1` joiners on a network with the given impairments, all joined.
+fn room(seed: u64, n: usize, loss: f64, dup: f64, jitter_ms: u64) -> (Net, Vec<usize>) {
+    let mut net = Net::new(seed).lossy(loss, dup, jitter_ms);
+    let names = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Leslie", "Frances"];
+    let ids: Vec<usize> = (0..n).map(|i| net.add(names[i % names.len()])).collect();
+    let invite = net.host(ids[0], "Friday night jazz").unwrap();
+    for &i in &ids[1..] {
+        net.join(i, &invite).unwrap();
+    }
+    let joined = net.run_until(SECS(30), |net| net.rosters_agree(&ids) && room_size(net, ids[0]) == n && net.mesh_up(&ids));
+    assert!(joined, "room of {n} did not converge");
+    (net, ids)
+}
+
+fn room_size(net: &Net, i: usize) -> usize {
+    net.nodes[i].ep.room().map_or(0, |r| r.members.len())
+}
+
+fn role_of(net: &Net, at: usize, who: usize) -> Option<Role> {
+    let k = net.key(who);
+    net.nodes[at].ep.room()?.members.iter().find(|m| m.key == k).map(|m| m.role)
+}
+
+#[test]
+fn eight_members_join_one_invite_and_build_all_28_links_under_loss_reorder_duplication() {
+    let (net, ids) = room(1, 8, 0.10, 0.05, 40);
+    assert!(net.rosters_agree(&ids));
+    let mut links = 0;
+    for a in &ids {
+        for b in &ids {
+            if a < b && net.nodes[*a].ep.link_stats(&net.key(*b)).is_some_and(|s| s.up) {
+                links += 1;
+            }
+        }
+    }
+    assert_eq!(links, 28);
+    let code = net.nodes[0].ep.room().unwrap().safety_code;
+    for &i in &ids {
+        assert_eq!(net.nodes[i].ep.room().unwrap().safety_code, code, "node {i}");
+        assert!(matches!(net.events(i).iter().find(|e| matches!(e, Event::Joined(_))), Some(_)));
+    }
+}
+
+#[test]
+fn raised_hand_promotion_audio_mute_and_move_to_audience_follow_the_host() {
+    let (mut net, ids) = room(2, 4, 0.05, 0.02, 20);
+    let (host, a, b) = (ids[0], ids[1], ids[2]);
+    net.with(a, |ep, now| ep.set_hand(now, true)).unwrap();
+    assert!(net.run_until(SECS(5), |n| {
+        let k = n.key(a);
+        ids.iter().all(|i| n.nodes[*i].ep.room().unwrap().members.iter().any(|m| m.key == k && m.hand_raised))
+    }));
+    // A listener cannot send audio; after promotion it can and everyone hears it.
+    assert!(net.with(a, |ep, now| ep.send_audio(now, &[1; 100])).is_err());
+    let ka = net.key(a);
+    net.with(host, |ep, now| ep.moderate(now, ka, Action::InviteToStage)).unwrap();
+    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| role_of(n, *i, a) == Some(Role::Speaker))));
+    assert!(net.events(a).contains(&Event::RoleChanged(Role::Speaker)));
+    let hand_lowered = net.nodes[b].ep.room().unwrap().members.iter().any(|m| m.key == ka && !m.hand_raised);
+    assert!(hand_lowered, "promotion lowers the hand");
+    net.nodes[a].speaking = true;
+    net.run_for(SECS(2));
+    for &i in &ids {
+        if i != a {
+            assert!(net.audio_from(i, a) > 80, "node {i} heard {} frames", net.audio_from(i, a));
+        }
+    }
+    assert_eq!(net.audio_from(a, a), 0);
+    // A listener cannot moderate.
+    let kb = net.key(b);
+    assert!(net.with(b, |ep, now| ep.moderate(now, ka, Action::Mute)).is_err());
+    // The host mutes the speaker: it is told, and everyone sees the mute.
+    net.with(host, |ep, now| ep.moderate(now, ka, Action::Mute)).unwrap();
+    assert!(net.run_until(SECS(5), |n| n.events(a).contains(&Event::MutedByModerator)));
+    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| n.nodes[*i].ep.room().unwrap().members.iter().any(|m| m.key == ka && m.muted))));
+    // Moderator promotion, then the moderator moves the speaker back to the audience.
+    net.with(host, |ep, now| ep.moderate(now, kb, Action::MakeModerator)).unwrap();
+    assert!(net.run_until(SECS(5), |n| role_of(n, b, b) == Some(Role::Moderator)));
+    net.with(b, |ep, now| ep.moderate(now, ka, Action::MoveToAudience)).unwrap();
+    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| role_of(n, *i, a) == Some(Role::Listener))));
+    // Audio from the audience is no longer accepted by anyone.
+    let before = net.audio_from(host, a);
+    net.run_for(SECS(1));
+    assert_eq!(net.audio_from(host, a), before);
+}
+
+#[test]
+fn chat_arrives_everywhere_exactly_once_in_order_per_sender() {
+    let (mut net, ids) = room(3, 5, 0.15, 0.10, 60);
+    for k in 1..=30u64 {
+        let sender = ids[(k % 3) as usize];
+        net.with(sender, |ep, now| ep.send_chat(now, &format!("line {k} from {sender}"))).unwrap();
+        net.run_for(Duration::from_millis(15));
+    }
+    net.run_for(SECS(10));
+    for &i in &ids {
+        let got = net.chats(i);
+        assert_eq!(got.len(), 30, "node {i} got {} lines", got.len());
+        for &s in &ids[..3] {
+            let ks = net.key(s);
+            let seqs: Vec<u64> = got.iter().filter(|(f, ..)| *f == ks).map(|(_, q, _)| *q).collect();
+            let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+            assert_eq!(seqs, expected, "node {i} from {s}");
+        }
+    }
+}
+
+#[test]
+fn removal_opens_new_epoch_and_removed_member_cannot_decrypt_or_rejoin() {
+    let (mut net, ids) = room(4, 4, 0.05, 0.0, 10);
+    let invite = net.nodes[0].ep.invite(vec![salon_proto::Candidate {
+        kind: salon_proto::CandidateKind::Lan,
+        addr: net.nodes[0].addr,
+    }]).unwrap();
+    let (host, victim) = (ids[0], ids[3]);
+    let epoch_before = net.nodes[host].ep.room().unwrap().epoch;
+    let kv = net.key(victim);
+    net.with(host, |ep, now| ep.moderate(now, kv, Action::Remove)).unwrap();
+    let rest = &ids[..3];
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(rest) && room_size(n, host) == 3));
+    assert!(net.nodes[host].ep.room().unwrap().epoch > epoch_before);
+    assert!(net.events(victim).contains(&Event::Left(LeftReason::Removed)));
+    // Links re-keyed in the new epoch, and nobody keeps a link to the removed member.
+    assert!(net.run_until(SECS(10), |n| n.mesh_up(rest)));
+    net.run_for(SECS(3));
+    for &i in rest {
+        assert!(net.nodes[i].ep.link_stats(&kv).is_none(), "node {i} still links the removed member");
+    }
+    // The room goes on: audio after the removal reaches members, never the removed one,
+    // even when every datagram on the wire is delivered to it as well.
+    net.nodes[host].speaking = true;
+    let from = net.captured.len();
+    net.run_for(SECS(2));
+    let heard_before = net.audio_from(victim, host);
+    let packets: Vec<_> = net.captured[from..].to_vec();
+    for c in &packets {
+        let now = net.now;
+        net.nodes[victim].ep.handle_datagram(now, c.from, &c.bytes);
+    }
+    net.pump(victim);
+    assert_eq!(net.audio_from(victim, host), heard_before);
+    assert!(net.audio_from(ids[1], host) > 80);
+    // Rejoining with the old invite is refused with a reason.
+    net.run_for(SECS(3));
+    net.join(victim, &invite).unwrap();
+    assert!(net.run_until(SECS(10), |n| n.events(victim).contains(&Event::JoinFailed(JoinFailure::Removed))));
+    assert_eq!(room_size(&net, host), 3);
+}
+
+#[test]
+fn host_leaving_hands_the_room_to_a_moderator_and_the_room_goes_on() {
+    let (mut net, ids) = room(5, 5, 0.05, 0.02, 20);
+    let (host, m) = (ids[0], ids[3]);
+    let km = net.key(m);
+    net.with(host, |ep, now| ep.moderate(now, km, Action::MakeModerator)).unwrap();
+    assert!(net.run_until(SECS(5), |n| role_of(n, m, m) == Some(Role::Moderator)));
+    net.with(host, |ep, now| ep.leave(now)).unwrap();
+    let rest = &ids[1..];
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(rest) && room_size(n, m) == 4));
+    for &i in rest {
+        assert_eq!(net.nodes[i].ep.room().unwrap().host, km, "node {i}");
+    }
+    assert!(net.events(m).iter().any(|e| matches!(e, Event::HostChanged { invite: Some(_), .. }) || matches!(e, Event::RoleChanged(Role::Host))));
+    net.run_for(SECS(3));
+    assert!(net.nodes[host].ep.is_idle());
+    // The new host runs the room: a chat and a promotion still work.
+    let k1 = net.key(ids[1]);
+    net.with(m, |ep, now| ep.moderate(now, k1, Action::InviteToStage)).unwrap();
+    assert!(net.run_until(SECS(5), |n| rest.iter().all(|i| role_of(n, *i, ids[1]) == Some(Role::Speaker))));
+}
+
+#[test]
+fn crashed_host_times_out_and_the_earliest_speaker_takes_over() {
+    let (mut net, ids) = room(6, 4, 0.02, 0.0, 10);
+    let (host, s) = (ids[0], ids[2]);
+    let ks = net.key(s);
+    net.with(host, |ep, now| ep.moderate(now, ks, Action::InviteToStage)).unwrap();
+    assert!(net.run_until(SECS(5), |n| role_of(n, ids[1], s) == Some(Role::Speaker)));
+    net.kill(host);
+    let rest = &ids[1..];
+    assert!(net.run_until(SECS(20), |n| n.rosters_agree(rest) && room_size(n, s) == 3));
+    for &i in rest {
+        assert_eq!(net.nodes[i].ep.room().unwrap().host, ks);
+    }
+    let invite = net.events(s).iter().find_map(|e| match e {
+        Event::HostChanged { invite: Some(inv), .. } => Some(inv.clone()),
+        _ => None,
+    });
+    let invite = invite.expect("new host gets a fresh invite");
+    assert_eq!(invite.host, ks);
+    // A newcomer joins through the new host's invite.
+    let late = net.add("Late");
+    net.join(late, &invite).unwrap();
+    let all = [ids[1], ids[2], ids[3], late];
+    assert!(net.run_until(SECS(15), |n| n.rosters_agree(&all) && room_size(n, s) == 4 && n.mesh_up(&all)));
+}
+
+#[test]
+fn silent_member_times_out_and_leaves_every_roster() {
+    let (mut net, ids) = room(7, 4, 0.0, 0.0, 0);
+    net.kill(ids[2]);
+    let rest = [ids[0], ids[1], ids[3]];
+    assert!(net.run_until(SECS(15), |n| n.rosters_agree(&rest) && room_size(n, ids[0]) == 3));
+    let elapsed = net.now - net.start;
+    assert!(elapsed < SECS(40), "took {elapsed:?}");
+    assert!(net.events(ids[1]).contains(&Event::LinkDown(net.key(ids[2]))));
+}
+
+#[test]
+fn joining_without_the_room_secret_gets_no_answer() {
+    let mut net = Net::new(8);
+    let host = net.add("Host");
+    let fast = Config { join_timeout: SECS(3), ..Config::default() };
+    let intruder = net.add_with("Mallory", fast);
+    let mut invite = net.host(host, "Private").unwrap();
+    invite.secret = salon_proto::invite::RoomSecret::from_bytes([9; 32]);
+    net.join(intruder, &invite).unwrap();
+    net.run_for(SECS(5));
+    let to_intruder = net.captured.iter().filter(|c| c.to == net.nodes[intruder].addr).count();
+    assert_eq!(to_intruder, 0, "host answered someone without the invite");
+    assert!(matches!(net.events(intruder).last(), Some(Event::JoinFailed(JoinFailure::Unreachable { tried })) if tried.contains(&net.nodes[host].addr)));
+    assert_eq!(room_size(&net, host), 1);
+}
+
+#[test]
+fn ended_room_tells_everyone() {
+    let (mut net, ids) = room(9, 3, 0.05, 0.0, 10);
+    net.with(ids[0], |ep, now| ep.end_room(now)).unwrap();
+    net.run_for(SECS(5));
+    for &i in &ids[1..] {
+        assert!(net.events(i).contains(&Event::Left(LeftReason::Ended)), "node {i}");
+        assert!(net.nodes[i].ep.is_idle());
+    }
+}
+
+#[test]
+fn sessions_rekey_after_two_minutes_without_losing_audio() {
+    let (mut net, ids) = room(10, 3, 0.0, 0.0, 5);
+    net.nodes[ids[0]].speaking = true;
+    net.run_for(SECS(400));
+    let frames = net.audio_from(ids[1], ids[0]);
+    // 400 s of 20 ms frames, minus the first moments; a gap at each rekey would show.
+    assert!(frames > 19_900, "only {frames} frames");
+    assert!(net.mesh_up(&ids));
+}
