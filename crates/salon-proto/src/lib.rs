@@ -1,1 +1,3 @@
 //! Salon's sans-IO room protocol.
+
+pub mod identity;
