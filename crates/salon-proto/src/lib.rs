@@ -1,3 +1,4 @@
 //! Salon's sans-IO room protocol.
 
 pub mod identity;
+pub mod replay;
