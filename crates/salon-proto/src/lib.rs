@@ -2,3 +2,4 @@
 
 pub mod identity;
 pub mod replay;
+pub mod safety_code;
