@@ -1,5 +1,6 @@
 //! Salon's sans-IO room protocol.
 
+pub mod cookie;
 pub mod identity;
 pub mod replay;
 pub mod safety_code;
