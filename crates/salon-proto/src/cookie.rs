@@ -371,10 +371,11 @@ impl RateLimiter {
 
     /// Forgets buckets that are full again (at most once per [`GC_INTERVAL`]).
     fn collect_garbage(&mut self, now: Instant) {
-        if let Some(last) = self.last_gc {
-            if now.saturating_duration_since(last) < GC_INTERVAL {
-                return;
-            }
+        if self
+            .last_gc
+            .is_some_and(|last| now.saturating_duration_since(last) < GC_INTERVAL)
+        {
+            return;
         }
         self.last_gc = Some(now);
         let max = self.max_tokens_ns;
