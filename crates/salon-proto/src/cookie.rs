@@ -433,6 +433,7 @@ impl LoadMonitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;

@@ -230,6 +230,7 @@ fn safety_number_from(a: Fingerprint, b: Fingerprint) -> SafetyNumber {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;

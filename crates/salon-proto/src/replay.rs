@@ -102,6 +102,7 @@ impl ReplayWindow {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -79,6 +79,7 @@ pub fn room_safety_code(room_id: &[u8; 16], epoch: u64, members: &[PublicKey]) -
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use proptest::prelude::*;
