@@ -2,5 +2,6 @@
 
 pub mod cookie;
 pub mod identity;
+pub mod invite;
 pub mod replay;
 pub mod safety_code;
