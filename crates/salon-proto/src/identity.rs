@@ -111,6 +111,8 @@ impl Identity {
             // snow's Curve25519 public keys are always 32 bytes.
             unreachable!("X25519 public key is not 32 bytes");
         };
+        // snow's key pair does not wipe itself on drop; overwrite our secret in it.
+        dh.set(&[0u8; KEY_LEN]);
         Identity { secret, public }
     }
 
