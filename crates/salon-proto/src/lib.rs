@@ -1,1 +1,2 @@
 //! Salon's sans-IO room protocol.
+pub mod channel;
