@@ -792,3 +792,673 @@ impl ReliableChannel {
         self.retransmissions
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    const MS: Duration = Duration::from_millis(1);
+    const BUDGET: usize = 1200;
+
+    /// Decodes every frame of a datagram built by `write_frames`.
+    fn frames(buf: &[u8]) -> Vec<Frame<'_>> {
+        let mut out = Vec::new();
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (frame, used) = Frame::decode(rest).unwrap();
+            out.push(frame);
+            rest = &rest[used..];
+        }
+        out
+    }
+
+    fn deliver(ch: &mut ReliableChannel, now: Instant, datagram: &[u8]) {
+        for frame in frames(datagram) {
+            ch.handle_frame(now, &frame).unwrap();
+        }
+    }
+
+    /// Builds datagrams until the channel has nothing more to send.
+    fn datagrams(ch: &mut ReliableChannel, now: Instant, budget: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while ch.wants_to_send(now) {
+            let mut dg = Vec::new();
+            let written = ch.write_frames(now, &mut dg, budget);
+            assert_eq!(written, dg.len());
+            assert!(written <= budget);
+            if written == 0 {
+                break;
+            }
+            out.push(dg);
+        }
+        out
+    }
+
+    /// Lossless, instantaneous exchange until both sides are quiet.
+    fn pump(a: &mut ReliableChannel, b: &mut ReliableChannel, now: Instant) {
+        for _ in 0..10_000 {
+            let ab = datagrams(a, now, BUDGET);
+            let ba = datagrams(b, now, BUDGET);
+            if ab.is_empty() && ba.is_empty() {
+                return;
+            }
+            ab.iter().for_each(|dg| deliver(b, now, dg));
+            ba.iter().for_each(|dg| deliver(a, now, dg));
+        }
+        panic!("pump did not quiesce");
+    }
+
+    fn segments_of(datagrams: &[Vec<u8>]) -> Vec<(u32, bool, Vec<u8>)> {
+        datagrams
+            .iter()
+            .flat_map(|dg| frames(dg))
+            .filter_map(|f| match f {
+                Frame::Segment { seq, last, data } => Some((seq, last, data.to_vec())),
+                Frame::Ack { .. } => None,
+            })
+            .collect()
+    }
+
+    fn encode(frame: &Frame<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn frames_round_trip_with_exact_wire_bytes() {
+        let ack = Frame::Ack {
+            next: 0x0102_0304,
+            bits: 0x8000_0001,
+        };
+        let bytes = encode(&ack);
+        assert_eq!(bytes, [0x02, 1, 2, 3, 4, 0x80, 0, 0, 1]);
+        assert_eq!(Frame::decode(&bytes), Ok((ack, ACK_LEN)));
+        assert_eq!(ack.encoded_len(), bytes.len());
+
+        let seg = Frame::Segment {
+            seq: 7,
+            last: true,
+            data: b"hi",
+        };
+        let bytes = encode(&seg);
+        assert_eq!(bytes, [0x03, 0, 0, 0, 7, 0x01, 0, 2, b'h', b'i']);
+        assert_eq!(Frame::decode(&bytes), Ok((seg, 10)));
+        assert_eq!(seg.encoded_len(), bytes.len());
+
+        // Trailing bytes (e.g. the caller's padding) are not consumed.
+        let mut padded = encode(&Frame::Segment {
+            seq: 1,
+            last: false,
+            data: b"",
+        });
+        padded.extend_from_slice(&[0, 0, 0]);
+        let (frame, used) = Frame::decode(&padded).unwrap();
+        assert_eq!(used, SEGMENT_HEADER_LEN);
+        assert_eq!(
+            frame,
+            Frame::Segment {
+                seq: 1,
+                last: false,
+                data: b""
+            }
+        );
+    }
+
+    #[test]
+    fn decode_rejects_truncation_bad_flags_and_foreign_types() {
+        let seg = encode(&Frame::Segment {
+            seq: 9,
+            last: false,
+            data: b"abc",
+        });
+        for cut in 0..seg.len() {
+            assert_eq!(
+                Frame::decode(&seg[..cut]),
+                Err(FrameError::Truncated),
+                "cut {cut}"
+            );
+        }
+        let ack = encode(&Frame::Ack { next: 1, bits: 2 });
+        for cut in 0..ack.len() {
+            assert_eq!(
+                Frame::decode(&ack[..cut]),
+                Err(FrameError::Truncated),
+                "cut {cut}"
+            );
+        }
+        let mut bad = seg.clone();
+        bad[5] = 0x02;
+        assert_eq!(Frame::decode(&bad), Err(FrameError::InvalidFlags(0x02)));
+        assert_eq!(
+            Frame::decode(&[0x01, 0]),
+            Err(FrameError::UnknownType(0x01))
+        );
+        assert_eq!(Frame::decode(&[0x00]), Err(FrameError::UnknownType(0x00)));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok((frame, used)) = Frame::decode(&bytes) {
+                prop_assert!(used <= bytes.len());
+                prop_assert_eq!(frame.encoded_len(), used);
+                prop_assert_eq!(&encode(&frame)[..], &bytes[..used]);
+            }
+        }
+
+        #[test]
+        fn decode_inverts_encode(seq in any::<u32>(), last in any::<bool>(),
+                                 data in proptest::collection::vec(any::<u8>(), 0..2000),
+                                 next in any::<u32>(), bits in any::<u32>()) {
+            for frame in [Frame::Segment { seq, last, data: &data }, Frame::Ack { next, bits }] {
+                let bytes = encode(&frame);
+                prop_assert_eq!(bytes.len(), frame.encoded_len());
+                prop_assert_eq!(Frame::decode(&bytes), Ok((frame, bytes.len())));
+            }
+        }
+    }
+
+    #[test]
+    fn messages_fragment_into_bounded_segments_and_reassemble() {
+        let config = ChannelConfig::default();
+        let max = config.max_segment_data;
+        let start = Instant::now();
+        for len in [0, 1, max, 3 * max + 7, config.max_message_len] {
+            let mut a = ReliableChannel::new(config.clone());
+            let mut b = ReliableChannel::new(config.clone());
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            a.send(&msg).unwrap();
+            let mut segs = Vec::new();
+            let mut now = start;
+            // Deliver batch by batch; the window forces several rounds for
+            // the largest message.
+            while !a.is_idle() {
+                let out = datagrams(&mut a, now, max + SEGMENT_HEADER_LEN + ACK_LEN);
+                segs.extend(segments_of(&out));
+                out.iter().for_each(|dg| deliver(&mut b, now, dg));
+                datagrams(&mut b, now, BUDGET)
+                    .iter()
+                    .for_each(|dg| deliver(&mut a, now, dg));
+                now += MS;
+            }
+            let expected_segments = len.div_ceil(max).max(1);
+            assert_eq!(segs.len(), expected_segments, "len {len}");
+            for (i, (seq, last, data)) in segs.iter().enumerate() {
+                assert_eq!(*seq as usize, i);
+                assert_eq!(*last, i + 1 == expected_segments);
+                assert!(data.len() <= max);
+            }
+            assert_eq!(b.poll_message(), Some(msg), "len {len}");
+            assert_eq!(b.poll_message(), None);
+            assert_eq!(a.retransmissions(), 0);
+        }
+    }
+
+    #[test]
+    fn too_large_and_queue_full_are_reported_without_queueing() {
+        let config = ChannelConfig {
+            max_segment_data: 100,
+            max_queued_bytes: 3 * (100 + SEGMENT_HEADER_LEN),
+            max_message_len: 250,
+            ..ChannelConfig::default()
+        };
+        let mut a = ReliableChannel::new(config.clone());
+        let mut b = ReliableChannel::new(config);
+        assert_eq!(
+            a.send(&[0; 251]),
+            Err(ChannelError::MessageTooLarge { len: 251, max: 250 })
+        );
+        assert!(a.is_idle());
+        for _ in 0..3 {
+            a.send(&[1; 100]).unwrap();
+        }
+        assert!(matches!(
+            a.send(&[2; 100]),
+            Err(ChannelError::QueueFull { .. })
+        ));
+        assert!(matches!(a.send(&[]), Err(ChannelError::QueueFull { .. })));
+        assert_eq!(a.queued_bytes(), 3 * 108);
+        pump(&mut a, &mut b, Instant::now());
+        assert!(a.is_idle());
+        assert_eq!(a.queued_bytes(), 0);
+        // Acks freed the space.
+        a.send(&[2; 100]).unwrap();
+        pump(&mut a, &mut b, Instant::now());
+        let got: Vec<_> = std::iter::from_fn(|| b.poll_message()).collect();
+        assert_eq!(
+            got,
+            [vec![1; 100], vec![1; 100], vec![1; 100], vec![2; 100]]
+        );
+    }
+
+    #[test]
+    fn message_that_can_never_fit_the_queue_is_too_large() {
+        let mut a = ReliableChannel::new(ChannelConfig {
+            max_queued_bytes: 100,
+            ..ChannelConfig::default()
+        });
+        assert!(matches!(
+            a.send(&[0; 200]),
+            Err(ChannelError::MessageTooLarge { len: 200, .. })
+        ));
+    }
+
+    #[test]
+    fn sequence_space_exhaustion_is_an_error_not_a_wrap() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        a.next_seq = u32::MAX - 2;
+        a.send(b"x").unwrap();
+        a.send(b"y").unwrap(); // uses u32::MAX - 1, the last usable number
+        assert_eq!(a.send(b"z"), Err(ChannelError::SequenceExhausted));
+        let two_segments = vec![0; 1001];
+        a.next_seq = u32::MAX - 1;
+        assert_eq!(a.send(&two_segments), Err(ChannelError::SequenceExhausted));
+    }
+
+    #[test]
+    fn rto_backoff_doubles_per_expiry_and_caps_then_resets_on_ack() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let mut b = ReliableChannel::new(ChannelConfig::default());
+        let t0 = Instant::now();
+        a.send(b"hello").unwrap();
+        let first = datagrams(&mut a, t0, BUDGET);
+        assert_eq!(segments_of(&first).len(), 1);
+        assert_eq!(a.rto(), 500 * MS);
+        assert_eq!(a.poll_timeout(), Some(t0 + 500 * MS));
+
+        // Not yet due.
+        assert!(!a.wants_to_send(t0 + 499 * MS));
+        assert!(datagrams(&mut a, t0 + 499 * MS, BUDGET).is_empty());
+
+        let mut now = t0 + 500 * MS;
+        for (expected_rto_ms, retx) in [(1000, 1), (2000, 2), (4000, 3), (4000, 4), (4000, 5)] {
+            assert_eq!(a.poll_timeout(), Some(now));
+            let out = datagrams(&mut a, now, BUDGET);
+            assert_eq!(segments_of(&out), [(0, true, b"hello".to_vec())]);
+            assert_eq!(a.rto(), expected_rto_ms * MS);
+            assert_eq!(a.retransmissions(), retx);
+            now += a.rto();
+        }
+        assert!(a.rtt().is_none());
+
+        // The ack (of a retransmitted segment) resets the backoff but, per
+        // Karn, yields no RTT sample.
+        first.iter().for_each(|dg| deliver(&mut b, now, dg));
+        datagrams(&mut b, now, BUDGET)
+            .iter()
+            .for_each(|dg| deliver(&mut a, now, dg));
+        assert!(a.is_idle());
+        assert_eq!(a.rto(), 500 * MS);
+        assert!(a.rtt().is_none());
+        assert_eq!(a.poll_timeout(), None);
+    }
+
+    #[test]
+    fn one_timeout_backs_off_once_and_resends_all_old_segments() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            a.send(&[5; 1000]).unwrap();
+        }
+        assert_eq!(segments_of(&datagrams(&mut a, t0, BUDGET)).len(), 3);
+        let out = datagrams(&mut a, t0 + 500 * MS, BUDGET);
+        let seqs: Vec<u32> = segments_of(&out).iter().map(|s| s.0).collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        assert_eq!(a.rto(), 1000 * MS);
+        assert_eq!(a.retransmissions(), 3);
+    }
+
+    #[test]
+    fn first_rtt_sample_sets_srtt_and_rto_per_rfc6298() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let mut b = ReliableChannel::new(ChannelConfig::default());
+        let t0 = Instant::now();
+        a.send(b"ping").unwrap();
+        let out = datagrams(&mut a, t0, BUDGET);
+        out.iter().for_each(|dg| deliver(&mut b, t0 + 40 * MS, dg));
+        let acks = datagrams(&mut b, t0 + 40 * MS, BUDGET);
+        acks.iter().for_each(|dg| deliver(&mut a, t0 + 80 * MS, dg));
+        assert_eq!(a.rtt(), Some(80 * MS));
+        // SRTT + 4 * (R / 2) = 80 + 160.
+        assert_eq!(a.rto(), 240 * MS);
+    }
+
+    #[test]
+    fn implausible_ack_is_rejected_without_state_change() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let t0 = Instant::now();
+        a.send(b"one").unwrap();
+        a.send(b"two").unwrap();
+        a.send(&[0; 2000]).unwrap(); // two segments, never transmitted below
+        let mut dg = Vec::new();
+        a.write_frames(t0, &mut dg, 2 * (SEGMENT_HEADER_LEN + 3)); // seq 0 and 1 only
+        assert_eq!(a.in_flight(), 2);
+        let before = format!("{a:?}");
+        for (next, bits) in [(3, 0), (u32::MAX, 0), (0, 0b10), (1, 0b1), (0, 1 << 31)] {
+            assert_eq!(
+                a.handle_frame(t0 + 10 * MS, &Frame::Ack { next, bits }),
+                Err(ChannelError::ImplausibleAck { next, bits })
+            );
+            assert_eq!(
+                format!("{a:?}"),
+                before,
+                "ack ({next}, {bits:#b}) changed state"
+            );
+        }
+        // A legitimate selective ack of seq 1 only is accepted.
+        a.handle_frame(t0 + 10 * MS, &Frame::Ack { next: 0, bits: 0b1 })
+            .unwrap();
+        assert_eq!(a.in_flight(), 1);
+    }
+
+    #[test]
+    fn duplicate_segments_never_yield_a_message_twice_and_are_reacked() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let mut b = ReliableChannel::new(ChannelConfig::default());
+        let now = Instant::now();
+        a.send(&[9; 2500]).unwrap();
+        a.send(b"second").unwrap();
+        let out = datagrams(&mut a, now, BUDGET);
+        // Deliver in reverse, then everything twice more.
+        for _ in 0..3 {
+            out.iter().rev().for_each(|dg| deliver(&mut b, now, dg));
+        }
+        assert_eq!(b.poll_message(), Some(vec![9; 2500]));
+        assert_eq!(b.poll_message(), Some(b"second".to_vec()));
+        assert_eq!(b.poll_message(), None);
+        // Duplicates of already delivered segments still earn an ack, and
+        // still yield nothing.
+        datagrams(&mut b, now, BUDGET);
+        deliver(&mut b, now, &out[0]);
+        assert!(b.wants_to_send(now));
+        let ack = datagrams(&mut b, now, BUDGET);
+        assert_eq!(frames(&ack[0]), [Frame::Ack { next: 4, bits: 0 }]);
+        assert_eq!(b.poll_message(), None);
+    }
+
+    #[test]
+    fn ack_reports_out_of_order_segments_selectively() {
+        let mut b = ReliableChannel::new(ChannelConfig::default());
+        let now = Instant::now();
+        for seq in [1, 3, 32, 33, 40] {
+            b.handle_frame(
+                now,
+                &Frame::Segment {
+                    seq,
+                    last: true,
+                    data: b"",
+                },
+            )
+            .unwrap();
+        }
+        let mut dg = Vec::new();
+        b.write_frames(now, &mut dg, BUDGET);
+        // Bit i = seq 1 + i: seq 32 is bit 31; 33 and 40 are beyond the 32 bits.
+        assert_eq!(
+            frames(&dg),
+            [Frame::Ack {
+                next: 0,
+                bits: 1 | 1 << 2 | 1 << 31
+            }]
+        );
+    }
+
+    #[test]
+    fn receive_window_overflow_drops_without_corrupting_order() {
+        let window = 16;
+        let mut a = ReliableChannel::new(ChannelConfig {
+            max_in_flight: 100,
+            ..ChannelConfig::default()
+        });
+        let mut b = ReliableChannel::new(ChannelConfig {
+            receive_window: window,
+            ..ChannelConfig::default()
+        });
+        let now = Instant::now();
+        for i in 0..40u8 {
+            a.send(&[i]).unwrap();
+        }
+        let out = datagrams(&mut a, now, 10_000);
+        let segs = segments_of(&out);
+        assert_eq!(segs.len(), 40);
+        // Lose seq 0; everything else arrives, most of it beyond the window.
+        for (seq, last, data) in &segs[1..] {
+            b.handle_frame(
+                now,
+                &Frame::Segment {
+                    seq: *seq,
+                    last: *last,
+                    data,
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(b.poll_message(), None);
+        let (seq, last, data) = &segs[0];
+        b.handle_frame(
+            now,
+            &Frame::Segment {
+                seq: *seq,
+                last: *last,
+                data,
+            },
+        )
+        .unwrap();
+        // Only what fit in the window (seq 0..16) is deliverable.
+        let got: Vec<_> = std::iter::from_fn(|| b.poll_message()).collect();
+        let expected: Vec<Vec<u8>> = (0..window as u8).map(|i| vec![i]).collect();
+        assert_eq!(got, expected);
+        // Retransmissions fill in the dropped tail, in order, exactly once.
+        let mut now = now;
+        for _ in 0..20 {
+            datagrams(&mut b, now, BUDGET)
+                .iter()
+                .for_each(|dg| deliver(&mut a, now, dg));
+            now += a.rto();
+            pump(&mut a, &mut b, now);
+        }
+        assert!(a.is_idle());
+        let rest: Vec<_> = std::iter::from_fn(|| b.poll_message()).collect();
+        let expected: Vec<Vec<u8>> = (window as u8..40).map(|i| vec![i]).collect();
+        assert_eq!(rest, expected);
+    }
+
+    #[test]
+    fn oversized_incoming_message_is_discarded_and_later_ones_survive() {
+        let mut a = ReliableChannel::new(ChannelConfig {
+            max_segment_data: 10,
+            ..ChannelConfig::default()
+        });
+        let mut b = ReliableChannel::new(ChannelConfig {
+            max_message_len: 15,
+            ..ChannelConfig::default()
+        });
+        let now = Instant::now();
+        a.send(&[1; 30]).unwrap();
+        a.send(&[2; 5]).unwrap();
+        let mut errors = 0;
+        for dg in datagrams(&mut a, now, BUDGET) {
+            for frame in frames(&dg) {
+                match b.handle_frame(now, &frame) {
+                    Ok(()) => {}
+                    Err(ChannelError::IncomingMessageTooLarge { max: 15 }) => errors += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        assert_eq!(errors, 1);
+        assert_eq!(b.poll_message(), Some(vec![2; 5]));
+        assert_eq!(b.poll_message(), None);
+    }
+
+    /// Messages are derived from (side, index) so the receiver can check
+    /// content without sharing state with the sender.
+    fn sim_message(side: usize, index: usize) -> Vec<u8> {
+        let mut rng = ChaCha8Rng::seed_from_u64(((side as u64) << 32) | index as u64);
+        let len = match index % 10 {
+            0 => 0,
+            1 => 2500 + (rng.next_u32() % 1000) as usize,
+            _ => (rng.next_u32() % 1200) as usize,
+        };
+        let mut msg = vec![0; len];
+        rng.fill_bytes(&mut msg);
+        msg
+    }
+
+    struct Link {
+        rng: ChaCha8Rng,
+        loss: f64,
+        duplicate: f64,
+        latency: Duration,
+        jitter_ms: u32,
+        order: u64,
+    }
+
+    type Transit = BinaryHeap<Reverse<(Instant, u64, usize, Vec<u8>)>>;
+
+    impl Link {
+        fn chance(&mut self) -> f64 {
+            f64::from(self.rng.next_u32()) / (f64::from(u32::MAX) + 1.0)
+        }
+
+        fn transmit(&mut self, now: Instant, to: usize, datagram: Vec<u8>, transit: &mut Transit) {
+            let copies = if self.chance() < self.duplicate { 2 } else { 1 };
+            for _ in 0..copies {
+                if self.chance() < self.loss {
+                    continue;
+                }
+                // Independent jitter per datagram reorders them.
+                let jitter = if self.jitter_ms == 0 {
+                    0
+                } else {
+                    self.rng.next_u32() % self.jitter_ms
+                };
+                let at = now + self.latency + MS * jitter;
+                self.order += 1;
+                transit.push(Reverse((at, self.order, to, datagram.clone())));
+            }
+        }
+    }
+
+    /// Runs both peers sending `n` messages each over a simulated link with
+    /// a simulated clock until everything is delivered and acknowledged.
+    fn simulate(mut link: Link, n: usize) -> [ReliableChannel; 2] {
+        let start = Instant::now();
+        let mut now = start;
+        let mut peers = [
+            ReliableChannel::new(ChannelConfig::default()),
+            ReliableChannel::new(ChannelConfig::default()),
+        ];
+        let mut sent = [0usize; 2];
+        let mut received = [0usize; 2];
+        let mut transit = Transit::new();
+        for _ in 0..10_000_000 {
+            for side in 0..2 {
+                while sent[side] < n {
+                    match peers[side].send(&sim_message(side, sent[side])) {
+                        Ok(()) => sent[side] += 1,
+                        Err(ChannelError::QueueFull { .. }) => break,
+                        Err(e) => panic!("send: {e}"),
+                    }
+                }
+                for dg in datagrams(&mut peers[side], now, BUDGET) {
+                    link.transmit(now, 1 - side, dg, &mut transit);
+                }
+            }
+            if received == [n, n] && peers.iter().all(ReliableChannel::is_idle) {
+                assert!(peers.iter_mut().all(|p| p.poll_message().is_none()));
+                return peers;
+            }
+            let next = [
+                transit.peek().map(|Reverse(t)| t.0),
+                peers[0].poll_timeout(),
+                peers[1].poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("simulation stalled with work outstanding");
+            assert!(next >= now, "timer in the past");
+            now = next;
+            assert!(
+                now - start < Duration::from_secs(3600),
+                "simulation too slow"
+            );
+            while transit.peek().is_some_and(|Reverse(t)| t.0 <= now) {
+                let Reverse((_, _, to, dg)) = transit.pop().unwrap();
+                deliver(&mut peers[to], now, &dg);
+                while let Some(msg) = peers[to].poll_message() {
+                    assert!(received[to] < n, "extra message delivered");
+                    assert_eq!(
+                        msg,
+                        sim_message(1 - to, received[to]),
+                        "message {} to side {to} wrong, duplicated or out of order",
+                        received[to]
+                    );
+                    received[to] += 1;
+                }
+            }
+        }
+        panic!("simulation did not finish");
+    }
+
+    #[test]
+    fn lossy_reordering_duplicating_link_delivers_everything_once_in_order() {
+        for seed in [1, 2, 3] {
+            let link = Link {
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                loss: 0.2,
+                duplicate: 0.1,
+                latency: 20 * MS,
+                jitter_ms: 60,
+                order: 0,
+            };
+            let peers = simulate(link, 500);
+            // With 20% loss the recovery path must actually have been used.
+            assert!(peers.iter().all(|p| p.retransmissions() > 0));
+        }
+    }
+
+    #[test]
+    fn rtt_estimate_converges_to_the_simulated_rtt() {
+        // One-way delay uniformly 40..60 ms: the true RTT averages 100 ms.
+        let link = Link {
+            rng: ChaCha8Rng::seed_from_u64(7),
+            loss: 0.0,
+            duplicate: 0.0,
+            latency: 40 * MS,
+            jitter_ms: 20,
+            order: 0,
+        };
+        let peers = simulate(link, 200);
+        for p in &peers {
+            let rtt = p.rtt().unwrap();
+            assert!(
+                (85 * MS..=115 * MS).contains(&rtt),
+                "srtt {rtt:?} far from 100 ms"
+            );
+            assert!(p.rto() >= rtt && p.rto() <= 300 * MS, "rto {:?}", p.rto());
+        }
+
+        // Exact case: fixed 30 ms each way.
+        let link = Link {
+            rng: ChaCha8Rng::seed_from_u64(8),
+            loss: 0.0,
+            duplicate: 0.0,
+            latency: 30 * MS,
+            jitter_ms: 0,
+            order: 0,
+        };
+        for p in simulate(link, 50) {
+            assert_eq!(p.rtt(), Some(60 * MS));
+            assert_eq!(p.retransmissions(), 0);
+        }
+    }
+}
