@@ -21,9 +21,20 @@ fn ident(n: u8) -> Identity {
 fn full_handshake(kind: Kind, a: &Identity, b: &Identity, seed: u8) -> (Session, Session) {
     let psk = [7u8; 32];
     let prologue = handshake::join_prologue(&[1; 16]);
-    let payload = InitPayload { timestamp: 1, incarnation: 2 };
-    let ka = Keys { local: a, psk: &psk, prologue: &prologue };
-    let kb = Keys { local: b, psk: &psk, prologue: &prologue };
+    let payload = InitPayload {
+        timestamp: 1,
+        incarnation: 2,
+    };
+    let ka = Keys {
+        local: a,
+        psk: &psk,
+        prologue: &prologue,
+    };
+    let kb = Keys {
+        local: b,
+        psk: &psk,
+        prologue: &prologue,
+    };
     let Ok((hs, m1)) = handshake::initiate(kind, &ka, &b.public_key(), &payload, [seed; 32]) else {
         panic!("initiate")
     };
@@ -31,11 +42,21 @@ fn full_handshake(kind: Kind, a: &Identity, b: &Identity, seed: u8) -> (Session,
     let Ok((rhs, _, _)) = handshake::accept(kind, &kb, known.as_ref(), &m1, [seed ^ 1; 32]) else {
         panic!("accept")
     };
-    let resp = ResponsePayload { status: Status::Accepted, incarnation: 3 };
-    let Ok((rt, m2)) = handshake::respond(rhs, &resp) else { panic!("respond") };
-    let Ok((it, _)) = handshake::complete(hs, &m2) else { panic!("complete") };
+    let resp = ResponsePayload {
+        status: Status::Accepted,
+        incarnation: 3,
+    };
+    let Ok((rt, m2)) = handshake::respond(rhs, &resp) else {
+        panic!("respond")
+    };
+    let Ok((it, _)) = handshake::complete(hs, &m2) else {
+        panic!("complete")
+    };
     let now = Instant::now();
-    (Session::new(it, 1, 2, true, now), Session::new(rt, 2, 1, false, now))
+    (
+        Session::new(it, 1, 2, true, now),
+        Session::new(rt, 2, 1, false, now),
+    )
 }
 
 fn handshakes(c: &mut Criterion) {
@@ -59,9 +80,15 @@ fn audio_datagram(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("seal + open (160 B plaintext)", |bench| {
         bench.iter(|| {
-            let Ok(d) = tx.seal(black_box(&plain)) else { panic!("seal") };
-            let Ok(Packet::Transport(t)) = Packet::parse(&d) else { panic!("parse") };
-            let Ok(p) = rx.open(t.counter, t.ciphertext) else { panic!("open") };
+            let Ok(d) = tx.seal(black_box(&plain)) else {
+                panic!("seal")
+            };
+            let Ok(Packet::Transport(t)) = Packet::parse(&d) else {
+                panic!("parse")
+            };
+            let Ok(p) = rx.open(t.counter, t.ciphertext) else {
+                panic!("open")
+            };
             black_box(p)
         })
     });
@@ -71,7 +98,9 @@ fn audio_datagram(c: &mut Criterion) {
     let mut net = Net::new(3);
     let h = net.add("Host");
     let l = net.add("Listener");
-    let Ok(inv) = net.host(h, "Bench") else { panic!("host") };
+    let Ok(inv) = net.host(h, "Bench") else {
+        panic!("host")
+    };
     let _ = net.join(l, &inv);
     net.run_for(std::time::Duration::from_secs(2));
     let kl = net.key(l);

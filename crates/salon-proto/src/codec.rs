@@ -214,7 +214,12 @@ mod tests {
         let v6: SocketAddr = "[2001:db8::1]:4433".parse().unwrap();
         let v4: SocketAddr = "192.0.2.7:9".parse().unwrap();
         let mut w = Writer::new();
-        w.u8(7).u16(513).u32(70_000).u64(1 << 40).bool(true).string("héllo");
+        w.u8(7)
+            .u16(513)
+            .u32(70_000)
+            .u64(1 << 40)
+            .bool(true)
+            .string("héllo");
         w.socket_addr(&v4).socket_addr(&v6);
         let bytes = w.into_inner();
         let mut r = Reader::new(&bytes);

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::config::Config;
-use crate::cookie::{CookieJar, LoadMonitor, RateLimiter, mac, open_reply};
+use crate::cookie::{CookieJar, LoadMonitor, RateLimiter, mac, mac2, open_reply};
 use crate::error::CommandError;
 use crate::event::{Event, JoinFailure, LeftReason, LinkStats, RoomView};
 use crate::frame::{self, Frame, MAX_AUDIO_FRAME};
@@ -30,9 +30,7 @@ use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
-use crate::wire::{
-    self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, MAX_PLAINTEXT_LEN, Packet,
-};
+use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, MAX_PLAINTEXT_LEN, Packet};
 
 /// How long a cookie from a cookie reply stays usable (the responder rotates its secret
 /// every two minutes).
@@ -56,7 +54,10 @@ pub struct Transmit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
     /// Handshaking with the host; no roster yet.
-    Joining { deadline: Instant, tried: Vec<SocketAddr> },
+    Joining {
+        deadline: Instant,
+        tried: Vec<SocketAddr>,
+    },
     /// In the room.
     Open,
     /// Left; lingering so goodbyes are delivered.
@@ -139,8 +140,9 @@ pub struct Endpoint {
     events: VecDeque<Event>,
 }
 
+/// Constant-time comparison of MACs.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 impl Endpoint {
@@ -148,7 +150,13 @@ impl Endpoint {
     /// keys, secrets): the driver passes 32 bytes from the OS; tests pass fixed seeds.
     /// `unix_micros` is the wall-clock time at `now`, used only for handshake replay
     /// timestamps.
-    pub fn new(cfg: Config, identity: Identity, seed: [u8; 32], now: Instant, unix_micros: u64) -> Self {
+    pub fn new(
+        cfg: Config,
+        identity: Identity,
+        seed: [u8; 32],
+        now: Instant,
+        unix_micros: u64,
+    ) -> Self {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let incarnation = rng.next_u64();
         let cookies = CookieJar::new(&mut rng, now);
@@ -170,7 +178,7 @@ impl Endpoint {
             recent_mac1: (VecDeque::new(), HashSet::new()),
             cookies,
             rate: RateLimiter::new(),
-            load: LoadMonitor::new(cfg_threshold),
+            load: LoadMonitor::new(cfg_threshold as usize),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -323,7 +331,10 @@ impl Endpoint {
         });
         let mut link = Link::new(invite.host, now);
         link.candidates = invite.candidates.iter().map(|c| c.addr).collect();
-        link.retry = Some(Retry { attempts: 0, next: now });
+        link.retry = Some(Retry {
+            attempts: 0,
+            next: now,
+        });
         self.links.insert(invite.host, link);
         self.start_handshake(now, invite.host);
         Ok(())
@@ -344,7 +355,12 @@ impl Endpoint {
     }
 
     /// A moderator action on another member.
-    pub fn moderate(&mut self, now: Instant, target: PublicKey, action: Action) -> Result<(), CommandError> {
+    pub fn moderate(
+        &mut self,
+        now: Instant,
+        target: PublicKey,
+        action: Action,
+    ) -> Result<(), CommandError> {
         let room = self.open_room()?;
         let my_role = room.member(&self.me).map(|m| m.role);
         if !my_role.is_some_and(Role::can_moderate) {
@@ -369,9 +385,17 @@ impl Endpoint {
         room.chat_sent += 1;
         let seq = room.chat_sent;
         let name = room.my_name.clone();
-        let msg = Message::Chat { seq, text: text.to_owned() };
+        let msg = Message::Chat {
+            seq,
+            text: text.to_owned(),
+        };
         self.broadcast(&msg, None)?;
-        self.events.push_back(Event::Chat { from: me, name, seq, text: text.to_owned() });
+        self.events.push_back(Event::Chat {
+            from: me,
+            name,
+            seq,
+            text: text.to_owned(),
+        });
         self.flush(now);
         Ok(())
     }
@@ -390,17 +414,31 @@ impl Endpoint {
         }
         room.audio_seq = room.audio_seq.wrapping_add(1);
         let seq = room.audio_seq;
-        let peers: Vec<PublicKey> = room.members.iter().map(|m| m.key).filter(|k| *k != me).collect();
+        let peers: Vec<PublicKey> = room
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| *k != me)
+            .collect();
         let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
         frame::push_audio(&mut plain, seq, codec_frame);
         frame::pad(&mut plain);
         for peer in peers {
-            let Some(link) = self.links.get_mut(&peer) else { continue };
-            let Some(dest) = link.destination() else { continue };
-            let Some(session) = link.sendable(now, reject_after) else { continue };
+            let Some(link) = self.links.get_mut(&peer) else {
+                continue;
+            };
+            let Some(dest) = link.destination() else {
+                continue;
+            };
+            let Some(session) = link.sendable(now, reject_after) else {
+                continue;
+            };
             if let Ok(contents) = session.seal(&plain) {
                 link.last_send = now;
-                self.transmits.push_back(Transmit { destination: dest, contents });
+                self.transmits.push_back(Transmit {
+                    destination: dest,
+                    contents,
+                });
             }
         }
         Ok(())
@@ -433,7 +471,9 @@ impl Endpoint {
         }
         let _ = self.broadcast(&Message::Leave, None);
         if let Some(room) = self.room.as_mut() {
-            room.phase = Phase::Closing { until: now + linger };
+            room.phase = Phase::Closing {
+                until: now + linger,
+            };
         }
         self.events.push_back(Event::Left(LeftReason::Left));
         self.flush(now);
@@ -450,7 +490,9 @@ impl Endpoint {
         }
         let _ = self.broadcast(&Message::Ended, None);
         if let Some(room) = self.room.as_mut() {
-            room.phase = Phase::Closing { until: now + linger };
+            room.phase = Phase::Closing {
+                until: now + linger,
+            };
         }
         self.events.push_back(Event::Left(LeftReason::Ended));
         self.flush(now);
@@ -497,7 +539,9 @@ impl Endpoint {
     /// Feeds one received datagram. Anything unauthenticated or malformed is dropped
     /// without a reply and without changing state.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let Ok(packet) = Packet::parse(data) else { return };
+        let Ok(packet) = Packet::parse(data) else {
+            return;
+        };
         match packet {
             Packet::Init(init) => self.on_init(now, from, &init),
             Packet::Response(resp) => self.on_response(now, from, &resp),
@@ -524,7 +568,9 @@ impl Endpoint {
 
     fn timestamp(&mut self, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.clock_base).as_micros();
-        let t = self.unix_base_micros.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX));
+        let t = self
+            .unix_base_micros
+            .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX));
         self.last_timestamp = t.max(self.last_timestamp + 1);
         self.last_timestamp
     }
@@ -550,11 +596,21 @@ impl Endpoint {
     }
 
     fn start_handshake(&mut self, now: Instant, peer: PublicKey) {
-        let Some(room) = self.room.as_ref() else { return };
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         let joining = matches!(room.phase, Phase::Joining { .. });
-        let kind = if joining && peer == room.host { Kind::Join } else { Kind::Link };
+        let kind = if joining && peer == room.host {
+            Kind::Join
+        } else {
+            Kind::Link
+        };
         let (psk, prologue, mac1_key) = match kind {
-            Kind::Join => (room.secret, join_prologue(&room.id.0), join_mac1_key(&peer, &room.secret)),
+            Kind::Join => (
+                room.secret,
+                join_prologue(&room.id.0),
+                join_mac1_key(&peer, &room.secret),
+            ),
             Kind::Link => (
                 room.epoch_secret,
                 link_prologue(&room.id.0, room.epoch),
@@ -567,8 +623,14 @@ impl Endpoint {
             incarnation: self.incarnation,
         };
         let seed = self.random32();
-        let keys = Keys { local: &self.identity, psk: &psk, prologue: &prologue };
-        let Ok((state, noise)) = handshake::initiate(kind, &keys, &peer, &payload, seed) else { return };
+        let keys = Keys {
+            local: &self.identity,
+            psk: &psk,
+            prologue: &prologue,
+        };
+        let Ok((state, noise)) = handshake::initiate(kind, &keys, &peer, &payload, seed) else {
+            return;
+        };
         let hint: [u8; MAC_LEN] = match kind {
             Kind::Join => {
                 let mut h = [0u8; MAC_LEN];
@@ -578,33 +640,43 @@ impl Endpoint {
             Kind::Link => link_hint(&psk, &self.me, &noise[..32]),
         };
         let index = self.new_index();
-        let Some(mut packet) = wire::encode_init(index, &hint, &noise) else { return };
+        let Some(mut packet) = wire::encode_init(index, &hint, &noise) else {
+            return;
+        };
         let mac1 = mac(&mac1_key, &packet[..INIT_MAC1_OFFSET]);
         packet[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&mac1);
         let retry_base = self.cfg.handshake_retry;
         let retry_max = self.cfg.handshake_retry_max;
         let jitter = self.jitter();
-        let Some(link) = self.links.get_mut(&peer) else { return };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
         if let Some((cookie, at)) = link.cookie {
             if now.saturating_duration_since(at) < COOKIE_LIFETIME {
-                let mac2 = mac(&{
-                    let mut k = [0u8; 32];
-                    k[..16].copy_from_slice(&cookie);
-                    k
-                }, &packet[..INIT_MAC2_OFFSET]);
+                let mac2 = mac2(&cookie, &packet[..INIT_MAC2_OFFSET]);
                 packet[INIT_MAC2_OFFSET..].copy_from_slice(&mac2);
             }
         }
         if let Some(old) = link.pending.take() {
             self.indices.remove(&old.local_index);
         }
-        link.pending = Some(Pending { kind, state, local_index: index, mac1_key, mac1, epoch });
+        link.pending = Some(Pending {
+            kind,
+            state,
+            local_index: index,
+            mac1_key,
+            mac1,
+            epoch,
+        });
         self.indices.insert(index, peer);
         let attempts = link.retry.map_or(0, |r| r.attempts) + 1;
         let backoff = retry_base
             .saturating_mul(1u32 << (attempts - 1).min(8))
             .min(retry_max);
-        link.retry = Some(Retry { attempts, next: now + backoff + jitter });
+        link.retry = Some(Retry {
+            attempts,
+            next: now + backoff + jitter,
+        });
         let mut dests: Vec<SocketAddr> = link.addr.into_iter().collect();
         for c in &link.candidates {
             if !dests.contains(c) {
@@ -613,9 +685,16 @@ impl Endpoint {
         }
         link.last_send = now;
         for d in &dests {
-            self.transmits.push_back(Transmit { destination: *d, contents: packet.clone() });
+            self.transmits.push_back(Transmit {
+                destination: *d,
+                contents: packet.clone(),
+            });
         }
-        if let Some(Room { phase: Phase::Joining { tried, .. }, .. }) = self.room.as_mut() {
+        if let Some(Room {
+            phase: Phase::Joining { tried, .. },
+            ..
+        }) = self.room.as_mut()
+        {
             for d in dests {
                 if !tried.contains(&d) {
                     tried.push(d);
@@ -625,7 +704,9 @@ impl Endpoint {
     }
 
     fn on_init(&mut self, now: Instant, from: SocketAddr, init: &wire::Init<'_>) {
-        let Some(room) = self.room.as_ref() else { return };
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         if room.phase != Phase::Open {
             return;
         }
@@ -635,7 +716,10 @@ impl Endpoint {
         }
         keys.push((Kind::Link, link_mac1_key(&self.me, &room.epoch_secret)));
         let covered = &init.raw[..INIT_MAC1_OFFSET];
-        let Some(&(kind, mac1_key)) = keys.iter().find(|(_, k)| ct_eq(&mac(k, covered), init.mac1)) else {
+        let Some(&(kind, mac1_key)) = keys
+            .iter()
+            .find(|(_, k)| ct_eq(&mac(k, covered), init.mac1))
+        else {
             return;
         };
         if self.recent_mac1.1.contains(init.mac1) {
@@ -653,10 +737,17 @@ impl Endpoint {
         self.load.record(now);
         if self.load.under_load(now) {
             let rng = &mut self.rng;
-            if !self.cookies.check_mac2(now, rng, from, &init.raw[..INIT_MAC2_OFFSET], init.mac2) {
+            if !self
+                .cookies
+                .check_mac2(now, rng, from, &init.raw[..INIT_MAC2_OFFSET], init.mac2)
+            {
                 let cookie = self.cookies.cookie(now, &mut self.rng, from);
-                let (nonce, sealed) =
-                    self.cookies.seal_reply(&cookie_key(&mac1_key), &cookie, init.mac1, &mut self.rng);
+                let (nonce, sealed) = self.cookies.seal_reply(
+                    &cookie_key(&mac1_key),
+                    &cookie,
+                    init.mac1,
+                    &mut self.rng,
+                );
                 self.transmits.push_back(Transmit {
                     destination: from,
                     contents: wire::encode_cookie(init.sender, &nonce, &sealed),
@@ -667,19 +758,30 @@ impl Endpoint {
                 return;
             }
         }
-        let (room_id, room_secret, epoch, epoch_secret) = (room.id, room.secret, room.epoch, room.epoch_secret);
+        let (room_id, room_secret, epoch, epoch_secret) =
+            (room.id, room.secret, room.epoch, room.epoch_secret);
         let seed = self.random32();
         let (state, remote, payload, status) = match kind {
             Kind::Join => {
                 let prologue = join_prologue(&room_id.0);
-                let keys = Keys { local: &self.identity, psk: &room_secret, prologue: &prologue };
-                let Ok((state, remote, payload)) = handshake::accept(kind, &keys, None, init.noise, seed) else {
+                let keys = Keys {
+                    local: &self.identity,
+                    psk: &room_secret,
+                    prologue: &prologue,
+                };
+                let Ok((state, remote, payload)) =
+                    handshake::accept(kind, &keys, None, init.noise, seed)
+                else {
                     return;
                 };
-                let Some(room) = self.room.as_ref() else { return };
+                let Some(room) = self.room.as_ref() else {
+                    return;
+                };
                 let status = if room.banned.contains(&remote) {
                     Status::Removed
-                } else if room.member(&remote).is_none() && room.members.len() >= self.cfg.max_members {
+                } else if room.member(&remote).is_none()
+                    && room.members.len() >= self.cfg.max_members
+                {
                     Status::Full
                 } else {
                     Status::Accepted
@@ -688,20 +790,19 @@ impl Endpoint {
             }
             Kind::Link => {
                 let e = &init.noise[..32];
-                let Some(initiator) = self
-                    .room
-                    .as_ref()
-                    .and_then(|r| {
-                        r.members
-                            .iter()
-                            .map(|m| m.key)
-                            .find(|k| *k != self.me && ct_eq(&link_hint(&epoch_secret, k, e), init.hint))
+                let Some(initiator) = self.room.as_ref().and_then(|r| {
+                    r.members.iter().map(|m| m.key).find(|k| {
+                        *k != self.me && ct_eq(&link_hint(&epoch_secret, k, e), init.hint)
                     })
-                else {
+                }) else {
                     return;
                 };
                 let prologue = link_prologue(&room_id.0, epoch);
-                let keys = Keys { local: &self.identity, psk: &epoch_secret, prologue: &prologue };
+                let keys = Keys {
+                    local: &self.identity,
+                    psk: &epoch_secret,
+                    prologue: &prologue,
+                };
                 let Ok((state, remote, payload)) =
                     handshake::accept(kind, &keys, Some(&initiator), init.noise, seed)
                 else {
@@ -713,15 +814,28 @@ impl Endpoint {
         if remote == self.me || !self.fresh_timestamp(remote, payload.timestamp) {
             return;
         }
-        let reply = ResponsePayload { status, incarnation: self.incarnation };
-        let Ok((transport, noise)) = handshake::respond(state, &reply) else { return };
+        let reply = ResponsePayload {
+            status,
+            incarnation: self.incarnation,
+        };
+        let Ok((transport, noise)) = handshake::respond(state, &reply) else {
+            return;
+        };
         let index = self.new_index();
-        let Some(packet) = wire::encode_response(index, init.sender, &noise) else { return };
-        self.transmits.push_back(Transmit { destination: from, contents: packet });
+        let Some(packet) = wire::encode_response(index, init.sender, &noise) else {
+            return;
+        };
+        self.transmits.push_back(Transmit {
+            destination: from,
+            contents: packet,
+        });
         if status != Status::Accepted {
             return;
         }
-        let link = self.links.entry(remote).or_insert_with(|| Link::new(remote, now));
+        let link = self
+            .links
+            .entry(remote)
+            .or_insert_with(|| Link::new(remote, now));
         if link.incarnation.is_some_and(|i| i != payload.incarnation) {
             link.reset_channel();
         }
@@ -737,12 +851,18 @@ impl Endpoint {
     }
 
     fn on_response(&mut self, now: Instant, from: SocketAddr, resp: &wire::Response<'_>) {
-        let Some(&peer) = self.indices.get(&resp.receiver) else { return };
-        let Some(link) = self.links.get_mut(&peer) else { return };
+        let Some(&peer) = self.indices.get(&resp.receiver) else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
         if link.pending.as_ref().map(|p| p.local_index) != Some(resp.receiver) {
             return;
         }
-        let Some(pending) = link.pending.take() else { return };
+        let Some(pending) = link.pending.take() else {
+            return;
+        };
         let Ok((transport, payload)) = handshake::complete(pending.state, resp.noise) else {
             // The state is consumed; the retry timer starts a fresh handshake.
             self.indices.remove(&resp.receiver);
@@ -768,7 +888,13 @@ impl Endpoint {
         if let Some(old) = link.previous.take() {
             self.indices.remove(&old.local_index);
         }
-        link.install_initiated(Session::new(transport, pending.local_index, resp.sender, true, now));
+        link.install_initiated(Session::new(
+            transport,
+            pending.local_index,
+            resp.sender,
+            true,
+            now,
+        ));
         link.addr = Some(from);
         link.last_recv = now;
         link.retry = None;
@@ -790,20 +916,40 @@ impl Endpoint {
     }
 
     fn on_cookie(&mut self, now: Instant, c: &wire::CookieReply<'_>) {
-        let Some(&peer) = self.indices.get(&c.receiver) else { return };
-        let Some(link) = self.links.get_mut(&peer) else { return };
-        let Some(p) = link.pending.as_ref().filter(|p| p.local_index == c.receiver) else { return };
+        let Some(&peer) = self.indices.get(&c.receiver) else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let Some(p) = link
+            .pending
+            .as_ref()
+            .filter(|p| p.local_index == c.receiver)
+        else {
+            return;
+        };
         if let Some(cookie) = open_reply(&cookie_key(&p.mac1_key), c.nonce, c.sealed, &p.mac1) {
             link.cookie = Some((cookie, now));
         }
     }
 
     fn on_transport(&mut self, now: Instant, from: SocketAddr, t: &wire::Transport<'_>) {
-        let Some(&peer) = self.indices.get(&t.receiver) else { return };
-        let Some(link) = self.links.get_mut(&peer) else { return };
-        let Some((session, slot)) = link.session_mut(t.receiver) else { return };
-        let Ok(plain) = session.open(t.counter, t.ciphertext) else { return };
-        let Ok(frames) = frame::parse(&plain) else { return };
+        let Some(&peer) = self.indices.get(&t.receiver) else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let Some((session, slot)) = link.session_mut(t.receiver) else {
+            return;
+        };
+        let Ok(plain) = session.open(t.counter, t.ciphertext) else {
+            return;
+        };
+        let Ok(frames) = frame::parse(&plain) else {
+            return;
+        };
         if slot == Slot::Next {
             if let Some(old) = link.previous.take() {
                 self.indices.remove(&old.local_index);
@@ -839,7 +985,11 @@ impl Endpoint {
                         Some(_) => st.audio_lost = st.audio_lost.saturating_sub(1),
                         None => link.audio_high = Some(seq),
                     }
-                    self.events.push_back(Event::Audio { from: peer, seq, frame: data.to_vec() });
+                    self.events.push_back(Event::Audio {
+                        from: peer,
+                        seq,
+                        frame: data.to_vec(),
+                    });
                 }
                 Frame::Ping(id) => pongs.push(id),
                 Frame::Pong(id) => {
@@ -872,7 +1022,9 @@ impl Endpoint {
     // ---------------------------------------------------------------- room logic
 
     fn on_message(&mut self, now: Instant, from: PublicKey, msg: Message) {
-        let Some(room) = self.room.as_ref() else { return };
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         if matches!(room.phase, Phase::Closing { .. }) {
             return;
         }
@@ -880,8 +1032,12 @@ impl Endpoint {
         match msg {
             Message::State(s) => self.apply_state(now, from, s),
             Message::Chat { seq, text } => {
-                let Some(room) = self.room.as_mut() else { return };
-                let Some(name) = room.member(&from).map(|m| m.name.clone()) else { return };
+                let Some(room) = self.room.as_mut() else {
+                    return;
+                };
+                let Some(name) = room.member(&from).map(|m| m.name.clone()) else {
+                    return;
+                };
                 if text.is_empty() || text.len() > MAX_CHAT_LEN {
                     return;
                 }
@@ -890,9 +1046,16 @@ impl Endpoint {
                     return;
                 }
                 room.chat_seen.insert(from, seq);
-                self.events.push_back(Event::Chat { from, name, seq, text });
+                self.events.push_back(Event::Chat {
+                    from,
+                    name,
+                    seq,
+                    text,
+                });
             }
-            Message::Removed if from == room.host => self.close_after_notice(now, LeftReason::Removed),
+            Message::Removed if from == room.host => {
+                self.close_after_notice(now, LeftReason::Removed)
+            }
             Message::Ended if from == room.host => self.close_after_notice(now, LeftReason::Ended),
             Message::Leave => self.on_leave(now, from),
             other if i_am_host => self.host_handle(now, from, other),
@@ -903,7 +1066,9 @@ impl Endpoint {
     /// Host side of requests (also used for our own requests when we host).
     fn host_handle(&mut self, now: Instant, from: PublicKey, msg: Message) {
         let me = self.me;
-        let Some(room) = self.room.as_mut() else { return };
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
         let mut changed = false;
         match msg {
             Message::Hello { name, candidates } => {
@@ -952,12 +1117,17 @@ impl Endpoint {
                 }
             }
             Message::Moderate { target, action } => {
-                let Some(actor) = room.member(&from).map(|m| m.role) else { return };
-                let Some(subject) = room.member(&target).map(|m| m.role) else { return };
+                let Some(actor) = room.member(&from).map(|m| m.role) else {
+                    return;
+                };
+                let Some(subject) = room.member(&target).map(|m| m.role) else {
+                    return;
+                };
                 let allowed = match actor {
                     Role::Host => true,
                     Role::Moderator => {
-                        matches!(subject, Role::Speaker | Role::Listener) && action != Action::MakeModerator
+                        matches!(subject, Role::Speaker | Role::Listener)
+                            && action != Action::MakeModerator
                     }
                     _ => false,
                 };
@@ -968,7 +1138,9 @@ impl Endpoint {
                     self.remove_member(now, target, true);
                     return;
                 }
-                let Some(m) = room.member_mut(&target) else { return };
+                let Some(m) = room.member_mut(&target) else {
+                    return;
+                };
                 match action {
                     Action::InviteToStage if m.role == Role::Listener => {
                         m.role = Role::Speaker;
@@ -1003,7 +1175,9 @@ impl Endpoint {
     /// member is told, and the invite no longer admits their key.
     fn remove_member(&mut self, now: Instant, target: PublicKey, ban: bool) {
         let linger = self.cfg.linger;
-        let Some(room) = self.room.as_mut() else { return };
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
         if room.member(&target).is_none() {
             return;
         }
@@ -1035,7 +1209,9 @@ impl Endpoint {
     }
 
     fn broadcast_state(&mut self) {
-        let Some(room) = self.room.as_ref() else { return };
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         let msg = Message::State(room.state());
         let _ = self.broadcast(&msg, None);
     }
@@ -1055,7 +1231,10 @@ impl Endpoint {
             let j = self.jitter();
             if let Some(l) = self.links.get_mut(&p) {
                 if l.closing.is_none() {
-                    l.retry = Some(Retry { attempts: 0, next: now + j });
+                    l.retry = Some(Retry {
+                        attempts: 0,
+                        next: now + j,
+                    });
                 }
             }
         }
@@ -1063,11 +1242,16 @@ impl Endpoint {
 
     fn apply_state(&mut self, now: Instant, from: PublicKey, s: RoomState) {
         let me = self.me;
-        let Some(room) = self.room.as_mut() else { return };
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
         let joining = matches!(room.phase, Phase::Joining { .. });
         let authorised = from == room.host
             || (room.host_gone && successor(&room.members, &room.host) == Some(from));
-        let sender_is_host = s.members.iter().any(|m| m.key == from && m.role == Role::Host);
+        let sender_is_host = s
+            .members
+            .iter()
+            .any(|m| m.key == from && m.role == Role::Host);
         let newer = joining || (s.epoch, s.version) > (room.epoch, room.version);
         if !authorised || !sender_is_host || !newer {
             return;
@@ -1096,7 +1280,10 @@ impl Endpoint {
         } else {
             self.events.push_back(Event::RoomChanged(view));
             if old_host != from {
-                self.events.push_back(Event::HostChanged { host: from, invite: None });
+                self.events.push_back(Event::HostChanged {
+                    host: from,
+                    invite: None,
+                });
             }
         }
         if old_role.is_some_and(|r| r != mine.role) {
@@ -1120,7 +1307,9 @@ impl Endpoint {
     /// is the lower one), departed members lose theirs.
     fn sync_links(&mut self, now: Instant, epoch_changed: bool) {
         let me = self.me;
-        let Some(room) = self.room.as_ref() else { return };
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         let members: Vec<(PublicKey, Vec<SocketAddr>)> = room
             .members
             .iter()
@@ -1149,7 +1338,9 @@ impl Endpoint {
 
     fn on_leave(&mut self, now: Instant, from: PublicKey) {
         let me = self.me;
-        let Some(room) = self.room.as_mut() else { return };
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
         if room.phase != Phase::Open {
             return;
         }
@@ -1169,7 +1360,9 @@ impl Endpoint {
     /// When the host is gone, the successor becomes host and opens a new epoch.
     fn maybe_take_over(&mut self, now: Instant) {
         let me = self.me;
-        let Some(room) = self.room.as_mut() else { return };
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
         if !room.host_gone || successor(&room.members, &room.host) != Some(me) {
             return;
         }
@@ -1184,12 +1377,16 @@ impl Endpoint {
         let cands: Vec<Candidate> = room
             .my_candidates
             .iter()
-            .map(|a| Candidate { kind: CandidateKind::Lan, addr: *a })
+            .map(|a| Candidate {
+                kind: CandidateKind::Lan,
+                addr: *a,
+            })
             .collect();
         self.new_epoch();
         self.broadcast_state();
         let invite = self.invite(cands);
-        self.events.push_back(Event::HostChanged { host: me, invite });
+        self.events
+            .push_back(Event::HostChanged { host: me, invite });
         self.events.push_back(Event::RoleChanged(Role::Host));
         self.emit_room_changed();
         self.schedule_rekeys(now);
@@ -1198,7 +1395,9 @@ impl Endpoint {
     fn close_after_notice(&mut self, now: Instant, reason: LeftReason) {
         let linger = self.cfg.linger;
         if let Some(room) = self.room.as_mut() {
-            room.phase = Phase::Closing { until: now + linger };
+            room.phase = Phase::Closing {
+                until: now + linger,
+            };
         }
         for l in self.links.values_mut() {
             l.retry = None;
@@ -1224,20 +1423,30 @@ impl Endpoint {
             for i in link.indices() {
                 self.indices.remove(&i);
             }
+            if link.reported_up {
+                self.events.push_back(Event::LinkDown(*peer));
+            }
         }
     }
 
     // ---------------------------------------------------------------- output
 
     fn send_message(&mut self, peer: &PublicKey, msg: &Message) -> Result<(), CommandError> {
-        let link = self.links.get_mut(peer).ok_or(CommandError::UnknownMember)?;
-        link.channel.send(&msg.encode()).map_err(|_| CommandError::Backlog)
+        let link = self
+            .links
+            .get_mut(peer)
+            .ok_or(CommandError::UnknownMember)?;
+        link.channel
+            .send(&msg.encode())
+            .map_err(|_| CommandError::Backlog)
     }
 
     /// Queues `msg` to every member but us (and `except`).
     fn broadcast(&mut self, msg: &Message, except: Option<PublicKey>) -> Result<(), CommandError> {
         let me = self.me;
-        let Some(room) = self.room.as_ref() else { return Err(CommandError::NotInRoom) };
+        let Some(room) = self.room.as_ref() else {
+            return Err(CommandError::NotInRoom);
+        };
         let peers: Vec<PublicKey> = room
             .members
             .iter()
@@ -1261,13 +1470,22 @@ impl Endpoint {
         if !frame::pad(plain) {
             return false;
         }
-        let Some(link) = self.links.get_mut(&peer) else { return false };
-        let Some(dest) = link.destination() else { return false };
-        let Some(session) = link.sendable(now, reject_after) else { return false };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return false;
+        };
+        let Some(dest) = link.destination() else {
+            return false;
+        };
+        let Some(session) = link.sendable(now, reject_after) else {
+            return false;
+        };
         match session.seal(plain) {
             Ok(contents) => {
                 link.last_send = now;
-                self.transmits.push_back(Transmit { destination: dest, contents });
+                self.transmits.push_back(Transmit {
+                    destination: dest,
+                    contents,
+                });
                 true
             }
             Err(_) => false,
@@ -1275,7 +1493,9 @@ impl Endpoint {
     }
 
     fn send_probe(&mut self, now: Instant, peer: PublicKey, _pong: bool) {
-        let Some(link) = self.links.get_mut(&peer) else { return };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
         let id = link.next_ping_id;
         link.next_ping_id = link.next_ping_id.wrapping_add(1);
         link.ping = Some((id, now));
@@ -1296,12 +1516,18 @@ impl Endpoint {
         let peers: Vec<PublicKey> = self.links.keys().copied().collect();
         for peer in peers {
             for _ in 0..MAX_BURST {
-                let Some(link) = self.links.get_mut(&peer) else { break };
+                let Some(link) = self.links.get_mut(&peer) else {
+                    break;
+                };
                 if !link.is_up(now, reject_after) || !link.channel.wants_to_send(now) {
                     break;
                 }
                 let mut plain = Vec::with_capacity(MAX_PLAINTEXT_LEN);
-                if link.channel.write_frames(now, &mut plain, MAX_PLAINTEXT_LEN) == 0 {
+                if link
+                    .channel
+                    .write_frames(now, &mut plain, MAX_PLAINTEXT_LEN)
+                    == 0
+                {
                     break;
                 }
                 if !self.send_plain(now, peer, &mut plain) {
@@ -1332,7 +1558,9 @@ impl Endpoint {
             }
             if let Some(s) = &l.current {
                 at(s.created + self.cfg.reject_after);
-                at(l.ping.map_or(l.last_send, |(_, sent)| sent.max(l.last_send)) + self.cfg.keepalive);
+                at(l.ping
+                    .map_or(l.last_send, |(_, sent)| sent.max(l.last_send))
+                    + self.cfg.keepalive);
                 if self.me < *peer && l.retry.is_none() {
                     at(s.created + self.cfg.rekey_after);
                 }
@@ -1349,12 +1577,15 @@ impl Endpoint {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(room) = self.room.as_ref() else { return };
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         match &room.phase {
             Phase::Joining { deadline, tried } if now >= *deadline => {
                 let tried = tried.clone();
                 self.drop_room();
-                self.events.push_back(Event::JoinFailed(JoinFailure::Unreachable { tried }));
+                self.events
+                    .push_back(Event::JoinFailed(JoinFailure::Unreachable { tried }));
                 return;
             }
             Phase::Closing { until } if now >= *until => {
@@ -1367,7 +1598,9 @@ impl Endpoint {
         let cfg = self.cfg.clone();
         let peers: Vec<PublicKey> = self.links.keys().copied().collect();
         for peer in peers {
-            let Some(link) = self.links.get_mut(&peer) else { continue };
+            let Some(link) = self.links.get_mut(&peer) else {
+                continue;
+            };
             if link.closing.is_some_and(|c| now >= c) {
                 self.drop_link(&peer);
                 continue;
@@ -1375,7 +1608,10 @@ impl Endpoint {
             // Expire old sessions.
             let mut expired = Vec::new();
             for slot in [&mut link.current, &mut link.previous, &mut link.next] {
-                if slot.as_ref().is_some_and(|s| now.saturating_duration_since(s.created) >= cfg.reject_after) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| now.saturating_duration_since(s.created) >= cfg.reject_after)
+                {
                     if let Some(s) = slot.take() {
                         expired.push(s.local_index);
                     }
@@ -1384,15 +1620,24 @@ impl Endpoint {
             // Time to rekey (we initiate on links where our key is lower).
             if me < peer && link.retry.is_none() && link.closing.is_none() {
                 let stale = link.current.as_ref().is_some_and(|s| {
-                    now.saturating_duration_since(s.created) >= cfg.rekey_after || s.sent() >= REKEY_AFTER_MESSAGES
+                    now.saturating_duration_since(s.created) >= cfg.rekey_after
+                        || s.sent() >= REKEY_AFTER_MESSAGES
                 });
                 if stale || (link.current.is_none() && link.reported_up) {
-                    link.retry = Some(Retry { attempts: 0, next: now });
+                    link.retry = Some(Retry {
+                        attempts: 0,
+                        next: now,
+                    });
                 }
             }
-            let timed_out = link.reported_up && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout;
+            let timed_out = link.reported_up
+                && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout;
             let ping_due = link.current.is_some()
-                && now >= link.ping.map_or(link.last_send, |(_, s)| s.max(link.last_send)) + cfg.keepalive;
+                && now
+                    >= link
+                        .ping
+                        .map_or(link.last_send, |(_, s)| s.max(link.last_send))
+                        + cfg.keepalive;
             let retry_due = link.retry.is_some_and(|r| now >= r.next);
             for i in expired {
                 self.indices.remove(&i);
@@ -1415,12 +1660,17 @@ impl Endpoint {
         let me = self.me;
         if let Some(link) = self.links.get_mut(&peer) {
             link.reported_up = false;
-            for s in [link.current.take(), link.previous.take(), link.next.take()].into_iter().flatten() {
+            for s in [link.current.take(), link.previous.take(), link.next.take()]
+                .into_iter()
+                .flatten()
+            {
                 self.indices.remove(&s.local_index);
             }
         }
         self.events.push_back(Event::LinkDown(peer));
-        let Some(room) = self.room.as_mut() else { return };
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
         if room.phase != Phase::Open {
             return;
         }
@@ -1432,7 +1682,10 @@ impl Endpoint {
             self.maybe_take_over(now);
         } else if me < peer {
             if let Some(l) = self.links.get_mut(&peer) {
-                l.retry = Some(Retry { attempts: 0, next: now });
+                l.retry = Some(Retry {
+                    attempts: 0,
+                    next: now,
+                });
             }
         }
     }

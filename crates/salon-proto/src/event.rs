@@ -52,7 +52,9 @@ impl std::fmt::Display for JoinFailure {
                     list.join(", ")
                 )
             }
-            JoinFailure::Removed => write!(f, "you were removed from this room and cannot rejoin it"),
+            JoinFailure::Removed => {
+                write!(f, "you were removed from this room and cannot rejoin it")
+            }
             JoinFailure::Full => write!(f, "the room is full"),
             JoinFailure::Ended => write!(f, "the room has ended"),
         }

@@ -66,8 +66,8 @@ pub fn parse(plaintext: &[u8]) -> Result<Vec<Frame<'_>>, DecodeError> {
                 rest = r.rest();
             }
             ACK_TYPE | SEGMENT_TYPE => {
-                let (f, used) =
-                    channel::Frame::decode(rest).map_err(|_| DecodeError::Invalid("channel frame"))?;
+                let (f, used) = channel::Frame::decode(rest)
+                    .map_err(|_| DecodeError::Invalid("channel frame"))?;
                 frames.push(Frame::Channel(f));
                 rest = rest.get(used..).ok_or(DecodeError::Truncated)?;
             }
@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(
             frames,
             vec![
-                Frame::Audio { seq: 42, data: &[7; 100] },
+                Frame::Audio {
+                    seq: 42,
+                    data: &[7; 100]
+                },
                 Frame::Ping(9),
                 Frame::Pong(10),
                 Frame::Channel(channel::Frame::Ack { next: 3, bits: 1 }),

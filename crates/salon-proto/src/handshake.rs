@@ -117,7 +117,9 @@ pub struct ResponsePayload {
 impl InitPayload {
     fn encode(&self, len: usize) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(PAYLOAD_VERSION).u64(self.timestamp).u64(self.incarnation);
+        w.u8(PAYLOAD_VERSION)
+            .u64(self.timestamp)
+            .u64(self.incarnation);
         let mut out = w.into_inner();
         out.resize(len, 0);
         out
@@ -197,7 +199,11 @@ pub fn cookie_key(mac1_key: &[u8; 32]) -> [u8; 32] {
 /// The key hint of a link initiation: identifies the initiator to members of the epoch
 /// (and to nobody else) without a trial DH per member. `ephemeral` is the cleartext `e`
 /// at the start of the Noise message, so hints never repeat.
-pub fn link_hint(epoch_secret: &[u8; 32], initiator: &PublicKey, ephemeral: &[u8]) -> [u8; MAC_LEN] {
+pub fn link_hint(
+    epoch_secret: &[u8; 32],
+    initiator: &PublicKey,
+    ephemeral: &[u8],
+) -> [u8; MAC_LEN] {
     let key = hash(&[b"salon/1 hint", epoch_secret]);
     let mut data = Vec::with_capacity(64);
     data.extend_from_slice(initiator.as_bytes());
@@ -355,7 +361,11 @@ mod tests {
         let prologue = join_prologue(&[9; 16]);
         let (hs, m1) = initiate(
             kind,
-            &Keys { local: &a, psk: &psk_i, prologue: &prologue },
+            &Keys {
+                local: &a,
+                psk: &psk_i,
+                prologue: &prologue,
+            },
             &b.public_key(),
             &payload(),
             [3; 32],
@@ -363,14 +373,21 @@ mod tests {
         let known = (kind == Kind::Link).then(|| a.public_key());
         let (rhs, remote, p) = accept(
             kind,
-            &Keys { local: &b, psk: &psk_r, prologue: &prologue },
+            &Keys {
+                local: &b,
+                psk: &psk_r,
+                prologue: &prologue,
+            },
             known.as_ref(),
             &m1,
             [4; 32],
         )?;
         assert_eq!(remote, a.public_key());
         assert_eq!(p, payload());
-        let resp = ResponsePayload { status: Status::Accepted, incarnation: 77 };
+        let resp = ResponsePayload {
+            status: Status::Accepted,
+            incarnation: 77,
+        };
         let (rt, m2) = respond(rhs, &resp)?;
         let (it, got) = complete(hs, &m2)?;
         assert_eq!(got, resp);
@@ -397,7 +414,11 @@ mod tests {
     #[test]
     fn same_seed_gives_same_bytes_for_deterministic_simulation() {
         let (a, b) = (ident(1), ident(2));
-        let k = Keys { local: &a, psk: &[1; 32], prologue: b"p" };
+        let k = Keys {
+            local: &a,
+            psk: &[1; 32],
+            prologue: b"p",
+        };
         let (_, m1) = initiate(Kind::Join, &k, &b.public_key(), &payload(), [5; 32]).unwrap();
         let (_, m2) = initiate(Kind::Join, &k, &b.public_key(), &payload(), [5; 32]).unwrap();
         let (_, m3) = initiate(Kind::Join, &k, &b.public_key(), &payload(), [6; 32]).unwrap();

@@ -104,9 +104,7 @@ impl Member {
         if n > MAX_CANDIDATES {
             return Err(DecodeError::Invalid("candidates"));
         }
-        let candidates = (0..n)
-            .map(|_| r.socket_addr())
-            .collect::<Result<_, _>>()?;
+        let candidates = (0..n).map(|_| r.socket_addr()).collect::<Result<_, _>>()?;
         Ok(Self {
             key,
             name,

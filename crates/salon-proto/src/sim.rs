@@ -8,10 +8,10 @@ use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
 use crate::error::CommandError;
 use crate::{Candidate, CandidateKind, Config, Endpoint, Event, Identity, Invite, PublicKey};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 
 /// Frame period of simulated speakers.
 pub const FRAME: Duration = Duration::from_millis(20);
@@ -113,9 +113,19 @@ impl Net {
         self.rng.fill_bytes(&mut seed);
         let id = Identity::generate(&mut ChaCha20Rng::from_seed(seed));
         self.rng.fill_bytes(&mut seed);
-        let addr = SocketAddr::from(([127, 0, (i >> 8) as u8, (i & 0xff) as u8 + 1], 4000 + i as u16));
+        let addr = SocketAddr::from((
+            [127, 0, (i >> 8) as u8, (i & 0xff) as u8 + 1],
+            4000 + i as u16,
+        ));
         let ep = Endpoint::new(cfg, id, seed, self.now, 1_700_000_000_000_000);
-        self.nodes.push(Node { addr, ep, events: Vec::new(), alive: true, speaking: false, name: name.into() });
+        self.nodes.push(Node {
+            addr,
+            ep,
+            events: Vec::new(),
+            alive: true,
+            speaking: false,
+            name: name.into(),
+        });
         i
     }
 
@@ -128,7 +138,10 @@ impl Net {
     pub fn host(&mut self, i: usize, title: &str) -> Result<Invite, CommandError> {
         let now = self.now;
         let n = &mut self.nodes[i];
-        let cand = vec![Candidate { kind: CandidateKind::Lan, addr: n.addr }];
+        let cand = vec![Candidate {
+            kind: CandidateKind::Lan,
+            addr: n.addr,
+        }];
         let name = n.name.clone();
         let inv = n.ep.host(now, title, &name, cand);
         self.pump(i);
@@ -158,11 +171,18 @@ impl Net {
         }
         while let Some(t) = self.nodes[i].ep.poll_transmit() {
             let from = self.nodes[i].addr;
-            self.captured.push(Captured { from, to: t.destination, bytes: t.contents.clone(), audio });
+            self.captured.push(Captured {
+                from,
+                to: t.destination,
+                bytes: t.contents.clone(),
+                audio,
+            });
             if !self.nodes[i].alive {
                 continue;
             }
-            let Some(dst) = self.nodes.iter().position(|n| n.addr == t.destination) else { continue };
+            let Some(dst) = self.nodes.iter().position(|n| n.addr == t.destination) else {
+                continue;
+            };
             let copies = if self.rng_f64() < self.loss {
                 0
             } else if self.rng_f64() < self.duplicate {
@@ -178,7 +198,8 @@ impl Net {
                 };
                 let at = now + self.latency + Duration::from_micros(j);
                 self.seq += 1;
-                self.queue.push(Reverse((at, self.seq, dst, from, t.contents.clone())));
+                self.queue
+                    .push(Reverse((at, self.seq, dst, from, t.contents.clone())));
             }
         }
     }
@@ -220,7 +241,9 @@ impl Net {
                 if *t > self.now {
                     break;
                 }
-                let Some(Reverse((_, _, dst, from, bytes))) = self.queue.pop() else { break };
+                let Some(Reverse((_, _, dst, from, bytes))) = self.queue.pop() else {
+                    break;
+                };
                 if self.nodes[dst].alive {
                     let now = self.now;
                     self.nodes[dst].ep.handle_datagram(now, from, &bytes);
@@ -231,7 +254,11 @@ impl Net {
                 if !self.nodes[i].alive {
                     continue;
                 }
-                if self.nodes[i].ep.poll_timeout().is_some_and(|t| t <= self.now) {
+                if self.nodes[i]
+                    .ep
+                    .poll_timeout()
+                    .is_some_and(|t| t <= self.now)
+                {
                     let now = self.now;
                     self.nodes[i].ep.handle_timeout(now);
                     self.pump(i);
@@ -288,7 +315,9 @@ impl Net {
     /// Whether every listed node sees the same roster (keys, roles) and epoch.
     pub fn rosters_agree(&self, ids: &[usize]) -> bool {
         let views: Vec<_> = ids.iter().map(|i| self.nodes[*i].ep.room()).collect();
-        let Some(Some(first)) = views.first() else { return false };
+        let Some(Some(first)) = views.first() else {
+            return false;
+        };
         views.iter().all(|v| {
             v.as_ref().is_some_and(|v| {
                 v.epoch == first.epoch
@@ -296,7 +325,10 @@ impl Net {
                     && v.safety_code == first.safety_code
                     && v.members.len() == first.members.len()
                     && v.members.iter().zip(&first.members).all(|(a, b)| {
-                        a.key == b.key && a.role == b.role && a.muted == b.muted && a.hand_raised == b.hand_raised
+                        a.key == b.key
+                            && a.role == b.role
+                            && a.muted == b.muted
+                            && a.hand_raised == b.hand_raised
                     })
             })
         })
@@ -306,7 +338,10 @@ impl Net {
     pub fn mesh_up(&self, ids: &[usize]) -> bool {
         ids.iter().all(|a| {
             ids.iter().filter(|b| *b != a).all(|b| {
-                self.nodes[*a].ep.link_stats(&self.key(*b)).is_some_and(|s| s.up)
+                self.nodes[*a]
+                    .ep
+                    .link_stats(&self.key(*b))
+                    .is_some_and(|s| s.up)
             })
         })
     }
@@ -327,7 +362,9 @@ impl Net {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Chat { from, seq, text, .. } => Some((*from, *seq, text.clone())),
+                Event::Chat {
+                    from, seq, text, ..
+                } => Some((*from, *seq, text.clone())),
                 _ => None,
             })
             .collect()

@@ -149,7 +149,11 @@ impl<'a> Packet<'a> {
                 nonce: fixed(&mut r)?,
                 sealed: fixed(&mut r)?,
             }),
-            (TYPE_TRANSPORT, n) if BUCKETS.iter().any(|b| TRANSPORT_HEADER_LEN + b + TAG_LEN == n) => {
+            (TYPE_TRANSPORT, n)
+                if BUCKETS
+                    .iter()
+                    .any(|b| TRANSPORT_HEADER_LEN + b + TAG_LEN == n) =>
+            {
                 Packet::Transport(Transport {
                     receiver: r.u32()?,
                     counter: r.u64()?,

@@ -3,25 +3,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-
-
 use std::time::Duration;
 
-use salon_proto::{Action, Config, Event, JoinFailure, LeftReason, Role};
 use salon_proto::sim::Net;
+use salon_proto::{Action, Config, Event, JoinFailure, LeftReason, Role};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 /// Host plus `n - 1` joiners on a network with the given impairments, all joined.
 fn room(seed: u64, n: usize, loss: f64, dup: f64, jitter_ms: u64) -> (Net, Vec<usize>) {
     let mut net = Net::new(seed).lossy(loss, dup, jitter_ms);
-    let names = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Leslie", "Frances"];
+    let names = [
+        "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Leslie", "Frances",
+    ];
     let ids: Vec<usize> = (0..n).map(|i| net.add(names[i % names.len()])).collect();
     let invite = net.host(ids[0], "Friday night jazz").unwrap();
     for &i in &ids[1..] {
         net.join(i, &invite).unwrap();
     }
-    let joined = net.run_until(SECS(30), |net| net.rosters_agree(&ids) && room_size(net, ids[0]) == n && net.mesh_up(&ids));
+    let joined = net.run_until(SECS(30), |net| {
+        net.rosters_agree(&ids) && room_size(net, ids[0]) == n && net.mesh_up(&ids)
+    });
     assert!(joined, "room of {n} did not converge");
     (net, ids)
 }
@@ -32,7 +34,13 @@ fn room_size(net: &Net, i: usize) -> usize {
 
 fn role_of(net: &Net, at: usize, who: usize) -> Option<Role> {
     let k = net.key(who);
-    net.nodes[at].ep.room()?.members.iter().find(|m| m.key == k).map(|m| m.role)
+    net.nodes[at]
+        .ep
+        .room()?
+        .members
+        .iter()
+        .find(|m| m.key == k)
+        .map(|m| m.role)
 }
 
 #[test]
@@ -42,7 +50,12 @@ fn eight_members_join_one_invite_and_build_all_28_links_under_loss_reorder_dupli
     let mut links = 0;
     for a in &ids {
         for b in &ids {
-            if a < b && net.nodes[*a].ep.link_stats(&net.key(*b)).is_some_and(|s| s.up) {
+            if a < b
+                && net.nodes[*a]
+                    .ep
+                    .link_stats(&net.key(*b))
+                    .is_some_and(|s| s.up)
+            {
                 links += 1;
             }
         }
@@ -50,8 +63,15 @@ fn eight_members_join_one_invite_and_build_all_28_links_under_loss_reorder_dupli
     assert_eq!(links, 28);
     let code = net.nodes[0].ep.room().unwrap().safety_code;
     for &i in &ids {
-        assert_eq!(net.nodes[i].ep.room().unwrap().safety_code, code, "node {i}");
-        assert!(matches!(net.events(i).iter().find(|e| matches!(e, Event::Joined(_))), Some(_)));
+        assert_eq!(
+            net.nodes[i].ep.room().unwrap().safety_code,
+            code,
+            "node {i}"
+        );
+        assert!(matches!(
+            net.events(i).iter().find(|e| matches!(e, Event::Joined(_))),
+            Some(_)
+        ));
     }
 }
 
@@ -62,36 +82,77 @@ fn raised_hand_promotion_audio_mute_and_move_to_audience_follow_the_host() {
     net.with(a, |ep, now| ep.set_hand(now, true)).unwrap();
     assert!(net.run_until(SECS(5), |n| {
         let k = n.key(a);
-        ids.iter().all(|i| n.nodes[*i].ep.room().unwrap().members.iter().any(|m| m.key == k && m.hand_raised))
+        ids.iter().all(|i| {
+            n.nodes[*i]
+                .ep
+                .room()
+                .unwrap()
+                .members
+                .iter()
+                .any(|m| m.key == k && m.hand_raised)
+        })
     }));
     // A listener cannot send audio; after promotion it can and everyone hears it.
-    assert!(net.with(a, |ep, now| ep.send_audio(now, &[1; 100])).is_err());
+    assert!(
+        net.with(a, |ep, now| ep.send_audio(now, &[1; 100]))
+            .is_err()
+    );
     let ka = net.key(a);
-    net.with(host, |ep, now| ep.moderate(now, ka, Action::InviteToStage)).unwrap();
-    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| role_of(n, *i, a) == Some(Role::Speaker))));
+    net.with(host, |ep, now| ep.moderate(now, ka, Action::InviteToStage))
+        .unwrap();
+    assert!(net.run_until(SECS(5), |n| {
+        ids.iter().all(|i| role_of(n, *i, a) == Some(Role::Speaker))
+    }));
     assert!(net.events(a).contains(&Event::RoleChanged(Role::Speaker)));
-    let hand_lowered = net.nodes[b].ep.room().unwrap().members.iter().any(|m| m.key == ka && !m.hand_raised);
+    let hand_lowered = net.nodes[b]
+        .ep
+        .room()
+        .unwrap()
+        .members
+        .iter()
+        .any(|m| m.key == ka && !m.hand_raised);
     assert!(hand_lowered, "promotion lowers the hand");
     net.nodes[a].speaking = true;
     net.run_for(SECS(2));
     for &i in &ids {
         if i != a {
-            assert!(net.audio_from(i, a) > 80, "node {i} heard {} frames", net.audio_from(i, a));
+            assert!(
+                net.audio_from(i, a) > 80,
+                "node {i} heard {} frames",
+                net.audio_from(i, a)
+            );
         }
     }
     assert_eq!(net.audio_from(a, a), 0);
     // A listener cannot moderate.
     let kb = net.key(b);
-    assert!(net.with(b, |ep, now| ep.moderate(now, ka, Action::Mute)).is_err());
+    assert!(
+        net.with(b, |ep, now| ep.moderate(now, ka, Action::Mute))
+            .is_err()
+    );
     // The host mutes the speaker: it is told, and everyone sees the mute.
-    net.with(host, |ep, now| ep.moderate(now, ka, Action::Mute)).unwrap();
+    net.with(host, |ep, now| ep.moderate(now, ka, Action::Mute))
+        .unwrap();
     assert!(net.run_until(SECS(5), |n| n.events(a).contains(&Event::MutedByModerator)));
-    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| n.nodes[*i].ep.room().unwrap().members.iter().any(|m| m.key == ka && m.muted))));
+    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| {
+        n.nodes[*i]
+            .ep
+            .room()
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.key == ka && m.muted)
+    })));
     // Moderator promotion, then the moderator moves the speaker back to the audience.
-    net.with(host, |ep, now| ep.moderate(now, kb, Action::MakeModerator)).unwrap();
+    net.with(host, |ep, now| ep.moderate(now, kb, Action::MakeModerator))
+        .unwrap();
     assert!(net.run_until(SECS(5), |n| role_of(n, b, b) == Some(Role::Moderator)));
-    net.with(b, |ep, now| ep.moderate(now, ka, Action::MoveToAudience)).unwrap();
-    assert!(net.run_until(SECS(5), |n| ids.iter().all(|i| role_of(n, *i, a) == Some(Role::Listener))));
+    net.with(b, |ep, now| ep.moderate(now, ka, Action::MoveToAudience))
+        .unwrap();
+    assert!(net.run_until(SECS(5), |n| {
+        ids.iter()
+            .all(|i| role_of(n, *i, a) == Some(Role::Listener))
+    }));
     // Audio from the audience is no longer accepted by anyone.
     let before = net.audio_from(host, a);
     net.run_for(SECS(1));
@@ -103,7 +164,10 @@ fn chat_arrives_everywhere_exactly_once_in_order_per_sender() {
     let (mut net, ids) = room(3, 5, 0.15, 0.10, 60);
     for k in 1..=30u64 {
         let sender = ids[(k % 3) as usize];
-        net.with(sender, |ep, now| ep.send_chat(now, &format!("line {k} from {sender}"))).unwrap();
+        net.with(sender, |ep, now| {
+            ep.send_chat(now, &format!("line {k} from {sender}"))
+        })
+        .unwrap();
         net.run_for(Duration::from_millis(15));
     }
     net.run_for(SECS(10));
@@ -112,7 +176,11 @@ fn chat_arrives_everywhere_exactly_once_in_order_per_sender() {
         assert_eq!(got.len(), 30, "node {i} got {} lines", got.len());
         for &s in &ids[..3] {
             let ks = net.key(s);
-            let seqs: Vec<u64> = got.iter().filter(|(f, ..)| *f == ks).map(|(_, q, _)| *q).collect();
+            let seqs: Vec<u64> = got
+                .iter()
+                .filter(|(f, ..)| *f == ks)
+                .map(|(_, q, _)| *q)
+                .collect();
             let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
             assert_eq!(seqs, expected, "node {i} from {s}");
         }
@@ -122,23 +190,34 @@ fn chat_arrives_everywhere_exactly_once_in_order_per_sender() {
 #[test]
 fn removal_opens_new_epoch_and_removed_member_cannot_decrypt_or_rejoin() {
     let (mut net, ids) = room(4, 4, 0.05, 0.0, 10);
-    let invite = net.nodes[0].ep.invite(vec![salon_proto::Candidate {
-        kind: salon_proto::CandidateKind::Lan,
-        addr: net.nodes[0].addr,
-    }]).unwrap();
+    let invite = net.nodes[0]
+        .ep
+        .invite(vec![salon_proto::Candidate {
+            kind: salon_proto::CandidateKind::Lan,
+            addr: net.nodes[0].addr,
+        }])
+        .unwrap();
     let (host, victim) = (ids[0], ids[3]);
     let epoch_before = net.nodes[host].ep.room().unwrap().epoch;
     let kv = net.key(victim);
-    net.with(host, |ep, now| ep.moderate(now, kv, Action::Remove)).unwrap();
+    net.with(host, |ep, now| ep.moderate(now, kv, Action::Remove))
+        .unwrap();
     let rest = &ids[..3];
-    assert!(net.run_until(SECS(10), |n| n.rosters_agree(rest) && room_size(n, host) == 3));
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(rest)
+        && room_size(n, host) == 3));
     assert!(net.nodes[host].ep.room().unwrap().epoch > epoch_before);
-    assert!(net.events(victim).contains(&Event::Left(LeftReason::Removed)));
+    assert!(
+        net.events(victim)
+            .contains(&Event::Left(LeftReason::Removed))
+    );
     // Links re-keyed in the new epoch, and nobody keeps a link to the removed member.
     assert!(net.run_until(SECS(10), |n| n.mesh_up(rest)));
     net.run_for(SECS(3));
     for &i in rest {
-        assert!(net.nodes[i].ep.link_stats(&kv).is_none(), "node {i} still links the removed member");
+        assert!(
+            net.nodes[i].ep.link_stats(&kv).is_none(),
+            "node {i} still links the removed member"
+        );
     }
     // The room goes on: audio after the removal reaches members, never the removed one,
     // even when every datagram on the wire is delivered to it as well.
@@ -157,7 +236,10 @@ fn removal_opens_new_epoch_and_removed_member_cannot_decrypt_or_rejoin() {
     // Rejoining with the old invite is refused with a reason.
     net.run_for(SECS(3));
     net.join(victim, &invite).unwrap();
-    assert!(net.run_until(SECS(10), |n| n.events(victim).contains(&Event::JoinFailed(JoinFailure::Removed))));
+    assert!(net.run_until(SECS(10), |n| {
+        n.events(victim)
+            .contains(&Event::JoinFailed(JoinFailure::Removed))
+    }));
     assert_eq!(room_size(&net, host), 3);
 }
 
@@ -166,7 +248,8 @@ fn host_leaving_hands_the_room_to_a_moderator_and_the_room_goes_on() {
     let (mut net, ids) = room(5, 5, 0.05, 0.02, 20);
     let (host, m) = (ids[0], ids[3]);
     let km = net.key(m);
-    net.with(host, |ep, now| ep.moderate(now, km, Action::MakeModerator)).unwrap();
+    net.with(host, |ep, now| ep.moderate(now, km, Action::MakeModerator))
+        .unwrap();
     assert!(net.run_until(SECS(5), |n| role_of(n, m, m) == Some(Role::Moderator)));
     net.with(host, |ep, now| ep.leave(now)).unwrap();
     let rest = &ids[1..];
@@ -174,13 +257,23 @@ fn host_leaving_hands_the_room_to_a_moderator_and_the_room_goes_on() {
     for &i in rest {
         assert_eq!(net.nodes[i].ep.room().unwrap().host, km, "node {i}");
     }
-    assert!(net.events(m).iter().any(|e| matches!(e, Event::HostChanged { invite: Some(_), .. }) || matches!(e, Event::RoleChanged(Role::Host))));
+    assert!(net.events(m).iter().any(|e| matches!(
+        e,
+        Event::HostChanged {
+            invite: Some(_),
+            ..
+        }
+    ) || matches!(e, Event::RoleChanged(Role::Host))));
     net.run_for(SECS(3));
     assert!(net.nodes[host].ep.is_idle());
     // The new host runs the room: a chat and a promotion still work.
     let k1 = net.key(ids[1]);
-    net.with(m, |ep, now| ep.moderate(now, k1, Action::InviteToStage)).unwrap();
-    assert!(net.run_until(SECS(5), |n| rest.iter().all(|i| role_of(n, *i, ids[1]) == Some(Role::Speaker))));
+    net.with(m, |ep, now| ep.moderate(now, k1, Action::InviteToStage))
+        .unwrap();
+    assert!(net.run_until(SECS(5), |n| {
+        rest.iter()
+            .all(|i| role_of(n, *i, ids[1]) == Some(Role::Speaker))
+    }));
 }
 
 #[test]
@@ -188,7 +281,8 @@ fn crashed_host_times_out_and_the_earliest_speaker_takes_over() {
     let (mut net, ids) = room(6, 4, 0.02, 0.0, 10);
     let (host, s) = (ids[0], ids[2]);
     let ks = net.key(s);
-    net.with(host, |ep, now| ep.moderate(now, ks, Action::InviteToStage)).unwrap();
+    net.with(host, |ep, now| ep.moderate(now, ks, Action::InviteToStage))
+        .unwrap();
     assert!(net.run_until(SECS(5), |n| role_of(n, ids[1], s) == Some(Role::Speaker)));
     net.kill(host);
     let rest = &ids[1..];
@@ -197,7 +291,9 @@ fn crashed_host_times_out_and_the_earliest_speaker_takes_over() {
         assert_eq!(net.nodes[i].ep.room().unwrap().host, ks);
     }
     let invite = net.events(s).iter().find_map(|e| match e {
-        Event::HostChanged { invite: Some(inv), .. } => Some(inv.clone()),
+        Event::HostChanged {
+            invite: Some(inv), ..
+        } => Some(inv.clone()),
         _ => None,
     });
     let invite = invite.expect("new host gets a fresh invite");
@@ -206,7 +302,9 @@ fn crashed_host_times_out_and_the_earliest_speaker_takes_over() {
     let late = net.add("Late");
     net.join(late, &invite).unwrap();
     let all = [ids[1], ids[2], ids[3], late];
-    assert!(net.run_until(SECS(15), |n| n.rosters_agree(&all) && room_size(n, s) == 4 && n.mesh_up(&all)));
+    assert!(net.run_until(SECS(15), |n| n.rosters_agree(&all)
+        && room_size(n, s) == 4
+        && n.mesh_up(&all)));
 }
 
 #[test]
@@ -214,25 +312,38 @@ fn silent_member_times_out_and_leaves_every_roster() {
     let (mut net, ids) = room(7, 4, 0.0, 0.0, 0);
     net.kill(ids[2]);
     let rest = [ids[0], ids[1], ids[3]];
-    assert!(net.run_until(SECS(15), |n| n.rosters_agree(&rest) && room_size(n, ids[0]) == 3));
+    assert!(net.run_until(SECS(15), |n| n.rosters_agree(&rest)
+        && room_size(n, ids[0]) == 3));
     let elapsed = net.now - net.start;
     assert!(elapsed < SECS(40), "took {elapsed:?}");
-    assert!(net.events(ids[1]).contains(&Event::LinkDown(net.key(ids[2]))));
+    assert!(
+        net.events(ids[1])
+            .contains(&Event::LinkDown(net.key(ids[2])))
+    );
 }
 
 #[test]
 fn joining_without_the_room_secret_gets_no_answer() {
     let mut net = Net::new(8);
     let host = net.add("Host");
-    let fast = Config { join_timeout: SECS(3), ..Config::default() };
+    let fast = Config {
+        join_timeout: SECS(3),
+        ..Config::default()
+    };
     let intruder = net.add_with("Mallory", fast);
     let mut invite = net.host(host, "Private").unwrap();
     invite.secret = salon_proto::invite::RoomSecret::from_bytes([9; 32]);
     net.join(intruder, &invite).unwrap();
     net.run_for(SECS(5));
-    let to_intruder = net.captured.iter().filter(|c| c.to == net.nodes[intruder].addr).count();
+    let to_intruder = net
+        .captured
+        .iter()
+        .filter(|c| c.to == net.nodes[intruder].addr)
+        .count();
     assert_eq!(to_intruder, 0, "host answered someone without the invite");
-    assert!(matches!(net.events(intruder).last(), Some(Event::JoinFailed(JoinFailure::Unreachable { tried })) if tried.contains(&net.nodes[host].addr)));
+    assert!(
+        matches!(net.events(intruder).last(), Some(Event::JoinFailed(JoinFailure::Unreachable { tried })) if tried.contains(&net.nodes[host].addr))
+    );
     assert_eq!(room_size(&net, host), 1);
 }
 
@@ -242,7 +353,10 @@ fn ended_room_tells_everyone() {
     net.with(ids[0], |ep, now| ep.end_room(now)).unwrap();
     net.run_for(SECS(5));
     for &i in &ids[1..] {
-        assert!(net.events(i).contains(&Event::Left(LeftReason::Ended)), "node {i}");
+        assert!(
+            net.events(i).contains(&Event::Left(LeftReason::Ended)),
+            "node {i}"
+        );
         assert!(net.nodes[i].ep.is_idle());
     }
 }
