@@ -457,17 +457,17 @@ impl Endpoint {
             }
             Phase::Open => {}
         }
-        if room.host == me {
-            if let Some(next) = successor(&room.members, &me) {
-                room.members.retain(|m| m.key != me);
-                if let Some(m) = room.member_mut(&next) {
-                    m.role = Role::Host;
-                    m.hand_raised = false;
-                }
-                room.host = next;
-                self.new_epoch();
-                self.broadcast_state();
+        if room.host == me
+            && let Some(next) = successor(&room.members, &me)
+        {
+            room.members.retain(|m| m.key != me);
+            if let Some(m) = room.member_mut(&next) {
+                m.role = Role::Host;
+                m.hand_raised = false;
             }
+            room.host = next;
+            self.new_epoch();
+            self.broadcast_state();
         }
         let _ = self.broadcast(&Message::Leave, None);
         if let Some(room) = self.room.as_mut() {
@@ -651,11 +651,11 @@ impl Endpoint {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        if let Some((cookie, at)) = link.cookie {
-            if now.saturating_duration_since(at) < COOKIE_LIFETIME {
-                let mac2 = mac2(&cookie, &packet[..INIT_MAC2_OFFSET]);
-                packet[INIT_MAC2_OFFSET..].copy_from_slice(&mac2);
-            }
+        if let Some((cookie, at)) = link.cookie
+            && now.saturating_duration_since(at) < COOKIE_LIFETIME
+        {
+            let mac2 = mac2(&cookie, &packet[..INIT_MAC2_OFFSET]);
+            packet[INIT_MAC2_OFFSET..].copy_from_slice(&mac2);
         }
         if let Some(old) = link.pending.take() {
             self.indices.remove(&old.local_index);
@@ -725,10 +725,10 @@ impl Endpoint {
         if self.recent_mac1.1.contains(init.mac1) {
             return;
         }
-        if self.recent_mac1.0.len() >= RECENT_MAC1 {
-            if let Some(old) = self.recent_mac1.0.pop_front() {
-                self.recent_mac1.1.remove(&old);
-            }
+        if self.recent_mac1.0.len() >= RECENT_MAC1
+            && let Some(old) = self.recent_mac1.0.pop_front()
+        {
+            self.recent_mac1.1.remove(&old);
         }
         self.recent_mac1.0.push_back(*init.mac1);
         self.recent_mac1.1.insert(*init.mac1);
@@ -902,14 +902,14 @@ impl Endpoint {
             link.reported_up = true;
             self.events.push_back(Event::LinkUp(peer));
         }
-        if pending.kind == Kind::Join {
-            if let Some(room) = self.room.as_ref() {
-                let hello = Message::Hello {
-                    name: room.my_name.clone(),
-                    candidates: room.my_candidates.clone(),
-                };
-                let _ = self.send_message(&peer, &hello);
-            }
+        if pending.kind == Kind::Join
+            && let Some(room) = self.room.as_ref()
+        {
+            let hello = Message::Hello {
+                name: room.my_name.clone(),
+                candidates: room.my_candidates.clone(),
+            };
+            let _ = self.send_message(&peer, &hello);
         }
         // Confirm the session to the responder right away, even with nothing to say.
         self.send_probe(now, peer, false);
@@ -993,11 +993,11 @@ impl Endpoint {
                 }
                 Frame::Ping(id) => pongs.push(id),
                 Frame::Pong(id) => {
-                    if let Some((pid, sent)) = link.ping {
-                        if pid == id {
-                            link.stats.rtt = Some(now.saturating_duration_since(sent));
-                            link.ping = None;
-                        }
+                    if let Some((pid, sent)) = link.ping
+                        && pid == id
+                    {
+                        link.stats.rtt = Some(now.saturating_duration_since(sent));
+                        link.ping = None;
                     }
                 }
                 Frame::Channel(cf) => {
@@ -1229,13 +1229,13 @@ impl Endpoint {
         let peers: Vec<PublicKey> = self.links.keys().copied().filter(|p| me < *p).collect();
         for p in peers {
             let j = self.jitter();
-            if let Some(l) = self.links.get_mut(&p) {
-                if l.closing.is_none() {
-                    l.retry = Some(Retry {
-                        attempts: 0,
-                        next: now + j,
-                    });
-                }
+            if let Some(l) = self.links.get_mut(&p)
+                && l.closing.is_none()
+            {
+                l.retry = Some(Retry {
+                    attempts: 0,
+                    next: now + j,
+                });
             }
         }
     }
@@ -1456,10 +1456,10 @@ impl Endpoint {
         let bytes = msg.encode();
         let mut result = Ok(());
         for p in peers {
-            if let Some(link) = self.links.get_mut(&p) {
-                if link.channel.send(&bytes).is_err() {
-                    result = Err(CommandError::Backlog);
-                }
+            if let Some(link) = self.links.get_mut(&p)
+                && link.channel.send(&bytes).is_err()
+            {
+                result = Err(CommandError::Backlog);
             }
         }
         result
@@ -1611,10 +1611,9 @@ impl Endpoint {
                 if slot
                     .as_ref()
                     .is_some_and(|s| now.saturating_duration_since(s.created) >= cfg.reject_after)
+                    && let Some(s) = slot.take()
                 {
-                    if let Some(s) = slot.take() {
-                        expired.push(s.local_index);
-                    }
+                    expired.push(s.local_index);
                 }
             }
             // Time to rekey (we initiate on links where our key is lower).
@@ -1680,13 +1679,13 @@ impl Endpoint {
             room.host_gone = true;
             self.drop_link(&peer);
             self.maybe_take_over(now);
-        } else if me < peer {
-            if let Some(l) = self.links.get_mut(&peer) {
-                l.retry = Some(Retry {
-                    attempts: 0,
-                    next: now,
-                });
-            }
+        } else if me < peer
+            && let Some(l) = self.links.get_mut(&peer)
+        {
+            l.retry = Some(Retry {
+                attempts: 0,
+                next: now,
+            });
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct Captured {
     pub audio: bool,
 }
 
+/// A datagram on its way: arrival time, tie-break sequence, destination node, source, bytes.
+type InFlight = (Instant, u64, usize, SocketAddr, Vec<u8>);
+
 /// The network, its clock and its nodes.
 pub struct Net {
     /// Drives loss, duplication, jitter and node seeds.
@@ -55,7 +58,7 @@ pub struct Net {
     pub now: Instant,
     /// The peers.
     pub nodes: Vec<Node>,
-    queue: BinaryHeap<Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     /// Probability a datagram is lost.
     pub loss: f64,
@@ -219,10 +222,10 @@ impl Net {
                 next = next.min(*t);
             }
             for n in &self.nodes {
-                if n.alive {
-                    if let Some(t) = n.ep.poll_timeout() {
-                        next = next.min(t.max(self.now));
-                    }
+                if n.alive
+                    && let Some(t) = n.ep.poll_timeout()
+                {
+                    next = next.min(t.max(self.now));
                 }
             }
             if self.nodes.iter().any(|n| n.alive && n.speaking) {
