@@ -1,0 +1,263 @@
+//! Golden vectors: the exact bytes of every wire message type, built from fixed keys,
+//! seeds and inputs. A change to the format fails here instead of drifting silently.
+//! After an intended format change, regenerate with `SALON_UPDATE_GOLDEN=1 cargo test -p
+//! salon-proto --test golden` and bump the protocol version.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use salon_proto::channel;
+use salon_proto::cookie::{CookieJar, mac, open_reply};
+use salon_proto::frame;
+use salon_proto::handshake::{
+    self, InitPayload, Keys, Kind, ResponsePayload, Status, cookie_key, join_mac1_key,
+    join_prologue, link_hint, link_mac1_key, link_prologue,
+};
+use salon_proto::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
+use salon_proto::message::{Action, Message, RoomState};
+use salon_proto::session::Session;
+use salon_proto::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, Packet};
+use salon_proto::{Identity, Member, Role};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/vectors.txt");
+const ROOM_ID: [u8; 16] = [0x11; 16];
+const ROOM_SECRET: [u8; 32] = [0x22; 32];
+const EPOCH_SECRET: [u8; 32] = [0x33; 32];
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Builds every vector, checking on the way that each one is also *valid* (the other side
+/// accepts it), not merely stable.
+fn vectors() -> BTreeMap<&'static str, String> {
+    let mut v = BTreeMap::new();
+    let joiner = Identity::from_secret_bytes([1; 32]);
+    let host = Identity::from_secret_bytes([2; 32]);
+
+    let invite = Invite {
+        host: host.public_key(),
+        room_id: RoomId(ROOM_ID),
+        secret: RoomSecret::from_bytes(ROOM_SECRET),
+        candidates: vec![
+            Candidate {
+                kind: CandidateKind::Lan,
+                addr: "192.0.2.1:4433".parse().unwrap(),
+            },
+            Candidate {
+                kind: CandidateKind::Reflexive,
+                addr: "[2001:db8::1]:5000".parse().unwrap(),
+            },
+        ],
+    };
+    let text = invite.encode();
+    assert_eq!(Invite::parse(&text).unwrap(), invite);
+    v.insert("invite", text);
+
+    // Join initiation (IKpsk1) and response.
+    let prologue = join_prologue(&ROOM_ID);
+    let payload = InitPayload {
+        timestamp: 1_700_000_000_000_000,
+        incarnation: 7,
+    };
+    let jk = Keys {
+        local: &joiner,
+        psk: &ROOM_SECRET,
+        prologue: &prologue,
+    };
+    let (ihs, noise) =
+        handshake::initiate(Kind::Join, &jk, &host.public_key(), &payload, [3; 32]).unwrap();
+    let mut init = wire::encode_init(0x0102_0304, &[0xaa; 16], &noise).unwrap();
+    let k1 = join_mac1_key(&host.public_key(), &ROOM_SECRET);
+    let m1 = mac(&k1, &init[..INIT_MAC1_OFFSET]);
+    init[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&m1);
+    assert!(matches!(Packet::parse(&init), Ok(Packet::Init(i)) if i.sender == 0x0102_0304));
+    v.insert("datagram.init.join", hex(&init));
+
+    let hk = Keys {
+        local: &host,
+        psk: &ROOM_SECRET,
+        prologue: &prologue,
+    };
+    let (rhs, who, got) = handshake::accept(Kind::Join, &hk, None, &noise, [4; 32]).unwrap();
+    assert_eq!((who, got), (joiner.public_key(), payload));
+    let reply = ResponsePayload {
+        status: Status::Accepted,
+        incarnation: 8,
+    };
+    let (rt, rnoise) = handshake::respond(rhs, &reply).unwrap();
+    let resp = wire::encode_response(0x0506_0708, 0x0102_0304, &rnoise).unwrap();
+    v.insert("datagram.response.join", hex(&resp));
+    let (it, back) = handshake::complete(ihs, &rnoise).unwrap();
+    assert_eq!(back, reply);
+
+    // Transport: an audio datagram from the joiner, a control datagram from the host.
+    let now = Instant::now();
+    let mut tx = Session::new(it, 0x0102_0304, 0x0506_0708, true, now);
+    let mut rx = Session::new(rt, 0x0506_0708, 0x0102_0304, false, now);
+    let mut audio = Vec::new();
+    frame::push_audio(&mut audio, 1, &[0x5a; 120]);
+    assert!(frame::pad(&mut audio));
+    v.insert("plaintext.audio", hex(&audio));
+    let d = tx.seal(&audio).unwrap();
+    assert_eq!(d.len(), 189);
+    let Ok(Packet::Transport(t)) = Packet::parse(&d) else {
+        panic!("transport")
+    };
+    assert_eq!(rx.open(t.counter, t.ciphertext).unwrap(), audio);
+    v.insert("datagram.transport.audio", hex(&d));
+
+    let mut control = Vec::new();
+    channel::Frame::Ack {
+        next: 3,
+        bits: 0b101,
+    }
+    .encode(&mut control);
+    channel::Frame::Segment {
+        seq: 4,
+        last: true,
+        data: &Message::SetHand(true).encode(),
+    }
+    .encode(&mut control);
+    frame::push_probe(&mut control, false, 9);
+    frame::push_probe(&mut control, true, 8);
+    assert!(frame::pad(&mut control));
+    v.insert("plaintext.control", hex(&control));
+    v.insert(
+        "datagram.transport.control",
+        hex(&rx.seal(&control).unwrap()),
+    );
+
+    // Member link initiation (KKpsk0) with its key hint, and the response.
+    let lp = link_prologue(&ROOM_ID, 5);
+    let payload = InitPayload {
+        timestamp: 1_700_000_000_000_001,
+        incarnation: 7,
+    };
+    let ak = Keys {
+        local: &joiner,
+        psk: &EPOCH_SECRET,
+        prologue: &lp,
+    };
+    let (lhs, lnoise) =
+        handshake::initiate(Kind::Link, &ak, &host.public_key(), &payload, [5; 32]).unwrap();
+    let hint = link_hint(&EPOCH_SECRET, &joiner.public_key(), &lnoise[..32]);
+    let mut linit = wire::encode_init(0x0a0b_0c0d, &hint, &lnoise).unwrap();
+    let lk1 = link_mac1_key(&host.public_key(), &EPOCH_SECRET);
+    let lm1 = mac(&lk1, &linit[..INIT_MAC1_OFFSET]);
+    linit[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&lm1);
+    assert_eq!(linit.len(), init.len(), "joins and links look alike");
+    v.insert("datagram.init.link", hex(&linit));
+    let bk = Keys {
+        local: &host,
+        psk: &EPOCH_SECRET,
+        prologue: &lp,
+    };
+    let (lrhs, _, _) = handshake::accept(
+        Kind::Link,
+        &bk,
+        Some(&joiner.public_key()),
+        &lnoise,
+        [6; 32],
+    )
+    .unwrap();
+    let (_, lrnoise) = handshake::respond(lrhs, &reply).unwrap();
+    let lresp = wire::encode_response(0x0e0f_1011, 0x0a0b_0c0d, &lrnoise).unwrap();
+    assert_eq!(lresp.len(), resp.len());
+    v.insert("datagram.response.link", hex(&lresp));
+    handshake::complete(lhs, &lrnoise).unwrap();
+
+    // Cookie reply to the join initiation, opened by the joiner.
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let mut jar = CookieJar::new(&mut rng, now);
+    let src = "192.0.2.9:6000".parse().unwrap();
+    let cookie = jar.cookie(now, &mut rng, src);
+    let (nonce, sealed) = jar.seal_reply(&cookie_key(&k1), &cookie, &m1, &mut rng);
+    let c = wire::encode_cookie(0x0102_0304, &nonce, &sealed);
+    assert_eq!(
+        open_reply(&cookie_key(&k1), &nonce, &sealed, &m1),
+        Some(cookie)
+    );
+    v.insert("datagram.cookie", hex(&c));
+    let _ = INIT_MAC2_OFFSET;
+
+    // Control messages.
+    let member = Member {
+        key: joiner.public_key(),
+        name: "Ada".into(),
+        role: Role::Speaker,
+        hand_raised: false,
+        muted: true,
+        candidates: vec!["192.0.2.1:4433".parse().unwrap()],
+        joined: 2,
+    };
+    let messages: [(&str, Message); 9] = [
+        (
+            "message.hello",
+            Message::Hello {
+                name: "Ada".into(),
+                candidates: vec!["10.0.0.2:4000".parse().unwrap()],
+            },
+        ),
+        (
+            "message.state",
+            Message::State(RoomState {
+                title: "Jazz".into(),
+                epoch: 5,
+                epoch_secret: EPOCH_SECRET,
+                version: 2,
+                members: vec![member],
+            }),
+        ),
+        ("message.set_hand", Message::SetHand(true)),
+        ("message.set_muted", Message::SetMuted(false)),
+        (
+            "message.moderate",
+            Message::Moderate {
+                target: host.public_key(),
+                action: Action::InviteToStage,
+            },
+        ),
+        (
+            "message.chat",
+            Message::Chat {
+                seq: 3,
+                text: "hi all".into(),
+            },
+        ),
+        ("message.leave", Message::Leave),
+        ("message.removed", Message::Removed),
+        ("message.ended", Message::Ended),
+    ];
+    for (name, m) in messages {
+        let bytes = m.encode();
+        assert_eq!(Message::decode(&bytes).unwrap(), m);
+        v.insert(name, hex(&bytes));
+    }
+    v
+}
+
+#[test]
+fn wire_format_matches_golden_vectors() {
+    let now: BTreeMap<&str, String> = vectors();
+    let rendered: String = now.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+    if std::env::var_os("SALON_UPDATE_GOLDEN").is_some() {
+        std::fs::write(GOLDEN, &rendered).unwrap();
+        return;
+    }
+    let stored = std::fs::read_to_string(GOLDEN)
+        .expect("golden file missing: run with SALON_UPDATE_GOLDEN=1 once");
+    let stored: BTreeMap<&str, &str> = stored.lines().filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        now.keys().collect::<Vec<_>>(),
+        "set of vectors changed"
+    );
+    for (k, v) in &now {
+        assert_eq!(stored[k], v.as_str(), "wire format of {k} changed");
+    }
+}
