@@ -979,7 +979,11 @@ mod tests {
             let mut now = start;
             // Deliver batch by batch; the window forces several rounds for
             // the largest message.
-            while !a.is_idle() {
+            for round in 0.. {
+                if a.is_idle() {
+                    break;
+                }
+                assert!(round < 100, "len {len}: transfer did not complete");
                 let out = datagrams(&mut a, now, max + SEGMENT_HEADER_LEN + ACK_LEN);
                 segs.extend(segments_of(&out));
                 out.iter().for_each(|dg| deliver(&mut b, now, dg));
@@ -1128,6 +1132,60 @@ mod tests {
         assert_eq!(a.rtt(), Some(80 * MS));
         // SRTT + 4 * (R / 2) = 80 + 160.
         assert_eq!(a.rto(), 240 * MS);
+    }
+
+    /// Sends one message at `sent`, has `b` ack it, and delivers the ack to
+    /// `a` at `acked`.
+    fn round_trip(a: &mut ReliableChannel, b: &mut ReliableChannel, sent: Instant, acked: Instant) {
+        a.send(b"ping").unwrap();
+        let out = datagrams(a, sent, BUDGET);
+        out.iter().for_each(|dg| deliver(b, sent, dg));
+        let acks = datagrams(b, sent, BUDGET);
+        acks.iter().for_each(|dg| deliver(a, acked, dg));
+        assert!(a.is_idle());
+    }
+
+    #[test]
+    fn later_rtt_samples_are_smoothed_per_rfc6298() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let mut b = ReliableChannel::new(ChannelConfig::default());
+        let t0 = Instant::now();
+        round_trip(&mut a, &mut b, t0, t0 + 80 * MS);
+        round_trip(&mut a, &mut b, t0 + 100 * MS, t0 + 220 * MS);
+        // RTTVAR = 3/4 * 40 + 1/4 * |80 - 120| = 40; SRTT = 7/8 * 80 + 1/8 * 120 = 85.
+        assert_eq!(a.rtt(), Some(85 * MS));
+        assert_eq!(a.rto(), 85 * MS + 4 * 40 * MS);
+    }
+
+    #[test]
+    fn rtt_estimate_converges_after_the_path_changes() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let mut b = ReliableChannel::new(ChannelConfig::default());
+        let mut now = Instant::now();
+        round_trip(&mut a, &mut b, now, now + 400 * MS);
+        for _ in 0..100 {
+            now += Duration::from_secs(1);
+            round_trip(&mut a, &mut b, now, now + 150 * MS);
+        }
+        let rtt = a.rtt().unwrap();
+        assert!(rtt.abs_diff(150 * MS) < MS, "srtt {rtt:?}");
+        // Variance has decayed too, so the RTO hugs the RTT.
+        assert!(a.rto() < 155 * MS, "rto {:?}", a.rto());
+    }
+
+    #[test]
+    fn retransmission_timer_is_not_pushed_back_by_later_sends() {
+        let mut a = ReliableChannel::new(ChannelConfig::default());
+        let t0 = Instant::now();
+        a.send(b"first").unwrap();
+        datagrams(&mut a, t0, BUDGET);
+        a.send(b"second").unwrap();
+        datagrams(&mut a, t0 + 300 * MS, BUDGET);
+        assert_eq!(a.poll_timeout(), Some(t0 + 500 * MS));
+        // Only the segment that has waited a full RTO is resent.
+        let out = datagrams(&mut a, t0 + 500 * MS, BUDGET);
+        assert_eq!(segments_of(&out), [(0, true, b"first".to_vec())]);
+        assert_eq!(a.poll_timeout(), Some(t0 + 1500 * MS));
     }
 
     #[test]
