@@ -330,9 +330,13 @@ pub struct ReliableChannel {
     /// Single retransmission timer as in RFC 6298; `None` when nothing is
     /// in flight.
     rtx_deadline: Option<Instant>,
+    /// Smoothed RTT (RFC 6298 SRTT); `None` until the first valid sample.
     srtt: Option<Duration>,
+    /// RTT variation (RFC 6298 RTTVAR).
     rttvar: Duration,
+    /// Current retransmission timeout, including backoff.
     rto: Duration,
+    /// Segments retransmitted so far, for statistics.
     retransmissions: u64,
 
     // Receive side.
@@ -388,6 +392,12 @@ impl ReliableChannel {
     /// The message is split into segments of at most `max_segment_data`
     /// bytes; an empty message becomes one empty final segment. Nothing is
     /// queued on error.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::MessageTooLarge`] (permanent for this message),
+    /// [`ChannelError::QueueFull`] (retry once acks drained the queue) and
+    /// [`ChannelError::SequenceExhausted`] (tear the channel down).
     pub fn send(&mut self, msg: &[u8]) -> Result<(), ChannelError> {
         let max_seg = self.config.max_segment_data;
         let segments = msg.len().div_ceil(max_seg).max(1);
@@ -576,8 +586,12 @@ impl ReliableChannel {
 
     /// Processes one frame received from the peer.
     ///
+    /// # Errors
+    ///
     /// Errors are informational: the frame has been dealt with (or ignored
     /// without state change) and the channel remains usable.
+    /// [`ChannelError::ImplausibleAck`] reports an ack for data never sent,
+    /// [`ChannelError::IncomingMessageTooLarge`] a discarded peer message.
     pub fn handle_frame(&mut self, now: Instant, frame: &Frame<'_>) -> Result<(), ChannelError> {
         match *frame {
             Frame::Segment { seq, last, data } => self.on_segment(seq, last, data),
@@ -747,7 +761,9 @@ impl ReliableChannel {
         raw.clamp(self.config.min_rto, self.config.max_rto)
     }
 
-    /// Returns the next complete message in order, if any.
+    /// Returns the next complete message in order, if any. Completed
+    /// messages accumulate until polled, so poll after every
+    /// [`handle_frame`](Self::handle_frame).
     pub fn poll_message(&mut self) -> Option<Vec<u8>> {
         self.ready.pop_front()
     }
