@@ -25,7 +25,7 @@ use crate::handshake::{
 };
 use crate::identity::{Identity, PublicKey};
 use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
-use crate::link::{Link, Pending, Retry, Slot};
+use crate::link::{Link, Pending, Rebuild, Retry, Slot};
 use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
@@ -41,6 +41,8 @@ const MAX_BURST: usize = 32;
 /// key, so a repeat is a replay: dropping it before any other work means a replayed
 /// initiation gets no byte back, not even a cookie reply under load.
 const RECENT_MAC1: usize = 4096;
+/// Most initiation timestamps remembered per room before forgetting non-members.
+const MAX_SEEN_TIMESTAMPS: usize = 4096;
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +73,12 @@ struct Room {
     my_name: String,
     my_candidates: Vec<SocketAddr>,
     host: PublicKey,
-    host_gone: bool,
+    /// Since when the host is known to be gone (left or timed out) with no successor
+    /// roster yet.
+    host_gone: Option<Instant>,
+    /// A roster from the expected successor that arrived before we noticed the host was
+    /// gone (the channel already acknowledged it, so it will not come again).
+    successor_state: Option<(PublicKey, RoomState)>,
     phase: Phase,
     epoch: u64,
     epoch_secret: [u8; 32],
@@ -96,12 +103,15 @@ impl Room {
     }
 
     fn state(&self) -> RoomState {
+        let mut banned: Vec<PublicKey> = self.banned.iter().copied().collect();
+        banned.sort_unstable();
         RoomState {
             title: self.title.clone(),
             epoch: self.epoch,
             epoch_secret: self.epoch_secret,
             version: self.version,
             members: self.members.clone(),
+            banned,
         }
     }
 
@@ -264,7 +274,8 @@ impl Endpoint {
             my_name: name.trim().to_owned(),
             my_candidates: my_candidates.clone(),
             host: self.me,
-            host_gone: false,
+            host_gone: None,
+            successor_state: None,
             phase: Phase::Open,
             epoch: 1,
             epoch_secret,
@@ -313,7 +324,8 @@ impl Endpoint {
             my_name: name.trim().to_owned(),
             my_candidates: candidates,
             host: invite.host,
-            host_gone: false,
+            host_gone: None,
+            successor_state: None,
             phase: Phase::Joining {
                 deadline: now + self.cfg.join_timeout,
                 tried: Vec::new(),
@@ -586,6 +598,13 @@ impl Endpoint {
 
     /// Whether `peer`'s initiation timestamp is newer than any we accepted; records it.
     fn fresh_timestamp(&mut self, peer: PublicKey, ts: u64) -> bool {
+        if self.seen_timestamps.len() >= MAX_SEEN_TIMESTAMPS {
+            // Bounded memory: keep only keys that are (or were banned from) the room.
+            if let Some(room) = self.room.as_ref() {
+                self.seen_timestamps
+                    .retain(|k, _| room.member(k).is_some() || room.banned.contains(k));
+            }
+        }
         match self.seen_timestamps.get(&peer) {
             Some(&last) if ts <= last => false,
             _ => {
@@ -667,6 +686,12 @@ impl Endpoint {
             mac1_key,
             mac1,
             epoch,
+            rebuild: Rebuild {
+                seed,
+                payload,
+                psk,
+                prologue,
+            },
         });
         self.indices.insert(index, peer);
         let attempts = link.retry.map_or(0, |r| r.attempts) + 1;
@@ -777,10 +802,16 @@ impl Endpoint {
                 let Some(room) = self.room.as_ref() else {
                     return;
                 };
+                let seatless = self
+                    .links
+                    .keys()
+                    .filter(|k| room.member(k).is_none())
+                    .count();
                 let status = if room.banned.contains(&remote) {
                     Status::Removed
                 } else if room.member(&remote).is_none()
-                    && room.members.len() >= self.cfg.max_members
+                    && (room.members.len() >= self.cfg.max_members
+                        || seatless >= self.cfg.max_members)
                 {
                     Status::Full
                 } else {
@@ -836,13 +867,8 @@ impl Endpoint {
             .links
             .entry(remote)
             .or_insert_with(|| Link::new(remote, now));
-        if link.incarnation.is_some_and(|i| i != payload.incarnation) {
-            link.reset_channel();
-        }
-        link.incarnation = Some(payload.incarnation);
-        if link.candidates.is_empty() {
-            link.candidates.push(from);
-        }
+        // Nothing from message 1 takes effect until the peer confirms the session.
+        link.next_incarnation = Some(payload.incarnation);
         if let Some(old) = link.next.take() {
             self.indices.remove(&old.local_index);
         }
@@ -863,14 +889,57 @@ impl Endpoint {
         let Some(pending) = link.pending.take() else {
             return;
         };
-        let Ok((transport, payload)) = handshake::complete(pending.state, resp.noise) else {
-            // The state is consumed; the retry timer starts a fresh handshake.
-            self.indices.remove(&resp.receiver);
-            return;
+        let Pending {
+            kind,
+            state,
+            local_index,
+            mac1_key,
+            mac1,
+            epoch,
+            rebuild,
+        } = pending;
+        let (transport, payload) = match handshake::complete(state, resp.noise) {
+            Ok(done) => done,
+            Err(_) => {
+                // A forged or corrupt response consumed the Noise state: recreate it
+                // exactly (same seed and inputs) so the genuine response still works.
+                let keys = Keys {
+                    local: &self.identity,
+                    psk: &rebuild.psk,
+                    prologue: &rebuild.prologue,
+                };
+                if let Ok((state, _)) =
+                    handshake::initiate(kind, &keys, &peer, &rebuild.payload, rebuild.seed)
+                {
+                    link.pending = Some(Pending {
+                        kind,
+                        state,
+                        local_index,
+                        mac1_key,
+                        mac1,
+                        epoch,
+                        rebuild,
+                    });
+                } else {
+                    self.indices.remove(&resp.receiver);
+                }
+                return;
+            }
         };
+        let pending_kind = kind;
+        let current_epoch = self.room.as_ref().map(|r| r.epoch);
+        if kind == Kind::Link && current_epoch != Some(epoch) {
+            // Keyed for an epoch that has ended: start over with the current one.
+            self.indices.remove(&resp.receiver);
+            link.retry = Some(Retry {
+                attempts: 0,
+                next: now,
+            });
+            return;
+        }
         if payload.status != Status::Accepted {
             self.indices.remove(&resp.receiver);
-            if pending.kind == Kind::Join {
+            if pending_kind == Kind::Join {
                 let failure = match payload.status {
                     Status::Removed => JoinFailure::Removed,
                     Status::Full => JoinFailure::Full,
@@ -881,20 +950,15 @@ impl Endpoint {
             }
             return;
         }
-        if link.incarnation.is_some_and(|i| i != payload.incarnation) {
+        let restarted = link.incarnation.is_some_and(|i| i != payload.incarnation);
+        if restarted {
             link.reset_channel();
         }
         link.incarnation = Some(payload.incarnation);
         if let Some(old) = link.previous.take() {
             self.indices.remove(&old.local_index);
         }
-        link.install_initiated(Session::new(
-            transport,
-            pending.local_index,
-            resp.sender,
-            true,
-            now,
-        ));
+        link.install_initiated(Session::new(transport, local_index, resp.sender, true, now));
         link.addr = Some(from);
         link.last_recv = now;
         link.retry = None;
@@ -902,7 +966,10 @@ impl Endpoint {
             link.reported_up = true;
             self.events.push_back(Event::LinkUp(peer));
         }
-        if pending.kind == Kind::Join
+        if restarted && let Some(r) = self.room.as_mut() {
+            r.chat_seen.remove(&peer);
+        }
+        if pending_kind == Kind::Join
             && let Some(room) = self.room.as_ref()
         {
             let hello = Message::Hello {
@@ -950,11 +1017,20 @@ impl Endpoint {
         let Ok(frames) = frame::parse(&plain) else {
             return;
         };
+        let mut restarted = false;
         if slot == Slot::Next {
             if let Some(old) = link.previous.take() {
                 self.indices.remove(&old.local_index);
             }
             link.promote_next();
+            if let Some(inc) = link.next_incarnation.take() {
+                if link.incarnation.is_some_and(|i| i != inc) {
+                    // The peer restarted: its channel and chat numbering start over.
+                    link.reset_channel();
+                    restarted = true;
+                }
+                link.incarnation = Some(inc);
+            }
         }
         link.addr = Some(from);
         link.last_recv = now;
@@ -1009,8 +1085,12 @@ impl Endpoint {
         while let Some(m) = link.channel.poll_message() {
             messages.push(m);
         }
-        for id in pongs {
-            self.send_pong(now, peer, id);
+        if restarted && let Some(r) = self.room.as_mut() {
+            r.chat_seen.remove(&peer);
+        }
+        // One pong per datagram however many pings it carried: no amplification.
+        if let Some(id) = pongs.last() {
+            self.send_pong(now, peer, *id);
         }
         for m in messages {
             if let Ok(msg) = Message::decode(&m) {
@@ -1202,7 +1282,7 @@ impl Endpoint {
     fn new_epoch(&mut self) {
         let secret = self.random32();
         if let Some(room) = self.room.as_mut() {
-            room.epoch += 1;
+            room.epoch = room.epoch.saturating_add(1);
             room.epoch_secret = secret;
             room.version = 1;
         }
@@ -1246,14 +1326,24 @@ impl Endpoint {
             return;
         };
         let joining = matches!(room.phase, Phase::Joining { .. });
-        let authorised = from == room.host
-            || (room.host_gone && successor(&room.members, &room.host) == Some(from));
-        let sender_is_host = s
+        let mut hosts = s
             .members
             .iter()
-            .any(|m| m.key == from && m.role == Role::Host);
+            .filter(|m| m.role == Role::Host)
+            .map(|m| m.key);
+        let (Some(new_host), None) = (hosts.next(), hosts.next()) else {
+            return;
+        };
+        // The current host may name anyone as host (a graceful hand-over); anyone else
+        // must be the agreed successor naming itself.
+        let from_host = from == room.host;
+        let from_successor = successor(&room.members, &room.host) == Some(from) && new_host == from;
         let newer = joining || (s.epoch, s.version) > (room.epoch, room.version);
-        if !authorised || !sender_is_host || !newer {
+        if !(from_host || from_successor) || !newer || s.epoch == u64::MAX {
+            return;
+        }
+        if !from_host && room.host_gone.is_none() {
+            room.successor_state = Some((from, s));
             return;
         }
         let Some(mine) = s.members.iter().find(|m| m.key == me).cloned() else {
@@ -1271,17 +1361,24 @@ impl Endpoint {
         room.epoch_secret = s.epoch_secret;
         room.version = s.version;
         room.members = s.members;
-        room.host = from;
-        room.host_gone = false;
+        room.banned = s.banned.into_iter().collect();
+        room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
+        let present: HashSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
+        room.chat_seen.retain(|k, _| present.contains(k));
+        room.host = new_host;
+        room.host_gone = None;
+        room.successor_state = None;
         let view = room.view();
         if joining {
             room.phase = Phase::Open;
             self.events.push_back(Event::Joined(view));
         } else {
             self.events.push_back(Event::RoomChanged(view));
-            if old_host != from {
+            if old_host != new_host && new_host == me {
+                self.become_host_invite();
+            } else if old_host != new_host {
                 self.events.push_back(Event::HostChanged {
-                    host: from,
+                    host: new_host,
                     invite: None,
                 });
             }
@@ -1349,12 +1446,48 @@ impl Endpoint {
             return;
         }
         if from == room.host {
-            room.host_gone = true;
-            self.drop_link(&from);
-            self.maybe_take_over(now);
+            self.host_is_gone(now, from);
         } else {
             self.drop_link(&from);
         }
+    }
+
+    /// We just became host: draw a fresh room secret (removed members hold the old one,
+    /// and the old roster told them our key and addresses) and hand the application the
+    /// new invite to share.
+    fn become_host_invite(&mut self) {
+        let secret = self.random32();
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        room.secret = secret;
+        let cands: Vec<Candidate> = room
+            .my_candidates
+            .iter()
+            .map(|a| Candidate {
+                kind: CandidateKind::Lan,
+                addr: *a,
+            })
+            .collect();
+        let invite = self.invite(cands);
+        self.events
+            .push_back(Event::HostChanged { host: me, invite });
+    }
+
+    /// The host left or timed out: drop its link, apply a successor roster that came
+    /// early, or take over if we are the successor.
+    fn host_is_gone(&mut self, now: Instant, host: PublicKey) {
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        room.host_gone = Some(now);
+        let early = room.successor_state.take();
+        self.drop_link(&host);
+        if let Some((from, state)) = early {
+            self.apply_state(now, from, state);
+        }
+        self.maybe_take_over(now);
     }
 
     /// When the host is gone, the successor becomes host and opens a new epoch.
@@ -1363,7 +1496,7 @@ impl Endpoint {
         let Some(room) = self.room.as_mut() else {
             return;
         };
-        if !room.host_gone || successor(&room.members, &room.host) != Some(me) {
+        if room.host_gone.is_none() || successor(&room.members, &room.host) != Some(me) {
             return;
         }
         let old = room.host;
@@ -1373,20 +1506,12 @@ impl Endpoint {
             m.hand_raised = false;
         }
         room.host = me;
-        room.host_gone = false;
-        let cands: Vec<Candidate> = room
-            .my_candidates
-            .iter()
-            .map(|a| Candidate {
-                kind: CandidateKind::Lan,
-                addr: *a,
-            })
-            .collect();
+        room.host_gone = None;
+        room.successor_state = None;
+        room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
         self.new_epoch();
         self.broadcast_state();
-        let invite = self.invite(cands);
-        self.events
-            .push_back(Event::HostChanged { host: me, invite });
+        self.become_host_invite();
         self.events.push_back(Event::RoleChanged(Role::Host));
         self.emit_room_changed();
         self.schedule_rekeys(now);
@@ -1549,6 +1674,9 @@ impl Endpoint {
             Phase::Closing { until } => at(*until),
             Phase::Open => {}
         }
+        if let Some(since) = room.host_gone {
+            at(since + self.cfg.peer_timeout * 3);
+        }
         for (peer, l) in &self.links {
             if let Some(r) = l.retry {
                 at(r.next);
@@ -1561,7 +1689,7 @@ impl Endpoint {
                 at(l.ping
                     .map_or(l.last_send, |(_, sent)| sent.max(l.last_send))
                     + self.cfg.keepalive);
-                if self.me < *peer && l.retry.is_none() {
+                if self.me < *peer && l.retry.is_none() && l.closing.is_none() {
                     at(s.created + self.cfg.rekey_after);
                 }
                 if let Some(c) = l.channel.poll_timeout() {
@@ -1594,6 +1722,16 @@ impl Endpoint {
             }
             _ => {}
         }
+        if room
+            .host_gone
+            .is_some_and(|since| now >= since + self.cfg.peer_timeout * 3)
+        {
+            // Nobody took over (we may have been dropped from the room unawares).
+            self.close_now(LeftReason::TimedOut);
+            return;
+        }
+        let i_host = room.host == self.me && room.phase == Phase::Open;
+        let members: HashSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
         let me = self.me;
         let cfg = self.cfg.clone();
         let peers: Vec<PublicKey> = self.links.keys().copied().collect();
@@ -1602,6 +1740,17 @@ impl Endpoint {
                 continue;
             };
             if link.closing.is_some_and(|c| now >= c) {
+                self.drop_link(&peer);
+                continue;
+            }
+            // A joiner that handshook but never said Hello (or a stale one) holds no
+            // seat: the host forgets it once it goes quiet, so invite holders cannot pile
+            // up state.
+            if i_host
+                && !members.contains(&peer)
+                && link.closing.is_none()
+                && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout
+            {
                 self.drop_link(&peer);
                 continue;
             }
@@ -1676,9 +1825,7 @@ impl Endpoint {
         if room.host == me {
             self.remove_member(now, peer, false);
         } else if peer == room.host {
-            room.host_gone = true;
-            self.drop_link(&peer);
-            self.maybe_take_over(now);
+            self.host_is_gone(now, peer);
         } else if me < peer
             && let Some(l) = self.links.get_mut(&peer)
         {

@@ -26,6 +26,23 @@ pub struct Pending {
     pub mac1: [u8; 16],
     /// Epoch the handshake is keyed for (links).
     pub epoch: u64,
+    /// What rebuilds the identical state if a forged response consumed it: the seed,
+    /// payload, PSK and prologue of the initiation.
+    pub rebuild: Rebuild,
+}
+
+/// Inputs of an initiation, kept so that `handshake::initiate` can recreate the exact
+/// same Noise state (it is deterministic) after a bogus response destroyed it. An
+/// on-path attacker who sees our index then cannot kill a handshake with one datagram.
+pub struct Rebuild {
+    /// Seed of the ephemeral key.
+    pub seed: [u8; 32],
+    /// Message-1 payload.
+    pub payload: crate::handshake::InitPayload,
+    /// PSK.
+    pub psk: [u8; 32],
+    /// Prologue.
+    pub prologue: Vec<u8>,
 }
 
 /// Retry schedule of handshakes to one peer.
@@ -59,8 +76,11 @@ pub struct Link {
     pub addr: Option<SocketAddr>,
     /// Addresses to try when no datagram has arrived yet.
     pub candidates: Vec<SocketAddr>,
-    /// The peer's incarnation from the last handshake.
+    /// The peer's incarnation from the last confirmed handshake.
     pub incarnation: Option<u64>,
+    /// The incarnation claimed by the unconfirmed `next` session; applied only when the
+    /// peer confirms it (message-1 payloads are open to key-compromise impersonation).
+    pub next_incarnation: Option<u64>,
     /// Last authenticated datagram received.
     pub last_recv: Instant,
     /// Last datagram sent.
@@ -94,6 +114,7 @@ impl Link {
             addr: None,
             candidates: Vec::new(),
             incarnation: None,
+            next_incarnation: None,
             last_recv: now,
             last_send: now,
             ping: None,

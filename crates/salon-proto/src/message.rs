@@ -6,6 +6,9 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::identity::PublicKey;
 use crate::roster::{MAX_CANDIDATES, MAX_MEMBERS_ON_WIRE, MAX_NAME_LEN, MAX_TITLE_LEN, Member};
 
+/// Most banned keys a roster carries (the oldest are dropped beyond that).
+pub const MAX_BANNED_ON_WIRE: usize = 256;
+
 /// Longest chat message, in UTF-8 bytes.
 pub const MAX_CHAT_LEN: usize = 2000;
 
@@ -60,6 +63,8 @@ pub struct RoomState {
     pub version: u64,
     /// Everyone in the room, the host included.
     pub members: Vec<Member>,
+    /// Keys removed from the room: whoever hosts next keeps refusing them.
+    pub banned: Vec<PublicKey>,
 }
 
 impl std::fmt::Debug for RoomState {
@@ -143,6 +148,10 @@ impl Message {
                 for m in s.members.iter().take(MAX_MEMBERS_ON_WIRE) {
                     m.encode(&mut w);
                 }
+                w.u16(s.banned.len().min(MAX_BANNED_ON_WIRE) as u16);
+                for k in s.banned.iter().take(MAX_BANNED_ON_WIRE) {
+                    w.bytes(k.as_bytes());
+                }
             }
             Message::SetHand(b) => {
                 w.u8(SET_HAND).bool(*b);
@@ -194,12 +203,20 @@ impl Message {
                 let members = (0..n)
                     .map(|_| Member::decode(&mut r))
                     .collect::<Result<_, _>>()?;
+                let b = usize::from(r.u16()?);
+                if b > MAX_BANNED_ON_WIRE {
+                    return Err(DecodeError::Invalid("banned"));
+                }
+                let banned = (0..b)
+                    .map(|_| r.array().map(PublicKey))
+                    .collect::<Result<_, _>>()?;
                 Message::State(RoomState {
                     title,
                     epoch,
                     epoch_secret,
                     version,
                     members,
+                    banned,
                 })
             }
             SET_HAND => Message::SetHand(r.bool()?),
@@ -247,6 +264,7 @@ mod tests {
                     candidates: vec!["127.0.0.1:9".parse().unwrap()],
                     joined: 0,
                 }],
+                banned: vec![PublicKey([9; 32])],
             }),
             Message::SetHand(true),
             Message::SetMuted(false),

@@ -211,6 +211,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
                 epoch_secret: EPOCH_SECRET,
                 version: 2,
                 members: vec![member],
+                banned: vec![host.public_key()],
             }),
         ),
         ("message.set_hand", Message::SetHand(true)),

@@ -373,3 +373,188 @@ fn sessions_rekey_after_two_minutes_without_losing_audio() {
     assert!(frames > 19_900, "only {frames} frames");
     assert!(net.mesh_up(&ids));
 }
+
+// ---- regression tests for bugs found in review; each is named after the bug it pins.
+
+#[test]
+fn removed_member_cannot_rejoin_through_the_next_host_even_with_a_crafted_invite() {
+    let (mut net, ids) = room(11, 4, 0.0, 0.0, 0);
+    let original = net.nodes[ids[0]].ep.invite(vec![]).unwrap();
+    let (host, s, victim) = (ids[0], ids[1], ids[3]);
+    let ks = net.key(s);
+    net.with(host, |ep, now| ep.moderate(now, ks, Action::MakeModerator))
+        .unwrap();
+    net.run_for(SECS(2));
+    let kv = net.key(victim);
+    net.with(host, |ep, now| ep.moderate(now, kv, Action::Remove))
+        .unwrap();
+    net.run_for(SECS(5));
+    assert!(net.nodes[victim].ep.is_idle());
+    net.kill(host);
+    assert!(net.run_until(SECS(20), |n| {
+        n.nodes[s].ep.room().is_some_and(|r| r.host == ks)
+    }));
+    net.run_for(SECS(3));
+    // The old secret with the new host's key and address (both in the old roster).
+    let mut crafted = original.clone();
+    crafted.host = ks;
+    crafted.candidates = vec![salon_proto::Candidate {
+        kind: salon_proto::CandidateKind::Lan,
+        addr: net.nodes[s].addr,
+    }];
+    net.join(victim, &crafted).unwrap();
+    net.run_for(SECS(20));
+    assert!(
+        !net.nodes[s]
+            .ep
+            .room()
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.key == kv)
+    );
+    assert!(
+        net.events(victim)
+            .iter()
+            .any(|e| matches!(e, Event::JoinFailed(_)))
+    );
+    // The ban travelled with the roster: the new host refuses the key outright, even
+    // when the victim holds the new host's fresh invite.
+    let fresh = net.nodes[s]
+        .ep
+        .invite(vec![salon_proto::Candidate {
+            kind: salon_proto::CandidateKind::Lan,
+            addr: net.nodes[s].addr,
+        }])
+        .unwrap();
+    assert_ne!(
+        fresh.secret, original.secret,
+        "new host draws a fresh room secret"
+    );
+    net.join(victim, &fresh).unwrap();
+    assert!(net.run_until(SECS(10), |n| {
+        n.events(victim)
+            .iter()
+            .filter(|e| matches!(e, Event::JoinFailed(JoinFailure::Removed)))
+            .count()
+            == 1
+    }));
+}
+
+#[test]
+fn chat_from_a_member_who_left_and_rejoined_reaches_everyone() {
+    let (mut net, ids) = room(12, 3, 0.0, 0.0, 0);
+    let invite = net.nodes[ids[0]]
+        .ep
+        .invite(vec![salon_proto::Candidate {
+            kind: salon_proto::CandidateKind::Lan,
+            addr: net.nodes[ids[0]].addr,
+        }])
+        .unwrap();
+    let b = ids[2];
+    for i in 0..3 {
+        net.with(b, |ep, now| ep.send_chat(now, &format!("old{i}")))
+            .unwrap();
+    }
+    net.run_for(SECS(2));
+    net.with(b, |ep, now| ep.leave(now)).unwrap();
+    net.run_for(SECS(5));
+    net.join(b, &invite).unwrap();
+    assert!(net.run_until(SECS(20), |n| n.rosters_agree(&ids) && n.mesh_up(&ids)));
+    net.with(b, |ep, now| ep.send_chat(now, "new1")).unwrap();
+    net.run_for(SECS(3));
+    for &i in &ids[..2] {
+        assert!(
+            net.chats(i).iter().any(|c| c.2 == "new1"),
+            "node {i} dropped chat after rejoin"
+        );
+    }
+}
+
+#[test]
+fn removing_a_member_while_rekeying_to_it_leaves_no_deadline_in_the_past() {
+    let cfg = Config {
+        rekey_after: SECS(2),
+        peer_timeout: SECS(60),
+        ..Config::default()
+    };
+    let mut checked = 0;
+    for seed in 20..40u64 {
+        let mut net = Net::new(seed);
+        let h = net.add_with("h", cfg.clone());
+        let v = net.add_with("v", cfg.clone());
+        if net.key(h) > net.key(v) {
+            continue; // the host must be the side that initiates rekeys
+        }
+        let inv = net.host(h, "t").unwrap();
+        net.join(v, &inv).unwrap();
+        assert!(net.run_until(SECS(10), |n| n.mesh_up(&[h, v]) && n.rosters_agree(&[h, v])));
+        net.kill(v);
+        net.run_for(SECS(4));
+        let kv = net.key(v);
+        net.with(h, |ep, now| ep.moderate(now, kv, Action::Remove))
+            .unwrap();
+        let now = net.now;
+        net.nodes[h].ep.handle_timeout(now);
+        let next = net.nodes[h].ep.poll_timeout().unwrap();
+        assert!(next > now, "seed {seed}: deadline stays in the past");
+        net.run_for(SECS(3)); // the simulator panics if timers stop advancing
+        checked += 1;
+    }
+    assert!(checked > 3);
+}
+
+#[test]
+fn every_member_converges_on_the_successor_whatever_order_they_notice_the_host_died() {
+    for seed in 100..110u64 {
+        let (mut net, ids) = room(seed, 5, 0.0, 0.0, 0);
+        let off = net.rng_f64();
+        net.run_for(Duration::from_millis((off * 1000.0) as u64));
+        net.kill(ids[0]);
+        let rest = &ids[1..];
+        let ok = net.run_until(SECS(30), |n| {
+            n.rosters_agree(rest)
+                && rest
+                    .iter()
+                    .all(|&i| n.nodes[i].ep.room().is_some_and(|r| r.members.len() == 4))
+        });
+        assert!(ok, "seed {seed}: members did not converge on the successor");
+    }
+}
+
+#[test]
+fn graceful_hand_over_installs_the_leaving_hosts_roster_and_gives_the_successor_an_invite() {
+    let (mut net, ids) = room(13, 4, 0.0, 0.0, 0);
+    let epoch = net.nodes[ids[1]].ep.room().unwrap().epoch;
+    let original = net.nodes[ids[0]].ep.invite(vec![]).unwrap();
+    let successor = salon_proto::roster::successor(
+        &net.nodes[ids[0]].ep.room().unwrap().members,
+        &net.key(ids[0]),
+    )
+    .unwrap();
+    let s = ids
+        .iter()
+        .copied()
+        .find(|&i| net.key(i) == successor)
+        .unwrap();
+    net.with(ids[0], |ep, now| ep.leave(now)).unwrap();
+    // Well under the peer timeout: no member had to time the host out.
+    net.run_for(Duration::from_millis(800));
+    for &i in &ids[1..] {
+        let r = net.nodes[i].ep.room().unwrap();
+        assert_eq!(r.host, successor, "node {i}");
+        assert_eq!(
+            r.epoch,
+            epoch + 1,
+            "node {i}: the leaving host's epoch, not a second one"
+        );
+    }
+    let invite = net.events(s).iter().find_map(|e| match e {
+        Event::HostChanged {
+            invite: Some(inv), ..
+        } => Some(inv.clone()),
+        _ => None,
+    });
+    let invite = invite.expect("successor gets an invite");
+    assert_ne!(invite.secret, original.secret);
+}

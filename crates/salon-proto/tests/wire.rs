@@ -277,3 +277,31 @@ fn under_handshake_load_the_host_answers_with_cookies_and_joiners_still_get_in()
         assert!(net.events(j).iter().any(|e| matches!(e, Event::Joined(_))));
     }
 }
+
+#[test]
+fn a_forged_response_with_a_sniffed_index_does_not_kill_the_join() {
+    let mut net = Net::new(24);
+    let h = net.add("Host");
+    let j = net.add("Joiner");
+    let invite = net.host(h, "Room").unwrap();
+    net.join(j, &invite).unwrap();
+    let init = net
+        .captured
+        .iter()
+        .rev()
+        .find(|c| c.bytes[0] == 1)
+        .unwrap()
+        .bytes
+        .clone();
+    let mut forged = vec![2u8, 9, 9, 9, 9];
+    forged.extend_from_slice(&init[1..5]);
+    forged.resize(121, 0x42);
+    let (now, from) = (net.now, net.nodes[h].addr);
+    net.nodes[j].ep.handle_datagram(now, from, &forged);
+    // The genuine response still completes the handshake: joined well before any retry.
+    net.run_for(Duration::from_millis(150));
+    assert!(
+        net.events(j).iter().any(|e| matches!(e, Event::Joined(_))),
+        "join needed a retry"
+    );
+}
