@@ -382,6 +382,8 @@ fn connect(db: &Path, key: &RawKey, create: bool, options: &OpenOptions) -> Resu
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(db, flags)?;
+    // Failures come back as typed errors; SQLCipher's own stderr log would only add noise.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     let mut sql = Zeroizing::new(String::from("PRAGMA key = \""));
     sql.push_str(&key.to_sqlcipher_literal());
     sql.push_str("\";");
