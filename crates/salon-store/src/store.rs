@@ -332,11 +332,7 @@ impl Store {
                 return Err(StoreError::AlreadyExists(existing.clone()));
             }
         }
-        if let Err(e) = export_into(&self.conn, dest, &self.key) {
-            // Only our own half-written copy is removed; it never held anything but a copy.
-            let _ = fs::remove_file(dest);
-            return Err(e);
-        }
+        export_into(&self.conn, dest, &self.key)?;
         self.header.write_new(&dest_files.header)
     }
 
@@ -408,6 +404,19 @@ fn export_into(conn: &Connection, dest: &Path, key: &RawKey) -> Result<()> {
     let dest_str = dest
         .to_str()
         .ok_or_else(|| StoreError::InvalidInput("the path is not valid UTF-8".into()))?;
+    // The connection may not create files (opens must never create a database), so make
+    // the empty target here; `create_new` also refuses to clobber an existing file.
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::AlreadyExists(dest.to_path_buf())
+            } else {
+                StoreError::io(format!("creating {}", dest.display()), e)
+            }
+        })?;
     let literal = key.to_sqlcipher_literal();
     conn.execute(
         "ATTACH DATABASE ?1 AS salon_export KEY ?2",
@@ -425,9 +434,12 @@ fn export_into(conn: &Connection, dest: &Path, key: &RawKey) -> Result<()> {
         Ok(())
     })();
     let detached = conn.execute_batch("DETACH DATABASE salon_export");
-    result?;
-    detached?;
-    Ok(())
+    let outcome = result.and(detached.map_err(StoreError::from));
+    if outcome.is_err() {
+        // Only the half-written copy this call created is removed.
+        let _ = fs::remove_file(dest);
+    }
+    outcome
 }
 
 /// Moves a completed re-encrypted copy into place, if one is waiting.
