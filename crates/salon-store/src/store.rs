@@ -465,3 +465,47 @@ fn remove_if_exists(path: &Path) -> Result<()> {
         Err(e) => Err(StoreError::io(format!("removing {}", path.display()), e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("salon-store-unit-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn connections_keep_temp_storage_in_memory_and_use_wal() {
+        let d = scratch("pragmas");
+        let s = Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap();
+        let temp: i64 = s.conn.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
+        assert_eq!(temp, 2, "2 = MEMORY");
+        let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = s.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1);
+        drop(s);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn sqlite_full_maps_to_disk_full() {
+        let d = scratch("full");
+        let mut s = Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap();
+        let pages: i64 = s.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        s.conn
+            .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
+            .unwrap();
+        let big = "x".repeat(10_000);
+        let err = (0..100)
+            .find_map(|i| s.set_value(&format!("k{i}"), &big).err())
+            .unwrap();
+        assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+        drop(s);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
