@@ -32,7 +32,10 @@ fn main() {
 
     let t = Instant::now();
     let mut s = Store::create(&db, PASS, KdfParams::default()).unwrap();
-    println!("create (default Argon2id 64 MiB, t=3, p=1): {:.1} ms", ms(t.elapsed()));
+    println!(
+        "create (default Argon2id 64 MiB, t=3, p=1): {:.1} ms",
+        ms(t.elapsed())
+    );
     let r = s
         .add_room(&NewRoom {
             protocol_id: b"bench",
@@ -96,7 +99,15 @@ fn main() {
         pages += 1;
         seen += page.len();
         let before = first.id;
-        page = s.messages(r, Page::Before { before, limit: PAGE }).unwrap();
+        page = s
+            .messages(
+                r,
+                Page::Before {
+                    before,
+                    limit: PAGE,
+                },
+            )
+            .unwrap();
     }
     let walk = t.elapsed();
     assert_eq!(seen, n + singles);
@@ -111,7 +122,8 @@ fn main() {
     println!("database size: {:.1} MiB", size as f64 / (1024.0 * 1024.0));
 
     // Unlocking: Argon2id alone, open with verification (default), open without.
-    let header = Header::parse(&std::fs::read_to_string(dir.join("salon.db.header")).unwrap()).unwrap();
+    let header =
+        Header::parse(&std::fs::read_to_string(dir.join("salon.db.header")).unwrap()).unwrap();
     let mut kdf = Duration::ZERO;
     let mut open_verified = Duration::ZERO;
     let mut open_plain = Duration::ZERO;
@@ -127,15 +139,27 @@ fn main() {
         let s = Store::open_with(
             &db,
             Unlock::Passphrase(PASS),
-            &OpenOptions { verify_on_open: false, ..OpenOptions::default() },
+            &OpenOptions {
+                verify_on_open: false,
+                ..OpenOptions::default()
+            },
         )
         .unwrap();
         open_plain += t.elapsed();
         drop(s);
     }
     let avg = |d: Duration| ms(d) / f64::from(opens);
-    println!("Argon2id key derivation (default params): {:.1} ms", avg(kdf));
-    println!("open + unlock, verifying every page (default): {:.1} ms", avg(open_verified));
-    println!("open + unlock, verify_on_open = false: {:.1} ms", avg(open_plain));
+    println!(
+        "Argon2id key derivation (default params): {:.1} ms",
+        avg(kdf)
+    );
+    println!(
+        "open + unlock, verifying every page (default): {:.1} ms",
+        avg(open_verified)
+    );
+    println!(
+        "open + unlock, verify_on_open = false: {:.1} ms",
+        avg(open_plain)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,7 +91,10 @@ const INSERT_SQL: &str = "INSERT INTO chat_messages (room, sender_key, sender_na
 impl Store {
     /// Records one message; durable when this returns.
     pub fn add_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
-        Ok(self.add_messages(std::slice::from_ref(m))?.remove(0))
+        self.add_messages(std::slice::from_ref(m))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::InvalidInput("no message recorded".into()))
     }
 
     /// Records several messages in one transaction (one disk sync for all of them).
@@ -118,9 +121,6 @@ impl Store {
             }
         }
         tx.commit()?;
-        if ids.is_empty() && !ms.is_empty() {
-            return Err(StoreError::InvalidInput("no message recorded".into()));
-        }
         Ok(ids)
     }
 
@@ -129,19 +129,25 @@ impl Store {
         const COLS: &str = "id, room, sender_key, sender_name, sent_at, body";
         let (sql, bound, limit, newest_first) = match page {
             Page::Latest { limit } => (
-                format!("SELECT {COLS} FROM chat_messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"),
+                format!(
+                    "SELECT {COLS} FROM chat_messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+                ),
                 i64::MAX,
                 limit,
                 true,
             ),
             Page::Before { before, limit } => (
-                format!("SELECT {COLS} FROM chat_messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"),
+                format!(
+                    "SELECT {COLS} FROM chat_messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+                ),
                 before.0,
                 limit,
                 true,
             ),
             Page::After { after, limit } => (
-                format!("SELECT {COLS} FROM chat_messages WHERE room = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"),
+                format!(
+                    "SELECT {COLS} FROM chat_messages WHERE room = ?1 AND id > ?2 ORDER BY id ASC LIMIT ?3"
+                ),
                 after.0,
                 limit,
                 false,

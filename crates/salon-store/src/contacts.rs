@@ -222,7 +222,12 @@ impl Store {
     }
 
     /// Sets or clears the verified flag (after comparing safety numbers).
-    pub fn set_contact_verified(&mut self, id: ContactId, verified: bool, at: Timestamp) -> Result<()> {
+    pub fn set_contact_verified(
+        &mut self,
+        id: ContactId,
+        verified: bool,
+        at: Timestamp,
+    ) -> Result<()> {
         let n = self.conn.execute(
             "UPDATE contacts SET verified = ?2, verified_at = CASE WHEN ?2 THEN ?3 ELSE NULL END
              WHERE id = ?1",
@@ -285,7 +290,9 @@ impl Store {
 
     /// Forgets a contact (and its key history).
     pub fn remove_contact(&mut self, id: ContactId) -> Result<()> {
-        let n = self.conn.execute("DELETE FROM contacts WHERE id = ?1", [id.0])?;
+        let n = self
+            .conn
+            .execute("DELETE FROM contacts WHERE id = ?1", [id.0])?;
         if n == 0 {
             return Err(StoreError::NoSuchRecord(format!("contact {}", id.0)));
         }

@@ -11,11 +11,15 @@ use std::path::PathBuf;
 pub enum StoreError {
     /// The passphrase does not unlock this database (detected on open, before the
     /// database file is read).
-    #[error("wrong passphrase: this Salon history is locked with a different passphrase; try again")]
+    #[error(
+        "wrong passphrase: this Salon history is locked with a different passphrase; try again"
+    )]
     WrongPassphrase,
 
     /// A raw key (e.g. one remembered in the OS keychain) does not unlock this database.
-    #[error("the remembered key no longer unlocks this Salon history; unlock it with your passphrase")]
+    #[error(
+        "the remembered key no longer unlocks this Salon history; unlock it with your passphrase"
+    )]
     WrongKey,
 
     /// The database or its header was written by a newer version of Salon.

@@ -46,7 +46,9 @@ impl Store {
         };
         let mut secret_key = Zeroizing::new([0u8; 32]);
         if secret.len() != 32 {
-            return Err(StoreError::corrupt("stored identity secret is not 32 bytes"));
+            return Err(StoreError::corrupt(
+                "stored identity secret is not 32 bytes",
+            ));
         }
         secret_key.copy_from_slice(&secret);
         Ok(Some(Identity {
@@ -65,7 +67,8 @@ impl Store {
         created_at: Timestamp,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM identity)", [], |r| r.get(0))?;
+        let exists: bool =
+            tx.query_row("SELECT EXISTS(SELECT 1 FROM identity)", [], |r| r.get(0))?;
         if exists {
             return Err(StoreError::IdentityExists);
         }

@@ -67,7 +67,9 @@ mod imp {
             Ok(mut bytes) => {
                 let key = <[u8; KEY_LEN]>::try_from(bytes.as_slice())
                     .map(RawKey::from_bytes)
-                    .map_err(|_| StoreError::KeychainUnavailable("stored key has the wrong length".into()));
+                    .map_err(|_| {
+                        StoreError::KeychainUnavailable("stored key has the wrong length".into())
+                    });
                 zeroize::Zeroize::zeroize(&mut bytes);
                 key.map(Some)
             }

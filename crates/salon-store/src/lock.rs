@@ -27,10 +27,9 @@ impl InstanceLock {
         match file.try_lock() {
             Ok(()) => Ok(InstanceLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(StoreError::Locked),
-            Err(TryLockError::Error(e)) => Err(StoreError::io(
-                format!("locking {}", path.display()),
-                e,
-            )),
+            Err(TryLockError::Error(e)) => {
+                Err(StoreError::io(format!("locking {}", path.display()), e))
+            }
         }
     }
 }

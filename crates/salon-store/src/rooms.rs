@@ -154,7 +154,9 @@ impl Store {
     /// Records a room; refuses a protocol id already recorded (see [`Store::room_by_protocol_id`]).
     pub fn add_room(&mut self, room: &NewRoom<'_>) -> Result<RoomId> {
         if self.room_by_protocol_id(room.protocol_id)?.is_some() {
-            return Err(StoreError::InvalidInput("this room is already recorded".into()));
+            return Err(StoreError::InvalidInput(
+                "this room is already recorded".into(),
+            ));
         }
         self.conn.execute(
             "INSERT INTO rooms (protocol_id, hosted, title, invite, started_at)

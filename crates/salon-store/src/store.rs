@@ -252,7 +252,9 @@ impl Store {
         if !problems.is_empty() {
             return Err(StoreError::corrupt(problems.join("; ")));
         }
-        let quick: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        let quick: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if quick != "ok" {
             return Err(StoreError::corrupt(quick));
         }
@@ -311,16 +313,35 @@ impl Store {
 
         let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
         old.close().map_err(|(_, e)| StoreError::from(e))?;
-        finish_rekey(&self.files, &new_key, &self.options)?;
-        fs::rename(&self.files.header_next, &self.files.header)
-            .map_err(|e| StoreError::io("installing the new key header", e))?;
-        sync_parent_dir(&self.files.header)?;
-
-        self.conn = connect(&self.files.db, &new_key, false, &self.options)?;
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
-        self.header = new_header;
-        self.key = new_key;
-        Ok(())
+        let installed = (|| -> Result<Connection> {
+            finish_rekey(&self.files, &new_key, &self.options)?;
+            fs::rename(&self.files.header_next, &self.files.header)
+                .map_err(|e| StoreError::io("installing the new key header", e))?;
+            sync_parent_dir(&self.files.header)?;
+            let conn = connect(&self.files.db, &new_key, false, &self.options)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            Ok(conn)
+        })();
+        match installed {
+            Ok(conn) => {
+                self.conn = conn;
+                self.header = new_header;
+                self.key = new_key;
+                Ok(())
+            }
+            Err(e) => {
+                // Keep the store usable with whichever key the database now has; the next
+                // open sorts out the files as after a crash.
+                if let Ok(conn) = connect(&self.files.db, &self.key, false, &self.options) {
+                    self.conn = conn;
+                } else if let Ok(conn) = connect(&self.files.db, &new_key, false, &self.options) {
+                    self.conn = conn;
+                    self.header = new_header;
+                    self.key = new_key;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Writes an encrypted backup to `dest` (plus `dest.header`), unlocked by the same
@@ -389,7 +410,9 @@ fn connect(db: &Path, key: &RawKey, create: bool, options: &OpenOptions) -> Resu
         conn.execute_batch("PRAGMA cipher_memory_security = ON;")?;
     }
     // SQLCipher only fails at the first read: do it now, while the key is known good.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
     // Temporary tables and sort spills stay in RAM, never in plaintext temp files.
     conn.execute_batch(
         "PRAGMA temp_store = MEMORY;
@@ -482,11 +505,20 @@ mod tests {
     fn connections_keep_temp_storage_in_memory_and_use_wal() {
         let d = scratch("pragmas");
         let s = Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap();
-        let temp: i64 = s.conn.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
+        let temp: i64 = s
+            .conn
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(temp, 2, "2 = MEMORY");
-        let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
-        let fk: i64 = s.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let fk: i64 = s
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(fk, 1);
         drop(s);
         fs::remove_dir_all(&d).unwrap();
@@ -496,7 +528,10 @@ mod tests {
     fn sqlite_full_maps_to_disk_full() {
         let d = scratch("full");
         let mut s = Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap();
-        let pages: i64 = s.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let pages: i64 = s
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
         s.conn
             .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
             .unwrap();

@@ -32,7 +32,8 @@ fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
         Observation::New(c) => c,
         o => panic!("{o:?}"),
     };
-    s.set_contact_verified(alice.id, true, Timestamp(11)).unwrap();
+    s.set_contact_verified(alice.id, true, Timestamp(11))
+        .unwrap();
     // Same key again: known, last_seen moves, name change reported.
     match s.observe_peer(&[1; 32], "alice2", Timestamp(20)).unwrap() {
         Observation::Known {
@@ -71,7 +72,9 @@ fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
         KeyCheck::Matches
     );
     // The user accepts: old key kept in history, contact unverified.
-    let c = s.accept_key_change(alice.id, &[2; 32], Timestamp(40)).unwrap();
+    let c = s
+        .accept_key_change(alice.id, &[2; 32], Timestamp(40))
+        .unwrap();
     assert_eq!(c.public_key, [2; 32]);
     assert!(!c.verified);
     assert_eq!(c.verified_at, None);
@@ -86,7 +89,10 @@ fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
         Err(StoreError::InvalidInput(_))
     ));
     s.remove_contact(bob.id).unwrap();
-    assert!(matches!(s.contact(bob.id), Err(StoreError::NoSuchRecord(_))));
+    assert!(matches!(
+        s.contact(bob.id),
+        Err(StoreError::NoSuchRecord(_))
+    ));
 }
 
 #[test]
@@ -117,13 +123,17 @@ fn rooms_roles_and_participants_are_recorded_over_time() {
         .unwrap();
     s.set_room_title(r, "Friday jam session").unwrap();
     s.set_room_invite(r, "salon1:new-invite").unwrap();
-    let my = s.participant_joined(r, &me, "me", Role::Host, Timestamp(1_000)).unwrap();
+    let my = s
+        .participant_joined(r, &me, "me", Role::Host, Timestamp(1_000))
+        .unwrap();
     let bob = s
         .participant_joined(r, &[5; 32], "bob", Role::Listener, Timestamp(1_100))
         .unwrap();
-    s.participant_role_changed(bob, Role::Speaker, Timestamp(1_200)).unwrap();
+    s.participant_role_changed(bob, Role::Speaker, Timestamp(1_200))
+        .unwrap();
     s.participant_left(bob, Timestamp(1_300)).unwrap();
-    s.participant_role_changed(my, Role::Moderator, Timestamp(1_400)).unwrap();
+    s.participant_role_changed(my, Role::Moderator, Timestamp(1_400))
+        .unwrap();
     s.end_room(r, Timestamp(1_500)).unwrap();
 
     let room = s.room(r).unwrap();
@@ -133,7 +143,10 @@ fn rooms_roles_and_participants_are_recorded_over_time() {
     assert!(room.hosted);
     s.reopen_room(r).unwrap();
     assert_eq!(s.room(r).unwrap().ended_at, None);
-    assert_eq!(s.room_by_protocol_id(b"room-2").unwrap().unwrap().id, joined);
+    assert_eq!(
+        s.room_by_protocol_id(b"room-2").unwrap().unwrap().id,
+        joined
+    );
 
     let roles: Vec<Role> = s.my_roles(r).unwrap().iter().map(|c| c.role).collect();
     assert_eq!(roles, [Role::Host, Role::Moderator]);
@@ -144,7 +157,13 @@ fn rooms_roles_and_participants_are_recorded_over_time() {
     assert_eq!(ps[1].left_at, Some(Timestamp(1_300)));
     let bob_roles = s.role_history(r, &[5; 32]).unwrap();
     assert_eq!(bob_roles.len(), 2);
-    assert_eq!(bob_roles[1], RoleChange { role: Role::Speaker, at: Timestamp(1_200) });
+    assert_eq!(
+        bob_roles[1],
+        RoleChange {
+            role: Role::Speaker,
+            at: Timestamp(1_200)
+        }
+    );
 
     let listed: Vec<RoomId> = s.rooms(None, 10).unwrap().iter().map(|r| r.id).collect();
     assert_eq!(listed, [joined, r]);
@@ -186,7 +205,15 @@ fn chat_pages_walk_the_whole_history_in_order_both_ways() {
         assert!(page.windows(2).all(|w| w[0].id < w[1].id));
         let oldest = page[0].id;
         seen.splice(0..0, page.iter().map(|m| m.text.clone()));
-        page = s.messages(r1, Page::Before { before: oldest, limit: 10 }).unwrap();
+        page = s
+            .messages(
+                r1,
+                Page::Before {
+                    before: oldest,
+                    limit: 10,
+                },
+            )
+            .unwrap();
     }
     assert_eq!(seen, texts);
     // Forwards from the start.
@@ -202,14 +229,32 @@ fn chat_pages_walk_the_whole_history_in_order_both_ways() {
     // Batch insert and the size limit.
     let ids = s
         .add_messages(&[
-            NewMessage { room: r1, sender_key: &[1; 32], sender_name: "a", sent_at: Timestamp(1), text: "x" },
-            NewMessage { room: r1, sender_key: &[1; 32], sender_name: "a", sent_at: Timestamp(2), text: "y" },
+            NewMessage {
+                room: r1,
+                sender_key: &[1; 32],
+                sender_name: "a",
+                sent_at: Timestamp(1),
+                text: "x",
+            },
+            NewMessage {
+                room: r1,
+                sender_key: &[1; 32],
+                sender_name: "a",
+                sent_at: Timestamp(2),
+                text: "y",
+            },
         ])
         .unwrap();
     assert!(ids[0] < ids[1]);
     let big = "z".repeat(MAX_MESSAGE_BYTES + 1);
     assert!(matches!(
-        s.add_message(&NewMessage { room: r1, sender_key: &[1; 32], sender_name: "a", sent_at: Timestamp(3), text: &big }),
+        s.add_message(&NewMessage {
+            room: r1,
+            sender_key: &[1; 32],
+            sender_name: "a",
+            sent_at: Timestamp(3),
+            text: &big
+        }),
         Err(StoreError::InvalidInput(_))
     ));
     assert_eq!(s.message_count(r1).unwrap(), 97);

@@ -61,7 +61,11 @@ fn assert_no_canary_in_dir(dir: &Path, when: &str) -> Vec<PathBuf> {
     for f in &files {
         let bytes = fs::read(f).unwrap();
         let found = leaks(&bytes);
-        assert!(found.is_empty(), "{when}: {} contains {found:?}", f.display());
+        assert!(
+            found.is_empty(),
+            "{when}: {} contains {found:?}",
+            f.display()
+        );
     }
     files
 }
@@ -75,13 +79,19 @@ fn canaries_are_absent_from_db_wal_and_shm_before_and_after_checkpoint() {
     let wal_len = fs::metadata(&s.files().wal).unwrap().len();
     assert!(wal_len > 100_000, "WAL unexpectedly small: {wal_len}");
     let files = assert_no_canary_in_dir(&dir.0, "before checkpoint");
-    for f in [&s.files().db, &s.files().wal, &s.files().shm, &s.files().header] {
+    for f in [
+        &s.files().db,
+        &s.files().wal,
+        &s.files().shm,
+        &s.files().header,
+    ] {
         assert!(files.contains(f), "{} not scanned", f.display());
     }
     s.checkpoint().unwrap();
     assert_eq!(fs::metadata(&s.files().wal).unwrap().len(), 0);
     assert_no_canary_in_dir(&dir.0, "after checkpoint");
-    s.change_passphrase("another passphrase", KdfParams::INSECURE_FAST).unwrap();
+    s.change_passphrase("another passphrase", KdfParams::INSECURE_FAST)
+        .unwrap();
     s.export_backup(&dir.0.join("backup.db")).unwrap();
     assert_no_canary_in_dir(&dir.0, "after rekey and backup");
     drop(s);
@@ -112,11 +122,18 @@ impl FdWatcher {
             let tmp = tmp.to_string_lossy().into_owned();
             let mut seen_all = BTreeSet::new();
             while !st.load(Ordering::Relaxed) {
-                let Ok(entries) = fs::read_dir("/proc/self/fd") else { continue };
+                let Ok(entries) = fs::read_dir("/proc/self/fd") else {
+                    continue;
+                };
                 for e in entries.flatten() {
-                    let Ok(target) = fs::read_link(e.path()) else { continue };
+                    let Ok(target) = fs::read_link(e.path()) else {
+                        continue;
+                    };
                     let target = target.to_string_lossy().into_owned();
-                    if !target.starts_with('/') || target.starts_with("/proc") || target.starts_with("/dev") {
+                    if !target.starts_with('/')
+                        || target.starts_with("/proc")
+                        || target.starts_with("/dev")
+                    {
                         continue;
                     }
                     let in_tmp = target.starts_with(&tmp);
@@ -128,16 +145,21 @@ impl FdWatcher {
                     if !(in_tmp || target.ends_with("(deleted)") || first_time) {
                         continue;
                     }
-                    if let Ok(bytes) = fs::read(e.path()) {
-                        if !leaks(&bytes).is_empty() {
-                            lk.lock().unwrap().insert(target);
-                        }
+                    if let Ok(bytes) = fs::read(e.path())
+                        && !leaks(&bytes).is_empty()
+                    {
+                        lk.lock().unwrap().insert(target);
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
         });
-        FdWatcher { stop, seen_tmp, leaks: leaks_found, handle: Some(handle) }
+        FdWatcher {
+            stop,
+            seen_tmp,
+            leaks: leaks_found,
+            handle: Some(handle),
+        }
     }
 
     fn finish(mut self) -> (BTreeSet<String>, BTreeSet<String>) {
@@ -155,7 +177,9 @@ impl FdWatcher {
 #[test]
 #[ignore = "helper process for no_temporary_file_holds_plaintext"]
 fn temp_file_child() {
-    let Ok(dir) = std::env::var("SALON_TEST_DIR") else { return };
+    let Ok(dir) = std::env::var("SALON_TEST_DIR") else {
+        return;
+    };
     let dir = PathBuf::from(dir);
     let tmp = PathBuf::from(std::env::var("SQLITE_TMPDIR").unwrap());
 
@@ -163,20 +187,33 @@ fn temp_file_child() {
     let w = FdWatcher::start(tmp.clone());
     let mut s = create(&dir.join("salon.db"));
     let r = write_canaries(&mut s);
-    let batch: Vec<String> = (0..20_000).map(|i| format!("{} batch {i}", CANARIES[4])).collect();
+    let batch: Vec<String> = (0..20_000)
+        .map(|i| format!("{} batch {i}", CANARIES[4]))
+        .collect();
     let msgs: Vec<NewMessage<'_>> = batch
         .iter()
-        .map(|t| NewMessage { room: r, sender_key: &[3; 32], sender_name: CANARIES[1], sent_at: Timestamp(5), text: t })
+        .map(|t| NewMessage {
+            room: r,
+            sender_key: &[3; 32],
+            sender_name: CANARIES[1],
+            sent_at: Timestamp(5),
+            text: t,
+        })
         .collect();
     s.add_messages(&msgs).unwrap();
     let mut after = MessageId(0);
-    while let Some(last) = s.messages(r, Page::After { after, limit: 1000 }).unwrap().last() {
+    while let Some(last) = s
+        .messages(r, Page::After { after, limit: 1000 })
+        .unwrap()
+        .last()
+    {
         after = last.id;
     }
     s.contacts().unwrap();
     s.participants(r).unwrap();
     s.verify().unwrap();
-    s.change_passphrase("another", KdfParams::INSECURE_FAST).unwrap();
+    s.change_passphrase("another", KdfParams::INSECURE_FAST)
+        .unwrap();
     s.export_backup(&dir.join("backup.db")).unwrap();
     s.checkpoint().unwrap();
     drop(s);
@@ -199,14 +236,18 @@ fn temp_file_child() {
         let mut ins = c.prepare("INSERT INTO t VALUES (?1)").unwrap();
         c.execute_batch("BEGIN").unwrap();
         for i in 0..50_000 {
-            ins.execute([format!("{} {i} {}", CANARIES[4], "p".repeat(100))]).unwrap();
+            ins.execute([format!("{} {i} {}", CANARIES[4], "p".repeat(100))])
+                .unwrap();
         }
         c.execute_batch("COMMIT").unwrap();
     }
     for _ in 0..5 {
         // Iterate the sorted rows so the sort cannot be optimised away.
         let mut stmt = c.prepare("SELECT v FROM t ORDER BY random()").unwrap();
-        let n = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().count();
+        let n = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .count();
         assert_eq!(n, 50_000);
     }
     drop(c);
@@ -241,8 +282,14 @@ fn no_temporary_file_holds_plaintext() {
     assert_eq!(line("STORE "), "STORE seen=0 leaks=0", "{text}");
     // The detector works: the control run's temp file was seen (and its plaintext found).
     let control = line("CONTROL ");
-    assert!(!control.contains("seen=0"), "watcher saw no temp file in the control: {control}");
-    assert!(!control.contains("leaks=0"), "watcher found no plaintext in the control: {control}");
+    assert!(
+        !control.contains("seen=0"),
+        "watcher saw no temp file in the control: {control}"
+    );
+    assert!(
+        !control.contains("leaks=0"),
+        "watcher found no plaintext in the control: {control}"
+    );
     // Nothing left behind in the temp directory either.
     assert_eq!(files_in(&tmp), Vec::<PathBuf>::new());
 }

@@ -72,6 +72,12 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
 /// Re-runs this test binary as a child process running only the (ignored) test `name`.
 pub fn child_test(name: &str) -> std::process::Command {
     let mut c = std::process::Command::new(std::env::current_exe().unwrap());
-    c.args(["--ignored", "--exact", name, "--nocapture", "--test-threads=1"]);
+    c.args([
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     c
 }

@@ -16,7 +16,9 @@ use crate::common::*;
 #[test]
 #[ignore = "helper process for every_acknowledged_message_survives_sigkill"]
 fn crash_writer_child() {
-    let Ok(db) = std::env::var("SALON_TEST_DB") else { return };
+    let Ok(db) = std::env::var("SALON_TEST_DB") else {
+        return;
+    };
     let run = std::env::var("SALON_TEST_RUN").unwrap();
     let db = std::path::Path::new(&db);
     let mut s = Store::open(db, PASS).unwrap();
@@ -29,15 +31,33 @@ fn crash_writer_child() {
             // Some batched writes too.
             let t2 = format!("{text} (batch)");
             s.add_messages(&[
-                NewMessage { room: r, sender_key: &[1; 32], sender_name: "w", sent_at: Timestamp(i as i64), text: &text },
-                NewMessage { room: r, sender_key: &[1; 32], sender_name: "w", sent_at: Timestamp(i as i64), text: &t2 },
+                NewMessage {
+                    room: r,
+                    sender_key: &[1; 32],
+                    sender_name: "w",
+                    sent_at: Timestamp(i as i64),
+                    text: &text,
+                },
+                NewMessage {
+                    room: r,
+                    sender_key: &[1; 32],
+                    sender_name: "w",
+                    sent_at: Timestamp(i as i64),
+                    text: &t2,
+                },
             ])
             .unwrap();
             writeln!(out, "ACK {text}").unwrap();
             writeln!(out, "ACK {t2}").unwrap();
         } else {
-            s.add_message(&NewMessage { room: r, sender_key: &[1; 32], sender_name: "w", sent_at: Timestamp(i as i64), text: &text })
-                .unwrap();
+            s.add_message(&NewMessage {
+                room: r,
+                sender_key: &[1; 32],
+                sender_name: "w",
+                sent_at: Timestamp(i as i64),
+                text: &text,
+            })
+            .unwrap();
             writeln!(out, "ACK {text}").unwrap();
         }
         out.flush().unwrap();
@@ -74,25 +94,39 @@ fn every_acknowledged_message_survives_sigkill() {
             }
             acked
         });
-        ready_rx.recv_timeout(Duration::from_secs(30)).expect("child ready");
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("child ready");
         let delay = 5 + OsRng.next_u32() % 250;
         std::thread::sleep(Duration::from_millis(u64::from(delay)));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(!status.success(), "run {run}: the child was supposed to be killed");
+        assert!(
+            !status.success(),
+            "run {run}: the child was supposed to be killed"
+        );
         let acked = reader.join().unwrap();
 
         let s = Store::open(&dir.db(), PASS)
             .unwrap_or_else(|e| panic!("run {run}: reopen after SIGKILL failed: {e}"));
         let present: HashSet<String> = all_texts(&s, r).into_iter().collect();
         for t in &acked {
-            assert!(present.contains(t), "run {run}: acknowledged {t:?} is missing");
+            assert!(
+                present.contains(t),
+                "run {run}: acknowledged {t:?} is missing"
+            );
         }
         acked_total.extend(acked);
         drop(s);
     }
-    assert!(acked_total.len() > RUNS as usize, "too few writes to mean anything");
-    eprintln!("crash test: {} acknowledged messages over {RUNS} kills", acked_total.len());
+    assert!(
+        acked_total.len() > RUNS as usize,
+        "too few writes to mean anything"
+    );
+    eprintln!(
+        "crash test: {} acknowledged messages over {RUNS} kills",
+        acked_total.len()
+    );
 }
 
 fn all_texts(s: &Store, r: RoomId) -> Vec<String> {

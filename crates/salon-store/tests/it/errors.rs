@@ -32,7 +32,10 @@ fn wrong_passphrase_is_typed_and_leaves_the_file_unchanged() {
     assert!(matches!(err, StoreError::WrongPassphrase), "{err:?}");
     assert!(err.to_string().contains("wrong passphrase"));
     assert_eq!(fs::read(dir.db()).unwrap(), before_db);
-    assert_eq!(fs::read(dir.0.join("salon.db.header")).unwrap(), before_header);
+    assert_eq!(
+        fs::read(dir.0.join("salon.db.header")).unwrap(),
+        before_header
+    );
     // And the right one still works afterwards.
     Store::open(&dir.db(), PASS).unwrap();
 }
@@ -45,7 +48,11 @@ fn flipped_bytes_anywhere_in_the_database_read_as_corruption() {
     s.checkpoint().unwrap();
     drop(s);
     let pristine = fs::read(dir.db()).unwrap();
-    assert!(pristine.len() >= 3 * 4096, "want several pages, got {}", pristine.len());
+    assert!(
+        pristine.len() >= 3 * 4096,
+        "want several pages, got {}",
+        pristine.len()
+    );
     // Salt, page 1 content, page 1 IV, page 1 HMAC, a middle page, the last HMAC byte,
     // then spread positions. Each 4096-byte page ends in a 48-byte reserve: IV (16),
     // HMAC-SHA1 (20) and 12 bytes of padding that nothing reads, so flips there change
@@ -106,8 +113,11 @@ fn a_database_from_a_newer_salon_is_refused_and_left_unchanged() {
     {
         // Pretend a future Salon wrote schema version 99.
         let c = rusqlite::Connection::open(dir.db()).unwrap();
-        c.execute_batch(&format!("PRAGMA key = \"{}\";", &*key.to_sqlcipher_literal()))
-            .unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA key = \"{}\";",
+            &*key.to_sqlcipher_literal()
+        ))
+        .unwrap();
         c.execute_batch(CIPHER_SETTINGS).unwrap();
         c.execute_batch("PRAGMA user_version = 99;").unwrap();
     }
@@ -125,7 +135,11 @@ fn a_database_from_a_newer_salon_is_refused_and_left_unchanged() {
 fn a_header_from_a_newer_salon_is_refused() {
     let dir = TempDir::new("newerhdr");
     drop(create(&dir.db()));
-    fs::write(dir.0.join("salon.db.header"), "salon-store-header 2\nkdf future\n").unwrap();
+    fs::write(
+        dir.0.join("salon.db.header"),
+        "salon-store-header 2\nkdf future\n",
+    )
+    .unwrap();
     assert!(matches!(
         Store::open(&dir.db(), PASS),
         Err(StoreError::NewerVersion { found: 2, .. })
@@ -146,7 +160,9 @@ fn a_second_open_while_one_is_running_is_locked() {
 #[test]
 #[ignore = "helper process for a_store_held_by_another_process_is_locked"]
 fn lock_holder_child() {
-    let Ok(db) = std::env::var("SALON_TEST_DB") else { return };
+    let Ok(db) = std::env::var("SALON_TEST_DB") else {
+        return;
+    };
     let _s = Store::open(std::path::Path::new(&db), PASS).unwrap();
     println!("HOLDING");
     let mut line = String::new();

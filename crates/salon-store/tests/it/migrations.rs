@@ -5,11 +5,17 @@ use salon_store::*;
 
 use crate::common::*;
 
+// The upgrade test below needs at least one migration after version 1.
+const _: () = assert!(CURRENT_VERSION >= 2);
+
 /// Writes version-1 rows with version-1 SQL, as the first released Salon would have.
 fn fill_v1(key: &RawKey, db: &std::path::Path) {
     let c = rusqlite::Connection::open(db).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"{}\";", &*key.to_sqlcipher_literal()))
-        .unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"{}\";",
+        &*key.to_sqlcipher_literal()
+    ))
+    .unwrap();
     c.execute_batch(CIPHER_SETTINGS).unwrap();
     c.execute_batch(
         "INSERT INTO contacts (public_key, name, verified, first_seen, last_seen)
@@ -27,7 +33,6 @@ fn fill_v1(key: &RawKey, db: &std::path::Path) {
 
 #[test]
 fn a_version_1_database_upgrades_to_the_current_schema_with_its_data() {
-    assert!(CURRENT_VERSION >= 2, "add a migration before relying on this test");
     let dir = TempDir::new("migrate");
     let s = Store::create_at_version(&dir.db(), PASS, KdfParams::INSECURE_FAST, 1).unwrap();
     assert_eq!(s.schema_version().unwrap(), 1);
@@ -41,7 +46,12 @@ fn a_version_1_database_upgrades_to_the_current_schema_with_its_data() {
     assert!(vera.verified);
     // Migration 2 back-fills verified_at from last_seen.
     assert_eq!(vera.verified_at, Some(Timestamp(20)));
-    let ulf = s.contacts().unwrap().into_iter().find(|c| c.name == "ulf").unwrap();
+    let ulf = s
+        .contacts()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "ulf")
+        .unwrap();
     assert_eq!(ulf.verified_at, None);
     let r = s.room_by_protocol_id(&[1]).unwrap().unwrap();
     assert_eq!(r.title, "old room");
@@ -49,7 +59,8 @@ fn a_version_1_database_upgrades_to_the_current_schema_with_its_data() {
     assert_eq!(m[0].text, "hello from v1");
     assert_eq!(s.settings().unwrap().theme, Theme::Dark);
     // Version-2 features work on the upgraded file.
-    s.accept_key_change(vera.id, &[4; 32], Timestamp(40)).unwrap();
+    s.accept_key_change(vera.id, &[4; 32], Timestamp(40))
+        .unwrap();
     assert_eq!(s.contact_key_history(vera.id).unwrap().len(), 1);
 }
 
@@ -70,8 +81,11 @@ fn every_earlier_version_upgrades_to_the_current_one() {
 
 fn schema_sql(s: &Store) -> Vec<String> {
     let c = rusqlite::Connection::open(&s.files().db).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"{}\";", &*s.raw_key().to_sqlcipher_literal()))
-        .unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"{}\";",
+        &*s.raw_key().to_sqlcipher_literal()
+    ))
+    .unwrap();
     c.execute_batch(CIPHER_SETTINGS).unwrap();
     let mut stmt = c
         .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")

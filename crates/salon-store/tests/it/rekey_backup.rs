@@ -23,7 +23,8 @@ fn title(s: &Store) -> String {
 fn after_a_passphrase_change_only_the_new_passphrase_opens_the_data() {
     let (dir, old_key) = with_title("kept");
     let mut s = Store::open(&dir.db(), PASS).unwrap();
-    s.change_passphrase("new passphrase", KdfParams::INSECURE_FAST).unwrap();
+    s.change_passphrase("new passphrase", KdfParams::INSECURE_FAST)
+        .unwrap();
     assert_ne!(s.raw_key(), &old_key);
     // Still usable in place.
     assert_eq!(title(&s), "kept");
@@ -59,7 +60,11 @@ fn interrupted_before_install() -> TempDir {
         (d, k)
     };
     fs::copy(other.db(), dir.0.join("salon.db.rekey-tmp")).unwrap();
-    fs::copy(other.0.join("salon.db.header"), dir.0.join("salon.db.header-next")).unwrap();
+    fs::copy(
+        other.0.join("salon.db.header"),
+        dir.0.join("salon.db.header-next"),
+    )
+    .unwrap();
     dir
 }
 
@@ -96,7 +101,10 @@ fn a_change_interrupted_after_the_database_moved_asks_for_the_new_passphrase() {
     fs::rename(dir.0.join("salon.db.rekey-tmp"), dir.db()).unwrap();
     let before = fs::read(dir.db()).unwrap();
     let err = Store::open(&dir.db(), PASS).unwrap_err();
-    assert!(matches!(err, StoreError::PassphraseChangeInterrupted), "{err:?}");
+    assert!(
+        matches!(err, StoreError::PassphraseChangeInterrupted),
+        "{err:?}"
+    );
     assert_eq!(fs::read(dir.db()).unwrap(), before);
     let s = Store::open(&dir.db(), "new passphrase").unwrap();
     assert_eq!(title(&s), "new");

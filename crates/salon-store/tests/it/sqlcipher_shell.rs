@@ -63,10 +63,17 @@ fn the_stock_sqlcipher_shell_reads_the_data_given_the_raw_key() {
         return;
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Shell-visible title"), "{stdout}");
     assert!(stdout.contains("readable by standard tools"), "{stdout}");
-    assert!(stdout.contains(&migrations::CURRENT_VERSION.to_string()), "{stdout}");
+    assert!(
+        stdout.contains(&migrations::CURRENT_VERSION.to_string()),
+        "{stdout}"
+    );
     drop(s);
 
     // A wrong key gets nothing out of it.
@@ -82,5 +89,8 @@ fn the_stock_sqlcipher_shell_reads_the_data_given_the_raw_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!all.contains("Shell-visible title"));
-    assert!(all.contains("not a database") || all.contains("encrypted"), "{all}");
+    assert!(
+        all.contains("not a database") || all.contains("encrypted"),
+        "{all}"
+    );
 }
