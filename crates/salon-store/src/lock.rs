@@ -5,8 +5,13 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::{Result, StoreError};
+
+/// How long a lock that looks held is retried before reporting [`StoreError::Locked`].
+const GRACE: Duration = Duration::from_millis(500);
+const RETRY_EVERY: Duration = Duration::from_millis(10);
 
 /// Held for as long as a `Store` is open.
 #[derive(Debug)]
@@ -15,8 +20,25 @@ pub(crate) struct InstanceLock {
 }
 
 impl InstanceLock {
-    /// Takes the lock or fails with [`StoreError::Locked`] at once (never waits).
+    /// Takes the lock or fails with [`StoreError::Locked`].
+    ///
+    /// Retries briefly first: a child process forked by this one (e.g. any
+    /// `std::process::Command`) shares the lock's open file until it execs, so a lock just
+    /// released can look held for a moment. Another running Salon holds it for good and
+    /// still gets `Locked` after the grace period.
     pub(crate) fn acquire(path: &Path) -> Result<Self> {
+        let deadline = Instant::now() + GRACE;
+        loop {
+            match Self::try_acquire(path) {
+                Err(StoreError::Locked) if Instant::now() < deadline => {
+                    std::thread::sleep(RETRY_EVERY);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_acquire(path: &Path) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
