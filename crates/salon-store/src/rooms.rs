@@ -196,7 +196,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Rooms, most recently started first; `before` continues after the last one shown.
+    /// Rooms, most recently recorded first; `before` continues after the last one shown.
     pub fn rooms(&self, before: Option<RoomId>, limit: u32) -> Result<Vec<Room>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {ROOM_COLUMNS} FROM rooms WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
