@@ -292,19 +292,27 @@ fn settings_have_defaults_round_trip_and_keep_generic_values_apart() {
 }
 
 #[test]
-fn keychain_reports_itself_unavailable_without_the_feature() {
+fn keychain_either_round_trips_or_reports_itself_unavailable() {
     let key = RawKey::from_bytes([1; 32]);
-    if cfg!(feature = "keyring") {
-        return;
+    let account = format!("salon-store-test-{}", std::process::id());
+    match keychain::remember_key(&account, &key) {
+        Ok(()) => {
+            assert!(cfg!(feature = "keyring"), "no keychain support is built in");
+            assert_eq!(keychain::recall_key(&account).unwrap(), Some(key));
+            keychain::forget_key(&account).unwrap();
+            assert_eq!(keychain::recall_key(&account).unwrap(), None);
+        }
+        Err(StoreError::KeychainUnavailable(why)) => {
+            // Without the feature, or with it on a machine without a secret service
+            // (headless CI): every call says so, nothing else breaks.
+            eprintln!("note: keychain unavailable: {why}");
+            assert!(matches!(
+                keychain::recall_key(&account),
+                Err(StoreError::KeychainUnavailable(_))
+            ));
+        }
+        Err(e) => panic!("unexpected error: {e:?}"),
     }
-    assert!(matches!(
-        keychain::remember_key("x", &key),
-        Err(StoreError::KeychainUnavailable(_))
-    ));
-    assert!(matches!(
-        keychain::recall_key("x"),
-        Err(StoreError::KeychainUnavailable(_))
-    ));
 }
 
 #[test]
