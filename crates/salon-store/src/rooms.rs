@@ -242,6 +242,18 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a room with its participants, roles and chat. Call [`Store::compact`]
+    /// afterwards to shrink the file.
+    pub fn delete_room(&mut self, id: RoomId) -> Result<()> {
+        let n = self
+            .conn
+            .execute("DELETE FROM rooms WHERE id = ?1", [id.0])?;
+        if n == 0 {
+            return Err(StoreError::NoSuchRecord(format!("room {}", id.0)));
+        }
+        Ok(())
+    }
+
     /// Records that a member's role became `role` at `at` (the user's own roles are
     /// recorded the same way, under the identity's public key).
     pub fn record_role(

@@ -293,6 +293,14 @@ impl Store {
         Ok(())
     }
 
+    /// Rewrites the database without free pages (SQLite `VACUUM`), e.g. after deleting
+    /// rooms. The rebuilt copy lives in memory (`temp_store = MEMORY`), never in a
+    /// temporary file; it needs free RAM about the size of the database.
+    pub fn compact(&mut self) -> Result<()> {
+        self.conn.execute_batch("VACUUM;")?;
+        self.checkpoint()
+    }
+
     /// Changes the passphrase: the database is re-encrypted under a new key (fresh salt).
     ///
     /// Crash-safe: the re-encrypted copy and its header are written beside the database

@@ -331,3 +331,36 @@ fn the_raw_key_unlocks_without_the_passphrase() {
         Err(StoreError::WrongKey)
     ));
 }
+
+#[test]
+fn deleting_a_room_removes_its_chat_and_compact_shrinks_the_file() {
+    let dir = TempDir::new("compact");
+    let mut s = create(&dir.db());
+    let keep = room(&mut s, b"keep", "keep");
+    let gone = room(&mut s, b"gone", "gone");
+    let text = "y".repeat(1000);
+    let msgs: Vec<NewMessage<'_>> = (0..2_000)
+        .map(|i| NewMessage {
+            room: gone,
+            sender_key: &[1; 32],
+            sender_name: "a",
+            sent_at: Timestamp(i),
+            text: &text,
+        })
+        .collect();
+    s.add_messages(&msgs).unwrap();
+    s.participant_joined(gone, &[1; 32], "a", Role::Speaker, Timestamp(0))
+        .unwrap();
+    s.checkpoint().unwrap();
+    let big = std::fs::metadata(&s.files().db).unwrap().len();
+    s.delete_room(gone).unwrap();
+    assert_eq!(s.message_count(gone).unwrap(), 0);
+    assert!(s.participants(gone).unwrap().is_empty());
+    assert!(matches!(s.room(gone), Err(StoreError::NoSuchRecord(_))));
+    s.compact().unwrap();
+    let small = std::fs::metadata(&s.files().db).unwrap().len();
+    assert!(small * 4 < big, "{small} vs {big}");
+    assert_eq!(s.room(keep).unwrap().title, "keep");
+    drop(s);
+    Store::open(&dir.db(), PASS).unwrap();
+}

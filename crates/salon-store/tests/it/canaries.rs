@@ -211,6 +211,26 @@ fn temp_file_child() {
     }
     s.contacts().unwrap();
     s.participants(r).unwrap();
+    // VACUUM rebuilds the whole database in temporary storage: the op most likely to
+    // spill plaintext into a temporary file.
+    let r2 = s
+        .add_room(&NewRoom {
+            protocol_id: b"gone",
+            hosted: false,
+            title: CANARIES[2],
+            invite: None,
+            started_at: Timestamp(9),
+        })
+        .unwrap();
+    s.add_messages(
+        &msgs
+            .iter()
+            .map(|m| NewMessage { room: r2, ..*m })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    s.delete_room(r2).unwrap();
+    s.compact().unwrap();
     s.verify().unwrap();
     s.change_passphrase("another", KdfParams::INSECURE_FAST)
         .unwrap();
