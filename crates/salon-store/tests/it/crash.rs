@@ -140,3 +140,108 @@ fn all_texts(s: &Store, r: RoomId) -> Vec<String> {
     }
     out
 }
+
+/// Helper process: changes the passphrase back and forth forever, printing
+/// `ACK <passphrase>` after each change returns.
+#[test]
+#[ignore = "helper process for a_passphrase_change_killed_midway_leaves_one_working_passphrase"]
+fn rekey_child() {
+    let Ok(db) = std::env::var("SALON_TEST_DB") else {
+        return;
+    };
+    let start = std::env::var("SALON_TEST_PASS").unwrap();
+    let mut s = Store::open(std::path::Path::new(&db), &start).unwrap();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "READY").unwrap();
+    let mut current = start;
+    loop {
+        let next = if current == PASS {
+            "second passphrase"
+        } else {
+            PASS
+        };
+        s.change_passphrase(next, KdfParams::INSECURE_FAST).unwrap();
+        current = next.to_owned();
+        writeln!(out, "ACK {current}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn a_passphrase_change_killed_midway_leaves_one_working_passphrase() {
+    const RUNS: u32 = 30;
+    let dir = TempDir::new("rekey-crash");
+    let mut s = create(&dir.db());
+    let r = room(&mut s, b"keep", "survives every rekey");
+    drop(s);
+    let mut current = PASS.to_owned();
+    let mut changes = 0usize;
+    let mut finished_by_open = 0usize;
+    for run in 0..RUNS {
+        let mut child = child_test("crash::rekey_child")
+            .env("SALON_TEST_DB", dir.db())
+            .env("SALON_TEST_PASS", &current)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("READY") {
+                    let _ = ready_tx.send(());
+                } else if let Some(t) = line.strip_prefix("ACK ") {
+                    acked.push(t.to_owned());
+                }
+            }
+            acked
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("child ready");
+        std::thread::sleep(Duration::from_millis(u64::from(5 + OsRng.next_u32() % 150)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let acked = reader.join().unwrap();
+        changes += acked.len();
+        let last_acked = acked.last().cloned().unwrap_or(current.clone());
+        let other = if last_acked == PASS {
+            "second passphrase"
+        } else {
+            PASS
+        };
+        // The last acknowledged passphrase works, unless the kill hit the next change
+        // after its point of no return; then the next passphrase works instead.
+        let (s, used) = match Store::open(&dir.db(), &last_acked) {
+            Ok(s) => (s, last_acked.clone()),
+            Err(StoreError::WrongPassphrase | StoreError::PassphraseChangeInterrupted) => {
+                finished_by_open += 1;
+                (
+                    Store::open(&dir.db(), other)
+                        .unwrap_or_else(|e| panic!("run {run}: neither passphrase opens: {e}")),
+                    other.to_owned(),
+                )
+            }
+            Err(e) => panic!("run {run}: {e}"),
+        };
+        assert_eq!(
+            s.room(r).unwrap().title,
+            "survives every rekey",
+            "run {run}"
+        );
+        assert!(!s.files().rekey_tmp.exists() && !s.files().header_next.exists());
+        drop(s);
+        current = used;
+    }
+    assert!(
+        changes > RUNS as usize,
+        "too few passphrase changes: {changes}"
+    );
+    eprintln!(
+        "rekey crash test: {changes} completed changes over {RUNS} kills, \
+         {finished_by_open} changes finished by the next open"
+    );
+}
