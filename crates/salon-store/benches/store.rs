@@ -161,5 +161,57 @@ fn main() {
         "open + unlock, verify_on_open = false: {:.1} ms",
         avg(open_plain)
     );
+
+    // The same bulk insert and walk with SQLCipher's memory wiping on (process-wide, so last).
+    let t = Instant::now();
+    let mut s = Store::open_with(
+        &db,
+        Unlock::Passphrase(PASS),
+        &OpenOptions {
+            memory_security: true,
+            ..OpenOptions::default()
+        },
+    )
+    .unwrap();
+    let opened = t.elapsed();
+    let t = Instant::now();
+    for chunk in texts.chunks(BATCH) {
+        let ms_: Vec<NewMessage<'_>> = chunk
+            .iter()
+            .map(|text| NewMessage {
+                room: r,
+                sender_key: &[7; 32],
+                sender_name: "bench",
+                sent_at: Timestamp(0),
+                text,
+            })
+            .collect();
+        s.add_messages(&ms_).unwrap();
+    }
+    let bulk = t.elapsed();
+    let t = Instant::now();
+    let mut pages = 0u32;
+    let mut page = s.messages(r, Page::Latest { limit: PAGE }).unwrap();
+    while let Some(first) = page.first() {
+        pages += 1;
+        let before = first.id;
+        page = s
+            .messages(
+                r,
+                Page::Before {
+                    before,
+                    limit: PAGE,
+                },
+            )
+            .unwrap();
+    }
+    let walk = t.elapsed();
+    println!(
+        "with memory_security: open {:.1} ms; insert {n} batched {:.1} µs/message; page {:.1} µs/page ({pages} pages)",
+        ms(opened),
+        bulk.as_secs_f64() * 1e6 / n as f64,
+        walk.as_secs_f64() * 1e6 / f64::from(pages)
+    );
+    drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

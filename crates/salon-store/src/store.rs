@@ -551,4 +551,22 @@ mod tests {
         drop(s);
         fs::remove_dir_all(&d).unwrap();
     }
+
+    #[test]
+    fn the_memory_security_option_turns_sqlcipher_wiping_on() {
+        let d = scratch("memsec");
+        drop(Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap());
+        let options = OpenOptions {
+            verify_on_open: true,
+            memory_security: true,
+        };
+        let s = Store::open_with(&d.join("x.db"), Unlock::Passphrase("pw"), &options).unwrap();
+        let on: String = s
+            .conn
+            .query_row("PRAGMA cipher_memory_security", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(on, "1");
+        drop(s);
+        fs::remove_dir_all(&d).unwrap();
+    }
 }
