@@ -7,6 +7,22 @@
 //! key. The file stays a plain SQLCipher file that the stock `sqlcipher` shell opens
 //! given that raw key (see [`CIPHER_SETTINGS`]).
 //!
+//! # Files
+//!
+//! For a database at `salon.db`: `salon.db` (SQLCipher), `salon.db-wal` and
+//! `salon.db-shm` (SQLite's log, encrypted, and its index), `salon.db.header` (Argon2id
+//! parameters, salt, key-check value, checksum; text) and `salon.db.lock` (held while a
+//! Salon has the history open). A passphrase change briefly adds `salon.db.rekey-tmp`
+//! and `salon.db.header-next`. Back up the database and its header together.
+//!
+//! # Telling errors apart
+//!
+//! The header's key-check value tells a wrong passphrase ([`StoreError::WrongPassphrase`],
+//! found before the database is read) from a damaged file ([`StoreError::Corrupt`]: the
+//! key is right but SQLCipher cannot authenticate a page). A damaged header fails its
+//! checksum and is also `Corrupt`. On open every page's HMAC is checked
+//! ([`OpenOptions::verify_on_open`]), so damage anywhere is found at once.
+//!
 //! The API is synchronous: the node owns a [`Store`] on a dedicated thread, never on the
 //! audio callback or the network path.
 //!
