@@ -114,6 +114,8 @@ impl From<rusqlite::Error> for StoreError {
                 }
             }
             Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Locked,
+            // Foreign keys and CHECKs: the caller referred to a missing room, etc.
+            Some(ErrorCode::ConstraintViolation) => StoreError::InvalidInput(e.to_string()),
             _ => StoreError::Sqlite(e),
         }
     }

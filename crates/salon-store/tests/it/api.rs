@@ -364,3 +364,27 @@ fn deleting_a_room_removes_its_chat_and_compact_shrinks_the_file() {
     drop(s);
     Store::open(&dir.db(), PASS).unwrap();
 }
+
+#[test]
+fn records_that_refer_to_a_missing_room_are_invalid_input() {
+    let dir = TempDir::new("fk");
+    let mut s = create(&dir.db());
+    let err = s
+        .add_message(&NewMessage {
+            room: RoomId(42),
+            sender_key: &[1; 32],
+            sender_name: "a",
+            sent_at: Timestamp(0),
+            text: "t",
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    let err = s
+        .participant_joined(RoomId(42), &[1; 32], "a", Role::Listener, Timestamp(0))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
+    assert!(matches!(
+        s.participant_left(ParticipantId(7), Timestamp(0)),
+        Err(StoreError::NoSuchRecord(_))
+    ));
+}
