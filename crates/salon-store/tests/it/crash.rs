@@ -202,7 +202,7 @@ fn a_passphrase_change_killed_midway_leaves_one_working_passphrase() {
         ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("child ready");
-        std::thread::sleep(Duration::from_millis(u64::from(5 + OsRng.next_u32() % 150)));
+        std::thread::sleep(Duration::from_millis(u64::from(5 + OsRng.next_u32() % 300)));
         child.kill().unwrap();
         child.wait().unwrap();
         let acked = reader.join().unwrap();
