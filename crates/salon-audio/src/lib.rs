@@ -1,0 +1,11 @@
+//! Salon's audio pipeline: capture → noise suppression → Opus (fixed-size CBR frames) →
+//! network (not here) → per-speaker adaptive jitter buffer → decode → mixer with limiter →
+//! playback, plus file/synthetic backends so all of it runs headless and deterministically.
+
+pub mod codec;
+pub mod error;
+pub mod jitter_buffer;
+
+pub use codec::{CodecConfig, Decoder, Encoder, FrameDuration, SAMPLE_RATE};
+pub use error::{AudioError, Result};
+pub use jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
