@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod error;
 pub mod jitter_buffer;
+pub mod level;
 
 pub use codec::{CodecConfig, Decoder, Encoder, FrameDuration, SAMPLE_RATE};
 pub use error::{AudioError, Result};
