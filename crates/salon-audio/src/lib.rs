@@ -3,10 +3,17 @@
 //! playback, plus file/synthetic backends so all of it runs headless and deterministically.
 
 pub mod codec;
+pub mod denoise;
 pub mod error;
 pub mod jitter_buffer;
 pub mod level;
+pub mod mixer;
+pub mod receiver;
+pub mod sender;
 
 pub use codec::{CodecConfig, Decoder, Encoder, FrameDuration, SAMPLE_RATE};
 pub use error::{AudioError, Result};
 pub use jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
+pub use level::Level;
+pub use receiver::Receiver;
+pub use sender::{Sender, TalkMode};

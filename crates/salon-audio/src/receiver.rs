@@ -1,0 +1,192 @@
+//! The receiving side: one jitter buffer and decoder per remote speaker, per-speaker volume
+//! and mute, speaking levels, and the mix of everyone into one playback frame.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::Duration;
+
+use crate::codec::{Decoder, FrameDuration, SAMPLE_RATE};
+use crate::error::Result;
+use crate::jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
+use crate::level::{Level, LevelMeter};
+use crate::mixer::Mixer;
+
+/// Highest per-speaker volume (4× = +12 dB); more only amplifies noise.
+pub const MAX_VOLUME: f32 = 4.0;
+
+/// One remote speaker's state.
+#[derive(Debug)]
+struct RemoteSpeaker {
+    jitter: JitterBuffer,
+    decoder: Decoder,
+    volume: f32,
+    muted: bool,
+    meter: LevelMeter,
+    frame: Vec<f32>,
+    extra: Vec<f32>,
+}
+
+impl RemoteSpeaker {
+    fn new(frame: FrameDuration, jitter: JitterConfig) -> Result<Self> {
+        Ok(Self {
+            jitter: JitterBuffer::new(jitter),
+            decoder: Decoder::new(frame)?,
+            volume: 1.0,
+            muted: false,
+            meter: LevelMeter::new(frame.millis()),
+            frame: vec![0.0; frame.samples()],
+            extra: vec![0.0; frame.samples()],
+        })
+    }
+
+    /// Produces this period's frame in `self.frame`; a corrupt packet is concealed.
+    fn render(&mut self, now: Duration) {
+        match self.jitter.pop(now) {
+            Playout::Silence => self.frame.fill(0.0),
+            Playout::Normal(p) => {
+                if self.decoder.decode(&p.payload, &mut self.frame).is_err() {
+                    self.conceal();
+                }
+            }
+            Playout::Fec { next_payload, .. } => {
+                if self
+                    .decoder
+                    .decode_fec(&next_payload, &mut self.frame)
+                    .is_err()
+                {
+                    self.conceal();
+                }
+            }
+            Playout::Conceal => self.conceal(),
+            Playout::Accelerate(a, b) => {
+                // Two frames in one period: decode both (keeps decoder state continuous)
+                // and cross-fade from the first into the second.
+                if self.decoder.decode(&a.payload, &mut self.extra).is_err() {
+                    self.extra.fill(0.0);
+                }
+                if self.decoder.decode(&b.payload, &mut self.frame).is_err() {
+                    self.conceal();
+                }
+                let n = self.frame.len() as f32;
+                for (i, (o, e)) in self.frame.iter_mut().zip(&self.extra).enumerate() {
+                    let w = i as f32 / n;
+                    *o = *e * (1.0 - w) + *o * w;
+                }
+            }
+        }
+        self.meter.update(&self.frame);
+    }
+
+    fn conceal(&mut self) {
+        if self.decoder.conceal(&mut self.frame).is_err() {
+            self.frame.fill(0.0);
+        }
+    }
+}
+
+/// Receives every remote speaker's packets and mixes them into playback frames.
+///
+/// `K` identifies a speaker (a peer id from the network layer). Drive it with
+/// [`Receiver::push`] as packets arrive and [`Receiver::mix_into`] once per frame period.
+#[derive(Debug)]
+pub struct Receiver<K> {
+    frame: FrameDuration,
+    jitter: JitterConfig,
+    speakers: HashMap<K, RemoteSpeaker>,
+    mixer: Mixer,
+}
+
+impl<K: Eq + Hash + Clone> Receiver<K> {
+    /// A receiver for streams of `frame` duration with default jitter-buffer tuning.
+    pub fn new(frame: FrameDuration) -> Self {
+        Self::with_jitter_config(JitterConfig::new(frame))
+    }
+
+    /// A receiver with custom jitter-buffer tuning.
+    pub fn with_jitter_config(jitter: JitterConfig) -> Self {
+        Self {
+            frame: jitter.frame,
+            jitter,
+            speakers: HashMap::new(),
+            mixer: Mixer::new(jitter.frame.samples(), SAMPLE_RATE),
+        }
+    }
+
+    /// Samples per output frame.
+    pub fn frame_samples(&self) -> usize {
+        self.frame.samples()
+    }
+
+    fn speaker(&mut self, from: &K) -> Result<&mut RemoteSpeaker> {
+        if !self.speakers.contains_key(from) {
+            let s = RemoteSpeaker::new(self.frame, self.jitter)?;
+            self.speakers.insert(from.clone(), s);
+        }
+        // Just inserted if it was missing, so the lookup succeeds.
+        self.speakers
+            .get_mut(from)
+            .ok_or(crate::AudioError::InvalidConfig("speaker table"))
+    }
+
+    /// Hands over a packet from `from` that arrived at `now` (any monotonic clock, the
+    /// same one given to [`Self::mix_into`]). The first packet from a peer adds it.
+    pub fn push(&mut self, from: K, packet: AudioPacket, now: Duration) -> Result<()> {
+        self.speaker(&from)?.jitter.push(packet, now);
+        Ok(())
+    }
+
+    /// Renders the next frame period for every speaker and writes the limited mix to `out`
+    /// (one frame long).
+    pub fn mix_into(&mut self, now: Duration, out: &mut [f32]) {
+        self.mixer.begin();
+        for s in self.speakers.values_mut() {
+            s.render(now);
+            if !s.muted {
+                self.mixer.add(&s.frame, s.volume);
+            }
+        }
+        self.mixer.finish(out);
+    }
+
+    /// Sets a speaker's playback volume (0.0 ..= [`MAX_VOLUME`], 1.0 = unchanged). Adds the
+    /// speaker if unknown so the setting holds when their audio starts.
+    pub fn set_volume(&mut self, who: &K, volume: f32) -> Result<()> {
+        let v = if volume.is_finite() {
+            volume.clamp(0.0, MAX_VOLUME)
+        } else {
+            1.0
+        };
+        self.speaker(who)?.volume = v;
+        Ok(())
+    }
+
+    /// Mutes or unmutes a speaker locally (their stream is still decoded, so levels and
+    /// unmuting stay seamless).
+    pub fn set_muted(&mut self, who: &K, muted: bool) -> Result<()> {
+        self.speaker(who)?.muted = muted;
+        Ok(())
+    }
+
+    /// Forgets a speaker (left the stage or the room).
+    pub fn remove(&mut self, who: &K) {
+        self.speakers.remove(who);
+    }
+
+    /// Speakers currently known.
+    pub fn speakers(&self) -> impl Iterator<Item = &K> {
+        self.speakers.keys()
+    }
+
+    /// Latest level and speaking flag of every speaker (measured before volume and mute).
+    pub fn levels(&self) -> Vec<(K, Level)> {
+        self.speakers
+            .iter()
+            .map(|(k, s)| (k.clone(), s.meter.level()))
+            .collect()
+    }
+
+    /// Jitter-buffer statistics for one speaker.
+    pub fn stats(&self, who: &K) -> Option<JitterStats> {
+        self.speakers.get(who).map(|s| s.jitter.stats())
+    }
+}
