@@ -129,7 +129,7 @@ proptest! {
         let (_, jb) = simulate(start, &delays, &[]);
         let s = jb.stats();
         prop_assert!(s.late <= 25, "late {} of 500 at {} ms jitter", s.late, jitter_ms);
-        let max_target = 1 + (usize::from(jitter_ms) + 19) / 20 + 1;
+        let max_target = 1 + usize::from(jitter_ms).div_ceil(20) + 1;
         prop_assert!(s.target_frames <= max_target.max(2), "target {} for {} ms jitter", s.target_frames, jitter_ms);
     }
 }
