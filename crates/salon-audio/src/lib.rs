@@ -12,6 +12,7 @@ pub mod jitter_buffer;
 pub mod level;
 pub mod mixer;
 pub mod receiver;
+pub mod resample;
 pub mod sender;
 
 pub use codec::{CodecConfig, Decoder, Encoder, FrameDuration, SAMPLE_RATE};
