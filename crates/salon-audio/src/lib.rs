@@ -5,6 +5,8 @@
 // Tests may panic on setup failures; library code may not.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backend;
+pub mod clock;
 pub mod codec;
 pub mod denoise;
 pub mod error;
