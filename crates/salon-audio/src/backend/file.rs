@@ -42,6 +42,9 @@ pub fn read_wav(path: impl AsRef<Path>) -> Result<Vec<f32>> {
     r.process(&tail, &mut out)?;
     let delay = r.delay().min(out.len());
     out.drain(..delay);
+    let expected =
+        (mono.len() as u64 * u64::from(SAMPLE_RATE) / u64::from(spec.sample_rate)) as usize;
+    out.truncate(expected);
     Ok(out)
 }
 
