@@ -128,6 +128,7 @@ impl Vad {
 pub struct LevelMeter {
     vad: Vad,
     last: Level,
+    frame_ms: u32,
 }
 
 impl LevelMeter {
@@ -136,15 +137,23 @@ impl LevelMeter {
         Self {
             vad: Vad::new(frame_ms, 300),
             last: Level::default(),
+            frame_ms,
         }
     }
+
+    /// How fast the displayed level may fall.
+    const FALL_DB_PER_S: f32 = 30.0;
 
     /// Measures one frame and returns its level.
     pub fn update(&mut self, frame: &[f32]) -> Level {
         let rms_dbfs = to_dbfs(rms(frame));
+        // Meter ballistics: rise at once, fall at a bounded rate, so the UI does not
+        // flicker on one quiet (e.g. concealed) frame.
+        let fall = Self::FALL_DB_PER_S * self.frame_ms as f32 / 1000.0;
+        let smooth = |new: f32, old: f32| new.max(old - fall).max(SILENCE_DBFS);
         self.last = Level {
-            rms_dbfs,
-            peak_dbfs: to_dbfs(peak(frame)),
+            rms_dbfs: smooth(rms_dbfs, self.last.rms_dbfs),
+            peak_dbfs: smooth(to_dbfs(peak(frame)), self.last.peak_dbfs),
             speaking: self.vad.update(rms_dbfs),
         };
         self.last

@@ -13,6 +13,7 @@ pub mod error;
 pub mod jitter_buffer;
 pub mod level;
 pub mod mixer;
+pub mod netsim;
 pub mod receiver;
 pub mod resample;
 pub mod sender;

@@ -22,66 +22,110 @@ struct RemoteSpeaker {
     volume: f32,
     muted: bool,
     meter: LevelMeter,
+    /// This period's output.
     frame: Vec<f32>,
-    extra: Vec<f32>,
+    /// Decoded samples not yet output (less than a frame carried between periods).
+    fifo: Vec<f32>,
+    decoded: Vec<f32>,
 }
 
 impl RemoteSpeaker {
     fn new(frame: FrameDuration, jitter: JitterConfig) -> Result<Self> {
+        let n = frame.samples();
         Ok(Self {
             jitter: JitterBuffer::new(jitter),
             decoder: Decoder::new(frame)?,
             volume: 1.0,
             muted: false,
             meter: LevelMeter::new(frame.millis()),
-            frame: vec![0.0; frame.samples()],
-            extra: vec![0.0; frame.samples()],
+            frame: vec![0.0; n],
+            fifo: Vec::with_capacity(4 * n),
+            decoded: vec![0.0; n],
         })
+    }
+
+    fn decode(&mut self, payload: &[u8]) {
+        if self.decoder.decode(payload, &mut self.decoded).is_err() {
+            self.conceal();
+        }
+        self.fifo.extend_from_slice(&self.decoded);
+    }
+
+    fn conceal(&mut self) {
+        if self.decoder.conceal(&mut self.decoded).is_err() {
+            self.decoded.fill(0.0);
+        }
     }
 
     /// Produces this period's frame in `self.frame`; a corrupt packet is concealed.
     fn render(&mut self, now: Duration) {
+        let n = self.frame.len();
         match self.jitter.pop(now) {
-            Playout::Silence => self.frame.fill(0.0),
-            Playout::Normal(p) => {
-                if self.decoder.decode(&p.payload, &mut self.frame).is_err() {
-                    self.conceal();
-                }
-            }
+            Playout::Silence => self.fifo.extend(std::iter::repeat_n(0.0, n)),
+            Playout::Normal(p) => self.decode(&p.payload),
             Playout::Fec { next_payload, .. } => {
                 if self
                     .decoder
-                    .decode_fec(&next_payload, &mut self.frame)
+                    .decode_fec(&next_payload, &mut self.decoded)
                     .is_err()
                 {
                     self.conceal();
                 }
+                self.fifo.extend_from_slice(&self.decoded);
             }
-            Playout::Conceal => self.conceal(),
+            Playout::Conceal => {
+                self.conceal();
+                self.fifo.extend_from_slice(&self.decoded);
+            }
             Playout::Accelerate(a, b) => {
-                // Two frames in one period: decode both (keeps decoder state continuous)
-                // and cross-fade from the first into the second.
-                if self.decoder.decode(&a.payload, &mut self.extra).is_err() {
-                    self.extra.fill(0.0);
-                }
-                if self.decoder.decode(&b.payload, &mut self.frame).is_err() {
-                    self.conceal();
-                }
-                let n = self.frame.len() as f32;
-                for (i, (o, e)) in self.frame.iter_mut().zip(&self.extra).enumerate() {
-                    let w = i as f32 / n;
-                    *o = *e * (1.0 - w) + *o * w;
-                }
+                // Two frames in one period: decode both (keeps decoder state continuous),
+                // then splice out about a frame where the waveform repeats best.
+                let carry = self.fifo.len();
+                self.decode(&a.payload);
+                self.decode(&b.payload);
+                splice_out(&mut self.fifo, n / 2, n + carry, n / 4);
             }
         }
+        let take = n.min(self.fifo.len());
+        self.frame[..take].copy_from_slice(&self.fifo[..take]);
+        self.frame[take..].fill(0.0);
+        self.fifo.drain(..take);
         self.meter.update(&self.frame);
     }
+}
 
-    fn conceal(&mut self) {
-        if self.decoder.conceal(&mut self.frame).is_err() {
-            self.frame.fill(0.0);
+/// Time compression by overlap-add (WSOLA-like): removes `lag` samples from the start of
+/// `x`, with `lag` in `min_lag..=max_lag` chosen where `x[lag..]` best continues `x[..]`,
+/// cross-fading over `overlap` samples so no click is heard.
+fn splice_out(x: &mut Vec<f32>, min_lag: usize, max_lag: usize, overlap: usize) {
+    let max_lag = max_lag.min(x.len().saturating_sub(overlap));
+    if overlap == 0 || min_lag > max_lag {
+        return;
+    }
+    let head = &x[..overlap];
+    let head_energy: f32 = head.iter().map(|v| v * v).sum();
+    let mut best = (f32::MIN, max_lag);
+    if head_energy > 1e-9 {
+        // Longest lag first so ties cut more delay.
+        for lag in (min_lag..=max_lag).rev() {
+            let cand = &x[lag..lag + overlap];
+            let (mut dot, mut energy) = (0.0f32, 0.0f32);
+            for (a, b) in head.iter().zip(cand) {
+                dot += a * b;
+                energy += b * b;
+            }
+            let score = dot / (head_energy * energy).sqrt().max(1e-9);
+            if score > best.0 {
+                best = (score, lag);
+            }
         }
     }
+    let lag = best.1;
+    for i in 0..overlap {
+        let w = (i as f32 + 0.5) / overlap as f32;
+        x[lag + i] = x[i] * (1.0 - w) + x[lag + i] * w;
+    }
+    x.drain(..lag);
 }
 
 /// Receives every remote speaker's packets and mixes them into playback frames.
