@@ -9,6 +9,7 @@ pub mod backend;
 pub mod clock;
 pub mod codec;
 pub mod denoise;
+pub mod engine;
 pub mod error;
 pub mod jitter_buffer;
 pub mod level;
@@ -19,6 +20,7 @@ pub mod resample;
 pub mod sender;
 
 pub use codec::{CodecConfig, Decoder, Encoder, FrameDuration, SAMPLE_RATE};
+pub use engine::{AudioEngine, EngineConfig, EngineEvent, InputSpec, Levels, OutputSpec};
 pub use error::{AudioError, Result};
 pub use jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
 pub use level::Level;
