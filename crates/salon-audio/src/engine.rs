@@ -403,7 +403,7 @@ impl<K> Drop for AudioEngine<K> {
 }
 
 enum Input {
-    Device(CaptureStream),
+    Device(Box<CaptureStream>),
     Clocked(Box<dyn AudioSource>),
     None,
     /// The device failed and no replacement is open yet.
@@ -413,7 +413,9 @@ enum Input {
 impl Input {
     fn open(spec: InputSpec) -> Result<Self> {
         Ok(match spec {
-            InputSpec::Device(name) => Self::Device(CaptureStream::open(name.as_deref())?),
+            InputSpec::Device(name) => {
+                Self::Device(Box::new(CaptureStream::open(name.as_deref())?))
+            }
             InputSpec::Tone(hz, amp) => Self::Clocked(Box::new(ToneSource::new(hz, amp))),
             InputSpec::Silence => Self::Clocked(Box::new(SilenceSource)),
             InputSpec::Wav(path) => Self::Clocked(Box::new(WavSource::open(path)?)),
@@ -424,7 +426,7 @@ impl Input {
 }
 
 enum Output {
-    Device(PlaybackStream),
+    Device(Box<PlaybackStream>),
     Clocked(Box<dyn AudioSink>),
     Lost,
 }
@@ -432,7 +434,9 @@ enum Output {
 impl Output {
     fn open(spec: OutputSpec) -> Result<Self> {
         Ok(match spec {
-            OutputSpec::Device(name) => Self::Device(PlaybackStream::open(name.as_deref())?),
+            OutputSpec::Device(name) => {
+                Self::Device(Box::new(PlaybackStream::open(name.as_deref())?))
+            }
             OutputSpec::Null => Self::Clocked(Box::new(NullSink::default())),
             OutputSpec::Wav(path) => Self::Clocked(Box::new(WavSink::create(path)?)),
             OutputSpec::Sink(s) => Self::Clocked(s),
@@ -658,7 +662,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         from,
                         to: c.name().to_owned(),
                     });
-                    self.input = Input::Device(c);
+                    self.input = Input::Device(Box::new(c));
                 }
                 Err(e) => {
                     if !matches!(self.input, Input::Lost) {
@@ -686,7 +690,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         from,
                         to: p.name().to_owned(),
                     });
-                    self.output = Output::Device(p);
+                    self.output = Output::Device(Box::new(p));
                 }
                 Err(e) => {
                     if !matches!(self.output, Output::Lost) {
