@@ -9,6 +9,8 @@ pub mod backend;
 pub mod clock;
 pub mod codec;
 pub mod denoise;
+#[cfg(feature = "aec")]
+pub mod echo;
 pub mod engine;
 pub mod error;
 pub mod jitter_buffer;
