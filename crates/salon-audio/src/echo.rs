@@ -87,7 +87,13 @@ mod tests {
             aec.far_end(block);
             let start = b * BLOCK;
             let mut mic: Vec<f32> = (start..start + BLOCK)
-                .map(|i| if i >= delay { 0.5 * far_sig[i - delay] } else { 0.0 })
+                .map(|i| {
+                    if i >= delay {
+                        0.5 * far_sig[i - delay]
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             let r0 = rms(&mic);
             aec.near_end(&mut mic);

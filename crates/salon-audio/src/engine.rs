@@ -88,6 +88,8 @@ pub struct EngineConfig {
     pub codec: CodecConfig,
     /// RNNoise on the microphone.
     pub noise_suppression: bool,
+    /// WebRTC echo cancellation on the microphone (needs the `aec` feature).
+    pub echo_cancellation: bool,
     /// Jitter-buffer tuning; `None` = defaults for the frame duration.
     pub jitter: Option<JitterConfig>,
     /// Audio kept queued for the playback device beyond one frame: less risks underruns,
@@ -100,6 +102,7 @@ impl Default for EngineConfig {
         Self {
             codec: CodecConfig::default(),
             noise_suppression: true,
+            echo_cancellation: cfg!(feature = "aec"),
             jitter: None,
             playback_margin: Duration::from_millis(5),
         }
@@ -168,6 +171,7 @@ enum Command<K> {
     TalkMode(TalkMode),
     TalkKey(bool),
     NoiseSuppression(bool),
+    EchoCancellation(bool),
     ExpectedLoss(u8),
     Volume(K, f32),
     PeerMuted(K, bool),
@@ -218,6 +222,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
     ) -> Result<Self> {
         let mut sender = Sender::new(config.codec)?;
         sender.set_noise_suppression(config.noise_suppression);
+        sender.set_echo_cancellation(config.echo_cancellation)?;
         let receiver = Receiver::with_jitter_config(
             config
                 .jitter
@@ -330,6 +335,11 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
     /// Noise suppression on or off.
     pub fn set_noise_suppression(&self, on: bool) -> Result<()> {
         self.send(Command::NoiseSuppression(on))
+    }
+
+    /// Echo cancellation on or off (ignored without the `aec` feature).
+    pub fn set_echo_cancellation(&self, on: bool) -> Result<()> {
+        self.send(Command::EchoCancellation(on))
     }
 
     /// Packet loss listeners report, in percent, to tune FEC.
@@ -517,6 +527,9 @@ impl<K: Eq + Hash + Clone> Worker<K> {
             Command::TalkMode(m) => self.sender.set_talk_mode(m),
             Command::TalkKey(k) => self.sender.set_talk_key(k),
             Command::NoiseSuppression(on) => self.sender.set_noise_suppression(on),
+            Command::EchoCancellation(on) => {
+                let _ = self.sender.set_echo_cancellation(on);
+            }
             Command::ExpectedLoss(p) => {
                 let _ = self.sender.set_expected_loss(p);
             }
@@ -618,6 +631,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 let target = (frame + self.config.playback_margin).as_micros() as u64;
                 while pb.queued_micros() < target {
                     self.receiver.mix_into(now, &mut self.out_frame);
+                    self.sender.far_end(&self.out_frame);
                     if pb.write(&self.out_frame).is_err() {
                         break;
                     }
@@ -626,6 +640,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
             Output::Clocked(sink) => {
                 while self.next_play <= now {
                     self.receiver.mix_into(self.next_play, &mut self.out_frame);
+                    self.sender.far_end(&self.out_frame);
                     let _ = sink.write(&self.out_frame);
                     self.next_play += frame;
                 }

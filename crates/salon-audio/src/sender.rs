@@ -27,6 +27,8 @@ pub struct Sender {
     mode: TalkMode,
     talk_key: bool,
     noise: Option<NoiseSuppressor>,
+    #[cfg(feature = "aec")]
+    echo: Option<crate::echo::EchoCanceller>,
     meter: LevelMeter,
     work: Vec<f32>,
     silence: Vec<f32>,
@@ -43,6 +45,8 @@ impl Sender {
             mode: TalkMode::Open,
             talk_key: false,
             noise: Some(NoiseSuppressor::new()),
+            #[cfg(feature = "aec")]
+            echo: None,
             meter: LevelMeter::new(config.frame.millis()),
             work: vec![0.0; n],
             silence: vec![0.0; n],
@@ -93,6 +97,53 @@ impl Sender {
         }
     }
 
+    /// Switches echo cancellation on or off. Without the `aec` feature, switching it on
+    /// is an error.
+    pub fn set_echo_cancellation(&mut self, on: bool) -> Result<()> {
+        #[cfg(feature = "aec")]
+        {
+            match (on, self.echo.is_some()) {
+                (true, false) => self.echo = Some(crate::echo::EchoCanceller::new()?),
+                (false, true) => self.echo = None,
+                _ => {}
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "aec"))]
+        {
+            if on {
+                Err(crate::AudioError::InvalidConfig(
+                    "echo cancellation needs the `aec` feature",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether echo cancellation is on.
+    pub fn echo_cancellation(&self) -> bool {
+        #[cfg(feature = "aec")]
+        {
+            self.echo.is_some()
+        }
+        #[cfg(not(feature = "aec"))]
+        {
+            false
+        }
+    }
+
+    /// Feeds what the speakers are about to play, so its echo can be removed from the
+    /// microphone. A no-op while echo cancellation is off.
+    pub fn far_end(&mut self, played: &[f32]) {
+        #[cfg(feature = "aec")]
+        if let Some(aec) = &mut self.echo {
+            aec.far_end(played);
+        }
+        #[cfg(not(feature = "aec"))]
+        let _ = played;
+    }
+
     /// Whether noise suppression is on.
     pub fn noise_suppression(&self) -> bool {
         self.noise.is_some()
@@ -137,6 +188,12 @@ impl Sender {
             });
         }
         self.work.copy_from_slice(pcm);
+        // Echo first: the canceller models the linear speaker-to-mic path, which the
+        // (non-linear) noise suppressor would distort.
+        #[cfg(feature = "aec")]
+        if let Some(aec) = &mut self.echo {
+            aec.near_end(&mut self.work);
+        }
         if let Some(ns) = &mut self.noise {
             ns.process(&mut self.work);
         }
