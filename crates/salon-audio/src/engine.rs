@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::backend::device::{CaptureStream, Direction, PlaybackStream};
+use crate::backend::device::{CaptureRing, CaptureStream, Direction, PlaybackRing, PlaybackStream};
 use crate::backend::file::{WavSink, WavSource};
 use crate::backend::synthetic::{NullSink, SilenceSource, ToneSource};
 use crate::backend::{AudioSink, AudioSource};
@@ -41,6 +41,9 @@ pub enum InputSpec {
     Wav(PathBuf),
     /// Any other source, paced by the engine clock.
     Source(Box<dyn AudioSource>),
+    /// An emulated device (see [`CaptureRing::emulated`]): a test or benchmark thread plays
+    /// the device callback in real time.
+    Emulated(Box<CaptureRing>),
     /// No microphone: nothing is sent (an audience member).
     None,
 }
@@ -53,6 +56,7 @@ impl std::fmt::Debug for InputSpec {
             Self::Silence => f.write_str("Silence"),
             Self::Wav(p) => f.debug_tuple("Wav").field(p).finish(),
             Self::Source(_) => f.write_str("Source(..)"),
+            Self::Emulated(r) => f.debug_tuple("Emulated").field(r).finish(),
             Self::None => f.write_str("None"),
         }
     }
@@ -68,6 +72,8 @@ pub enum OutputSpec {
     Wav(PathBuf),
     /// Any other sink, paced by the engine clock.
     Sink(Box<dyn AudioSink>),
+    /// An emulated device (see [`PlaybackRing::emulated`]).
+    Emulated(Box<PlaybackRing>),
 }
 
 impl std::fmt::Debug for OutputSpec {
@@ -77,6 +83,7 @@ impl std::fmt::Debug for OutputSpec {
             Self::Null => f.write_str("Null"),
             Self::Wav(p) => f.debug_tuple("Wav").field(p).finish(),
             Self::Sink(_) => f.write_str("Sink(..)"),
+            Self::Emulated(r) => f.debug_tuple("Emulated").field(r).finish(),
         }
     }
 }
@@ -414,6 +421,7 @@ impl<K> Drop for AudioEngine<K> {
 
 enum Input {
     Device(Box<CaptureStream>),
+    Ring(Box<CaptureRing>),
     Clocked(Box<dyn AudioSource>),
     None,
     /// The device failed and no replacement is open yet.
@@ -421,6 +429,14 @@ enum Input {
 }
 
 impl Input {
+    fn ring(&mut self) -> Option<&mut CaptureRing> {
+        match self {
+            Self::Device(d) => Some(d),
+            Self::Ring(r) => Some(r),
+            _ => None,
+        }
+    }
+
     fn open(spec: InputSpec) -> Result<Self> {
         Ok(match spec {
             InputSpec::Device(name) => {
@@ -430,6 +446,7 @@ impl Input {
             InputSpec::Silence => Self::Clocked(Box::new(SilenceSource)),
             InputSpec::Wav(path) => Self::Clocked(Box::new(WavSource::open(path)?)),
             InputSpec::Source(s) => Self::Clocked(s),
+            InputSpec::Emulated(r) => Self::Ring(r),
             InputSpec::None => Self::None,
         })
     }
@@ -437,11 +454,20 @@ impl Input {
 
 enum Output {
     Device(Box<PlaybackStream>),
+    Ring(Box<PlaybackRing>),
     Clocked(Box<dyn AudioSink>),
     Lost,
 }
 
 impl Output {
+    fn ring(&mut self) -> Option<&mut PlaybackRing> {
+        match self {
+            Self::Device(d) => Some(d),
+            Self::Ring(r) => Some(r),
+            _ => None,
+        }
+    }
+
     fn open(spec: OutputSpec) -> Result<Self> {
         Ok(match spec {
             OutputSpec::Device(name) => {
@@ -450,6 +476,7 @@ impl Output {
             OutputSpec::Null => Self::Clocked(Box::new(NullSink::default())),
             OutputSpec::Wav(path) => Self::Clocked(Box::new(WavSink::create(path)?)),
             OutputSpec::Sink(s) => Self::Clocked(s),
+            OutputSpec::Emulated(r) => Self::Ring(r),
         })
     }
 }
@@ -590,8 +617,10 @@ impl<K: Eq + Hash + Clone> Worker<K> {
     fn capture(&mut self, now: Duration, frame: Duration) {
         let n = self.sender.frame_samples();
         match &mut self.input {
-            Input::Device(cap) => {
-                let _ = cap.read(&mut self.in_buf);
+            Input::Device(_) | Input::Ring(_) => {
+                if let Some(cap) = self.input.ring() {
+                    let _ = cap.read(&mut self.in_buf);
+                }
             }
             Input::Clocked(src) => {
                 while self.next_send <= now {
@@ -626,17 +655,21 @@ impl<K: Eq + Hash + Clone> Worker<K> {
     }
 
     fn play(&mut self, now: Duration, frame: Duration) {
-        match &mut self.output {
-            Output::Device(pb) => {
-                let target = (frame + self.config.playback_margin).as_micros() as u64;
-                while pb.queued_micros() < target {
-                    self.receiver.mix_into(now, &mut self.out_frame);
-                    self.sender.far_end(&self.out_frame);
-                    if pb.write(&self.out_frame).is_err() {
-                        break;
-                    }
+        if let Some(pb) = self.output.ring() {
+            // The device pulls: top its queue up to one frame plus a margin.
+            let target = (frame + self.config.playback_margin).as_micros() as u64;
+            while pb.queued_micros() < target {
+                self.receiver.mix_into(now, &mut self.out_frame);
+                self.sender.far_end(&self.out_frame);
+                if pb.write(&self.out_frame).is_err() {
+                    break;
                 }
             }
+            return;
+        }
+        match &mut self.output {
+            // Device-paced: handled above.
+            Output::Device(_) | Output::Ring(_) => {}
             Output::Clocked(sink) => {
                 while self.next_play <= now {
                     self.receiver.mix_into(self.next_play, &mut self.out_frame);
@@ -666,6 +699,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
     fn check_devices(&mut self, now: Duration) {
         let input_failed = match &self.input {
             Input::Device(c) => c.failed().then(|| c.name().to_owned()),
+            Input::Ring(c) => c.failed().then(|| c.name().to_owned()),
             Input::Lost => (now >= self.retry_at).then(String::new),
             _ => None,
         };
@@ -694,6 +728,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
         }
         let output_failed = match &self.output {
             Output::Device(p) => p.failed().then(|| p.name().to_owned()),
+            Output::Ring(p) => p.failed().then(|| p.name().to_owned()),
             Output::Lost => (now >= self.retry_at).then(String::new),
             _ => None,
         };

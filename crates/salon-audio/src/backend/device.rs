@@ -131,6 +131,7 @@ fn choose_config(device: &cpal::Device, direction: Direction) -> Result<Supporte
 }
 
 /// Shared between a callback and its owner: only atomics.
+/// Shared between a callback and its owner: only atomics.
 #[derive(Debug, Default)]
 struct StreamFlags {
     failed: AtomicBool,
@@ -139,14 +140,110 @@ struct StreamFlags {
     xruns: AtomicU64,
 }
 
-/// One second of device audio: ample slack for a DSP thread hiccup.
-fn ring_capacity(config: &StreamConfig) -> usize {
-    config.sample_rate.0 as usize * usize::from(config.channels)
+/// What a capture callback does: copy into the ring, count what did not fit.
+fn push_samples(
+    ring: &mut Producer<f32>,
+    flags: &StreamFlags,
+    data: impl Iterator<Item = f32>,
+    len: usize,
+) {
+    flags.callbacks.fetch_add(1, Ordering::Relaxed);
+    let n = len.min(ring.slots());
+    if let Ok(chunk) = ring.write_chunk_uninit(n) {
+        chunk.fill_from_iter(data);
+    }
+    if n < len {
+        flags.xruns.fetch_add((len - n) as u64, Ordering::Relaxed);
+    }
 }
 
-/// A running capture stream delivering 48 kHz mono samples.
-pub struct CaptureStream {
-    _stream: cpal::Stream,
+/// What a playback callback does: copy out of the ring, fill the rest with silence.
+fn pull_samples<T: SizedSample + FromSample<f32>>(
+    ring: &mut Consumer<f32>,
+    flags: &StreamFlags,
+    data: &mut [T],
+) {
+    flags.callbacks.fetch_add(1, Ordering::Relaxed);
+    let n = data.len().min(ring.slots());
+    let mut written = 0;
+    if let Ok(chunk) = ring.read_chunk(n) {
+        for (d, s) in data.iter_mut().zip(chunk) {
+            *d = T::from_sample_(s);
+            written += 1;
+        }
+    }
+    for d in &mut data[written..] {
+        *d = T::EQUILIBRIUM;
+    }
+    if written < data.len() {
+        flags
+            .xruns
+            .fetch_add((data.len() - written) as u64, Ordering::Relaxed);
+    }
+}
+
+/// The callback end of a capture ring. A cpal callback does exactly what [`Self::feed`]
+/// does; tests and benchmarks call it from their own thread to emulate a device.
+pub struct CaptureFeeder {
+    ring: Producer<f32>,
+    flags: Arc<StreamFlags>,
+}
+
+impl std::fmt::Debug for CaptureFeeder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureFeeder").finish_non_exhaustive()
+    }
+}
+
+impl CaptureFeeder {
+    /// Pushes one callback's worth of interleaved samples; never blocks or allocates.
+    pub fn feed(&mut self, data: &[f32]) {
+        push_samples(
+            &mut self.ring,
+            &self.flags,
+            data.iter().copied(),
+            data.len(),
+        );
+    }
+
+    /// Marks the emulated device as failed (as an unplug would).
+    pub fn fail(&self) {
+        self.flags.failed.store(true, Ordering::Release);
+    }
+}
+
+/// The callback end of a playback ring; see [`CaptureFeeder`].
+pub struct PlaybackDrain {
+    ring: Consumer<f32>,
+    flags: Arc<StreamFlags>,
+}
+
+impl std::fmt::Debug for PlaybackDrain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackDrain").finish_non_exhaustive()
+    }
+}
+
+impl PlaybackDrain {
+    /// Fills one callback's buffer (interleaved); never blocks or allocates.
+    pub fn drain(&mut self, out: &mut [f32]) {
+        pull_samples(&mut self.ring, &self.flags, out);
+    }
+
+    /// Marks the emulated device as failed (as an unplug would).
+    pub fn fail(&self) {
+        self.flags.failed.store(true, Ordering::Release);
+    }
+}
+
+/// One second of device audio: ample slack for a DSP thread hiccup.
+fn ring_len(rate: u32, channels: usize) -> usize {
+    rate as usize * channels
+}
+
+/// The DSP-thread end of a capture ring: device-format samples in, 48 kHz mono out.
+/// `Send`, unlike a cpal stream, so an emulated device can be handed to the engine.
+pub struct CaptureRing {
     name: String,
     channels: usize,
     rate: u32,
@@ -156,63 +253,13 @@ pub struct CaptureStream {
     mono: Vec<f32>,
 }
 
-impl std::fmt::Debug for CaptureStream {
+impl std::fmt::Debug for CaptureRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaptureStream")
+        f.debug_struct("CaptureRing")
             .field("name", &self.name)
             .field("rate", &self.rate)
             .field("channels", &self.channels)
             .finish_non_exhaustive()
-    }
-}
-
-fn capture_callback<T>(
-    mut ring: Producer<f32>,
-    flags: Arc<StreamFlags>,
-) -> impl FnMut(&[T], &cpal::InputCallbackInfo) + Send + 'static
-where
-    T: SizedSample,
-    f32: FromSample<T>,
-{
-    move |data: &[T], _| {
-        flags.callbacks.fetch_add(1, Ordering::Relaxed);
-        let n = data.len().min(ring.slots());
-        if let Ok(chunk) = ring.write_chunk_uninit(n) {
-            chunk.fill_from_iter(data.iter().map(|s| f32::from_sample_(*s)));
-        }
-        if n < data.len() {
-            flags
-                .xruns
-                .fetch_add((data.len() - n) as u64, Ordering::Relaxed);
-        }
-    }
-}
-
-fn playback_callback<T>(
-    mut ring: Consumer<f32>,
-    flags: Arc<StreamFlags>,
-) -> impl FnMut(&mut [T], &cpal::OutputCallbackInfo) + Send + 'static
-where
-    T: SizedSample + FromSample<f32>,
-{
-    move |data: &mut [T], _| {
-        flags.callbacks.fetch_add(1, Ordering::Relaxed);
-        let n = data.len().min(ring.slots());
-        let mut written = 0;
-        if let Ok(chunk) = ring.read_chunk(n) {
-            for (d, s) in data.iter_mut().zip(chunk) {
-                *d = T::from_sample_(s);
-                written += 1;
-            }
-        }
-        for d in &mut data[written..] {
-            *d = T::EQUILIBRIUM;
-        }
-        if written < data.len() {
-            flags
-                .xruns
-                .fetch_add((data.len() - written) as u64, Ordering::Relaxed);
-        }
     }
 }
 
@@ -232,53 +279,32 @@ fn stream_configs(supported: &SupportedStreamConfig) -> [StreamConfig; 2] {
     [fixed, default]
 }
 
-impl CaptureStream {
-    /// Opens and starts the named input device, or the default one.
-    pub fn open(name: Option<&str>) -> Result<Self> {
-        let device = find_device(Direction::Input, name)?;
-        let dev_name = device.name().unwrap_or_default();
-        let supported = choose_config(&device, Direction::Input)?;
-        let mut last_err = String::new();
-        for config in stream_configs(&supported) {
-            let (producer, consumer) = RingBuffer::new(ring_capacity(&config));
-            let flags = Arc::new(StreamFlags::default());
-            let built = match supported.sample_format() {
-                SampleFormat::I16 => device.build_input_stream(
-                    &config,
-                    capture_callback::<i16>(producer, flags.clone()),
-                    error_callback(flags.clone()),
-                    None,
-                ),
-                _ => device.build_input_stream(
-                    &config,
-                    capture_callback::<f32>(producer, flags.clone()),
-                    error_callback(flags.clone()),
-                    None,
-                ),
-            };
-            match built {
-                Ok(stream) => {
-                    stream
-                        .play()
-                        .map_err(|e| AudioError::Backend(e.to_string()))?;
-                    return Ok(Self {
-                        _stream: stream,
-                        name: dev_name,
-                        channels: usize::from(config.channels),
-                        rate: config.sample_rate.0,
-                        ring: consumer,
-                        flags,
-                        resampler: Resampler::new(config.sample_rate.0, SAMPLE_RATE)?,
-                        mono: Vec::with_capacity(config.sample_rate.0 as usize),
-                    });
-                }
-                Err(e) => last_err = e.to_string(),
-            }
-        }
-        Err(AudioError::UnsupportedDevice {
-            name: dev_name,
-            reason: last_err,
-        })
+impl CaptureRing {
+    /// An emulated capture device at `rate` Hz with `channels` channels: the returned
+    /// feeder plays the role of the device callback.
+    pub fn emulated(
+        name: impl Into<String>,
+        rate: u32,
+        channels: u16,
+    ) -> Result<(CaptureFeeder, Self)> {
+        let channels = usize::from(channels.max(1));
+        let (producer, consumer) = RingBuffer::new(ring_len(rate, channels));
+        let flags = Arc::new(StreamFlags::default());
+        Ok((
+            CaptureFeeder {
+                ring: producer,
+                flags: flags.clone(),
+            },
+            Self {
+                name: name.into(),
+                channels,
+                rate,
+                ring: consumer,
+                flags,
+                resampler: Resampler::new(rate, SAMPLE_RATE)?,
+                mono: Vec::with_capacity(rate as usize),
+            },
+        ))
     }
 
     /// The device's name.
@@ -324,50 +350,61 @@ impl CaptureStream {
     }
 }
 
-/// A running playback stream fed with 48 kHz mono samples.
-pub struct PlaybackStream {
+/// A running cpal stream; everything else is on its [`CaptureRing`] (via `Deref`).
+pub struct CaptureStream {
     _stream: cpal::Stream,
-    name: String,
-    channels: usize,
-    rate: u32,
-    ring: Producer<f32>,
-    flags: Arc<StreamFlags>,
-    resampler: Resampler,
-    resampled: Vec<f32>,
-    interleaved: Vec<f32>,
+    ring: CaptureRing,
 }
 
-impl std::fmt::Debug for PlaybackStream {
+impl std::fmt::Debug for CaptureStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaybackStream")
-            .field("name", &self.name)
-            .field("rate", &self.rate)
-            .field("channels", &self.channels)
+        f.debug_struct("CaptureStream")
+            .field("ring", &self.ring)
             .finish_non_exhaustive()
     }
 }
 
-impl PlaybackStream {
-    /// Opens and starts the named output device, or the default one.
+impl std::ops::Deref for CaptureStream {
+    type Target = CaptureRing;
+    fn deref(&self) -> &CaptureRing {
+        &self.ring
+    }
+}
+
+impl std::ops::DerefMut for CaptureStream {
+    fn deref_mut(&mut self) -> &mut CaptureRing {
+        &mut self.ring
+    }
+}
+
+impl CaptureStream {
+    /// Opens and starts the named input device, or the default one.
     pub fn open(name: Option<&str>) -> Result<Self> {
-        let device = find_device(Direction::Output, name)?;
+        let device = find_device(Direction::Input, name)?;
         let dev_name = device.name().unwrap_or_default();
-        let supported = choose_config(&device, Direction::Output)?;
+        let supported = choose_config(&device, Direction::Input)?;
         let mut last_err = String::new();
         for config in stream_configs(&supported) {
-            let (producer, consumer) = RingBuffer::new(ring_capacity(&config));
-            let flags = Arc::new(StreamFlags::default());
+            let (feeder, this) =
+                CaptureRing::emulated(dev_name.clone(), config.sample_rate.0, config.channels)?;
+            let CaptureFeeder { mut ring, flags } = feeder;
+            let cb_flags = flags.clone();
             let built = match supported.sample_format() {
-                SampleFormat::I16 => device.build_output_stream(
+                SampleFormat::I16 => device.build_input_stream(
                     &config,
-                    playback_callback::<i16>(consumer, flags.clone()),
-                    error_callback(flags.clone()),
+                    move |data: &[i16], _: &cpal::InputCallbackInfo| {
+                        let it = data.iter().map(|s| f32::from_sample_(*s));
+                        push_samples(&mut ring, &cb_flags, it, data.len());
+                    },
+                    error_callback(flags),
                     None,
                 ),
-                _ => device.build_output_stream(
+                _ => device.build_input_stream(
                     &config,
-                    playback_callback::<f32>(consumer, flags.clone()),
-                    error_callback(flags.clone()),
+                    move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                        push_samples(&mut ring, &cb_flags, data.iter().copied(), data.len());
+                    },
+                    error_callback(flags),
                     None,
                 ),
             };
@@ -378,14 +415,7 @@ impl PlaybackStream {
                         .map_err(|e| AudioError::Backend(e.to_string()))?;
                     return Ok(Self {
                         _stream: stream,
-                        name: dev_name,
-                        channels: usize::from(config.channels),
-                        rate: config.sample_rate.0,
-                        ring: producer,
-                        flags,
-                        resampler: Resampler::new(SAMPLE_RATE, config.sample_rate.0)?,
-                        resampled: Vec::with_capacity(config.sample_rate.0 as usize),
-                        interleaved: Vec::with_capacity(ring_capacity(&config)),
+                        ring: this,
                     });
                 }
                 Err(e) => last_err = e.to_string(),
@@ -395,6 +425,57 @@ impl PlaybackStream {
             name: dev_name,
             reason: last_err,
         })
+    }
+}
+
+/// The DSP-thread end of a playback ring: 48 kHz mono in, device-format samples out.
+pub struct PlaybackRing {
+    name: String,
+    channels: usize,
+    rate: u32,
+    ring: Producer<f32>,
+    flags: Arc<StreamFlags>,
+    resampler: Resampler,
+    resampled: Vec<f32>,
+    interleaved: Vec<f32>,
+}
+
+impl std::fmt::Debug for PlaybackRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackRing")
+            .field("name", &self.name)
+            .field("rate", &self.rate)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlaybackRing {
+    /// An emulated playback device; the returned drain plays the role of its callback.
+    pub fn emulated(
+        name: impl Into<String>,
+        rate: u32,
+        channels: u16,
+    ) -> Result<(Self, PlaybackDrain)> {
+        let channels = usize::from(channels.max(1));
+        let (producer, consumer) = RingBuffer::new(ring_len(rate, channels));
+        let flags = Arc::new(StreamFlags::default());
+        Ok((
+            Self {
+                name: name.into(),
+                channels,
+                rate,
+                ring: producer,
+                flags: flags.clone(),
+                resampler: Resampler::new(SAMPLE_RATE, rate)?,
+                resampled: Vec::with_capacity(rate as usize),
+                interleaved: Vec::with_capacity(ring_len(rate, channels)),
+            },
+            PlaybackDrain {
+                ring: consumer,
+                flags,
+            },
+        ))
     }
 
     /// The device's name.
@@ -440,5 +521,82 @@ impl PlaybackStream {
             chunk.fill_from_iter(self.interleaved.iter().copied());
         }
         Ok(())
+    }
+}
+
+/// A running cpal stream; everything else is on its [`PlaybackRing`] (via `Deref`).
+pub struct PlaybackStream {
+    _stream: cpal::Stream,
+    ring: PlaybackRing,
+}
+
+impl std::fmt::Debug for PlaybackStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackStream")
+            .field("ring", &self.ring)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for PlaybackStream {
+    type Target = PlaybackRing;
+    fn deref(&self) -> &PlaybackRing {
+        &self.ring
+    }
+}
+
+impl std::ops::DerefMut for PlaybackStream {
+    fn deref_mut(&mut self) -> &mut PlaybackRing {
+        &mut self.ring
+    }
+}
+
+impl PlaybackStream {
+    /// Opens and starts the named output device, or the default one.
+    pub fn open(name: Option<&str>) -> Result<Self> {
+        let device = find_device(Direction::Output, name)?;
+        let dev_name = device.name().unwrap_or_default();
+        let supported = choose_config(&device, Direction::Output)?;
+        let mut last_err = String::new();
+        for config in stream_configs(&supported) {
+            let (this, drain) =
+                PlaybackRing::emulated(dev_name.clone(), config.sample_rate.0, config.channels)?;
+            let PlaybackDrain { mut ring, flags } = drain;
+            let cb_flags = flags.clone();
+            let built = match supported.sample_format() {
+                SampleFormat::I16 => device.build_output_stream(
+                    &config,
+                    move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
+                        pull_samples(&mut ring, &cb_flags, data);
+                    },
+                    error_callback(flags),
+                    None,
+                ),
+                _ => device.build_output_stream(
+                    &config,
+                    move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                        pull_samples(&mut ring, &cb_flags, data);
+                    },
+                    error_callback(flags),
+                    None,
+                ),
+            };
+            match built {
+                Ok(stream) => {
+                    stream
+                        .play()
+                        .map_err(|e| AudioError::Backend(e.to_string()))?;
+                    return Ok(Self {
+                        _stream: stream,
+                        ring: this,
+                    });
+                }
+                Err(e) => last_err = e.to_string(),
+            }
+        }
+        Err(AudioError::UnsupportedDevice {
+            name: dev_name,
+            reason: last_err,
+        })
     }
 }
