@@ -99,8 +99,8 @@ pub struct EngineConfig {
     pub echo_cancellation: bool,
     /// Jitter-buffer tuning; `None` = defaults for the frame duration.
     pub jitter: Option<JitterConfig>,
-    /// Audio kept queued for the playback device beyond one frame: less risks underruns,
-    /// more adds latency.
+    /// Audio kept queued for the playback device beyond the largest buffer its callback
+    /// asks for: less risks underruns, more adds latency. Grows by itself after underruns.
     pub playback_margin: Duration,
 }
 
@@ -111,7 +111,7 @@ impl Default for EngineConfig {
             noise_suppression: true,
             echo_cancellation: cfg!(feature = "aec"),
             jitter: None,
-            playback_margin: Duration::from_millis(5),
+            playback_margin: Duration::from_millis(3),
         }
     }
 }
@@ -191,15 +191,16 @@ enum Command<K> {
 
 struct Shared<K> {
     levels: Mutex<Levels<K>>,
+    stop: std::sync::atomic::AtomicBool,
 }
 
-/// Handle to the running engine thread. Dropping it stops the thread.
+/// Handle to the running engine thread. Dropping it stops the thread. Settings and
+/// received packets can also go through a cloneable [`EngineControl`] (see
+/// [`AudioEngine::control`]), which the handle derefs to.
 pub struct AudioEngine<K> {
-    commands: ChanTx<Command<K>>,
+    control: EngineControl<K>,
     packets: ChanRx<AudioPacket>,
     events: ChanRx<EngineEvent>,
-    shared: Arc<Shared<K>>,
-    clock: Arc<dyn Clock>,
     frame_bytes: usize,
     thread: Option<JoinHandle<()>>,
 }
@@ -209,6 +210,37 @@ impl<K> std::fmt::Debug for AudioEngine<K> {
         f.debug_struct("AudioEngine")
             .field("frame_bytes", &self.frame_bytes)
             .finish_non_exhaustive()
+    }
+}
+
+impl<K> std::ops::Deref for AudioEngine<K> {
+    type Target = EngineControl<K>;
+    fn deref(&self) -> &EngineControl<K> {
+        &self.control
+    }
+}
+
+/// A cloneable, `Send + Sync` handle for feeding packets and changing settings from any
+/// thread or task.
+pub struct EngineControl<K> {
+    commands: ChanTx<Command<K>>,
+    shared: Arc<Shared<K>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<K> Clone for EngineControl<K> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            shared: self.shared.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for EngineControl<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineControl").finish_non_exhaustive()
     }
 }
 
@@ -242,6 +274,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let shared = Arc::new(Shared {
             levels: Mutex::new(Levels::default()),
+            stop: std::sync::atomic::AtomicBool::new(false),
         });
         let thread_shared = shared.clone();
         let thread_clock = clock.clone();
@@ -275,6 +308,8 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
                     next_send: Duration::ZERO,
                     next_play: Duration::ZERO,
                     retry_at: Duration::ZERO,
+                    margin: config.playback_margin,
+                    underruns_seen: 0,
                 };
                 worker.run(cmd_rx);
             })
@@ -288,20 +323,16 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
             Err(_) => return Err(AudioError::EngineStopped),
         }
         Ok(Self {
-            commands: cmd_tx,
+            control: EngineControl {
+                commands: cmd_tx,
+                shared,
+                clock,
+            },
             packets: pkt_rx,
             events: ev_rx,
-            shared,
-            clock,
             frame_bytes,
             thread: Some(thread),
         })
-    }
-
-    fn send(&self, cmd: Command<K>) -> Result<()> {
-        self.commands
-            .send(cmd)
-            .map_err(|_| AudioError::EngineStopped)
     }
 
     /// Bytes in every encoded frame.
@@ -317,6 +348,31 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
     /// Device events.
     pub fn events(&self) -> &ChanRx<EngineEvent> {
         &self.events
+    }
+
+    /// A cloneable handle for other threads.
+    pub fn control(&self) -> EngineControl<K> {
+        self.control.clone()
+    }
+
+    /// Stops the engine and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.control.commands.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone + Send + 'static> EngineControl<K> {
+    fn send(&self, cmd: Command<K>) -> Result<()> {
+        self.commands
+            .send(cmd)
+            .map_err(|_| AudioError::EngineStopped)
     }
 
     /// Hands over a frame received from `from`; its arrival time is taken now.
@@ -394,26 +450,17 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
         self.send(Command::Stats(peer, tx))?;
         rx.recv().map_err(|_| AudioError::EngineStopped)
     }
-
-    /// Stops the engine and waits for its thread.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        let _ = self.commands.send(Command::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 impl<K> Drop for AudioEngine<K> {
     fn drop(&mut self) {
-        // Cannot call `shutdown` without the trait bounds; a closed channel stops the loop.
+        // Without `K: Send` bounds here we cannot build a `Stop`; tell the thread through
+        // the shared flag instead (control clones may keep the channel open).
+        self.control
+            .shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Release);
         if let Some(t) = self.thread.take() {
-            let (dead_tx, _) = mpsc::channel();
-            self.commands = dead_tx;
             let _ = t.join();
         }
     }
@@ -483,6 +530,8 @@ impl Output {
 
 /// How often the loop polls devices; well under a frame.
 const POLL: Duration = Duration::from_millis(1);
+/// Cap on the self-tuned playback margin.
+const MAX_MARGIN: Duration = Duration::from_millis(40);
 /// How often to retry opening a default device after losing one.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -501,6 +550,8 @@ struct Worker<K> {
     next_send: Duration,
     next_play: Duration,
     retry_at: Duration,
+    margin: Duration,
+    underruns_seen: u64,
 }
 
 impl<K: Eq + Hash + Clone> Worker<K> {
@@ -519,6 +570,10 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                     Ok(cmd) => self.handle(cmd),
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
+            }
+            if self.shared.stop.load(std::sync::atomic::Ordering::Acquire) {
+                self.finish();
+                return;
             }
             let now = self.clock.now();
             self.capture(now, frame);
@@ -596,6 +651,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         let _ = s.finish();
                     }
                     self.output = o;
+                    self.underruns_seen = 0;
                     self.next_play = self.clock.now();
                 }
                 Err(e) => self.event(EngineEvent::SwitchFailed {
@@ -656,8 +712,19 @@ impl<K: Eq + Hash + Clone> Worker<K> {
 
     fn play(&mut self, now: Duration, frame: Duration) {
         if let Some(pb) = self.output.ring() {
-            // The device pulls: top its queue up to one frame plus a margin.
-            let target = (frame + self.config.playback_margin).as_micros() as u64;
+            // The device pulls: keep just over one callback's worth queued. Before the
+            // first callback its size is unknown, so assume a frame.
+            let underruns = pb.underruns();
+            if underruns > self.underruns_seen && pb.callbacks() > 100 {
+                // Underran in steady state: this device needs more slack.
+                self.margin = (self.margin + Duration::from_millis(2)).min(MAX_MARGIN);
+            }
+            self.underruns_seen = underruns;
+            let callback = match pb.callback_micros() {
+                0 => frame.as_micros() as u64,
+                c => c,
+            };
+            let target = callback + self.margin.as_micros() as u64;
             while pb.queued_micros() < target {
                 self.receiver.mix_into(now, &mut self.out_frame);
                 self.sender.far_end(&self.out_frame);
@@ -741,6 +808,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         to: p.name().to_owned(),
                     });
                     self.output = Output::Device(Box::new(p));
+                    self.underruns_seen = 0;
                 }
                 Err(e) => {
                     if !matches!(self.output, Output::Lost) {

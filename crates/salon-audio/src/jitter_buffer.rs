@@ -83,6 +83,9 @@ pub struct JitterConfig {
     pub accelerate_margin: usize,
     /// Underrun this long and the stream is treated as stopped (back to buffering).
     pub idle_after: Duration,
+    /// If the buffer never ran below target + 1 frame during this long, it holds a frame
+    /// it does not need: drop it by accelerating once.
+    pub shrink_window: Duration,
 }
 
 impl JitterConfig {
@@ -97,6 +100,7 @@ impl JitterConfig {
             max_frames: (500_000 / frame.micros()) as usize,
             accelerate_margin: 2,
             idle_after: Duration::from_millis(400),
+            shrink_window: Duration::from_millis(500),
         }
     }
 }
@@ -127,6 +131,9 @@ pub struct JitterBuffer {
     underrun_frames: u64,
     /// When the first packet of the current buffering phase arrived.
     buffering_since: Option<i64>,
+    /// Lowest level seen at playout in the current shrink window, and pops so far in it.
+    window_min_level: usize,
+    window_pops: u32,
     stats: JitterStats,
 }
 
@@ -150,6 +157,8 @@ impl JitterBuffer {
             target_frames: min,
             underrun_frames: 0,
             buffering_since: None,
+            window_min_level: usize::MAX,
+            window_pops: 0,
             stats: JitterStats::default(),
         }
     }
@@ -288,6 +297,17 @@ impl JitterBuffer {
             return Playout::Silence;
         };
         let level = self.level();
+        // Spare frames: the level never dipped near the target for a whole window.
+        self.window_min_level = self.window_min_level.min(level);
+        self.window_pops += 1;
+        let window_pops =
+            (self.config.shrink_window.as_micros() as i64 / self.frame_us).max(1) as u32;
+        let mut spare = false;
+        if self.window_pops >= window_pops {
+            spare = self.window_min_level > self.target_frames;
+            self.window_min_level = usize::MAX;
+            self.window_pops = 0;
+        }
         if let Some(payload) = self.packets.remove(&next) {
             self.underrun_frames = 0;
             self.stats.played += 1;
@@ -295,7 +315,8 @@ impl JitterBuffer {
                 seq: self.seq_of(next),
                 payload,
             };
-            if level > self.target_frames + self.config.accelerate_margin
+            let surplus = level > self.target_frames + self.config.accelerate_margin;
+            if (surplus || spare)
                 && let Some(second) = self.packets.remove(&(next + 1))
             {
                 self.stats.played += 1;

@@ -21,8 +21,11 @@ pub mod receiver;
 pub mod resample;
 pub mod sender;
 
+pub use backend::device::{CaptureRing, PlaybackRing};
 pub use codec::{CodecConfig, Decoder, Encoder, FrameDuration, SAMPLE_RATE};
-pub use engine::{AudioEngine, EngineConfig, EngineEvent, InputSpec, Levels, OutputSpec};
+pub use engine::{
+    AudioEngine, EngineConfig, EngineControl, EngineEvent, InputSpec, Levels, OutputSpec,
+};
 pub use error::{AudioError, Result};
 pub use jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
 pub use level::Level;

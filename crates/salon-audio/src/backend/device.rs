@@ -138,6 +138,8 @@ struct StreamFlags {
     callbacks: AtomicU64,
     /// Samples dropped (capture ring full) or zero-filled (playback ring empty).
     xruns: AtomicU64,
+    /// Largest callback buffer seen, in samples (all channels).
+    max_callback: AtomicU64,
 }
 
 /// What a capture callback does: copy into the ring, count what did not fit.
@@ -164,6 +166,9 @@ fn pull_samples<T: SizedSample + FromSample<f32>>(
     data: &mut [T],
 ) {
     flags.callbacks.fetch_add(1, Ordering::Relaxed);
+    flags
+        .max_callback
+        .fetch_max(data.len() as u64, Ordering::Relaxed);
     let n = data.len().min(ring.slots());
     let mut written = 0;
     if let Ok(chunk) = ring.read_chunk(n) {
@@ -501,6 +506,13 @@ impl PlaybackRing {
     /// Samples the callback had to fill with silence.
     pub fn underruns(&self) -> u64 {
         self.flags.xruns.load(Ordering::Relaxed)
+    }
+
+    /// Longest buffer the device callback has asked for, in microseconds (0 before the
+    /// first callback). The queue must stay above this to avoid underruns.
+    pub fn callback_micros(&self) -> u64 {
+        let samples = self.flags.max_callback.load(Ordering::Relaxed);
+        samples / self.channels.max(1) as u64 * 1_000_000 / u64::from(self.rate.max(1))
     }
 
     /// Audio queued for the device, in microseconds.
