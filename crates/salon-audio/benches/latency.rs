@@ -71,6 +71,9 @@ fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool) -> Vec<f64
                     }
                 }
             }
+            if std::env::var("LATENCY_DEBUG").is_ok() {
+                eprintln!("{:?}", engine.peer_stats(1));
+            }
         })
     };
 

@@ -310,6 +310,8 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
                     retry_at: Duration::ZERO,
                     margin: config.playback_margin,
                     underruns_seen: 0,
+                    chunk: vec![0.0; MIX_CHUNK],
+                    far_end: Vec::with_capacity(4 * FAR_END_BLOCK),
                 };
                 worker.run(cmd_rx);
             })
@@ -530,6 +532,10 @@ impl Output {
 
 /// How often the loop polls devices; well under a frame.
 const POLL: Duration = Duration::from_millis(1);
+/// Device-paced mixing granularity: 5 ms at 48 kHz.
+const MIX_CHUNK: usize = 240;
+/// Block size the far-end reference is handed over in (the echo canceller's 10 ms).
+const FAR_END_BLOCK: usize = 480;
 /// Cap on the self-tuned playback margin.
 const MAX_MARGIN: Duration = Duration::from_millis(40);
 /// How often to retry opening a default device after losing one.
@@ -552,6 +558,8 @@ struct Worker<K> {
     retry_at: Duration,
     margin: Duration,
     underruns_seen: u64,
+    chunk: Vec<f32>,
+    far_end: Vec<f32>,
 }
 
 impl<K: Eq + Hash + Clone> Worker<K> {
@@ -725,12 +733,21 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 c => c,
             };
             let target = callback + self.margin.as_micros() as u64;
+            // Mix in small chunks: playout then follows the device with 5 ms granularity
+            // instead of a whole codec frame, which is what lets the jitter buffer trim
+            // its delay below a frame.
             while pb.queued_micros() < target {
-                self.receiver.mix_into(now, &mut self.out_frame);
-                self.sender.far_end(&self.out_frame);
-                if pb.write(&self.out_frame).is_err() {
+                self.receiver.mix_into(now, &mut self.chunk);
+                self.far_end.extend_from_slice(&self.chunk);
+                if pb.write(&self.chunk).is_err() {
                     break;
                 }
+            }
+            // The echo canceller takes 10 ms blocks.
+            let whole = self.far_end.len() / FAR_END_BLOCK * FAR_END_BLOCK;
+            if whole > 0 {
+                self.sender.far_end(&self.far_end[..whole]);
+                self.far_end.drain(..whole);
             }
             return;
         }

@@ -40,6 +40,9 @@ pub enum Playout {
     /// The buffer holds more than the target: play these two frames in one period
     /// (time compression) to cut the delay by one frame.
     Accelerate(AudioPacket, AudioPacket),
+    /// Decode this packet, then time-compress by up to this much (less than a frame):
+    /// packets have been waiting longer than the jitter requires.
+    Shrink(AudioPacket, Duration),
 }
 
 /// Counters and the current delay, for diagnostics and the UI.
@@ -83,8 +86,8 @@ pub struct JitterConfig {
     pub accelerate_margin: usize,
     /// Underrun this long and the stream is treated as stopped (back to buffering).
     pub idle_after: Duration,
-    /// If the buffer never ran below target + 1 frame during this long, it holds a frame
-    /// it does not need: drop it by accelerating once.
+    /// If every packet played during this long had waited at least a frame (plus a
+    /// guard) in the buffer, playout is a frame later than it needs to be: accelerate once.
     pub shrink_window: Duration,
 }
 
@@ -105,6 +108,10 @@ impl JitterConfig {
     }
 }
 
+/// Slack always left when shrinking, for scheduling noise (µs).
+const SHRINK_GUARD_US: i64 = 2_000;
+/// Shrinks below this are not worth the splice (µs).
+const MIN_SHRINK_US: i64 = 2_500;
 /// A jump this large (either way) means the sender restarted its counter.
 const RESET_JUMP: i64 = 3_000;
 /// Extended sequence numbers start here so packets just before the first one stay positive.
@@ -116,7 +123,7 @@ pub struct JitterBuffer {
     config: JitterConfig,
     frame_us: i64,
     /// Buffered payloads by extended (unwrapped) sequence number.
-    packets: BTreeMap<i64, Vec<u8>>,
+    packets: BTreeMap<i64, (Vec<u8>, i64)>,
     /// Raw and extended sequence of the newest packet seen, to unwrap the next one.
     newest: Option<(u32, i64)>,
     /// Raw sequence number that maps to [`EXT_ORIGIN`].
@@ -131,9 +138,14 @@ pub struct JitterBuffer {
     underrun_frames: u64,
     /// When the first packet of the current buffering phase arrived.
     buffering_since: Option<i64>,
-    /// Lowest level seen at playout in the current shrink window, and pops so far in it.
-    window_min_level: usize,
+    /// Shortest time a played packet waited in the buffer during the current shrink
+    /// window (µs), and pops so far in it.
+    window_min_wait: i64,
     window_pops: u32,
+    /// Time compression (µs) to apply with the next normally played packet.
+    pending_shrink_us: i64,
+    /// How much audio the caller pulls at a time (µs); see [`Self::set_granularity`].
+    granularity_us: i64,
     stats: JitterStats,
 }
 
@@ -157,8 +169,10 @@ impl JitterBuffer {
             target_frames: min,
             underrun_frames: 0,
             buffering_since: None,
-            window_min_level: usize::MAX,
+            window_min_wait: i64::MAX,
             window_pops: 0,
+            pending_shrink_us: 0,
+            granularity_us: config.frame.micros() as i64,
             stats: JitterStats::default(),
         }
     }
@@ -170,6 +184,12 @@ impl JitterBuffer {
             level_frames: self.level(),
             ..self.stats
         }
+    }
+
+    /// Tells the buffer how much audio its caller takes per pull (a frame by default).
+    /// Finer pulls let it trim delay in steps smaller than a frame.
+    pub fn set_granularity(&mut self, g: Duration) {
+        self.granularity_us = (g.as_micros() as i64).clamp(0, self.frame_us);
     }
 
     /// Current target delay.
@@ -225,7 +245,7 @@ impl JitterBuffer {
         if self.next.is_none() && self.buffering_since.is_none() {
             self.buffering_since = Some(now_us);
         }
-        self.packets.insert(ext, packet.payload);
+        self.packets.insert(ext, (packet.payload, now_us));
         // Bound memory against a flood of far-future sequence numbers: drop the oldest.
         while self.packets.len() > self.config.max_frames * 2 {
             if let Some((&oldest, _)) = self.packets.first_key_value() {
@@ -297,18 +317,27 @@ impl JitterBuffer {
             return Playout::Silence;
         };
         let level = self.level();
-        // Spare frames: the level never dipped near the target for a whole window.
-        self.window_min_level = self.window_min_level.min(level);
+        // Spare time: every packet in the last window waited at least this long, so
+        // playout can move earlier by about that much without making any of them late.
         self.window_pops += 1;
         let window_pops =
             (self.config.shrink_window.as_micros() as i64 / self.frame_us).max(1) as u32;
-        let mut spare = false;
+        let mut spare_frame = false;
         if self.window_pops >= window_pops {
-            spare = self.window_min_level > self.target_frames;
-            self.window_min_level = usize::MAX;
+            let spare = self.window_min_wait.saturating_sub(SHRINK_GUARD_US);
+            // A sub-frame shrink brings the next need earlier, rounded down to the
+            // caller's output granularity: only what is left after that is safe.
+            let fine = spare - self.granularity_us;
+            if spare >= self.frame_us {
+                spare_frame = true;
+            } else if fine >= MIN_SHRINK_US {
+                self.pending_shrink_us = fine;
+            }
+            self.window_min_wait = i64::MAX;
             self.window_pops = 0;
         }
-        if let Some(payload) = self.packets.remove(&next) {
+        if let Some((payload, arrived)) = self.packets.remove(&next) {
+            self.window_min_wait = self.window_min_wait.min(now_us - arrived);
             self.underrun_frames = 0;
             self.stats.played += 1;
             let first = AudioPacket {
@@ -316,11 +345,12 @@ impl JitterBuffer {
                 payload,
             };
             let surplus = level > self.target_frames + self.config.accelerate_margin;
-            if (surplus || spare)
-                && let Some(second) = self.packets.remove(&(next + 1))
+            if (surplus || spare_frame)
+                && let Some((second, _)) = self.packets.remove(&(next + 1))
             {
                 self.stats.played += 1;
                 self.stats.accelerated += 1;
+                self.pending_shrink_us = 0;
                 self.advance(next + 2);
                 return Playout::Accelerate(
                     first,
@@ -331,6 +361,11 @@ impl JitterBuffer {
                 );
             }
             self.advance(next + 1);
+            if self.pending_shrink_us > 0 {
+                let us = std::mem::take(&mut self.pending_shrink_us);
+                self.stats.accelerated += 1;
+                return Playout::Shrink(first, Duration::from_micros(us as u64));
+            }
             return Playout::Normal(first);
         }
         let waited = self.underrun_frames as usize;
@@ -340,13 +375,15 @@ impl JitterBuffer {
             // Enough later packets are here (or we waited a full target): this one is lost.
             self.underrun_frames = 0;
             self.advance(next + 1);
-            if let Some(next_payload) = self.packets.get(&(next + 1)) {
+            if let Some((next_payload, _)) = self.packets.get(&(next + 1)) {
+                self.window_min_wait = 0;
                 self.stats.fec_recovered += 1;
                 return Playout::Fec {
                     lost_seq: self.seq_of(next),
                     next_payload: next_payload.clone(),
                 };
             }
+            self.window_min_wait = 0;
             self.stats.concealed += 1;
             return Playout::Conceal;
         }
@@ -361,6 +398,7 @@ impl JitterBuffer {
             self.delays.retain(|&(t, _)| t >= now_us);
             return Playout::Silence;
         }
+        self.window_min_wait = 0;
         self.stats.concealed += 1;
         Playout::Conceal
     }
@@ -396,8 +434,9 @@ mod tests {
         let mut played = Vec::new();
         for i in 0..50u32 {
             jb.push(pkt(i), ms(u64::from(i) * 20));
-            if let Playout::Normal(p) = jb.pop(ms(u64::from(i) * 20 + 5)) {
-                played.push(p.seq);
+            match jb.pop(ms(u64::from(i) * 20 + 5)) {
+                Playout::Normal(p) | Playout::Shrink(p, _) => played.push(p.seq),
+                other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(played, (0..50).collect::<Vec<_>>());
@@ -467,7 +506,7 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..6u32 {
             jb.push(pkt(start.wrapping_add(i)), ms(u64::from(i) * 20));
-            if let Playout::Normal(p) = jb.pop(ms(u64::from(i) * 20 + 1)) {
+            if let Playout::Normal(p) | Playout::Shrink(p, _) = jb.pop(ms(u64::from(i) * 20 + 1)) {
                 out.push(p.seq);
             }
         }

@@ -58,9 +58,10 @@ impl Mixer {
         }
     }
 
-    /// Starts a new output frame.
-    pub fn begin(&mut self) {
-        self.acc.fill(0.0);
+    /// Starts a new output block of `len` samples.
+    pub fn begin(&mut self, len: usize) {
+        self.acc.clear();
+        self.acc.resize(len, 0.0);
     }
 
     /// Adds `frame` scaled by `gain` (extra samples are ignored, missing ones count as 0).
@@ -97,7 +98,7 @@ mod tests {
         let b = sine(300.0, 0.9, 960);
         let mut out = vec![0.0; 960];
         for _ in 0..10 {
-            m.begin();
+            m.begin(960);
             m.add(&a, 1.0);
             m.add(&b, 2.0);
             m.finish(&mut out);

@@ -27,6 +27,8 @@ struct RemoteSpeaker {
     /// Decoded samples not yet output (less than a frame carried between periods).
     fifo: Vec<f32>,
     decoded: Vec<f32>,
+    /// Output length of the previous render, to keep the jitter buffer's granularity.
+    last_len: usize,
 }
 
 impl RemoteSpeaker {
@@ -41,6 +43,7 @@ impl RemoteSpeaker {
             frame: vec![0.0; n],
             fifo: Vec::with_capacity(4 * n),
             decoded: vec![0.0; n],
+            last_len: n,
         })
     }
 
@@ -57,8 +60,26 @@ impl RemoteSpeaker {
         }
     }
 
-    /// Produces this period's frame in `self.frame`; a corrupt packet is concealed.
-    fn render(&mut self, now: Duration) {
+    /// Produces the next `len` samples in `self.frame`, pulling playout decisions from the
+    /// jitter buffer whenever the decoded FIFO runs short. Output can be shorter than a
+    /// codec frame, so packets are needed (and time compression moves playout) with that
+    /// finer granularity.
+    fn render(&mut self, now: Duration, len: usize) {
+        if len != self.last_len {
+            self.last_len = len;
+            let us = len as u64 * 1_000_000 / u64::from(SAMPLE_RATE);
+            self.jitter.set_granularity(Duration::from_micros(us));
+        }
+        while self.fifo.len() < len {
+            self.pull(now);
+        }
+        self.frame.clear();
+        self.frame.extend_from_slice(&self.fifo[..len]);
+        self.fifo.drain(..len);
+    }
+
+    /// Decodes one playout decision onto the end of the FIFO; a corrupt packet is concealed.
+    fn pull(&mut self, now: Duration) {
         let n = self.frame.len();
         match self.jitter.pop(now) {
             Playout::Silence => self.fifo.extend(std::iter::repeat_n(0.0, n)),
@@ -78,21 +99,27 @@ impl RemoteSpeaker {
                 self.fifo.extend_from_slice(&self.decoded);
             }
             Playout::Accelerate(a, b) => {
-                // Two frames in one period: decode both (keeps decoder state continuous),
+                // Two frames in one go: decode both (keeps decoder state continuous),
                 // then splice out about a frame where the waveform repeats best.
                 let carry = self.fifo.len();
                 self.decode(&a.payload);
                 self.decode(&b.payload);
-                splice_out(&mut self.fifo, n / 2, n + carry, n / 4);
+                splice_out(&mut self.fifo, n / 2, n + carry, SPLICE_OVERLAP.min(n / 4));
+            }
+            Playout::Shrink(p, by) => {
+                self.decode(&p.payload);
+                let max = (by.as_micros() as usize * SAMPLE_RATE as usize / 1_000_000).min(n);
+                splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
             }
         }
-        let take = n.min(self.fifo.len());
-        self.frame[..take].copy_from_slice(&self.fifo[..take]);
-        self.frame[take..].fill(0.0);
-        self.fifo.drain(..take);
-        self.meter.update(&self.frame);
+        // Levels per codec frame, so the VAD's hangover counts real frame periods.
+        let tail = self.fifo.len().saturating_sub(n);
+        self.meter.update(&self.fifo[tail..]);
     }
 }
+
+/// Cross-fade length for splices: 2.5 ms, shorter than a pitch period of most voices.
+const SPLICE_OVERLAP: usize = 120;
 
 /// Time compression by overlap-add (WSOLA-like): removes `lag` samples from the start of
 /// `x`, with `lag` in `min_lag..=max_lag` chosen where `x[lag..]` best continues `x[..]`,
@@ -179,12 +206,12 @@ impl<K: Eq + Hash + Clone> Receiver<K> {
         Ok(())
     }
 
-    /// Renders the next frame period for every speaker and writes the limited mix to `out`
-    /// (one frame long).
+    /// Renders the next `out.len()` samples for every speaker and writes the limited mix to
+    /// `out`. Any length works; chunks shorter than a frame give finer playout timing.
     pub fn mix_into(&mut self, now: Duration, out: &mut [f32]) {
-        self.mixer.begin();
+        self.mixer.begin(out.len());
         for s in self.speakers.values_mut() {
-            s.render(now);
+            s.render(now, out.len());
             if !s.muted {
                 self.mixer.add(&s.frame, s.volume);
             }

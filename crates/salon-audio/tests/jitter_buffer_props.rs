@@ -53,7 +53,7 @@ fn played(out: &[Playout], start: u32) -> Vec<u32> {
     let mut seqs = Vec::new();
     for p in out {
         match p {
-            Playout::Normal(a) => seqs.push(a.seq.wrapping_sub(start)),
+            Playout::Normal(a) | Playout::Shrink(a, _) => seqs.push(a.seq.wrapping_sub(start)),
             Playout::Accelerate(a, b) => {
                 seqs.push(a.seq.wrapping_sub(start));
                 seqs.push(b.seq.wrapping_sub(start));
@@ -67,7 +67,7 @@ fn played(out: &[Playout], start: u32) -> Vec<u32> {
 
 fn payload_matches(out: &[Playout]) -> bool {
     out.iter().all(|p| match p {
-        Playout::Normal(a) => a.payload == a.seq.to_le_bytes(),
+        Playout::Normal(a) | Playout::Shrink(a, _) => a.payload == a.seq.to_le_bytes(),
         Playout::Accelerate(a, b) => {
             a.payload == a.seq.to_le_bytes() && b.payload == b.seq.to_le_bytes()
         }
@@ -105,7 +105,7 @@ proptest! {
         let (out, jb) = simulate(start, &delays, &[]);
         let s = jb.stats();
         let normal = out.iter().map(|p| match p {
-            Playout::Normal(_) => 1,
+            Playout::Normal(_) | Playout::Shrink(..) => 1,
             Playout::Accelerate(..) => 2,
             _ => 0,
         }).sum::<u64>();
