@@ -1,0 +1,566 @@
+//! Adaptive jitter buffer for one remote speaker, after WebRTC NetEq: the target delay
+//! follows a high percentile of the packets' *relative* arrival delay over a recent window
+//! rather than a fixed size, so it grows during jitter bursts and shrinks back after them.
+//!
+//! The buffer is a pure state machine: the caller supplies arrival times and pulls one
+//! [`Playout`] decision per frame period; decoding happens elsewhere
+//! ([`crate::receiver`]). It never reads a clock, so tests run on simulated time.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use crate::codec::FrameDuration;
+
+/// One received audio frame as the network layer hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioPacket {
+    /// Sender's frame counter: +1 per frame period, wrapping at `u32::MAX`.
+    pub seq: u32,
+    /// The fixed-size encoded frame.
+    pub payload: Vec<u8>,
+}
+
+/// What to play for the current frame period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout {
+    /// Nothing to play: still buffering, or the speaker has gone quiet on the network.
+    Silence,
+    /// Decode this packet.
+    Normal(AudioPacket),
+    /// The packet for this period is lost but the next one is here: decode its FEC copy.
+    /// The next packet stays buffered and plays normally on its own turn.
+    Fec {
+        /// Sequence number of the lost frame being recovered.
+        lost_seq: u32,
+        /// Payload of the packet after it, which carries the FEC copy.
+        next_payload: Vec<u8>,
+    },
+    /// The packet is lost (or late) and nothing can recover it: conceal.
+    Conceal,
+    /// The buffer holds more than the target: play these two frames in one period
+    /// (time compression) to cut the delay by one frame.
+    Accelerate(AudioPacket, AudioPacket),
+    /// Decode this packet, then time-compress by up to this much (less than a frame):
+    /// packets have been waiting longer than the jitter requires.
+    Shrink(AudioPacket, Duration),
+}
+
+/// Counters and the current delay, for diagnostics and the UI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JitterStats {
+    /// Current target delay in frames.
+    pub target_frames: usize,
+    /// Frames from the next one to play to the newest buffered one.
+    pub level_frames: usize,
+    /// Packets played normally (including accelerated ones).
+    pub played: u64,
+    /// Frames recovered from FEC.
+    pub fec_recovered: u64,
+    /// Frames concealed (loss or underrun).
+    pub concealed: u64,
+    /// Packets that arrived after their turn had passed.
+    pub late: u64,
+    /// Packets received twice.
+    pub duplicates: u64,
+    /// Time compressions performed.
+    pub accelerated: u64,
+    /// Stream restarts (a big sequence jump or a long silence).
+    pub resets: u64,
+}
+
+/// Tuning knobs. The defaults fit 10 and 20 ms frames.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JitterConfig {
+    /// Frame duration of the stream.
+    pub frame: FrameDuration,
+    /// Percentile of relative delay the target covers (NetEq uses ~0.95–0.97).
+    pub quantile: f64,
+    /// How far back arrival statistics reach; after a burst the target shrinks once the
+    /// burst has left this window.
+    pub history: Duration,
+    /// Smallest target, in frames.
+    pub min_frames: usize,
+    /// Largest target, in frames; also bounds memory.
+    pub max_frames: usize,
+    /// Frames above target the buffer may hold before it accelerates.
+    pub accelerate_margin: usize,
+    /// Underrun this long and the stream is treated as stopped (back to buffering).
+    pub idle_after: Duration,
+    /// If every packet played during this long had waited at least a frame (plus a
+    /// guard) in the buffer, playout is a frame later than it needs to be: accelerate once.
+    pub shrink_window: Duration,
+}
+
+impl JitterConfig {
+    /// Defaults for the given frame duration.
+    pub fn new(frame: FrameDuration) -> Self {
+        Self {
+            frame,
+            quantile: 0.97,
+            history: Duration::from_secs(2),
+            min_frames: 1,
+            // 500 ms: beyond that a live conversation is better off concealing.
+            max_frames: (500_000 / frame.micros()) as usize,
+            accelerate_margin: 2,
+            idle_after: Duration::from_millis(400),
+            shrink_window: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Slack always left when shrinking, for scheduling noise (µs).
+const SHRINK_GUARD_US: i64 = 2_000;
+/// Shrinks below this are not worth the splice (µs).
+const MIN_SHRINK_US: i64 = 2_500;
+/// A jump this large (either way) means the sender restarted its counter.
+const RESET_JUMP: i64 = 3_000;
+/// Extended sequence numbers start here so packets just before the first one stay positive.
+const EXT_ORIGIN: i64 = 1 << 32;
+
+/// Per-speaker adaptive jitter buffer.
+#[derive(Debug, Clone)]
+pub struct JitterBuffer {
+    config: JitterConfig,
+    frame_us: i64,
+    /// Buffered payloads by extended (unwrapped) sequence number.
+    packets: BTreeMap<i64, (Vec<u8>, i64)>,
+    /// Raw and extended sequence of the newest packet seen, to unwrap the next one.
+    newest: Option<(u32, i64)>,
+    /// Raw sequence number that maps to [`EXT_ORIGIN`].
+    origin_raw: u32,
+    /// Extended sequence to play next; `None` while buffering.
+    next: Option<i64>,
+    /// Everything below this has been played or given up on; later arrivals are late.
+    floor: Option<i64>,
+    /// (arrival µs, arrival µs - seq * frame µs) for packets within `history`.
+    delays: VecDeque<(i64, i64)>,
+    target_frames: usize,
+    underrun_frames: u64,
+    /// When the first packet of the current buffering phase arrived.
+    buffering_since: Option<i64>,
+    /// Shortest time a played packet waited in the buffer during the current shrink
+    /// window (µs), and pops so far in it.
+    window_min_wait: i64,
+    window_pops: u32,
+    /// Time compression (µs) to apply with the next normally played packet.
+    pending_shrink_us: i64,
+    /// How much audio the caller pulls at a time (µs); see [`Self::set_granularity`].
+    granularity_us: i64,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    /// An empty buffer.
+    pub fn new(config: JitterConfig) -> Self {
+        let min = config.min_frames.max(1);
+        Self {
+            frame_us: config.frame.micros() as i64,
+            config: JitterConfig {
+                min_frames: min,
+                max_frames: config.max_frames.max(min),
+                ..config
+            },
+            packets: BTreeMap::new(),
+            newest: None,
+            origin_raw: 0,
+            next: None,
+            floor: None,
+            delays: VecDeque::new(),
+            target_frames: min,
+            underrun_frames: 0,
+            buffering_since: None,
+            window_min_wait: i64::MAX,
+            window_pops: 0,
+            pending_shrink_us: 0,
+            granularity_us: config.frame.micros() as i64,
+            stats: JitterStats::default(),
+        }
+    }
+
+    /// Current counters and delay.
+    pub fn stats(&self) -> JitterStats {
+        JitterStats {
+            target_frames: self.target_frames,
+            level_frames: self.level(),
+            ..self.stats
+        }
+    }
+
+    /// Tells the buffer how much audio its caller takes per pull (a frame by default).
+    /// Finer pulls let it trim delay in steps smaller than a frame.
+    pub fn set_granularity(&mut self, g: Duration) {
+        self.granularity_us = (g.as_micros() as i64).clamp(0, self.frame_us);
+    }
+
+    /// Current target delay.
+    pub fn target_delay(&self) -> Duration {
+        Duration::from_micros(self.target_frames as u64 * self.frame_us as u64)
+    }
+
+    fn unwrap_seq(&self, seq: u32) -> i64 {
+        match self.newest {
+            None => EXT_ORIGIN,
+            Some((raw, ext)) => ext + i64::from(seq.wrapping_sub(raw) as i32),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.packets.clear();
+        self.newest = None;
+        self.next = None;
+        self.floor = None;
+        self.delays.clear();
+        self.underrun_frames = 0;
+        self.buffering_since = None;
+        self.stats.resets += 1;
+    }
+
+    /// Adds a packet that arrived at `now` (any monotonic clock, the same for every call).
+    pub fn push(&mut self, packet: AudioPacket, now: Duration) {
+        let mut ext = self.unwrap_seq(packet.seq);
+        if let Some((_, newest)) = self.newest
+            && (ext - newest).abs() > RESET_JUMP
+        {
+            self.reset();
+            ext = self.unwrap_seq(packet.seq);
+        }
+        if self.newest.is_none() {
+            self.origin_raw = packet.seq;
+        }
+        if self.packets.contains_key(&ext) {
+            // The first copy already counted towards the delay statistics.
+            self.stats.duplicates += 1;
+            return;
+        }
+        let now_us = now.as_micros() as i64;
+        // Late packets still count: they are exactly the jitter the target must cover.
+        self.record_delay(now_us, ext);
+        if self.newest.is_none_or(|(_, newest)| ext > newest) {
+            self.newest = Some((packet.seq, ext));
+        }
+        if self.floor.is_some_and(|floor| ext < floor) {
+            self.stats.late += 1;
+            return;
+        }
+        if self.next.is_none() && self.buffering_since.is_none() {
+            self.buffering_since = Some(now_us);
+        }
+        self.packets.insert(ext, (packet.payload, now_us));
+        // Bound memory against a flood of far-future sequence numbers: drop the oldest.
+        while self.packets.len() > self.config.max_frames * 2 {
+            if let Some((&oldest, _)) = self.packets.first_key_value() {
+                self.packets.remove(&oldest);
+                self.floor = Some(oldest + 1);
+                if self.next.is_some_and(|n| n <= oldest) {
+                    self.next = Some(oldest + 1);
+                }
+            }
+        }
+    }
+
+    fn record_delay(&mut self, now_us: i64, ext: i64) {
+        self.delays
+            .push_back((now_us, now_us - ext * self.frame_us));
+        let horizon = now_us - self.config.history.as_micros() as i64;
+        while self.delays.front().is_some_and(|&(t, _)| t < horizon) {
+            self.delays.pop_front();
+        }
+    }
+
+    /// Recomputes the target from the relative-delay percentile.
+    fn update_target(&mut self) {
+        let Some(min) = self.delays.iter().map(|&(_, d)| d).min() else {
+            return;
+        };
+        let mut rel: Vec<i64> = self.delays.iter().map(|&(_, d)| d - min).collect();
+        rel.sort_unstable();
+        let idx = ((rel.len() as f64 - 1.0) * self.config.quantile).round() as usize;
+        let p = rel
+            .get(idx.min(rel.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0);
+        // One frame to cover the phase between arrival and playout, plus the jitter.
+        let frames = 1 + (p + self.frame_us - 1) / self.frame_us;
+        self.target_frames =
+            (frames as usize).clamp(self.config.min_frames, self.config.max_frames);
+    }
+
+    fn level(&self) -> usize {
+        match (self.next, self.packets.last_key_value()) {
+            (Some(next), Some((&last, _))) if last >= next => (last - next + 1) as usize,
+            (None, _) => self.packets.len(),
+            _ => 0,
+        }
+    }
+
+    fn seq_of(&self, ext: i64) -> u32 {
+        self.origin_raw.wrapping_add((ext - EXT_ORIGIN) as u32)
+    }
+
+    /// Decides what to play for the frame period starting at `now`. Call once per period.
+    pub fn pop(&mut self, now: Duration) -> Playout {
+        self.update_target();
+        let now_us = now.as_micros() as i64;
+        let Some(next) = self.next else {
+            // Buffering: start once enough frames are in to ride out the expected jitter.
+            let waited_long = self
+                .buffering_since
+                .is_some_and(|since| now_us - since >= self.target_frames as i64 * self.frame_us);
+            if (self.packets.len() >= self.target_frames || waited_long)
+                && let Some((&first, _)) = self.packets.first_key_value()
+            {
+                self.buffering_since = None;
+                self.next = Some(first);
+                self.underrun_frames = 0;
+                return self.pop(now);
+            }
+            return Playout::Silence;
+        };
+        let level = self.level();
+        // Spare time: every packet in the last window waited at least this long, so
+        // playout can move earlier by about that much without making any of them late.
+        self.window_pops += 1;
+        let window_pops =
+            (self.config.shrink_window.as_micros() as i64 / self.frame_us).max(1) as u32;
+        let mut spare_frame = false;
+        if self.window_pops >= window_pops {
+            let spare = self.window_min_wait.saturating_sub(SHRINK_GUARD_US);
+            // A sub-frame shrink brings the next need earlier, rounded down to the
+            // caller's output granularity: only what is left after that is safe.
+            let fine = spare - self.granularity_us;
+            if spare >= self.frame_us {
+                spare_frame = true;
+            } else if fine >= MIN_SHRINK_US {
+                self.pending_shrink_us = fine;
+            }
+            self.window_min_wait = i64::MAX;
+            self.window_pops = 0;
+        }
+        if let Some((payload, arrived)) = self.packets.remove(&next) {
+            self.window_min_wait = self.window_min_wait.min(now_us - arrived);
+            self.underrun_frames = 0;
+            self.stats.played += 1;
+            let first = AudioPacket {
+                seq: self.seq_of(next),
+                payload,
+            };
+            let surplus = level > self.target_frames + self.config.accelerate_margin;
+            if (surplus || spare_frame)
+                && let Some((second, _)) = self.packets.remove(&(next + 1))
+            {
+                self.stats.played += 1;
+                self.stats.accelerated += 1;
+                self.pending_shrink_us = 0;
+                self.advance(next + 2);
+                return Playout::Accelerate(
+                    first,
+                    AudioPacket {
+                        seq: self.seq_of(next + 1),
+                        payload: second,
+                    },
+                );
+            }
+            self.advance(next + 1);
+            if self.pending_shrink_us > 0 {
+                let us = std::mem::take(&mut self.pending_shrink_us);
+                self.stats.accelerated += 1;
+                return Playout::Shrink(first, Duration::from_micros(us as u64));
+            }
+            return Playout::Normal(first);
+        }
+        let waited = self.underrun_frames as usize;
+        if !self.packets.is_empty()
+            && (self.packets.len() >= self.target_frames || waited >= self.target_frames)
+        {
+            // Enough later packets are here (or we waited a full target): this one is lost.
+            self.underrun_frames = 0;
+            self.advance(next + 1);
+            if let Some((next_payload, _)) = self.packets.get(&(next + 1)) {
+                self.window_min_wait = 0;
+                self.stats.fec_recovered += 1;
+                return Playout::Fec {
+                    lost_seq: self.seq_of(next),
+                    next_payload: next_payload.clone(),
+                };
+            }
+            self.window_min_wait = 0;
+            self.stats.concealed += 1;
+            return Playout::Conceal;
+        }
+        // The packet may just be late and the buffer runs below target: conceal without
+        // advancing (this stretches the delay by a frame, NetEq's "expand"), unless the
+        // stream has gone quiet for long.
+        self.underrun_frames += 1;
+        let idle_frames = self.config.idle_after.as_micros() as i64 / self.frame_us;
+        if self.packets.is_empty() && self.underrun_frames as i64 > idle_frames {
+            self.next = None;
+            // Stale arrival history would keep the target inflated after a pause.
+            self.delays.retain(|&(t, _)| t >= now_us);
+            return Playout::Silence;
+        }
+        self.window_min_wait = 0;
+        self.stats.concealed += 1;
+        Playout::Conceal
+    }
+
+    fn advance(&mut self, next: i64) {
+        self.next = Some(next);
+        self.floor = Some(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(seq: u32) -> AudioPacket {
+        AudioPacket {
+            seq,
+            payload: seq.to_le_bytes().to_vec(),
+        }
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn jb() -> JitterBuffer {
+        JitterBuffer::new(JitterConfig::new(FrameDuration::Ms20))
+    }
+
+    #[test]
+    fn in_order_stream_plays_every_packet_once_in_order() {
+        let mut jb = jb();
+        let mut played = Vec::new();
+        for i in 0..50u32 {
+            jb.push(pkt(i), ms(u64::from(i) * 20));
+            match jb.pop(ms(u64::from(i) * 20 + 5)) {
+                Playout::Normal(p) | Playout::Shrink(p, _) => played.push(p.seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(played, (0..50).collect::<Vec<_>>());
+        assert_eq!(jb.stats().target_frames, 1);
+    }
+
+    #[test]
+    fn lost_packet_is_recovered_from_next_packets_fec() {
+        let mut jb = jb();
+        jb.push(pkt(0), ms(0));
+        assert!(matches!(jb.pop(ms(1)), Playout::Normal(_)));
+        jb.push(pkt(2), ms(40));
+        jb.push(pkt(3), ms(60));
+        match jb.pop(ms(61)) {
+            Playout::Fec {
+                lost_seq,
+                next_payload,
+            } => {
+                assert_eq!(lost_seq, 1);
+                assert_eq!(next_payload, 2u32.to_le_bytes().to_vec());
+            }
+            other => panic!("expected FEC, got {other:?}"),
+        }
+        assert!(matches!(jb.pop(ms(81)), Playout::Normal(p) if p.seq == 2));
+    }
+
+    #[test]
+    fn lost_packet_without_successor_is_concealed() {
+        let mut jb = jb();
+        jb.push(pkt(0), ms(0));
+        let _ = jb.pop(ms(1));
+        jb.push(pkt(3), ms(60));
+        assert_eq!(jb.pop(ms(61)), Playout::Conceal);
+    }
+
+    #[test]
+    fn duplicates_and_late_packets_are_dropped() {
+        let mut jb = jb();
+        jb.push(pkt(0), ms(0));
+        jb.push(pkt(0), ms(1));
+        assert!(matches!(jb.pop(ms(2)), Playout::Normal(p) if p.seq == 0));
+        jb.push(pkt(0), ms(3));
+        let s = jb.stats();
+        assert_eq!((s.duplicates, s.late), (1, 1));
+        assert_eq!(jb.pop(ms(20)), Playout::Conceal);
+    }
+
+    #[test]
+    fn reordered_packets_play_in_sequence_order() {
+        let mut jb = jb();
+        for (i, seq) in [1u32, 0, 3, 2, 5, 4].iter().enumerate() {
+            jb.push(pkt(*seq), ms(i as u64));
+        }
+        let mut out = Vec::new();
+        for i in 0..6 {
+            if let Playout::Normal(p) = jb.pop(ms(10 + i * 20)) {
+                out.push(p.seq);
+            }
+        }
+        assert_eq!(out, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_around() {
+        let mut jb = jb();
+        let start = u32::MAX - 2;
+        let mut out = Vec::new();
+        for i in 0..6u32 {
+            jb.push(pkt(start.wrapping_add(i)), ms(u64::from(i) * 20));
+            if let Playout::Normal(p) | Playout::Shrink(p, _) = jb.pop(ms(u64::from(i) * 20 + 1)) {
+                out.push(p.seq);
+            }
+        }
+        assert_eq!(out, vec![u32::MAX - 2, u32::MAX - 1, u32::MAX, 0, 1, 2]);
+    }
+
+    /// Feeds a stream with per-packet network delays (ms) and returns the jitter buffer
+    /// after playing `frames` periods.
+    fn run(delays: &[u64], frames: u64) -> (JitterBuffer, Vec<Playout>) {
+        let mut arrivals: Vec<(u64, u32)> = delays
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as u64 * 20_000 + d * 1000, i as u32))
+            .collect();
+        arrivals.sort();
+        let mut jb = jb();
+        let mut out = Vec::new();
+        let mut a = 0;
+        for f in 0..frames {
+            let t = f * 20_000 + 10_000;
+            while a < arrivals.len() && arrivals[a].0 <= t {
+                jb.push(pkt(arrivals[a].1), Duration::from_micros(arrivals[a].0));
+                a += 1;
+            }
+            out.push(jb.pop(Duration::from_micros(t)));
+        }
+        (jb, out)
+    }
+
+    #[test]
+    fn target_grows_with_jitter_and_shrinks_after_the_burst() {
+        // 3 s calm, 2 s of up to 100 ms jitter, then 5 s calm.
+        let mut delays = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..500 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let burst = (150..250).contains(&i);
+            delays.push(if burst { 5 + (x >> 33) % 100 } else { 5 });
+        }
+        let (jb_mid, _) = run(&delays[..240], 240);
+        let mid_target = jb_mid.stats().target_frames;
+        assert!(mid_target >= 5, "target during burst {mid_target}");
+        let (jb_end, out) = run(&delays, 500);
+        let s = jb_end.stats();
+        assert!(
+            s.target_frames <= 2,
+            "target after burst {}",
+            s.target_frames
+        );
+        assert!(s.accelerated > 0, "buffer must shrink by accelerating");
+        assert!(s.level_frames <= 3, "level after burst {}", s.level_frames);
+        let concealed = out.iter().filter(|p| **p == Playout::Conceal).count();
+        assert!(concealed < 40, "too many concealments: {concealed}");
+    }
+}

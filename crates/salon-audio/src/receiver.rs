@@ -1,0 +1,263 @@
+//! The receiving side: one jitter buffer and decoder per remote speaker, per-speaker volume
+//! and mute, speaking levels, and the mix of everyone into one playback frame.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::Duration;
+
+use crate::codec::{Decoder, FrameDuration, SAMPLE_RATE};
+use crate::error::Result;
+use crate::jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
+use crate::level::{Level, LevelMeter};
+use crate::mixer::Mixer;
+
+/// Highest per-speaker volume (4× = +12 dB); more only amplifies noise.
+pub const MAX_VOLUME: f32 = 4.0;
+
+/// One remote speaker's state.
+#[derive(Debug)]
+struct RemoteSpeaker {
+    jitter: JitterBuffer,
+    decoder: Decoder,
+    volume: f32,
+    muted: bool,
+    meter: LevelMeter,
+    /// This period's output.
+    frame: Vec<f32>,
+    /// Decoded samples not yet output (less than a frame carried between periods).
+    fifo: Vec<f32>,
+    decoded: Vec<f32>,
+    /// Output length of the previous render, to keep the jitter buffer's granularity.
+    last_len: usize,
+}
+
+impl RemoteSpeaker {
+    fn new(frame: FrameDuration, jitter: JitterConfig) -> Result<Self> {
+        let n = frame.samples();
+        Ok(Self {
+            jitter: JitterBuffer::new(jitter),
+            decoder: Decoder::new(frame)?,
+            volume: 1.0,
+            muted: false,
+            meter: LevelMeter::new(frame.millis()),
+            frame: vec![0.0; n],
+            fifo: Vec::with_capacity(4 * n),
+            decoded: vec![0.0; n],
+            last_len: n,
+        })
+    }
+
+    fn decode(&mut self, payload: &[u8]) {
+        if self.decoder.decode(payload, &mut self.decoded).is_err() {
+            self.conceal();
+        }
+        self.fifo.extend_from_slice(&self.decoded);
+    }
+
+    fn conceal(&mut self) {
+        if self.decoder.conceal(&mut self.decoded).is_err() {
+            self.decoded.fill(0.0);
+        }
+    }
+
+    /// Produces the next `len` samples in `self.frame`, pulling playout decisions from the
+    /// jitter buffer whenever the decoded FIFO runs short. Output can be shorter than a
+    /// codec frame, so packets are needed (and time compression moves playout) with that
+    /// finer granularity.
+    fn render(&mut self, now: Duration, len: usize) {
+        if len != self.last_len {
+            self.last_len = len;
+            let us = len as u64 * 1_000_000 / u64::from(SAMPLE_RATE);
+            self.jitter.set_granularity(Duration::from_micros(us));
+        }
+        while self.fifo.len() < len {
+            self.pull(now);
+        }
+        self.frame.clear();
+        self.frame.extend_from_slice(&self.fifo[..len]);
+        self.fifo.drain(..len);
+    }
+
+    /// Decodes one playout decision onto the end of the FIFO; a corrupt packet is concealed.
+    fn pull(&mut self, now: Duration) {
+        let n = self.frame.len();
+        match self.jitter.pop(now) {
+            Playout::Silence => self.fifo.extend(std::iter::repeat_n(0.0, n)),
+            Playout::Normal(p) => self.decode(&p.payload),
+            Playout::Fec { next_payload, .. } => {
+                if self
+                    .decoder
+                    .decode_fec(&next_payload, &mut self.decoded)
+                    .is_err()
+                {
+                    self.conceal();
+                }
+                self.fifo.extend_from_slice(&self.decoded);
+            }
+            Playout::Conceal => {
+                self.conceal();
+                self.fifo.extend_from_slice(&self.decoded);
+            }
+            Playout::Accelerate(a, b) => {
+                // Two frames in one go: decode both (keeps decoder state continuous),
+                // then splice out about a frame where the waveform repeats best.
+                let carry = self.fifo.len();
+                self.decode(&a.payload);
+                self.decode(&b.payload);
+                splice_out(&mut self.fifo, n / 2, n + carry, SPLICE_OVERLAP.min(n / 4));
+            }
+            Playout::Shrink(p, by) => {
+                self.decode(&p.payload);
+                let max = (by.as_micros() as usize * SAMPLE_RATE as usize / 1_000_000).min(n);
+                splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
+            }
+        }
+        // Levels per codec frame, so the VAD's hangover counts real frame periods.
+        let tail = self.fifo.len().saturating_sub(n);
+        self.meter.update(&self.fifo[tail..]);
+    }
+}
+
+/// Cross-fade length for splices: 2.5 ms, shorter than a pitch period of most voices.
+const SPLICE_OVERLAP: usize = 120;
+
+/// Time compression by overlap-add (WSOLA-like): removes `lag` samples from the start of
+/// `x`, with `lag` in `min_lag..=max_lag` chosen where `x[lag..]` best continues `x[..]`,
+/// cross-fading over `overlap` samples so no click is heard.
+fn splice_out(x: &mut Vec<f32>, min_lag: usize, max_lag: usize, overlap: usize) {
+    let max_lag = max_lag.min(x.len().saturating_sub(overlap));
+    if overlap == 0 || min_lag > max_lag {
+        return;
+    }
+    let head = &x[..overlap];
+    let head_energy: f32 = head.iter().map(|v| v * v).sum();
+    let mut best = (f32::MIN, max_lag);
+    if head_energy > 1e-9 {
+        // Longest lag first so ties cut more delay.
+        for lag in (min_lag..=max_lag).rev() {
+            let cand = &x[lag..lag + overlap];
+            let (mut dot, mut energy) = (0.0f32, 0.0f32);
+            for (a, b) in head.iter().zip(cand) {
+                dot += a * b;
+                energy += b * b;
+            }
+            let score = dot / (head_energy * energy).sqrt().max(1e-9);
+            if score > best.0 {
+                best = (score, lag);
+            }
+        }
+    }
+    let lag = best.1;
+    for i in 0..overlap {
+        let w = (i as f32 + 0.5) / overlap as f32;
+        x[lag + i] = x[i] * (1.0 - w) + x[lag + i] * w;
+    }
+    x.drain(..lag);
+}
+
+/// Receives every remote speaker's packets and mixes them into playback frames.
+///
+/// `K` identifies a speaker (a peer id from the network layer). Drive it with
+/// [`Receiver::push`] as packets arrive and [`Receiver::mix_into`] once per frame period.
+#[derive(Debug)]
+pub struct Receiver<K> {
+    frame: FrameDuration,
+    jitter: JitterConfig,
+    speakers: HashMap<K, RemoteSpeaker>,
+    mixer: Mixer,
+}
+
+impl<K: Eq + Hash + Clone> Receiver<K> {
+    /// A receiver for streams of `frame` duration with default jitter-buffer tuning.
+    pub fn new(frame: FrameDuration) -> Self {
+        Self::with_jitter_config(JitterConfig::new(frame))
+    }
+
+    /// A receiver with custom jitter-buffer tuning.
+    pub fn with_jitter_config(jitter: JitterConfig) -> Self {
+        Self {
+            frame: jitter.frame,
+            jitter,
+            speakers: HashMap::new(),
+            mixer: Mixer::new(jitter.frame.samples(), SAMPLE_RATE),
+        }
+    }
+
+    /// Samples per output frame.
+    pub fn frame_samples(&self) -> usize {
+        self.frame.samples()
+    }
+
+    fn speaker(&mut self, from: &K) -> Result<&mut RemoteSpeaker> {
+        if !self.speakers.contains_key(from) {
+            let s = RemoteSpeaker::new(self.frame, self.jitter)?;
+            self.speakers.insert(from.clone(), s);
+        }
+        // Just inserted if it was missing, so the lookup succeeds.
+        self.speakers
+            .get_mut(from)
+            .ok_or(crate::AudioError::InvalidConfig("speaker table"))
+    }
+
+    /// Hands over a packet from `from` that arrived at `now` (any monotonic clock, the
+    /// same one given to [`Self::mix_into`]). The first packet from a peer adds it.
+    pub fn push(&mut self, from: K, packet: AudioPacket, now: Duration) -> Result<()> {
+        self.speaker(&from)?.jitter.push(packet, now);
+        Ok(())
+    }
+
+    /// Renders the next `out.len()` samples for every speaker and writes the limited mix to
+    /// `out`. Any length works; chunks shorter than a frame give finer playout timing.
+    pub fn mix_into(&mut self, now: Duration, out: &mut [f32]) {
+        self.mixer.begin(out.len());
+        for s in self.speakers.values_mut() {
+            s.render(now, out.len());
+            if !s.muted {
+                self.mixer.add(&s.frame, s.volume);
+            }
+        }
+        self.mixer.finish(out);
+    }
+
+    /// Sets a speaker's playback volume (0.0 ..= [`MAX_VOLUME`], 1.0 = unchanged). Adds the
+    /// speaker if unknown so the setting holds when their audio starts.
+    pub fn set_volume(&mut self, who: &K, volume: f32) -> Result<()> {
+        let v = if volume.is_finite() {
+            volume.clamp(0.0, MAX_VOLUME)
+        } else {
+            1.0
+        };
+        self.speaker(who)?.volume = v;
+        Ok(())
+    }
+
+    /// Mutes or unmutes a speaker locally (their stream is still decoded, so levels and
+    /// unmuting stay seamless).
+    pub fn set_muted(&mut self, who: &K, muted: bool) -> Result<()> {
+        self.speaker(who)?.muted = muted;
+        Ok(())
+    }
+
+    /// Forgets a speaker (left the stage or the room).
+    pub fn remove(&mut self, who: &K) {
+        self.speakers.remove(who);
+    }
+
+    /// Speakers currently known.
+    pub fn speakers(&self) -> impl Iterator<Item = &K> {
+        self.speakers.keys()
+    }
+
+    /// Latest level and speaking flag of every speaker (measured before volume and mute).
+    pub fn levels(&self) -> Vec<(K, Level)> {
+        self.speakers
+            .iter()
+            .map(|(k, s)| (k.clone(), s.meter.level()))
+            .collect()
+    }
+
+    /// Jitter-buffer statistics for one speaker.
+    pub fn stats(&self, who: &K) -> Option<JitterStats> {
+        self.speakers.get(who).map(|s| s.jitter.stats())
+    }
+}
