@@ -3,12 +3,13 @@
 # Debian/Ubuntu. Sourced by scripts/run.sh and scripts/test.sh; safe to run on its own.
 set -euo pipefail
 
-# Build: C toolchain for libopus (cmake), SQLCipher's vendored OpenSSL (perl, make), ALSA headers.
+# Build: C toolchain for libopus (cmake), SQLCipher's vendored OpenSSL (perl, make), ALSA
+# headers, WebRTC echo cancellation (its headers, and libclang for bindgen).
 # Test: the stock `sqlcipher` shell proves the store format; PulseAudio gives cpal a real
 # device on a machine without a sound card.
 SALON_APT_PACKAGES=(
   build-essential pkg-config cmake perl make git ca-certificates curl
-  libasound2-dev
+  libasound2-dev libwebrtc-audio-processing-dev libclang-dev
   sqlcipher
   pulseaudio pulseaudio-utils libasound2-plugins
 )

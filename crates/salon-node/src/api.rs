@@ -1,0 +1,277 @@
+//! The node's typed API: commands in, events out. Every front end (the `salon` command
+//! line, the desktop app) uses exactly this.
+
+use salon_audio::{InputSpec, OutputSpec};
+use salon_proto::{Action, PublicKey, Role, RoomView};
+use serde::Serialize;
+
+/// Something to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Open a room with us as host; replies with the invite.
+    Host {
+        /// Room title.
+        title: String,
+    },
+    /// Join the room of an invite string.
+    Join {
+        /// The invite text.
+        invite: String,
+    },
+    /// Leave the room (a host hands it over).
+    Leave,
+    /// End the room for everyone (host).
+    EndRoom,
+    /// Mute or unmute our microphone.
+    SetMuted(bool),
+    /// Raise or lower our hand.
+    SetHand(bool),
+    /// A moderator action on someone, named by display name or key prefix.
+    Moderate {
+        /// Name or hex key prefix.
+        target: String,
+        /// What to do.
+        action: Action,
+    },
+    /// Send a chat line.
+    Chat(String),
+    /// Switch the microphone source.
+    SetInput(InputSpec),
+    /// Switch the output.
+    SetOutput(OutputSpec),
+    /// Volume of one speaker, 0.0–2.0.
+    SetPeerVolume {
+        /// Name or hex key prefix.
+        target: String,
+        /// Gain.
+        volume: f32,
+    },
+    /// Mark a contact as verified (safety numbers compared) or not.
+    VerifyContact {
+        /// Name or hex key prefix.
+        target: String,
+        /// Verified or not.
+        verified: bool,
+    },
+    /// The current room.
+    Status,
+}
+
+/// The answer to a command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    /// Done.
+    Ok,
+    /// The invite of the room we host.
+    Invite {
+        /// Invite text.
+        invite: String,
+    },
+    /// The room, if any.
+    Room {
+        /// The room.
+        room: Option<RoomInfo>,
+    },
+}
+
+/// A member as front ends show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberInfo {
+    /// Hex static key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// host, moderator, speaker or listener.
+    pub role: &'static str,
+    /// Hand raised.
+    pub hand_raised: bool,
+    /// Microphone muted.
+    pub muted: bool,
+    /// This is us.
+    pub me: bool,
+}
+
+/// A room as front ends show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomInfo {
+    /// Title.
+    pub title: String,
+    /// Epoch (changes on every leave/removal/host change).
+    pub epoch: u64,
+    /// The code members read aloud to each other.
+    pub safety_code: String,
+    /// Hex key of the host.
+    pub host: String,
+    /// Everyone.
+    pub members: Vec<MemberInfo>,
+}
+
+/// Speaking level of one person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerLevel {
+    /// Hex key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// RMS level in dBFS.
+    pub rms_dbfs: f32,
+    /// Voice activity.
+    pub speaking: bool,
+}
+
+/// Link quality to one person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkInfo {
+    /// Hex key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Round-trip time in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Audio frames received.
+    pub audio_received: u64,
+    /// Audio frames lost on the way.
+    pub audio_lost: u64,
+    /// Jitter-buffer target delay in milliseconds.
+    pub jitter_buffer_ms: Option<u32>,
+}
+
+/// Something front ends should know.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// The node listens on this address.
+    Listening {
+        /// Local socket address.
+        addr: String,
+    },
+    /// We host a room; share this invite.
+    Hosting {
+        /// Invite text.
+        invite: String,
+    },
+    /// We are in the room.
+    Joined {
+        /// The room.
+        room: RoomInfo,
+    },
+    /// Joining failed.
+    JoinFailed {
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The room changed.
+    Room {
+        /// The room now.
+        room: RoomInfo,
+    },
+    /// Our role changed.
+    RoleChanged {
+        /// The new role.
+        role: &'static str,
+    },
+    /// A moderator muted us.
+    MutedByModerator,
+    /// A chat line.
+    Chat {
+        /// Sender's hex key.
+        from: String,
+        /// Sender's name.
+        name: String,
+        /// The text.
+        text: String,
+    },
+    /// Speaking levels.
+    Levels {
+        /// Our microphone.
+        input_dbfs: f32,
+        /// Whether our microphone reaches the room.
+        transmitting: bool,
+        /// Everyone we hear.
+        peers: Vec<PeerLevel>,
+    },
+    /// Link quality per person.
+    Links {
+        /// One entry per person.
+        links: Vec<LinkInfo>,
+    },
+    /// A link came up.
+    LinkUp {
+        /// Hex key.
+        key: String,
+    },
+    /// A link went down.
+    LinkDown {
+        /// Hex key.
+        key: String,
+    },
+    /// The host changed; `invite` is set when we are the new host.
+    HostChanged {
+        /// Hex key of the new host.
+        host: String,
+        /// Our new invite.
+        invite: Option<String>,
+    },
+    /// We are out of the room.
+    Left {
+        /// left, removed, ended or timed_out.
+        reason: &'static str,
+    },
+    /// An audio device changed or failed.
+    Audio {
+        /// What happened.
+        message: String,
+    },
+    /// A contact's key changed since we last met them: never accepted silently.
+    KeyChanged {
+        /// Their name.
+        name: String,
+        /// Hex of the new key.
+        key: String,
+    },
+    /// Something went wrong in the background.
+    Error {
+        /// Stable code.
+        code: &'static str,
+        /// What happened and what to do.
+        message: String,
+    },
+}
+
+/// Hex of a key.
+pub fn hex(key: &PublicKey) -> String {
+    key.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Spelling of a role.
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Host => "host",
+        Role::Moderator => "moderator",
+        Role::Speaker => "speaker",
+        Role::Listener => "listener",
+    }
+}
+
+/// Converts the protocol's room view for front ends.
+pub fn room_info(v: &RoomView, me: &PublicKey) -> RoomInfo {
+    RoomInfo {
+        title: v.title.clone(),
+        epoch: v.epoch,
+        safety_code: v.safety_code.to_string(),
+        host: hex(&v.host),
+        members: v
+            .members
+            .iter()
+            .map(|m| MemberInfo {
+                key: hex(&m.key),
+                name: m.name.clone(),
+                role: role_name(m.role),
+                hand_raised: m.hand_raised,
+                muted: m.muted,
+                me: m.key == *me,
+            })
+            .collect(),
+    }
+}

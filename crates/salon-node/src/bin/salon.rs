@@ -1,0 +1,507 @@
+//! `salon`: Salon from the command line — headless hosts, bots, scripting and tests.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use salon_audio::{InputSpec, OutputSpec};
+use salon_node::{
+    Command, Node, NodeConfig, NodeError, NodeEvent, Reply, default_data_dir, profile,
+};
+use salon_proto::Action;
+use salon_store::KdfParams;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "salon",
+    version,
+    about = "Private live audio rooms, peer to peer, end-to-end encrypted"
+)]
+struct Cli {
+    /// Where the encrypted history lives (default: $SALON_DATA_DIR or ~/.local/share/salon).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Read the passphrase from this file (first line) instead of asking. The environment
+    /// variable SALON_PASSPHRASE works too.
+    #[arg(long, global = true, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Create your identity and encrypted history.
+    Init {
+        /// Your display name.
+        #[arg(long)]
+        name: String,
+        /// Argon2 memory in KiB (default 65536; lower only for tests).
+        #[arg(long, hide = true)]
+        kdf_memory_kib: Option<u32>,
+    },
+    /// Open a room and print its invite.
+    Host {
+        /// Room title.
+        #[arg(long)]
+        title: String,
+        #[command(flatten)]
+        room: RoomArgs,
+    },
+    /// Join a room by its invite.
+    Join {
+        /// The invite string (salon:…).
+        invite: String,
+        #[command(flatten)]
+        room: RoomArgs,
+    },
+    /// Show past rooms, who was there, and the chat.
+    History {
+        /// How many rooms, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// List audio devices.
+    Devices,
+}
+
+#[derive(clap::Args, Debug)]
+struct RoomArgs {
+    /// Microphone: device | device:NAME | tone:HZ | silence | none | FILE.wav
+    #[arg(long, default_value = "device")]
+    input: String,
+    /// Output: device | device:NAME | null | FILE.wav
+    #[arg(long, default_value = "device")]
+    output: String,
+    /// Local UDP address (port 0 = any free port).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    bind: std::net::SocketAddr,
+    /// How to print events: text for people, json for programs (one object per line).
+    #[arg(long, value_enum, default_value_t = EventFormat::Text)]
+    events: EventFormat,
+    /// Turn off noise suppression.
+    #[arg(long)]
+    no_noise_suppression: bool,
+    /// Turn off echo cancellation.
+    #[arg(long)]
+    no_echo_cancellation: bool,
+    /// Opus frame length in milliseconds (20 or 10).
+    #[arg(long, default_value_t = 20)]
+    frame_ms: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum EventFormat {
+    Text,
+    Json,
+}
+
+fn parse_input(s: &str) -> Result<InputSpec, String> {
+    Ok(match s {
+        "device" => InputSpec::Device(None),
+        "silence" => InputSpec::Silence,
+        "none" => InputSpec::None,
+        _ if s.starts_with("device:") => InputSpec::Device(Some(s["device:".len()..].to_owned())),
+        _ if s.starts_with("tone:") => {
+            let hz: f32 = s["tone:".len()..]
+                .parse()
+                .map_err(|_| format!("bad tone frequency in \"{s}\"; try tone:440"))?;
+            InputSpec::Tone(hz, 0.3)
+        }
+        _ if s.ends_with(".wav") => InputSpec::Wav(PathBuf::from(s)),
+        _ => {
+            return Err(format!(
+                "unknown input \"{s}\"; use device, device:NAME, tone:HZ, silence, none or a .wav file"
+            ));
+        }
+    })
+}
+
+fn parse_output(s: &str) -> Result<OutputSpec, String> {
+    Ok(match s {
+        "device" => OutputSpec::Device(None),
+        "null" => OutputSpec::Null,
+        _ if s.starts_with("device:") => OutputSpec::Device(Some(s["device:".len()..].to_owned())),
+        _ if s.ends_with(".wav") => OutputSpec::Wav(PathBuf::from(s)),
+        _ => {
+            return Err(format!(
+                "unknown output \"{s}\"; use device, device:NAME, null or a .wav file"
+            ));
+        }
+    })
+}
+
+fn passphrase(file: Option<&Path>, confirm: bool) -> Result<String, String> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read the passphrase file {}: {e}", f.display()))?;
+        return Ok(text.lines().next().unwrap_or("").to_owned());
+    }
+    if let Ok(p) = std::env::var("SALON_PASSPHRASE") {
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password("Passphrase: ").map_err(|e| {
+        format!("cannot ask for the passphrase ({e}); use --passphrase-file or SALON_PASSPHRASE")
+    })?;
+    if confirm {
+        let again = rpassword::prompt_password("Passphrase again: ").map_err(|e| e.to_string())?;
+        if again != p {
+            return Err("the passphrases differ; nothing was created".into());
+        }
+    }
+    Ok(p)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let result = match cli.command {
+        Sub::Init {
+            name,
+            kdf_memory_kib,
+        } => init(&dir, cli.passphrase_file.as_deref(), &name, kdf_memory_kib),
+        Sub::Host { title, room } => {
+            run_room(
+                &dir,
+                cli.passphrase_file.as_deref(),
+                Start::Host(title),
+                room,
+            )
+            .await
+        }
+        Sub::Join { invite, room } => {
+            run_room(
+                &dir,
+                cli.passphrase_file.as_deref(),
+                Start::Join(invite),
+                room,
+            )
+            .await
+        }
+        Sub::History { limit } => history(&dir, cli.passphrase_file.as_deref(), limit),
+        Sub::Devices => devices(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("salon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init(
+    dir: &Path,
+    pass_file: Option<&Path>,
+    name: &str,
+    kdf_memory_kib: Option<u32>,
+) -> Result<(), String> {
+    if profile::exists(dir) {
+        return Err(format!(
+            "a Salon identity already exists in {}; it was left untouched",
+            dir.display()
+        ));
+    }
+    let pass = passphrase(pass_file, true)?;
+    if pass.is_empty() {
+        return Err("the passphrase must not be empty".into());
+    }
+    let mut kdf = KdfParams::default();
+    if let Some(m) = kdf_memory_kib {
+        kdf.m_cost_kib = m;
+        kdf.t_cost = 1;
+    }
+    let p = profile::create(dir, &pass, name, kdf).map_err(|e| e.to_string())?;
+    println!("Created identity for {} in {}", p.name, dir.display());
+    println!("Fingerprint: {}", p.identity.public_key().fingerprint());
+    Ok(())
+}
+
+enum Start {
+    Host(String),
+    Join(String),
+}
+
+async fn run_room(
+    dir: &Path,
+    pass_file: Option<&Path>,
+    start: Start,
+    args: RoomArgs,
+) -> Result<(), String> {
+    let input = parse_input(&args.input)?;
+    let output = parse_output(&args.output)?;
+    if let Start::Join(inv) = &start {
+        // Check the invite before asking for a passphrase.
+        salon_proto::Invite::parse(inv).map_err(|e| format!("bad invite: {e}"))?;
+    }
+    let pass = passphrase(pass_file, false)?;
+    let prof = profile::unlock(dir, &pass).map_err(|e| e.to_string())?;
+    let mut cfg = NodeConfig {
+        bind: args.bind,
+        input,
+        output,
+        ..NodeConfig::default()
+    };
+    cfg.engine.noise_suppression = !args.no_noise_suppression;
+    cfg.engine.echo_cancellation = cfg.engine.echo_cancellation && !args.no_echo_cancellation;
+    cfg.engine.codec.frame = match args.frame_ms {
+        20 => salon_audio::FrameDuration::Ms20,
+        10 => salon_audio::FrameDuration::Ms10,
+        other => return Err(format!("--frame-ms must be 20 or 10, not {other}")),
+    };
+    let json = args.events == EventFormat::Json;
+    let mut node = Node::start(prof, cfg).await.map_err(|e| e.to_string())?;
+    let started = match start {
+        Start::Host(title) => node.command(Command::Host { title }).await,
+        Start::Join(invite) => node.command(Command::Join { invite }).await,
+    };
+    if let Err(e) = started {
+        node.shutdown().await;
+        return Err(e.to_string());
+    }
+    // Stdin is read on a plain thread: tokio's stdin would keep the runtime (and so the
+    // process) alive after the room ends until another line or EOF arrives.
+    let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin_open = true;
+    let mut failure: Option<String> = None;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
+    loop {
+        tokio::select! {
+            ev = node.next_event() => {
+                let Some(ev) = ev else { break };
+                print_event(&ev, json);
+                match ev {
+                    NodeEvent::JoinFailed { message } => {
+                        failure = Some(message);
+                        break;
+                    }
+                    NodeEvent::Left { .. } => break,
+                    _ => {}
+                }
+            }
+            line = lines.recv(), if stdin_open => match line {
+                Some(l) => {
+                    if let Some(cmd) = parse_action(&l) {
+                        match cmd {
+                            Ok(c) => match node.command(c).await {
+                                Ok(Reply::Room { room }) => print_json_or(json, &serde_json::json!({"reply": "room", "room": room}), &format!("{room:#?}")),
+                                Ok(_) => {}
+                                Err(e) => report_error(&e, json),
+                            },
+                            Err(msg) => eprintln!("salon: {msg}"),
+                        }
+                    }
+                }
+                None => stdin_open = false,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    node.shutdown().await;
+    match failure {
+        Some(m) => Err(m),
+        None => Ok(()),
+    }
+}
+
+/// One line of stdin as a room action.
+fn parse_action(line: &str) -> Option<Result<Command, String>> {
+    let line = line.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let (word, rest) = line
+        .split_once(' ')
+        .map_or((line, ""), |(w, r)| (w, r.trim()));
+    let need = |what: &str| -> Result<String, String> {
+        if rest.is_empty() {
+            Err(format!("{word} needs {what}"))
+        } else {
+            Ok(rest.to_owned())
+        }
+    };
+    let moderate =
+        |action: Action| need("a name").map(|target| Command::Moderate { target, action });
+    Some(match word {
+        "mute" if rest.is_empty() => Ok(Command::SetMuted(true)),
+        "mute" => moderate(Action::Mute),
+        "unmute" => Ok(Command::SetMuted(false)),
+        "hand" => Ok(Command::SetHand(true)),
+        "lower" => Ok(Command::SetHand(false)),
+        "promote" => moderate(Action::InviteToStage),
+        "audience" | "demote" => moderate(Action::MoveToAudience),
+        "moderator" => moderate(Action::MakeModerator),
+        "kick" | "remove" => moderate(Action::Remove),
+        "say" => need("some text").map(Command::Chat),
+        "leave" => Ok(Command::Leave),
+        "end" => Ok(Command::EndRoom),
+        "status" => Ok(Command::Status),
+        "verify" => need("a name").map(|target| Command::VerifyContact {
+            target,
+            verified: true,
+        }),
+        "volume" => {
+            let mut it = rest.rsplitn(2, ' ');
+            match (it.next().and_then(|v| v.parse::<f32>().ok()), it.next()) {
+                (Some(volume), Some(target)) => Ok(Command::SetPeerVolume {
+                    target: target.to_owned(),
+                    volume,
+                }),
+                _ => Err("volume needs a name and a gain, e.g. `volume Ada 0.5`".into()),
+            }
+        }
+        _ => Err(format!(
+            "unknown command \"{word}\"; try mute, unmute, hand, lower, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, leave, end"
+        )),
+    })
+}
+
+fn report_error(e: &NodeError, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "error", "code": e.code(), "message": e.to_string()})
+        );
+    } else {
+        eprintln!("salon: {e}");
+    }
+}
+
+fn print_json_or(json: bool, value: &serde_json::Value, text: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn print_event(ev: &NodeEvent, json: bool) {
+    if json {
+        if let Ok(s) = serde_json::to_string(ev) {
+            println!("{s}");
+        }
+        return;
+    }
+    let text = match ev {
+        NodeEvent::Listening { addr } => format!("listening on {addr}"),
+        NodeEvent::Hosting { invite } => format!("invite: {invite}"),
+        NodeEvent::Joined { room } => format!(
+            "joined \"{}\" — safety code {} — {} here",
+            room.title,
+            room.safety_code,
+            room.members.len()
+        ),
+        NodeEvent::JoinFailed { message } => format!("could not join: {message}"),
+        NodeEvent::Room { room } => {
+            let people: Vec<String> = room
+                .members
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}{} ({}{}{})",
+                        m.name,
+                        if m.me { "*" } else { "" },
+                        m.role,
+                        if m.hand_raised { ", hand up" } else { "" },
+                        if m.muted { ", muted" } else { "" }
+                    )
+                })
+                .collect();
+            format!(
+                "room: {} — safety code {}",
+                people.join(", "),
+                room.safety_code
+            )
+        }
+        NodeEvent::RoleChanged { role } => format!("you are now a {role}"),
+        NodeEvent::MutedByModerator => "a moderator muted you; type `unmute` to speak again".into(),
+        NodeEvent::Chat { name, text, .. } => format!("<{name}> {text}"),
+        NodeEvent::HostChanged {
+            invite: Some(inv), ..
+        } => format!("you are the host now; new invite: {inv}"),
+        NodeEvent::HostChanged { host, .. } => {
+            format!("the host is now {}", &host[..host.len().min(8)])
+        }
+        NodeEvent::Left { reason } => format!("left the room ({reason})"),
+        NodeEvent::Audio { message } => format!("audio: {message}"),
+        NodeEvent::KeyChanged { name, key } => {
+            format!(
+                "warning: {name} now uses a different key ({}…); compare safety numbers before trusting it",
+                &key[..key.len().min(16)]
+            )
+        }
+        NodeEvent::Error { message, .. } => format!("error: {message}"),
+        NodeEvent::Levels { .. }
+        | NodeEvent::Links { .. }
+        | NodeEvent::LinkUp { .. }
+        | NodeEvent::LinkDown { .. } => return,
+    };
+    println!("{text}");
+}
+
+fn history(dir: &Path, pass_file: Option<&Path>, limit: u32) -> Result<(), String> {
+    let pass = passphrase(pass_file, false)?;
+    let p = profile::unlock(dir, &pass).map_err(|e| e.to_string())?;
+    let rooms = p.store.rooms(None, limit).map_err(|e| e.to_string())?;
+    if rooms.is_empty() {
+        println!("no rooms yet");
+    }
+    for r in rooms {
+        let mins = r.ended_at.map(|e| (e.0 - r.started_at.0) / 60_000);
+        println!(
+            "{} \"{}\"{}{}",
+            if r.hosted { "hosted" } else { "joined" },
+            r.title,
+            mins.map(|m| format!(", {m} min"))
+                .unwrap_or_else(|| ", not ended".into()),
+            r.invite.as_ref().map(|_| ", invite kept").unwrap_or("")
+        );
+        if let Ok(ps) = p.store.participants(r.id) {
+            let names: Vec<String> = ps
+                .iter()
+                .map(|x| format!("{} ({})", x.name, x.role.as_str()))
+                .collect();
+            println!("  people: {}", names.join(", "));
+        }
+        if let Ok(msgs) = p
+            .store
+            .messages(r.id, salon_store::Page::Latest { limit: 50 })
+        {
+            for m in msgs {
+                println!("  <{}> {}", m.sender_name, m.text);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn devices() -> Result<(), String> {
+    use salon_audio::backend::device::{Direction, list_devices};
+    for (label, dir) in [("input", Direction::Input), ("output", Direction::Output)] {
+        match list_devices(dir) {
+            Ok(list) if list.is_empty() => println!("no {label} devices"),
+            Ok(list) => {
+                for d in list {
+                    println!(
+                        "{label}: {}{}",
+                        d.name,
+                        if d.is_default { " (default)" } else { "" }
+                    );
+                }
+            }
+            Err(e) => println!("{label}: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Records rooms, participants, chat and contacts in the encrypted store, on its own
+//! thread: the network and audio paths only push a message onto a channel.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use salon_proto::{PublicKey, Role};
+use salon_store::{NewMessage, NewRoom, Observation, ParticipantId, Store, Timestamp};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::api::{NodeEvent, hex};
+
+/// One thing to remember.
+#[derive(Debug)]
+pub enum Record {
+    /// We entered a room.
+    RoomOpened {
+        /// Protocol room id.
+        room_id: [u8; 16],
+        /// We host it.
+        hosted: bool,
+        /// Title.
+        title: String,
+        /// Invite (host).
+        invite: Option<String>,
+    },
+    /// The roster now (the thread works out joins, leaves and role changes).
+    Roster(Vec<(PublicKey, String, Role)>),
+    /// A chat line.
+    Chat {
+        /// Sender.
+        from: PublicKey,
+        /// Sender's name.
+        name: String,
+        /// Text.
+        text: String,
+    },
+    /// We left the room.
+    RoomClosed,
+    /// The user compared safety numbers with this contact (or withdrew that).
+    Verify {
+        /// The contact's key.
+        key: PublicKey,
+        /// Verified or not.
+        verified: bool,
+    },
+}
+
+fn store_role(r: Role) -> salon_store::Role {
+    match r {
+        Role::Host => salon_store::Role::Host,
+        Role::Moderator => salon_store::Role::Moderator,
+        Role::Speaker => salon_store::Role::Speaker,
+        Role::Listener => salon_store::Role::Listener,
+    }
+}
+
+/// The history writer thread.
+pub struct History {
+    tx: mpsc::Sender<Record>,
+    thread: Option<JoinHandle<Store>>,
+}
+
+struct Writer {
+    store: Store,
+    me: PublicKey,
+    room: Option<salon_store::RoomId>,
+    present: HashMap<PublicKey, (ParticipantId, Role)>,
+    events: UnboundedSender<NodeEvent>,
+}
+
+impl Writer {
+    fn report(&self, e: salon_store::StoreError) {
+        let e = crate::error::NodeError::from(e);
+        let _ = self.events.send(NodeEvent::Error {
+            code: e.code(),
+            message: format!("history not saved: {e}"),
+        });
+    }
+
+    fn apply(&mut self, rec: Record) -> Result<(), salon_store::StoreError> {
+        let now = Timestamp::now();
+        match rec {
+            Record::RoomOpened {
+                room_id,
+                hosted,
+                title,
+                invite,
+            } => {
+                let id = match self.store.room_by_protocol_id(&room_id)? {
+                    Some(r) => {
+                        self.store.reopen_room(r.id)?;
+                        r.id
+                    }
+                    None => self.store.add_room(&NewRoom {
+                        protocol_id: &room_id,
+                        hosted,
+                        title: &title,
+                        invite: invite.as_deref(),
+                        started_at: now,
+                    })?,
+                };
+                self.store.set_room_title(id, &title)?;
+                self.room = Some(id);
+                self.present.clear();
+            }
+            Record::Roster(members) => {
+                let Some(room) = self.room else { return Ok(()) };
+                for (key, name, role) in &members {
+                    match self.present.get(key).copied() {
+                        None => {
+                            let pid = self.store.participant_joined(
+                                room,
+                                key.as_bytes(),
+                                name,
+                                store_role(*role),
+                                now,
+                            )?;
+                            self.present.insert(*key, (pid, *role));
+                            if *key == self.me {
+                                self.store.record_role(
+                                    room,
+                                    key.as_bytes(),
+                                    store_role(*role),
+                                    now,
+                                )?;
+                            } else if let Observation::KeyChanged { .. } =
+                                self.store.observe_peer(key.as_bytes(), name, now)?
+                            {
+                                let _ = self.events.send(NodeEvent::KeyChanged {
+                                    name: name.clone(),
+                                    key: hex(key),
+                                });
+                            }
+                        }
+                        Some((pid, old)) if old != *role => {
+                            self.store
+                                .participant_role_changed(pid, store_role(*role), now)?;
+                            self.present.insert(*key, (pid, *role));
+                            if *key == self.me {
+                                self.store.record_role(
+                                    room,
+                                    key.as_bytes(),
+                                    store_role(*role),
+                                    now,
+                                )?;
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                }
+                let gone: Vec<PublicKey> = self
+                    .present
+                    .keys()
+                    .filter(|k| !members.iter().any(|(m, ..)| m == *k))
+                    .copied()
+                    .collect();
+                for k in gone {
+                    if let Some((pid, _)) = self.present.remove(&k) {
+                        self.store.participant_left(pid, now)?;
+                    }
+                }
+            }
+            Record::Chat { from, name, text } => {
+                let Some(room) = self.room else { return Ok(()) };
+                self.store.add_message(&NewMessage {
+                    room,
+                    sender_key: from.as_bytes(),
+                    sender_name: &name,
+                    sent_at: now,
+                    text: &text,
+                })?;
+            }
+            Record::Verify { key, verified } => {
+                if let Some(c) = self.store.contact_by_key(key.as_bytes())? {
+                    self.store.set_contact_verified(c.id, verified, now)?;
+                }
+            }
+            Record::RoomClosed => {
+                if let Some(room) = self.room.take() {
+                    for (_, (pid, _)) in self.present.drain() {
+                        self.store.participant_left(pid, now)?;
+                    }
+                    self.store.end_room(room, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl History {
+    /// Starts the writer thread; store errors are reported as [`NodeEvent::Error`].
+    pub fn start(store: Store, me: PublicKey, events: UnboundedSender<NodeEvent>) -> Self {
+        let (tx, rx) = mpsc::channel::<Record>();
+        let thread = std::thread::Builder::new()
+            .name("salon-history".into())
+            .spawn(move || {
+                let mut w = Writer {
+                    store,
+                    me,
+                    room: None,
+                    present: HashMap::new(),
+                    events,
+                };
+                while let Ok(rec) = rx.recv() {
+                    if let Err(e) = w.apply(rec) {
+                        w.report(e);
+                    }
+                }
+                w.store
+            })
+            .ok();
+        Self { tx, thread }
+    }
+
+    /// Queues a record; never blocks.
+    pub fn record(&self, rec: Record) {
+        let _ = self.tx.send(rec);
+    }
+
+    /// Stops the thread after it wrote everything queued, returning the store.
+    pub fn finish(mut self) -> Option<Store> {
+        let (dead_tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, dead_tx));
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}

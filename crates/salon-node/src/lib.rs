@@ -1,0 +1,14 @@
+//! Salon's engine: joins the protocol (`salon-proto`), the audio pipeline (`salon-audio`)
+//! and the encrypted history (`salon-store`) into a running peer behind one typed API.
+//! The `salon` command line and the desktop app are thin front ends over [`Node`].
+
+pub mod api;
+pub mod error;
+pub mod history;
+pub mod node;
+pub mod profile;
+
+pub use api::{Command, NodeEvent, Reply, RoomInfo};
+pub use error::NodeError;
+pub use node::{Node, NodeConfig};
+pub use profile::{Profile, default_data_dir};

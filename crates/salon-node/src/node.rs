@@ -1,0 +1,615 @@
+//! The engine: a tokio task that owns the UDP socket, feeds datagrams and timer deadlines
+//! into the protocol state machine, moves audio frames between it and the audio engine,
+//! and records history on the history thread.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use salon_audio::{
+    AudioEngine, AudioPacket, EngineConfig, EngineControl, EngineEvent, InputSpec, OutputSpec,
+};
+use salon_proto::{
+    Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, PublicKey, RoomView,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{Command, LinkInfo, NodeEvent, PeerLevel, Reply, hex, role_name, room_info};
+use crate::error::NodeError;
+use crate::history::{History, Record};
+use crate::profile::Profile;
+
+/// How a node starts.
+#[derive(Debug)]
+pub struct NodeConfig {
+    /// Local UDP address. Port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// Microphone source.
+    pub input: InputSpec,
+    /// Output.
+    pub output: OutputSpec,
+    /// Audio settings.
+    pub engine: EngineConfig,
+    /// Protocol timers and limits.
+    pub proto: salon_proto::Config,
+    /// How often speaking levels and link figures are reported.
+    pub report_every: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            input: InputSpec::Device(None),
+            output: OutputSpec::Device(None),
+            engine: EngineConfig::default(),
+            proto: salon_proto::Config::default(),
+            report_every: Duration::from_millis(500),
+        }
+    }
+}
+
+type Request = (Command, oneshot::Sender<Result<Reply, NodeError>>);
+
+/// A running node. Commands go in through [`Node::command`], events come out of
+/// [`Node::next_event`].
+pub struct Node {
+    commands: mpsc::UnboundedSender<Request>,
+    events: mpsc::UnboundedReceiver<NodeEvent>,
+    local_addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Binds the socket, starts audio and history, and spawns the driver task.
+    pub async fn start(profile: Profile, cfg: NodeConfig) -> Result<Node, NodeError> {
+        let std_socket = StdUdpSocket::bind(cfg.bind).map_err(|source| NodeError::Bind {
+            addr: cfg.bind,
+            source,
+        })?;
+        std_socket
+            .set_nonblocking(true)
+            .map_err(|source| NodeError::Bind {
+                addr: cfg.bind,
+                source,
+            })?;
+        let socket = UdpSocket::from_std(std_socket).map_err(|source| NodeError::Bind {
+            addr: cfg.bind,
+            source,
+        })?;
+        let local_addr = socket.local_addr().map_err(|source| NodeError::Bind {
+            addr: cfg.bind,
+            source,
+        })?;
+        let frame_ms = (cfg.engine.codec.frame.samples() / 48) as u32;
+        let engine = AudioEngine::<PublicKey>::start(cfg.engine, cfg.input, cfg.output)?;
+        let control = engine.control();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        // The engine hands encoded frames over a std channel; a small thread moves them
+        // into the async world so the driver never blocks on it.
+        let (frame_tx, frame_rx) = mpsc::unbounded_channel::<AudioPacket>();
+        let (engine_event_tx, engine_event_rx) = mpsc::unbounded_channel::<EngineEvent>();
+        let me = profile.identity.public_key();
+        let history = History::start(profile.store, me, event_tx.clone());
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| NodeError::Io {
+            what: "no randomness from the operating system".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let now = Instant::now();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let endpoint = Endpoint::new(cfg.proto, profile.identity, seed, now, unix);
+        let _ = event_tx.send(NodeEvent::Listening {
+            addr: local_addr.to_string(),
+        });
+        let driver = Driver {
+            socket,
+            local_addr,
+            endpoint,
+            engine: control,
+            frame_ms,
+            history,
+            events: event_tx,
+            name: profile.name,
+            me,
+            names: HashMap::new(),
+            room_open: false,
+            on_stage: false,
+            report_every: cfg.report_every,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        bridge(engine, frame_tx, engine_event_tx, stop.clone());
+        let task = tokio::spawn(driver.run(command_rx, frame_rx, engine_event_rx, stop));
+        Ok(Node {
+            commands,
+            events,
+            local_addr,
+            task,
+        })
+    }
+
+    /// The bound socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs one command.
+    pub async fn command(&self, c: Command) -> Result<Reply, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send((c, tx))
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// The next event; `None` once the node stopped.
+    pub async fn next_event(&mut self) -> Option<NodeEvent> {
+        self.events.recv().await
+    }
+
+    /// Leaves the room if in one (telling the others), waits for the goodbye to be
+    /// delivered, and stops.
+    pub async fn shutdown(self) {
+        let _ = self.command(Command::Leave).await;
+        drop(self.commands);
+        let _ = tokio::time::timeout(Duration::from_secs(4), self.task).await;
+    }
+}
+
+struct Driver {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    endpoint: Endpoint,
+    engine: EngineControl<PublicKey>,
+    frame_ms: u32,
+    history: History,
+    events: mpsc::UnboundedSender<NodeEvent>,
+    name: String,
+    me: PublicKey,
+    names: HashMap<PublicKey, String>,
+    room_open: bool,
+    on_stage: bool,
+    report_every: Duration,
+}
+
+/// Owns the audio engine on a plain thread: moves encoded frames and device events into
+/// the async world (the engine hands them over std channels), and stops the engine when
+/// the driver ends.
+fn bridge(
+    engine: AudioEngine<PublicKey>,
+    frames: mpsc::UnboundedSender<AudioPacket>,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    stop: Arc<AtomicBool>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("salon-audio-bridge".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // A frame arrives every frame period; the timeout only bounds how late we
+                // notice `stop` when no frames flow (an audience member).
+                match engine.packets().recv_timeout(Duration::from_millis(50)) {
+                    Ok(p) => {
+                        if frames.send(p).is_err() {
+                            break;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                while let Ok(e) = engine.events().try_recv() {
+                    let _ = events.send(e);
+                }
+            }
+            engine.stop();
+        });
+    // Without the thread the node still works, just silently: nothing to send.
+    drop(spawned);
+}
+
+/// Addresses to put in an invite for a socket bound to `local`.
+fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
+    if !local.ip().is_unspecified() {
+        return vec![local];
+    }
+    let mut out = Vec::new();
+    // The address the OS would use towards the outside; `connect` on UDP sends nothing.
+    if let Ok(probe) = StdUdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        && probe.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).is_ok()
+        && let Ok(a) = probe.local_addr()
+        && !a.ip().is_unspecified()
+    {
+        out.push(SocketAddr::new(a.ip(), local.port()));
+    }
+    out.push(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        local.port(),
+    ));
+    out
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Request>,
+        mut frames: mpsc::UnboundedReceiver<AudioPacket>,
+        mut engine_events: mpsc::UnboundedReceiver<EngineEvent>,
+        stop: Arc<AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 2048];
+        let mut report = tokio::time::interval(self.report_every);
+        let mut commands_open = true;
+        loop {
+            let deadline = self.endpoint.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r
+                        && let Some(d) = buf.get(..n) {
+                            self.endpoint.handle_datagram(Instant::now(), from, d);
+                        }
+                }
+                c = commands.recv(), if commands_open => match c {
+                    Some((cmd, reply)) => {
+                        let r = self.command(cmd);
+                        let _ = reply.send(r);
+                    }
+                    None => {
+                        commands_open = false;
+                        if self.endpoint.is_idle() {
+                            break;
+                        }
+                        let _ = self.endpoint.leave(Instant::now());
+                    }
+                },
+                Some(f) = frames.recv() => {
+                    if self.room_open && self.on_stage {
+                        let _ = self.endpoint.send_audio(Instant::now(), &f.payload);
+                    }
+                }
+                Some(e) = engine_events.recv() => {
+                    let _ = self.events.send(NodeEvent::Audio { message: engine_event_text(&e) });
+                }
+                _ = sleep => self.endpoint.handle_timeout(Instant::now()),
+                _ = report.tick() => self.report(),
+            }
+            self.flush().await;
+            if !commands_open && self.endpoint.is_idle() {
+                break;
+            }
+        }
+        self.history.finish();
+        stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Sends queued datagrams and turns protocol events into node events.
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            // A send error (no route, buffer full) is a lost datagram, which the protocol
+            // already tolerates.
+            let _ = self.socket.send_to(&t.contents, t.destination).await;
+        }
+        while let Some(ev) = self.endpoint.poll_event() {
+            self.on_event(ev);
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        let me = self.me;
+        let out = match ev {
+            Event::Audio { from, seq, frame } => {
+                let _ = self.engine.push_packet(
+                    from,
+                    AudioPacket {
+                        seq,
+                        payload: frame,
+                    },
+                );
+                return;
+            }
+            Event::Joined(v) => {
+                self.room_changed(&v, true);
+                NodeEvent::Joined {
+                    room: room_info(&v, &me),
+                }
+            }
+            Event::RoomChanged(v) => {
+                self.room_changed(&v, false);
+                NodeEvent::Room {
+                    room: room_info(&v, &me),
+                }
+            }
+            Event::JoinFailed(f) => NodeEvent::JoinFailed {
+                message: f.to_string(),
+            },
+            Event::RoleChanged(r) => {
+                self.on_stage = r.on_stage();
+                NodeEvent::RoleChanged { role: role_name(r) }
+            }
+            Event::MutedByModerator => {
+                let _ = self.engine.set_muted(true);
+                NodeEvent::MutedByModerator
+            }
+            Event::Chat {
+                from, name, text, ..
+            } => {
+                self.history.record(Record::Chat {
+                    from,
+                    name: name.clone(),
+                    text: text.clone(),
+                });
+                NodeEvent::Chat {
+                    from: hex(&from),
+                    name,
+                    text,
+                }
+            }
+            Event::LinkUp(k) => NodeEvent::LinkUp { key: hex(&k) },
+            Event::LinkDown(k) => {
+                let _ = self.engine.remove_peer(k);
+                NodeEvent::LinkDown { key: hex(&k) }
+            }
+            Event::HostChanged { host, invite } => {
+                let invite = invite.map(|i| i.encode());
+                NodeEvent::HostChanged {
+                    host: hex(&host),
+                    invite,
+                }
+            }
+            Event::Left(reason) => {
+                self.room_open = false;
+                self.on_stage = false;
+                self.history.record(Record::RoomClosed);
+                NodeEvent::Left {
+                    reason: match reason {
+                        LeftReason::Left => "left",
+                        LeftReason::Removed => "removed",
+                        LeftReason::Ended => "ended",
+                        LeftReason::TimedOut => "timed_out",
+                    },
+                }
+            }
+        };
+        let _ = self.events.send(out);
+    }
+
+    fn room_changed(&mut self, v: &RoomView, opened: bool) {
+        self.room_open = true;
+        if opened {
+            let hosted = v.host == self.me;
+            let invite = hosted.then(|| self.invite()).flatten().map(|i| i.encode());
+            self.history.record(Record::RoomOpened {
+                room_id: v.room_id.0,
+                hosted,
+                title: v.title.clone(),
+                invite,
+            });
+        }
+        self.on_stage = v
+            .members
+            .iter()
+            .any(|m| m.key == self.me && m.role.on_stage());
+        let gone: Vec<PublicKey> = self
+            .names
+            .keys()
+            .filter(|k| !v.members.iter().any(|m| m.key == **k))
+            .copied()
+            .collect();
+        for k in gone {
+            self.names.remove(&k);
+            let _ = self.engine.remove_peer(k);
+        }
+        for m in &v.members {
+            self.names.insert(m.key, m.name.clone());
+            if m.key != self.me && !m.role.on_stage() {
+                let _ = self.engine.remove_peer(m.key);
+            }
+        }
+        self.history.record(Record::Roster(
+            v.members
+                .iter()
+                .map(|m| (m.key, m.name.clone(), m.role))
+                .collect(),
+        ));
+    }
+
+    fn invite(&self) -> Option<Invite> {
+        let cands = candidates(self.local_addr)
+            .into_iter()
+            .map(|addr| Candidate {
+                kind: CandidateKind::Lan,
+                addr,
+            })
+            .collect();
+        self.endpoint.invite(cands)
+    }
+
+    fn report(&mut self) {
+        if !self.room_open {
+            return;
+        }
+        let levels = self.engine.levels();
+        let peers = levels
+            .peers
+            .iter()
+            .map(|(k, l)| PeerLevel {
+                key: hex(k),
+                name: self.names.get(k).cloned().unwrap_or_default(),
+                rms_dbfs: l.rms_dbfs,
+                speaking: l.speaking,
+            })
+            .collect();
+        let _ = self.events.send(NodeEvent::Levels {
+            input_dbfs: levels.input.rms_dbfs,
+            transmitting: levels.transmitting && self.on_stage,
+            peers,
+        });
+        let frame_ms = self.frame_ms;
+        let links = self
+            .names
+            .iter()
+            .filter(|(k, _)| **k != self.me)
+            .filter_map(|(k, name)| {
+                let s = self.endpoint.link_stats(k)?;
+                let jb = self
+                    .engine
+                    .peer_stats(*k)
+                    .ok()
+                    .flatten()
+                    .map(|j| j.target_frames as u32 * frame_ms);
+                Some(LinkInfo {
+                    key: hex(k),
+                    name: name.clone(),
+                    rtt_ms: s.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    audio_received: s.audio_received,
+                    audio_lost: s.audio_lost,
+                    jitter_buffer_ms: jb,
+                })
+            })
+            .collect();
+        let _ = self.events.send(NodeEvent::Links { links });
+    }
+
+    /// Finds a member by display name (case-insensitive) or hex key prefix.
+    fn resolve(&self, target: &str) -> Result<PublicKey, NodeError> {
+        let t = target.trim();
+        let lower = t.to_lowercase();
+        let by_name: Vec<PublicKey> = self
+            .names
+            .iter()
+            .filter(|(_, n)| n.to_lowercase() == lower)
+            .map(|(k, _)| *k)
+            .collect();
+        let found = if by_name.is_empty() && t.len() >= 4 {
+            self.names
+                .keys()
+                .filter(|k| hex(k).starts_with(&lower))
+                .copied()
+                .collect()
+        } else {
+            by_name
+        };
+        match found.as_slice() {
+            [k] => Ok(*k),
+            [] => Err(NodeError::NoSuchMember(t.to_owned())),
+            _ => Err(NodeError::AmbiguousMember(t.to_owned())),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) -> Result<Reply, NodeError> {
+        let now = Instant::now();
+        let ep = &mut self.endpoint;
+        match cmd {
+            Command::Host { title } => {
+                let cands = candidates(self.local_addr)
+                    .into_iter()
+                    .map(|addr| Candidate {
+                        kind: CandidateKind::Lan,
+                        addr,
+                    })
+                    .collect();
+                let invite = ep.host(now, &title, &self.name, cands)?.encode();
+                let _ = self.events.send(NodeEvent::Hosting {
+                    invite: invite.clone(),
+                });
+                Ok(Reply::Invite { invite })
+            }
+            Command::Join { invite } => {
+                let invite = Invite::parse(&invite)?;
+                let mine = candidates(self.local_addr);
+                ep.join(now, &invite, &self.name, mine)?;
+                Ok(Reply::Ok)
+            }
+            Command::Leave => {
+                ep.leave(now)?;
+                Ok(Reply::Ok)
+            }
+            Command::EndRoom => {
+                ep.end_room(now)?;
+                Ok(Reply::Ok)
+            }
+            Command::SetMuted(m) => {
+                ep.set_muted(now, m)?;
+                self.engine.set_muted(m)?;
+                Ok(Reply::Ok)
+            }
+            Command::SetHand(up) => {
+                ep.set_hand(now, up)?;
+                Ok(Reply::Ok)
+            }
+            Command::Moderate { target, action } => {
+                let k = self.resolve(&target)?;
+                self.endpoint.moderate(now, k, action)?;
+                Ok(Reply::Ok)
+            }
+            Command::Chat(text) => {
+                ep.send_chat(now, &text)?;
+                Ok(Reply::Ok)
+            }
+            Command::SetInput(i) => {
+                self.engine.set_input(i)?;
+                Ok(Reply::Ok)
+            }
+            Command::SetOutput(o) => {
+                self.engine.set_output(o)?;
+                Ok(Reply::Ok)
+            }
+            Command::SetPeerVolume { target, volume } => {
+                let k = self.resolve(&target)?;
+                self.engine.set_peer_volume(k, volume.clamp(0.0, 2.0))?;
+                Ok(Reply::Ok)
+            }
+            Command::VerifyContact { target, verified } => {
+                let k = self.resolve(&target)?;
+                self.history.record(Record::Verify { key: k, verified });
+                Ok(Reply::Ok)
+            }
+            Command::Status => Ok(Reply::Room {
+                room: ep.room().map(|v| room_info(&v, &self.me)),
+            }),
+        }
+    }
+}
+
+fn engine_event_text(e: &EngineEvent) -> String {
+    match e {
+        EngineEvent::DeviceFallback {
+            direction,
+            from,
+            to,
+        } => {
+            format!("{direction:?} device \"{from}\" failed; now using \"{to}\"")
+        }
+        EngineEvent::DeviceLost { direction, error } => {
+            format!(
+                "{direction:?} device lost ({error}); plug it back in or choose another in settings"
+            )
+        }
+        EngineEvent::SwitchFailed { direction, error } => {
+            format!(
+                "could not switch the {direction:?} device ({error}); the previous one stays in use"
+            )
+        }
+        EngineEvent::DeviceOpened { direction, name } => {
+            format!("{direction:?} device \"{name}\" in use")
+        }
+    }
+}

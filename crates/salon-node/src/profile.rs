@@ -1,0 +1,99 @@
+//! The user's data directory: the encrypted store with their identity and history.
+
+use std::path::{Path, PathBuf};
+
+use salon_proto::Identity;
+use salon_store::{KdfParams, Store, Timestamp};
+
+use crate::error::NodeError;
+
+/// File name of the encrypted database inside the data directory.
+pub const DB_FILE: &str = "salon.db";
+
+/// `$SALON_DATA_DIR`, else `$XDG_DATA_HOME/salon`, else `~/.local/share/salon`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SALON_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("salon");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/salon")
+}
+
+/// An unlocked profile: the store and the identity it holds.
+pub struct Profile {
+    /// The open store (moved to the history thread when a node starts).
+    pub store: Store,
+    /// The user's static key pair.
+    pub identity: Identity,
+    /// The user's display name.
+    pub name: String,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(dir: &Path) -> PathBuf {
+    dir.join(DB_FILE)
+}
+
+/// Creates a new profile: the data directory, an encrypted store, a fresh identity.
+pub fn create(
+    dir: &Path,
+    passphrase: &str,
+    name: &str,
+    kdf: KdfParams,
+) -> Result<Profile, NodeError> {
+    if !salon_proto::roster::valid_name(name) {
+        return Err(NodeError::InvalidName);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
+        what: format!("cannot create the data directory {}", dir.display()),
+        source,
+    })?;
+    let mut store = Store::create(&db(dir), passphrase, kdf)?;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| NodeError::Io {
+        what: "no randomness from the operating system".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let identity = Identity::from_secret_bytes(seed);
+    store.set_identity(
+        identity.secret_bytes(),
+        identity.public_key().as_bytes(),
+        Timestamp::now(),
+    )?;
+    store.set_display_name(name.trim())?;
+    Ok(Profile {
+        store,
+        identity,
+        name: name.trim().to_owned(),
+    })
+}
+
+/// Opens an existing profile with the passphrase.
+pub fn unlock(dir: &Path, passphrase: &str) -> Result<Profile, NodeError> {
+    let store = Store::open(&db(dir), passphrase)?;
+    let Some(id) = store.identity()? else {
+        return Err(NodeError::NoIdentity(dir.to_owned()));
+    };
+    let identity = Identity::from_secret_bytes(*id.secret_key);
+    let name = store.display_name()?.unwrap_or_else(|| "Anonymous".into());
+    Ok(Profile {
+        store,
+        identity,
+        name,
+    })
+}
+
+/// Whether `dir` already holds a profile.
+pub fn exists(dir: &Path) -> bool {
+    db(dir).exists()
+}
