@@ -12,6 +12,7 @@ SALON_APT_PACKAGES=(
   libasound2-dev libwebrtc-audio-processing-dev libclang-dev
   sqlcipher
   pulseaudio pulseaudio-utils libasound2-plugins
+  tcpdump
 )
 
 salon_missing_packages() {

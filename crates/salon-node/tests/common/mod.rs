@@ -1,0 +1,208 @@
+//! Helpers for tests that run real `salon` processes on loopback.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_salon");
+
+/// Progress lines in the test log, so a hang shows where it is.
+#[macro_export]
+macro_rules! step {
+    ($($t:tt)*) => { eprintln!("[cli test] {}", format!($($t)*)) };
+}
+
+pub struct Peer {
+    pub name: String,
+    pub child: Child,
+    pub stdin: ChildStdin,
+    pub events: Receiver<Value>,
+    pub seen: Vec<Value>,
+    /// The latest room state this peer reported.
+    pub room: Option<Value>,
+    pub out: PathBuf,
+}
+
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("salon-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn init(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let pass = root.join("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let st = Command::new(BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ])
+        .args(["init", "--name", name, "--kdf-memory-kib", "256"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    dir
+}
+
+pub fn spawn(root: &Path, name: &str, args: &[&str], input: &str) -> Peer {
+    let dir = root.join(name);
+    let out = root.join(format!("{name}.wav"));
+    let mut child = Command::new(BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--passphrase-file",
+            root.join("pass").to_str().unwrap(),
+        ])
+        .args(args)
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--events",
+            "json",
+            "--input",
+            input,
+            "--output",
+            out.to_str().unwrap(),
+        ])
+        .args(["--no-noise-suppression", "--no-echo-cancellation"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let (tx, events) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    Peer {
+        name: name.into(),
+        child,
+        stdin,
+        events,
+        seen: Vec::new(),
+        room: None,
+        out,
+    }
+}
+
+impl Peer {
+    pub fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Waits for an event matching `pred`, keeping everything seen.
+    pub fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let end = Instant::now() + limit;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.events.recv_timeout(left) {
+                Ok(v) => {
+                    if v["event"] == "room" || v["event"] == "joined" {
+                        self.room = Some(v["room"].clone());
+                    }
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "{}: no {what} within {limit:?}; saw {:#?}",
+            self.name,
+            self.seen
+                .iter()
+                .filter(|v| v["event"] != "levels" && v["event"] != "links")
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// Waits until the latest room state (not any earlier one) satisfies `pred`.
+    pub fn room_has(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
+        if self.room.as_ref().is_some_and(&pred) {
+            return;
+        }
+        let end = Instant::now() + Duration::from_secs(15);
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            let Ok(v) = self.events.recv_timeout(left) else {
+                break;
+            };
+            if v["event"] == "room" || v["event"] == "joined" {
+                self.room = Some(v["room"].clone());
+            }
+            self.seen.push(v);
+            if self.room.as_ref().is_some_and(&pred) {
+                return;
+            }
+        }
+        panic!(
+            "{}: room never had {what}; last room {:#?}",
+            self.name, self.room
+        );
+    }
+}
+
+pub fn member<'a>(room: &'a Value, name: &str) -> Option<&'a Value> {
+    room["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+}
+
+/// Goertzel power of `hz` relative to total power, over 16-bit mono samples at 48 kHz.
+pub fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 48_000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2, mut total) = (0.0f64, 0.0f64, 0.0f64);
+    for &x in samples {
+        let x = f64::from(x) / 32768.0;
+        total += x * x;
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    // A pure tone of amplitude A over N samples gives power (A·N/2)² and total A²·N/2.
+    if total == 0.0 {
+        0.0
+    } else {
+        power / (total * samples.len() as f64 / 2.0)
+    }
+}
+
+pub fn read_wav(p: &Path) -> Vec<i16> {
+    let bytes = std::fs::read(p).unwrap();
+    // Canonical 44-byte header of a 16-bit mono WAV as written by salon-audio (hound).
+    bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
