@@ -135,6 +135,8 @@ pub struct LinkInfo {
     pub audio_lost: u64,
     /// Jitter-buffer target delay in milliseconds.
     pub jitter_buffer_ms: Option<u32>,
+    /// Whether an encrypted session is up.
+    pub up: bool,
 }
 
 /// Something front ends should know.
@@ -195,6 +197,11 @@ pub enum NodeEvent {
     Links {
         /// One entry per person.
         links: Vec<LinkInfo>,
+    },
+    /// The first audio frame from this person arrived (they are audible from now on).
+    FirstAudio {
+        /// Hex key.
+        key: String,
     },
     /// A link came up.
     LinkUp {

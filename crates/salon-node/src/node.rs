@@ -127,6 +127,7 @@ impl Node {
             name: profile.name,
             me,
             names: HashMap::new(),
+            heard: std::collections::HashSet::new(),
             room_open: false,
             on_stage: false,
             report_every: cfg.report_every,
@@ -181,6 +182,7 @@ struct Driver {
     name: String,
     me: PublicKey,
     names: HashMap<PublicKey, String>,
+    heard: std::collections::HashSet<PublicKey>,
     room_open: bool,
     on_stage: bool,
     report_every: Duration,
@@ -323,7 +325,10 @@ impl Driver {
                         payload: frame,
                     },
                 );
-                return;
+                if !self.heard.insert(from) {
+                    return;
+                }
+                NodeEvent::FirstAudio { key: hex(&from) }
             }
             Event::Joined(v) => {
                 self.room_changed(&v, true);
@@ -482,6 +487,7 @@ impl Driver {
                     audio_received: s.audio_received,
                     audio_lost: s.audio_lost,
                     jitter_buffer_ms: jb,
+                    up: s.up,
                 })
             })
             .collect();

@@ -31,7 +31,11 @@ fn read_pcap(path: &Path) -> Vec<Datagram> {
     let le = b[0..4] == [0xd4, 0xc3, 0xb2, 0xa1];
     let u32_at = |i: usize| {
         let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
     };
     let link = u32_at(20);
     let l2 = match link {
@@ -68,14 +72,27 @@ fn read_pcap(path: &Path) -> Vec<Datagram> {
 
 fn tcpdump(path: &Path) -> Option<Child> {
     let spawned = Command::new("tcpdump")
-        .args(["-i", "lo", "-U", "-n", "-s", "0", "-w", path.to_str().unwrap(), "udp"])
+        .args([
+            "-i",
+            "lo",
+            "-U",
+            "-n",
+            "-s",
+            "0",
+            "-w",
+            path.to_str().unwrap(),
+            "udp",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn();
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            assert!(std::env::var_os("SALON_CI").is_none(), "tcpdump is needed in CI: {e}");
+            assert!(
+                std::env::var_os("SALON_CI").is_none(),
+                "tcpdump is needed in CI: {e}"
+            );
             eprintln!("skipping: tcpdump not available ({e})");
             return None;
         }
@@ -85,7 +102,10 @@ fn tcpdump(path: &Path) -> Option<Child> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -94,7 +114,10 @@ fn tcpdump(path: &Path) -> Option<Child> {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(l) if l.contains("listening on") => return Some(child),
             Ok(l) if l.contains("ermission") || l.contains("rror") => {
-                assert!(std::env::var_os("SALON_CI").is_none(), "tcpdump cannot capture in CI: {l}");
+                assert!(
+                    std::env::var_os("SALON_CI").is_none(),
+                    "tcpdump cannot capture in CI: {l}"
+                );
                 eprintln!("skipping: {l}");
                 let _ = child.kill();
                 return None;
@@ -106,18 +129,27 @@ fn tcpdump(path: &Path) -> Option<Child> {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
 fn hex_to_bytes(h: &str) -> Vec<u8> {
-    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn b64(data: &[u8], alphabet: &[u8; 64]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..=chunk.len() {
             out.push(alphabet[((n >> (18 - 6 * k)) & 63) as usize] as char);
@@ -133,15 +165,29 @@ fn forms(raw: &[u8]) -> Vec<Vec<u8>> {
     const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let mut v = vec![raw.to_vec()];
-    for s in [hex.clone(), hex.to_uppercase(), b64(raw, STD), b64(raw, URL)] {
+    for s in [
+        hex.clone(),
+        hex.to_uppercase(),
+        b64(raw, STD),
+        b64(raw, URL),
+    ] {
         v.push(s.as_bytes()[..s.len().min(16)].to_vec());
     }
     v
 }
 
 fn port_of(p: &mut Peer) -> u16 {
-    let v = p.wait("listening", Duration::from_secs(10), |v| v["event"] == "listening");
-    v["addr"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()
+    let v = p.wait("listening", Duration::from_secs(10), |v| {
+        v["event"] == "listening"
+    });
+    v["addr"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -156,18 +202,32 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     let title = "Canary-Title-velvet-9d1";
     let mut host = spawn(&root, names[0], &["host", "--title", title], "tone:440");
     let host_port = port_of(&mut host);
-    let invite = host.wait("invite", Duration::from_secs(10), |v| v["event"] == "hosting")["invite"].as_str().unwrap().to_owned();
+    let invite = host.wait("invite", Duration::from_secs(10), |v| {
+        v["event"] == "hosting"
+    })["invite"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut bo = spawn(&root, names[1], &["join", &invite], "tone:660");
     let mut cy = spawn(&root, names[2], &["join", &invite], "tone:880");
     let bo_port = port_of(&mut bo);
     let cy_port = port_of(&mut cy);
-    host.room_has("three members", |r| r["members"].as_array().is_some_and(|m| m.len() == 3));
+    host.room_has("three members", |r| {
+        r["members"].as_array().is_some_and(|m| m.len() == 3)
+    });
     host.say(&format!("promote {}", names[1]));
-    bo.room_has("on stage", |r| member(r, names[1]).is_some_and(|m| m["role"] == "speaker"));
-    let chats = ["Canary-Chat-meet-at-the-pier-5u", "Canary-Chat-bring-the-map-2z"];
+    bo.room_has("on stage", |r| {
+        member(r, names[1]).is_some_and(|m| m["role"] == "speaker")
+    });
+    let chats = [
+        "Canary-Chat-meet-at-the-pier-5u",
+        "Canary-Chat-bring-the-map-2z",
+    ];
     host.say(&format!("say {}", chats[0]));
     cy.say(&format!("say {}", chats[1]));
-    cy.wait("chat", Duration::from_secs(5), |v| v["event"] == "chat" && v["text"] == chats[0]);
+    cy.wait("chat", Duration::from_secs(5), |v| {
+        v["event"] == "chat" && v["text"] == chats[0]
+    });
     step!("room running; speaking unmuted");
     let t_unmuted = std::time::SystemTime::now();
     std::thread::sleep(Duration::from_secs(3));
@@ -179,10 +239,20 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
 
     // Flood Cy (a listener) with noise and with replays of what it already received.
     let so_far = read_pcap(&pcap);
-    let replays: Vec<Vec<u8>> = so_far.iter().filter(|d| d.dst == cy_port).map(|d| d.payload.clone()).collect();
-    assert!(replays.len() > 100, "only {} datagrams to the listener captured", replays.len());
+    let replays: Vec<Vec<u8>> = so_far
+        .iter()
+        .filter(|d| d.dst == cy_port)
+        .map(|d| d.payload.clone())
+        .collect();
+    assert!(
+        replays.len() > 100,
+        "only {} datagrams to the listener captured",
+        replays.len()
+    );
     let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
-    flood.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    flood
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for n in 0..20_000usize {
         x ^= x << 13;
@@ -200,11 +270,22 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
         }
     }
     let mut buf = [0u8; 2048];
-    assert!(flood.recv_from(&mut buf).is_err(), "the listener answered the flood");
+    assert!(
+        flood.recv_from(&mut buf).is_err(),
+        "the listener answered the flood"
+    );
     // The room is undisturbed: the listener still hears the host.
-    cy.wait("host still heard after the flood", Duration::from_secs(5), |v| {
-        v["event"] == "levels" && v["peers"].as_array().is_some_and(|p| p.iter().any(|x| x["name"] == names[0] && x["speaking"] == true))
-    });
+    cy.wait(
+        "host still heard after the flood",
+        Duration::from_secs(5),
+        |v| {
+            v["event"] == "levels"
+                && v["peers"].as_array().is_some_and(|p| {
+                    p.iter()
+                        .any(|x| x["name"] == names[0] && x["speaking"] == true)
+                })
+        },
+    );
     for p in [&mut host, &mut bo, &mut cy] {
         p.say("leave");
     }
@@ -218,12 +299,24 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     let ours: HashSet<u16> = [host_port, bo_port, cy_port].into_iter().collect();
     let flood_port = flood.local_addr().unwrap().port();
     let all = read_pcap(&pcap);
-    assert_eq!(all.iter().filter(|d| d.dst == flood_port).count(), 0, "a node answered the flood");
+    assert_eq!(
+        all.iter().filter(|d| d.dst == flood_port).count(),
+        0,
+        "a node answered the flood"
+    );
     let packets: Vec<Datagram> = all
         .into_iter()
-        .filter(|d| (ours.contains(&d.src) || ours.contains(&d.dst)) && d.src != flood_port && d.dst != flood_port)
+        .filter(|d| {
+            (ours.contains(&d.src) || ours.contains(&d.dst))
+                && d.src != flood_port
+                && d.dst != flood_port
+        })
         .collect();
-    assert!(packets.len() > 1000, "only {} packets captured", packets.len());
+    assert!(
+        packets.len() > 1000,
+        "only {} packets captured",
+        packets.len()
+    );
     let invite = salon_proto::Invite::parse(&invite).unwrap();
     let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
     for n in names.iter().chain([&title]).chain(chats.iter()) {
@@ -232,7 +325,12 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     for f in forms(&invite.room_id.0) {
         needles.push(("room id".into(), f));
     }
-    let keys: Vec<String> = host.room.as_ref().unwrap()["members"].as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap().to_owned()).collect();
+    let keys: Vec<String> = host.room.as_ref().unwrap()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(keys.len(), 3);
     for k in &keys {
         for f in forms(&hex_to_bytes(k)) {
@@ -241,7 +339,10 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     }
     for d in &packets {
         for (what, n) in &needles {
-            assert!(!d.payload.windows(n.len()).any(|w| w == n.as_slice()), "{what} visible in a packet");
+            assert!(
+                !d.payload.windows(n.len()).any(|w| w == n.as_slice()),
+                "{what} visible in a packet"
+            );
         }
     }
     // Sizes: fixed per type; transport datagrams only in the three buckets.
@@ -249,14 +350,34 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     let allowed: HashSet<usize> = [341, 121, 61, 189, 509, 1213].into_iter().collect();
     assert!(sizes.is_subset(&allowed), "unexpected sizes {sizes:?}");
     // The speaker's datagrams to one peer: the audio-size rate is the same muted or not.
-    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
     let rate = |from: f64, to: f64| {
-        packets.iter().filter(|d| d.src == bo_port && d.dst == cy_port && d.payload.len() == 189 && d.at >= from && d.at < to).count() as f64 / (to - from)
+        packets
+            .iter()
+            .filter(|d| {
+                d.src == bo_port
+                    && d.dst == cy_port
+                    && d.payload.len() == 189
+                    && d.at >= from
+                    && d.at < to
+            })
+            .count() as f64
+            / (to - from)
     };
     let unmuted = rate(secs(t_unmuted) + 0.5, secs(t_muted));
     let muted = rate(secs(t_muted) + 0.5, secs(t_end));
     step!("speaker to listener: {unmuted:.1} datagrams/s unmuted, {muted:.1} muted");
-    assert!(unmuted > 45.0, "speaker sends ~50 audio datagrams a second, saw {unmuted:.1}");
-    assert!((unmuted - muted).abs() / unmuted < 0.1, "muting changed the rate: {unmuted:.1} vs {muted:.1}");
+    assert!(
+        unmuted > 45.0,
+        "speaker sends ~50 audio datagrams a second, saw {unmuted:.1}"
+    );
+    assert!(
+        (unmuted - muted).abs() / unmuted < 0.1,
+        "muting changed the rate: {unmuted:.1} vs {muted:.1}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

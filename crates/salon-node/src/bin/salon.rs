@@ -445,7 +445,8 @@ fn print_event(ev: &NodeEvent, json: bool) {
         NodeEvent::Levels { .. }
         | NodeEvent::Links { .. }
         | NodeEvent::LinkUp { .. }
-        | NodeEvent::LinkDown { .. } => return,
+        | NodeEvent::LinkDown { .. }
+        | NodeEvent::FirstAudio { .. } => return,
     };
     println!("{text}");
 }

@@ -197,6 +197,16 @@ pub fn tone_share(samples: &[i16], hz: f64) -> f64 {
     }
 }
 
+/// Seconds of `samples` (in 100 ms blocks) in which `hz` carries at least 5% of the power:
+/// robust to a speaker who talked only part of the time.
+pub fn tone_seconds(samples: &[i16], hz: f64) -> f64 {
+    samples
+        .chunks_exact(4800)
+        .filter(|b| tone_share(b, hz) > 0.05)
+        .count() as f64
+        / 10.0
+}
+
 pub fn read_wav(p: &Path) -> Vec<i16> {
     let bytes = std::fs::read(p).unwrap();
     // Canonical 44-byte header of a 16-bit mono WAV as written by salon-audio (hound).
@@ -205,4 +215,3 @@ pub fn read_wav(p: &Path) -> Vec<i16> {
         .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect()
 }
-
