@@ -13,7 +13,7 @@ use common::*;
 #[test]
 fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_host_leaving() {
     let root = tempdir("room");
-    for n in ["Hana", "Ivo", "Juno", "Kai"] {
+    for n in ["Hana", "Ivo", "Juno", "Kai", "Lev"] {
         init(&root, n);
     }
     let mut host = spawn(
@@ -32,16 +32,35 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
     let mut ivo = spawn(&root, "Ivo", &["join", &invite], "tone:660");
     let mut juno = spawn(&root, "Juno", &["join", &invite], "tone:880");
     let mut kai = spawn(&root, "Kai", &["join", &invite], "tone:1100");
-    for p in [&mut ivo, &mut juno, &mut kai] {
+    let mut lev = spawn(&root, "Lev", &["join", &invite], "none");
+    for p in [&mut ivo, &mut juno, &mut kai, &mut lev] {
         p.wait("joined", Duration::from_secs(10), |v| {
             v["event"] == "joined"
         });
     }
     step!("joiners started");
-    host.room_has("four members", |r| {
-        r["members"].as_array().is_some_and(|m| m.len() == 4)
+    host.room_has("five members", |r| {
+        r["members"].as_array().is_some_and(|m| m.len() == 5)
     });
-
+    // Lev is removed: told so, gone from every roster, and the invite no longer admits Lev.
+    host.say("kick Lev");
+    lev.wait("removed", Duration::from_secs(5), |v| {
+        v["event"] == "left" && v["reason"] == "removed"
+    });
+    assert!(lev.child.wait().unwrap().success());
+    for p in [&mut host, &mut ivo, &mut juno, &mut kai] {
+        p.room_has("Lev gone", |r| {
+            member(r, "Lev").is_none() && r["members"].as_array().is_some_and(|m| m.len() == 4)
+        });
+    }
+    let mut lev = spawn(&root, "Lev", &["join", &invite], "none");
+    lev.wait("refused", Duration::from_secs(10), |v| {
+        v["event"] == "join_failed" && v["message"].as_str().is_some_and(|m| m.contains("removed"))
+    });
+    assert!(
+        !lev.child.wait().unwrap().success(),
+        "a refused join exits with failure"
+    );
     step!("four in the room");
     // Ivo raises a hand; the host invites Ivo and Juno on stage; Kai stays in the audience.
     ivo.say("hand");
@@ -157,6 +176,80 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
     for w in [&h, &i, &j] {
         assert!(never(w, 1100.0), "nobody hears the audience member Kai");
     }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn unreachable_host_names_the_addresses_tried_and_a_taken_port_says_so() {
+    let root = tempdir("unreachable");
+    let dir = init(&root, "Max");
+    let pass = root.join("pass");
+    init(&root, "Host");
+    // A real invite whose host is gone: its port no longer answers.
+    let mut host = spawn(&root, "Host", &["host", "--title", "Gone"], "none");
+    let invite = host.wait("invite", Duration::from_secs(10), |v| {
+        v["event"] == "hosting"
+    })["invite"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let addr = host.wait("listening", Duration::from_secs(10), |v| {
+        v["event"] == "listening"
+    })["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    host.child.kill().unwrap();
+    let _ = host.child.wait();
+    let out = Command::new(BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ])
+        .args([
+            "join",
+            &invite,
+            "--input",
+            "none",
+            "--output",
+            "null",
+            "--join-timeout-secs",
+            "2",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("did not answer") && text.contains(&addr),
+        "{text}"
+    );
+    // Binding a port that is taken.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ])
+        .args([
+            "host", "--title", "T", "--input", "none", "--output", "null", "--bind", &port,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot listen on") && err.contains("--bind"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -88,6 +88,9 @@ struct RoomArgs {
     /// Opus frame length in milliseconds (20 or 10).
     #[arg(long, default_value_t = 20)]
     frame_ms: u32,
+    /// Give up joining after this many seconds (tests shorten it).
+    #[arg(long, hide = true, default_value_t = 15)]
+    join_timeout_secs: u64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,6 +253,7 @@ async fn run_room(
         10 => salon_audio::FrameDuration::Ms10,
         other => return Err(format!("--frame-ms must be 20 or 10, not {other}")),
     };
+    cfg.proto.join_timeout = std::time::Duration::from_secs(args.join_timeout_secs.max(1));
     let json = args.events == EventFormat::Json;
     let mut node = Node::start(prof, cfg).await.map_err(|e| e.to_string())?;
     let started = match start {
