@@ -15,11 +15,15 @@ use salon_audio::{AudioEngine, CodecConfig, EngineConfig, FrameDuration, InputSp
 
 const RATE: u32 = 48_000;
 const BLOCK: usize = 480; // 10 ms device callbacks
-const BURSTS: usize = 40;
+/// Bursts measured per device phase.
+const BURSTS: usize = 10;
+/// Offsets of the playback callbacks against the capture callbacks: real devices run
+/// at an arbitrary phase to each other, and latency depends on it.
+const PHASES_US: [u64; 4] = [0, 2_500, 5_000, 7_500];
 const BURST_EVERY: usize = 30; // blocks (300 ms)
 const BURST_LEN: usize = 10; // blocks (100 ms)
 
-fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool) -> Vec<f64> {
+fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool, phase_us: u64) -> Vec<f64> {
     let (mut feeder, capture) = CaptureRing::emulated("emulated mic", RATE, 1).unwrap();
     let (playback, mut drain) = PlaybackRing::emulated("emulated speaker", RATE, 1).unwrap();
     let config = EngineConfig {
@@ -113,7 +117,7 @@ fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool) -> Vec<f64
     let mut armed_for = u64::MAX;
     let mut quiet_blocks = 0;
     while latencies.len() < BURSTS {
-        let deadline = origin + Duration::from_micros(10_000 * n as u64 + 5_000);
+        let deadline = origin + Duration::from_micros(10_000 * n as u64 + phase_us);
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
@@ -165,7 +169,10 @@ fn main() {
         (FrameDuration::Ms20, 30, false),
         (FrameDuration::Ms10, 30, false),
     ] {
-        let mut l = run(frame, jitter, ns);
+        let mut l: Vec<f64> = PHASES_US
+            .iter()
+            .flat_map(|&phase| run(frame, jitter, ns, phase))
+            .collect();
         l.sort_by(f64::total_cmp);
         let label = format!(
             "{} ms frames, jitter {jitter} ms{}",

@@ -111,7 +111,7 @@ impl Default for EngineConfig {
             noise_suppression: true,
             echo_cancellation: cfg!(feature = "aec"),
             jitter: None,
-            playback_margin: Duration::from_millis(3),
+            playback_margin: Duration::from_millis(1),
         }
     }
 }
@@ -532,8 +532,8 @@ impl Output {
 
 /// How often the loop polls devices; well under a frame.
 const POLL: Duration = Duration::from_millis(1);
-/// Device-paced mixing granularity: 5 ms at 48 kHz.
-const MIX_CHUNK: usize = 240;
+/// Device-paced mixing granularity: 2.5 ms at 48 kHz.
+const MIX_CHUNK: usize = 120;
 /// Block size the far-end reference is handed over in (the echo canceller's 10 ms).
 const FAR_END_BLOCK: usize = 480;
 /// Cap on the self-tuned playback margin.
@@ -733,8 +733,8 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 c => c,
             };
             let target = callback + self.margin.as_micros() as u64;
-            // Mix in small chunks: playout then follows the device with 5 ms granularity
-            // instead of a whole codec frame, which is what lets the jitter buffer trim
+            // Mix in small chunks: playout then follows the device with
+            // 2.5 ms granularity instead of a whole codec frame, which is what lets the jitter buffer trim
             // its delay below a frame.
             while pb.queued_micros() < target {
                 self.receiver.mix_into(now, &mut self.chunk);

@@ -109,9 +109,9 @@ impl JitterConfig {
 }
 
 /// Slack always left when shrinking, for scheduling noise (µs).
-const SHRINK_GUARD_US: i64 = 2_000;
+const SHRINK_GUARD_US: i64 = 1_000;
 /// Shrinks below this are not worth the splice (µs).
-const MIN_SHRINK_US: i64 = 2_500;
+const MIN_SHRINK_US: i64 = 1_500;
 /// A jump this large (either way) means the sender restarted its counter.
 const RESET_JUMP: i64 = 3_000;
 /// Extended sequence numbers start here so packets just before the first one stay positive.
