@@ -532,6 +532,8 @@ impl Output {
 
 /// How often the loop polls devices; well under a frame.
 const POLL: Duration = Duration::from_millis(1);
+/// Captured audio held back at most, in frames, before the oldest is dropped.
+const MAX_CAPTURE_BACKLOG: usize = 3;
 /// Device-paced mixing granularity: 2.5 ms at 48 kHz.
 const MIX_CHUNK: usize = 120;
 /// Block size the far-end reference is handed over in (the echo canceller's 10 ms).
@@ -685,6 +687,21 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 if let Some(cap) = self.input.ring() {
                     let _ = cap.read(&mut self.in_buf);
                 }
+                // Bound the delay after a burst from the device (e.g. after a stall).
+                if self.in_buf.len() > MAX_CAPTURE_BACKLOG * n {
+                    let excess = self.in_buf.len() - (MAX_CAPTURE_BACKLOG - 1) * n;
+                    self.in_buf.drain(..excess);
+                }
+                // The device is late (starting up, stalled, slower clock): send silence
+                // on time so the network still sees a constant packet rate.
+                if self.next_send + frame / 2 <= now && self.in_buf.len() < n {
+                    self.in_buf.resize(n, 0.0);
+                    if self.next_send + 2 * frame <= now {
+                        // Far behind (the thread was descheduled): resume from now rather
+                        // than send a burst.
+                        self.next_send = now;
+                    }
+                }
             }
             Input::Clocked(src) => {
                 while self.next_send <= now {
@@ -709,10 +726,16 @@ impl<K: Eq + Hash + Clone> Worker<K> {
     fn encode(&mut self) -> Result<()> {
         let n = self.sender.frame_samples();
         let mut used = 0;
+        let device_paced = matches!(self.input, Input::Device(_) | Input::Ring(_));
+        let frame = Duration::from_micros(self.config.codec.frame.micros());
         while self.in_buf.len() - used >= n {
             let packet = self.sender.process(&self.in_buf[used..used + n])?;
             used += n;
             let _ = self.packets.send(packet);
+            if device_paced {
+                // Deadline for the next frame; see `capture`.
+                self.next_send += frame;
+            }
         }
         self.in_buf.drain(..used);
         Ok(())
@@ -796,6 +819,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         to: c.name().to_owned(),
                     });
                     self.input = Input::Device(Box::new(c));
+                    self.next_send = now;
                 }
                 Err(e) => {
                     if !matches!(self.input, Input::Lost) {
