@@ -146,6 +146,10 @@ pub struct JitterBuffer {
     pending_shrink_us: i64,
     /// How much audio the caller pulls at a time (µs); see [`Self::set_granularity`].
     granularity_us: i64,
+    /// Smoothed share of playout slots that were lost.
+    loss_ema: f64,
+    /// Whether to hold an extra frame for FEC (see [`Self::fec_frames`]).
+    fec_delay: bool,
     stats: JitterStats,
 }
 
@@ -173,6 +177,8 @@ impl JitterBuffer {
             window_pops: 0,
             pending_shrink_us: 0,
             granularity_us: config.frame.micros() as i64,
+            loss_ema: 0.0,
+            fec_delay: false,
             stats: JitterStats::default(),
         }
     }
@@ -190,6 +196,23 @@ impl JitterBuffer {
     /// Finer pulls let it trim delay in steps smaller than a frame.
     pub fn set_granularity(&mut self, g: Duration) {
         self.granularity_us = (g.as_micros() as i64).clamp(0, self.frame_us);
+    }
+
+    /// One extra frame of delay while packets are being lost, so the next packet (and
+    /// its FEC copy of the lost one) is usually in hand when a loss is discovered.
+    fn fec_frames(&self) -> i64 {
+        i64::from(self.fec_delay)
+    }
+
+    /// Tracks the loss rate with hysteresis: on at the first loss, off after ~5 s without.
+    fn note_loss(&mut self, lost: bool) {
+        // ~100-pop memory: 2 s at 20 ms frames.
+        self.loss_ema += (f64::from(u8::from(lost)) - self.loss_ema) / 100.0;
+        if self.loss_ema > 0.005 {
+            self.fec_delay = true;
+        } else if self.loss_ema < 0.001 {
+            self.fec_delay = false;
+        }
     }
 
     /// Current target delay.
@@ -280,7 +303,7 @@ impl JitterBuffer {
             .copied()
             .unwrap_or(0);
         // One frame to cover the phase between arrival and playout, plus the jitter.
-        let frames = 1 + (p + self.frame_us - 1) / self.frame_us;
+        let frames = 1 + (p + self.frame_us - 1) / self.frame_us + self.fec_frames();
         self.target_frames =
             (frames as usize).clamp(self.config.min_frames, self.config.max_frames);
     }
@@ -324,7 +347,9 @@ impl JitterBuffer {
             (self.config.shrink_window.as_micros() as i64 / self.frame_us).max(1) as u32;
         let mut spare_frame = false;
         if self.window_pops >= window_pops {
-            let spare = self.window_min_wait.saturating_sub(SHRINK_GUARD_US);
+            // Keep the extra frame that makes FEC usable when packets are being lost.
+            let keep = SHRINK_GUARD_US + self.fec_frames() * self.frame_us;
+            let spare = self.window_min_wait.saturating_sub(keep);
             // A sub-frame shrink brings the next need earlier, rounded down to the
             // caller's output granularity: only what is left after that is safe.
             let fine = spare - self.granularity_us;
@@ -337,6 +362,7 @@ impl JitterBuffer {
             self.window_pops = 0;
         }
         if let Some((payload, arrived)) = self.packets.remove(&next) {
+            self.note_loss(false);
             self.window_min_wait = self.window_min_wait.min(now_us - arrived);
             self.underrun_frames = 0;
             self.stats.played += 1;
@@ -370,9 +396,13 @@ impl JitterBuffer {
         }
         let waited = self.underrun_frames as usize;
         if !self.packets.is_empty()
-            && (self.packets.len() >= self.target_frames || waited >= self.target_frames)
+            && (self.packets.contains_key(&(next + 1))
+                || self.packets.len() >= self.target_frames
+                || waited >= self.target_frames)
         {
-            // Enough later packets are here (or we waited a full target): this one is lost.
+            // The next packet is here, or enough later ones (or we waited a full target):
+            // this one is lost.
+            self.note_loss(true);
             self.underrun_frames = 0;
             self.advance(next + 1);
             if let Some((next_payload, _)) = self.packets.get(&(next + 1)) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::codec::{Decoder, FrameDuration, SAMPLE_RATE};
 use crate::error::Result;
 use crate::jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
-use crate::level::{Level, LevelMeter};
+use crate::level::{Level, LevelMeter, rms, to_dbfs};
 use crate::mixer::Mixer;
 
 /// Highest per-speaker volume (4× = +12 dB); more only amplifies noise.
@@ -29,6 +29,8 @@ struct RemoteSpeaker {
     decoded: Vec<f32>,
     /// Output length of the previous render, to keep the jitter buffer's granularity.
     last_len: usize,
+    /// Samples the jitter buffer asked to cut that have not been cut yet.
+    owed: usize,
 }
 
 impl RemoteSpeaker {
@@ -44,6 +46,7 @@ impl RemoteSpeaker {
             fifo: Vec::with_capacity(4 * n),
             decoded: vec![0.0; n],
             last_len: n,
+            owed: 0,
         })
     }
 
@@ -99,24 +102,52 @@ impl RemoteSpeaker {
                 self.fifo.extend_from_slice(&self.decoded);
             }
             Playout::Accelerate(a, b) => {
-                // Two frames in one go: decode both (keeps decoder state continuous),
-                // then splice out about a frame where the waveform repeats best.
-                let carry = self.fifo.len();
+                // Two frames in one go: decode both (keeps decoder state continuous); the
+                // surplus frame is cut out below, preferably in a pause.
                 self.decode(&a.payload);
                 self.decode(&b.payload);
-                splice_out(&mut self.fifo, n / 2, n + carry, SPLICE_OVERLAP.min(n / 4));
+                self.owed += n;
             }
             Playout::Shrink(p, by) => {
                 self.decode(&p.payload);
-                let max = (by.as_micros() as usize * SAMPLE_RATE as usize / 1_000_000).min(n);
-                splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
+                self.owed += (by.as_micros() as usize * SAMPLE_RATE as usize / 1_000_000).min(n);
             }
         }
+        self.pay_owed(n);
         // Levels per codec frame, so the VAD's hangover counts real frame periods.
         let tail = self.fifo.len().saturating_sub(n);
         self.meter.update(&self.fifo[tail..]);
     }
 }
+
+impl RemoteSpeaker {
+    /// Removes owed samples (time compression asked for by the jitter buffer) where it is
+    /// least audible: in a pause. Splicing inside speech is what listeners (and PESQ)
+    /// notice, so it only happens there when the debt exceeds two frames.
+    fn pay_owed(&mut self, n: usize) {
+        if self.owed == 0 {
+            return;
+        }
+        let tail = self.fifo.len().saturating_sub(n);
+        let quiet = to_dbfs(rms(&self.fifo[tail..])) < QUIET_DBFS;
+        if !quiet && self.owed < 2 * n {
+            return;
+        }
+        let max = self
+            .owed
+            .min(self.fifo.len().saturating_sub(SPLICE_OVERLAP));
+        let before = self.fifo.len();
+        splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
+        self.owed -= (before - self.fifo.len()).min(self.owed);
+        if !quiet {
+            // Forced in speech: forget the rest rather than splice again right away.
+            self.owed = 0;
+        }
+    }
+}
+
+/// Below this a decoded frame counts as a pause, where splices go unheard.
+const QUIET_DBFS: f32 = -40.0;
 
 /// Cross-fade length for splices: 2.5 ms, shorter than a pitch period of most voices.
 const SPLICE_OVERLAP: usize = 120;
