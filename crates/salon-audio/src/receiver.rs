@@ -292,3 +292,40 @@ impl<K: Eq + Hash + Clone> Receiver<K> {
         self.speakers.get(who).map(|s| s.jitter.stats())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_removes_a_pitch_multiple_without_a_discontinuity() {
+        // 200 Hz: period 240 samples. Removing 400..=960 samples should pick 960 (4
+        // periods) and leave a seamless sine.
+        let mut x: Vec<f32> = (0..2880)
+            .map(|i| (std::f32::consts::TAU * 200.0 * i as f32 / 48_000.0).sin())
+            .collect();
+        splice_out(&mut x, 400, 960, 120);
+        assert_eq!(x.len(), 2880 - 960);
+        let max_step = x
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max);
+        // A clean 200 Hz sine never moves more than 2π·200/48000 ≈ 0.026 per sample.
+        assert!(max_step < 0.03, "discontinuity of {max_step}");
+    }
+
+    #[test]
+    fn silent_speaker_is_not_speaking_and_unknown_volume_is_clamped() {
+        let mut rx: Receiver<u8> = Receiver::new(FrameDuration::Ms20);
+        rx.set_volume(&1, f32::NAN).unwrap();
+        rx.set_volume(&2, 100.0).unwrap();
+        let mut out = vec![0.0; 960];
+        for i in 0..10 {
+            rx.mix_into(Duration::from_millis(i * 20), &mut out);
+        }
+        assert!(out.iter().all(|s| *s == 0.0));
+        assert!(rx.levels().iter().all(|(_, l)| !l.speaking));
+        assert_eq!(rx.speakers.get(&1).map(|s| s.volume), Some(1.0));
+        assert_eq!(rx.speakers.get(&2).map(|s| s.volume), Some(MAX_VOLUME));
+    }
+}
