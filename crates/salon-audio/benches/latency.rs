@@ -16,10 +16,10 @@ use salon_audio::{AudioEngine, CodecConfig, EngineConfig, FrameDuration, InputSp
 const RATE: u32 = 48_000;
 const BLOCK: usize = 480; // 10 ms device callbacks
 /// Bursts measured per device phase.
-const BURSTS: usize = 10;
+const BURSTS: usize = 6;
 /// Offsets of the playback callbacks against the capture callbacks: real devices run
 /// at an arbitrary phase to each other, and latency depends on it.
-const PHASES_US: [u64; 4] = [0, 2_500, 5_000, 7_500];
+const PHASES_US: [u64; 8] = [0, 1_250, 2_500, 3_750, 5_000, 6_250, 7_500, 8_750];
 const BURST_EVERY: usize = 30; // blocks (300 ms)
 const BURST_LEN: usize = 10; // blocks (100 ms)
 
@@ -169,10 +169,14 @@ fn main() {
         (FrameDuration::Ms20, 30, false),
         (FrameDuration::Ms10, 30, false),
     ] {
-        let mut l: Vec<f64> = PHASES_US
-            .iter()
-            .flat_map(|&phase| run(frame, jitter, ns, phase))
-            .collect();
+        let mut per_phase = Vec::new();
+        let mut l: Vec<f64> = Vec::new();
+        for &phase in &PHASES_US {
+            let mut r = run(frame, jitter, ns, phase);
+            r.sort_by(f64::total_cmp);
+            per_phase.push(pct(&r, 0.5));
+            l.extend(r);
+        }
         l.sort_by(f64::total_cmp);
         let label = format!(
             "{} ms frames, jitter {jitter} ms{}",
@@ -187,5 +191,8 @@ fn main() {
             pct(&l, 1.0),
             l.len()
         );
+        if std::env::var("LATENCY_DEBUG").is_ok() {
+            println!("  per phase p50: {per_phase:.1?}");
+        }
     }
 }
