@@ -108,6 +108,8 @@ impl JitterConfig {
     }
 }
 
+/// Shrink windows a spare frame must last before a whole frame is dropped.
+const WINDOW_HISTORY: usize = 4;
 /// Slack always left when shrinking, for scheduling noise (µs).
 const SHRINK_GUARD_US: i64 = 1_000;
 /// Shrinks below this are not worth the splice (µs).
@@ -144,6 +146,9 @@ pub struct JitterBuffer {
     window_pops: u32,
     /// Time compression (µs) to apply with the next normally played packet.
     pending_shrink_us: i64,
+    /// Minimum waits of the last few shrink windows (µs), a ring.
+    window_history: [i64; WINDOW_HISTORY],
+    window_index: usize,
     /// How much audio the caller pulls at a time (µs); see [`Self::set_granularity`].
     granularity_us: i64,
     /// Smoothed share of playout slots that were lost.
@@ -176,6 +181,8 @@ impl JitterBuffer {
             window_min_wait: i64::MAX,
             window_pops: 0,
             pending_shrink_us: 0,
+            window_history: [0; WINDOW_HISTORY],
+            window_index: 0,
             granularity_us: config.frame.micros() as i64,
             loss_ema: 0.0,
             fec_delay: false,
@@ -352,8 +359,14 @@ impl JitterBuffer {
             let spare = self.window_min_wait.saturating_sub(keep);
             // A sub-frame shrink brings the next need earlier, rounded down to the
             // caller's output granularity: only what is left after that is safe.
-            let fine = spare - self.granularity_us;
-            if spare >= self.frame_us {
+            let fine = (spare - self.granularity_us).min(self.frame_us - self.granularity_us);
+            // Dropping a whole frame (two packets in one go) is the audible kind of
+            // compression: only when the spare frame has lasted several windows, so a
+            // loss burst's expansion is not undone at once and then needed again.
+            self.window_history[self.window_index % WINDOW_HISTORY] = self.window_min_wait;
+            self.window_index += 1;
+            let long_min = self.window_history.iter().copied().min().unwrap_or(0);
+            if spare >= self.frame_us && long_min.saturating_sub(keep) >= self.frame_us {
                 spare_frame = true;
             } else if fine >= MIN_SHRINK_US {
                 self.pending_shrink_us = fine;

@@ -123,19 +123,20 @@ impl RemoteSpeaker {
 impl RemoteSpeaker {
     /// Removes owed samples (time compression asked for by the jitter buffer) where it is
     /// least audible: in a pause. Splicing inside speech is what listeners (and PESQ)
-    /// notice, so it only happens there when the debt exceeds two frames.
+    /// notice, so it only happens there when the debt reaches [`FORCE_SPLICE_FRAMES`].
     fn pay_owed(&mut self, n: usize) {
         if self.owed == 0 {
-            return;
-        }
-        let tail = self.fifo.len().saturating_sub(n);
-        let quiet = to_dbfs(rms(&self.fifo[tail..])) < QUIET_DBFS;
-        if !quiet && self.owed < 2 * n {
             return;
         }
         let max = self
             .owed
             .min(self.fifo.len().saturating_sub(SPLICE_OVERLAP));
+        // The splice rewrites the oldest `max + overlap` samples: that is what must be quiet.
+        let region = &self.fifo[..(max + SPLICE_OVERLAP).min(self.fifo.len())];
+        let quiet = to_dbfs(rms(region)) < QUIET_DBFS;
+        if !quiet && self.owed < FORCE_SPLICE_FRAMES * n {
+            return;
+        }
         let before = self.fifo.len();
         splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
         self.owed -= (before - self.fifo.len()).min(self.owed);
@@ -145,6 +146,9 @@ impl RemoteSpeaker {
         }
     }
 }
+
+/// Debt (in frames) at which a splice happens even inside speech, bounding the delay.
+const FORCE_SPLICE_FRAMES: usize = 4;
 
 /// Below this a decoded frame counts as a pause, where splices go unheard.
 const QUIET_DBFS: f32 = -40.0;
