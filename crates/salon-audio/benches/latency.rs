@@ -95,8 +95,9 @@ fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool, phase_us: 
                     std::thread::sleep(wait);
                 }
                 let pos = n % BURST_EVERY;
-                // Skip the first second while the jitter buffer settles.
-                let on = n > 100 && pos < BURST_LEN;
+                // Skip the first 3 s: steady state is what a call lives in, and the
+                // jitter buffer trims its start-up margin over a few 500 ms windows.
+                let on = n > 300 && pos < BURST_LEN;
                 for s in block.iter_mut() {
                     *s = if on { 0.5 * phase.sin() as f32 } else { 0.0 };
                     phase += std::f64::consts::TAU * 1000.0 / f64::from(RATE);
