@@ -3,6 +3,9 @@
 //! writing both results as 48 kHz WAV for PESQ scoring (see `tools/pesq_bench.py`).
 //!
 //! `cargo run --release -p salon-audio --example speech_quality -- IN.wav LOSS_PCT SEED OUT_DIR [--ns]`
+//!
+//! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
+//! delay changes inside an utterance).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
