@@ -15,11 +15,15 @@ use salon_audio::{AudioEngine, CodecConfig, EngineConfig, FrameDuration, InputSp
 
 const RATE: u32 = 48_000;
 const BLOCK: usize = 480; // 10 ms device callbacks
-const BURSTS: usize = 40;
+/// Bursts measured per device phase.
+const BURSTS: usize = 6;
+/// Offsets of the playback callbacks against the capture callbacks: real devices run
+/// at an arbitrary phase to each other, and latency depends on it.
+const PHASES_US: [u64; 8] = [0, 1_250, 2_500, 3_750, 5_000, 6_250, 7_500, 8_750];
 const BURST_EVERY: usize = 30; // blocks (300 ms)
 const BURST_LEN: usize = 10; // blocks (100 ms)
 
-fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool) -> Vec<f64> {
+fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool, phase_us: u64) -> Vec<f64> {
     let (mut feeder, capture) = CaptureRing::emulated("emulated mic", RATE, 1).unwrap();
     let (playback, mut drain) = PlaybackRing::emulated("emulated speaker", RATE, 1).unwrap();
     let config = EngineConfig {
@@ -91,8 +95,9 @@ fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool) -> Vec<f64
                     std::thread::sleep(wait);
                 }
                 let pos = n % BURST_EVERY;
-                // Skip the first second while the jitter buffer settles.
-                let on = n > 100 && pos < BURST_LEN;
+                // Skip the first 3 s: steady state is what a call lives in, and the
+                // jitter buffer trims its start-up margin over a few 500 ms windows.
+                let on = n > 300 && pos < BURST_LEN;
                 for s in block.iter_mut() {
                     *s = if on { 0.5 * phase.sin() as f32 } else { 0.0 };
                     phase += std::f64::consts::TAU * 1000.0 / f64::from(RATE);
@@ -113,7 +118,7 @@ fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool) -> Vec<f64
     let mut armed_for = u64::MAX;
     let mut quiet_blocks = 0;
     while latencies.len() < BURSTS {
-        let deadline = origin + Duration::from_micros(10_000 * n as u64 + 5_000);
+        let deadline = origin + Duration::from_micros(10_000 * n as u64 + phase_us);
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
@@ -165,7 +170,14 @@ fn main() {
         (FrameDuration::Ms20, 30, false),
         (FrameDuration::Ms10, 30, false),
     ] {
-        let mut l = run(frame, jitter, ns);
+        let mut per_phase = Vec::new();
+        let mut l: Vec<f64> = Vec::new();
+        for &phase in &PHASES_US {
+            let mut r = run(frame, jitter, ns, phase);
+            r.sort_by(f64::total_cmp);
+            per_phase.push(pct(&r, 0.5));
+            l.extend(r);
+        }
         l.sort_by(f64::total_cmp);
         let label = format!(
             "{} ms frames, jitter {jitter} ms{}",
@@ -180,5 +192,8 @@ fn main() {
             pct(&l, 1.0),
             l.len()
         );
+        if std::env::var("LATENCY_DEBUG").is_ok() {
+            println!("  per phase p50: {per_phase:.1?}");
+        }
     }
 }

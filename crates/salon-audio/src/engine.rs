@@ -5,8 +5,8 @@
 //! - [`AudioEngine::start`] with an [`InputSpec`] and an [`OutputSpec`];
 //! - [`AudioEngine::packets`]: encoded frames to send, one per frame period, all of
 //!   [`AudioEngine::frame_bytes`] bytes, muted or not;
-//! - [`AudioEngine::push_packet`]: frames received from a peer;
-//! - [`AudioEngine::levels`]: input and per-peer levels and speaking flags for the UI;
+//! - [`EngineControl::push_packet`]: frames received from a peer;
+//! - [`EngineControl::levels`]: input and per-peer levels and speaking flags for the UI;
 //! - setters for mute, push-to-talk, per-peer volume/mute, devices; [`AudioEngine::events`]
 //!   reports device loss and fallback.
 
@@ -111,7 +111,7 @@ impl Default for EngineConfig {
             noise_suppression: true,
             echo_cancellation: cfg!(feature = "aec"),
             jitter: None,
-            playback_margin: Duration::from_millis(3),
+            playback_margin: Duration::from_millis(1),
         }
     }
 }
@@ -532,8 +532,10 @@ impl Output {
 
 /// How often the loop polls devices; well under a frame.
 const POLL: Duration = Duration::from_millis(1);
-/// Device-paced mixing granularity: 5 ms at 48 kHz.
-const MIX_CHUNK: usize = 240;
+/// Captured audio held back at most, in frames, before the oldest is dropped.
+const MAX_CAPTURE_BACKLOG: usize = 3;
+/// Device-paced mixing granularity: 2.5 ms at 48 kHz.
+const MIX_CHUNK: usize = 120;
 /// Block size the far-end reference is handed over in (the echo canceller's 10 ms).
 const FAR_END_BLOCK: usize = 480;
 /// Cap on the self-tuned playback margin.
@@ -685,6 +687,21 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 if let Some(cap) = self.input.ring() {
                     let _ = cap.read(&mut self.in_buf);
                 }
+                // Bound the delay after a burst from the device (e.g. after a stall).
+                if self.in_buf.len() > MAX_CAPTURE_BACKLOG * n {
+                    let excess = self.in_buf.len() - (MAX_CAPTURE_BACKLOG - 1) * n;
+                    self.in_buf.drain(..excess);
+                }
+                // The device is late (starting up, stalled, slower clock): send silence
+                // on time so the network still sees a constant packet rate.
+                if self.next_send + frame / 2 <= now && self.in_buf.len() < n {
+                    self.in_buf.resize(n, 0.0);
+                    if self.next_send + 2 * frame <= now {
+                        // Far behind (the thread was descheduled): resume from now rather
+                        // than send a burst.
+                        self.next_send = now;
+                    }
+                }
             }
             Input::Clocked(src) => {
                 while self.next_send <= now {
@@ -709,10 +726,16 @@ impl<K: Eq + Hash + Clone> Worker<K> {
     fn encode(&mut self) -> Result<()> {
         let n = self.sender.frame_samples();
         let mut used = 0;
+        let device_paced = matches!(self.input, Input::Device(_) | Input::Ring(_));
+        let frame = Duration::from_micros(self.config.codec.frame.micros());
         while self.in_buf.len() - used >= n {
             let packet = self.sender.process(&self.in_buf[used..used + n])?;
             used += n;
             let _ = self.packets.send(packet);
+            if device_paced {
+                // Deadline for the next frame; see `capture`.
+                self.next_send += frame;
+            }
         }
         self.in_buf.drain(..used);
         Ok(())
@@ -733,8 +756,8 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 c => c,
             };
             let target = callback + self.margin.as_micros() as u64;
-            // Mix in small chunks: playout then follows the device with 5 ms granularity
-            // instead of a whole codec frame, which is what lets the jitter buffer trim
+            // Mix in small chunks: playout then follows the device with
+            // 2.5 ms granularity instead of a whole codec frame, which is what lets the jitter buffer trim
             // its delay below a frame.
             while pb.queued_micros() < target {
                 self.receiver.mix_into(now, &mut self.chunk);
@@ -796,6 +819,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         to: c.name().to_owned(),
                     });
                     self.input = Input::Device(Box::new(c));
+                    self.next_send = now;
                 }
                 Err(e) => {
                     if !matches!(self.input, Input::Lost) {

@@ -108,10 +108,12 @@ impl JitterConfig {
     }
 }
 
+/// Shrink windows a spare frame must last before a whole frame is dropped.
+const WINDOW_HISTORY: usize = 4;
 /// Slack always left when shrinking, for scheduling noise (µs).
-const SHRINK_GUARD_US: i64 = 2_000;
+const SHRINK_GUARD_US: i64 = 1_000;
 /// Shrinks below this are not worth the splice (µs).
-const MIN_SHRINK_US: i64 = 2_500;
+const MIN_SHRINK_US: i64 = 1_500;
 /// A jump this large (either way) means the sender restarted its counter.
 const RESET_JUMP: i64 = 3_000;
 /// Extended sequence numbers start here so packets just before the first one stay positive.
@@ -144,8 +146,15 @@ pub struct JitterBuffer {
     window_pops: u32,
     /// Time compression (µs) to apply with the next normally played packet.
     pending_shrink_us: i64,
+    /// Minimum waits of the last few shrink windows (µs), a ring.
+    window_history: [i64; WINDOW_HISTORY],
+    window_index: usize,
     /// How much audio the caller pulls at a time (µs); see [`Self::set_granularity`].
     granularity_us: i64,
+    /// Smoothed share of playout slots that were lost.
+    loss_ema: f64,
+    /// Whether to hold an extra frame for FEC (see [`Self::fec_frames`]).
+    fec_delay: bool,
     stats: JitterStats,
 }
 
@@ -172,7 +181,11 @@ impl JitterBuffer {
             window_min_wait: i64::MAX,
             window_pops: 0,
             pending_shrink_us: 0,
+            window_history: [0; WINDOW_HISTORY],
+            window_index: 0,
             granularity_us: config.frame.micros() as i64,
+            loss_ema: 0.0,
+            fec_delay: false,
             stats: JitterStats::default(),
         }
     }
@@ -190,6 +203,23 @@ impl JitterBuffer {
     /// Finer pulls let it trim delay in steps smaller than a frame.
     pub fn set_granularity(&mut self, g: Duration) {
         self.granularity_us = (g.as_micros() as i64).clamp(0, self.frame_us);
+    }
+
+    /// One extra frame of delay while packets are being lost, so the next packet (and
+    /// its FEC copy of the lost one) is usually in hand when a loss is discovered.
+    fn fec_frames(&self) -> i64 {
+        i64::from(self.fec_delay)
+    }
+
+    /// Tracks the loss rate with hysteresis: on at the first loss, off after ~5 s without.
+    fn note_loss(&mut self, lost: bool) {
+        // ~100-pop memory: 2 s at 20 ms frames.
+        self.loss_ema += (f64::from(u8::from(lost)) - self.loss_ema) / 100.0;
+        if self.loss_ema > 0.005 {
+            self.fec_delay = true;
+        } else if self.loss_ema < 0.001 {
+            self.fec_delay = false;
+        }
     }
 
     /// Current target delay.
@@ -280,7 +310,7 @@ impl JitterBuffer {
             .copied()
             .unwrap_or(0);
         // One frame to cover the phase between arrival and playout, plus the jitter.
-        let frames = 1 + (p + self.frame_us - 1) / self.frame_us;
+        let frames = 1 + (p + self.frame_us - 1) / self.frame_us + self.fec_frames();
         self.target_frames =
             (frames as usize).clamp(self.config.min_frames, self.config.max_frames);
     }
@@ -324,11 +354,19 @@ impl JitterBuffer {
             (self.config.shrink_window.as_micros() as i64 / self.frame_us).max(1) as u32;
         let mut spare_frame = false;
         if self.window_pops >= window_pops {
-            let spare = self.window_min_wait.saturating_sub(SHRINK_GUARD_US);
+            // Keep the extra frame that makes FEC usable when packets are being lost.
+            let keep = SHRINK_GUARD_US + self.fec_frames() * self.frame_us;
+            let spare = self.window_min_wait.saturating_sub(keep);
             // A sub-frame shrink brings the next need earlier, rounded down to the
             // caller's output granularity: only what is left after that is safe.
-            let fine = spare - self.granularity_us;
-            if spare >= self.frame_us {
+            let fine = (spare - self.granularity_us).min(self.frame_us - self.granularity_us);
+            // Dropping a whole frame (two packets in one go) is the audible kind of
+            // compression: only when the spare frame has lasted several windows, so a
+            // loss burst's expansion is not undone at once and then needed again.
+            self.window_history[self.window_index % WINDOW_HISTORY] = self.window_min_wait;
+            self.window_index += 1;
+            let long_min = self.window_history.iter().copied().min().unwrap_or(0);
+            if spare >= self.frame_us && long_min.saturating_sub(keep) >= self.frame_us {
                 spare_frame = true;
             } else if fine >= MIN_SHRINK_US {
                 self.pending_shrink_us = fine;
@@ -337,6 +375,7 @@ impl JitterBuffer {
             self.window_pops = 0;
         }
         if let Some((payload, arrived)) = self.packets.remove(&next) {
+            self.note_loss(false);
             self.window_min_wait = self.window_min_wait.min(now_us - arrived);
             self.underrun_frames = 0;
             self.stats.played += 1;
@@ -370,9 +409,13 @@ impl JitterBuffer {
         }
         let waited = self.underrun_frames as usize;
         if !self.packets.is_empty()
-            && (self.packets.len() >= self.target_frames || waited >= self.target_frames)
+            && (self.packets.contains_key(&(next + 1))
+                || self.packets.len() >= self.target_frames
+                || waited >= self.target_frames)
         {
-            // Enough later packets are here (or we waited a full target): this one is lost.
+            // The next packet is here, or enough later ones (or we waited a full target):
+            // this one is lost.
+            self.note_loss(true);
             self.underrun_frames = 0;
             self.advance(next + 1);
             if let Some((next_payload, _)) = self.packets.get(&(next + 1)) {

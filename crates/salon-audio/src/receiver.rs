@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::codec::{Decoder, FrameDuration, SAMPLE_RATE};
 use crate::error::Result;
 use crate::jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
-use crate::level::{Level, LevelMeter};
+use crate::level::{Level, LevelMeter, rms, to_dbfs};
 use crate::mixer::Mixer;
 
 /// Highest per-speaker volume (4× = +12 dB); more only amplifies noise.
@@ -29,6 +29,8 @@ struct RemoteSpeaker {
     decoded: Vec<f32>,
     /// Output length of the previous render, to keep the jitter buffer's granularity.
     last_len: usize,
+    /// Samples the jitter buffer asked to cut that have not been cut yet.
+    owed: usize,
 }
 
 impl RemoteSpeaker {
@@ -44,6 +46,7 @@ impl RemoteSpeaker {
             fifo: Vec::with_capacity(4 * n),
             decoded: vec![0.0; n],
             last_len: n,
+            owed: 0,
         })
     }
 
@@ -99,24 +102,56 @@ impl RemoteSpeaker {
                 self.fifo.extend_from_slice(&self.decoded);
             }
             Playout::Accelerate(a, b) => {
-                // Two frames in one go: decode both (keeps decoder state continuous),
-                // then splice out about a frame where the waveform repeats best.
-                let carry = self.fifo.len();
+                // Two frames in one go: decode both (keeps decoder state continuous); the
+                // surplus frame is cut out below, preferably in a pause.
                 self.decode(&a.payload);
                 self.decode(&b.payload);
-                splice_out(&mut self.fifo, n / 2, n + carry, SPLICE_OVERLAP.min(n / 4));
+                self.owed += n;
             }
             Playout::Shrink(p, by) => {
                 self.decode(&p.payload);
-                let max = (by.as_micros() as usize * SAMPLE_RATE as usize / 1_000_000).min(n);
-                splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
+                self.owed += (by.as_micros() as usize * SAMPLE_RATE as usize / 1_000_000).min(n);
             }
         }
+        self.pay_owed(n);
         // Levels per codec frame, so the VAD's hangover counts real frame periods.
         let tail = self.fifo.len().saturating_sub(n);
         self.meter.update(&self.fifo[tail..]);
     }
 }
+
+impl RemoteSpeaker {
+    /// Removes owed samples (time compression asked for by the jitter buffer) where it is
+    /// least audible: in a pause. Splicing inside speech is what listeners (and PESQ)
+    /// notice, so it only happens there when the debt reaches [`FORCE_SPLICE_FRAMES`].
+    fn pay_owed(&mut self, n: usize) {
+        if self.owed == 0 {
+            return;
+        }
+        let max = self
+            .owed
+            .min(self.fifo.len().saturating_sub(SPLICE_OVERLAP));
+        // The splice rewrites the oldest `max + overlap` samples: that is what must be quiet.
+        let region = &self.fifo[..(max + SPLICE_OVERLAP).min(self.fifo.len())];
+        let quiet = to_dbfs(rms(region)) < QUIET_DBFS;
+        if !quiet && self.owed < FORCE_SPLICE_FRAMES * n {
+            return;
+        }
+        let before = self.fifo.len();
+        splice_out(&mut self.fifo, max / 2, max, SPLICE_OVERLAP.min(max / 2));
+        self.owed -= (before - self.fifo.len()).min(self.owed);
+        if !quiet {
+            // Forced in speech: forget the rest rather than splice again right away.
+            self.owed = 0;
+        }
+    }
+}
+
+/// Debt (in frames) at which a splice happens even inside speech, bounding the delay.
+const FORCE_SPLICE_FRAMES: usize = 4;
+
+/// Below this a decoded frame counts as a pause, where splices go unheard.
+const QUIET_DBFS: f32 = -40.0;
 
 /// Cross-fade length for splices: 2.5 ms, shorter than a pitch period of most voices.
 const SPLICE_OVERLAP: usize = 120;
@@ -259,5 +294,42 @@ impl<K: Eq + Hash + Clone> Receiver<K> {
     /// Jitter-buffer statistics for one speaker.
     pub fn stats(&self, who: &K) -> Option<JitterStats> {
         self.speakers.get(who).map(|s| s.jitter.stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_removes_a_pitch_multiple_without_a_discontinuity() {
+        // 200 Hz: period 240 samples. Removing 400..=960 samples should pick 960 (4
+        // periods) and leave a seamless sine.
+        let mut x: Vec<f32> = (0..2880)
+            .map(|i| (std::f32::consts::TAU * 200.0 * i as f32 / 48_000.0).sin())
+            .collect();
+        splice_out(&mut x, 400, 960, 120);
+        assert_eq!(x.len(), 2880 - 960);
+        let max_step = x
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max);
+        // A clean 200 Hz sine never moves more than 2π·200/48000 ≈ 0.026 per sample.
+        assert!(max_step < 0.03, "discontinuity of {max_step}");
+    }
+
+    #[test]
+    fn silent_speaker_is_not_speaking_and_unknown_volume_is_clamped() {
+        let mut rx: Receiver<u8> = Receiver::new(FrameDuration::Ms20);
+        rx.set_volume(&1, f32::NAN).unwrap();
+        rx.set_volume(&2, 100.0).unwrap();
+        let mut out = vec![0.0; 960];
+        for i in 0..10 {
+            rx.mix_into(Duration::from_millis(i * 20), &mut out);
+        }
+        assert!(out.iter().all(|s| *s == 0.0));
+        assert!(rx.levels().iter().all(|(_, l)| !l.speaking));
+        assert_eq!(rx.speakers.get(&1).map(|s| s.volume), Some(1.0));
+        assert_eq!(rx.speakers.get(&2).map(|s| s.volume), Some(MAX_VOLUME));
     }
 }

@@ -275,3 +275,54 @@ mod tests {
         assert!(held > 0.2);
     }
 }
+
+#[cfg(all(test, feature = "aec"))]
+mod aec_tests {
+    use super::*;
+    use crate::codec::Decoder;
+    use crate::level::rms;
+
+    #[test]
+    fn echo_of_what_is_played_is_removed_from_what_is_sent() {
+        let cfg = CodecConfig::default();
+        let run = |aec: bool| {
+            let mut s = Sender::new(cfg).unwrap();
+            s.set_noise_suppression(false);
+            s.set_echo_cancellation(aec).unwrap();
+            let mut d = Decoder::new(cfg.frame).unwrap();
+            let mut out = vec![0.0; 960];
+            let mut x: u32 = 3;
+            let mut prev = vec![0.0f32; 960];
+            let mut energy = 0.0;
+            for i in 0..300 {
+                // Far end: noisy speech-like signal; the mic hears it one frame later.
+                let far: Vec<f32> = (0..960)
+                    .map(|j| {
+                        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        let env = 0.5 + 0.5 * ((i * 960 + j) as f32 / 9_000.0).sin();
+                        0.3 * env * ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+                    })
+                    .collect();
+                s.far_end(&far);
+                let mic: Vec<f32> = prev.iter().map(|v| 0.5 * v).collect();
+                let p = s.process(&mic).unwrap();
+                d.decode(&p.payload, &mut out).unwrap();
+                if i >= 200 {
+                    energy += rms(&out).powi(2);
+                }
+                prev = far;
+            }
+            energy
+        };
+        let without = run(false);
+        let with = run(true);
+        let db = 10.0 * (without / with.max(1e-12)).log10();
+        assert!(db > 10.0, "echo only {db:.1} dB lower");
+        assert!(
+            Sender::new(cfg)
+                .unwrap()
+                .set_echo_cancellation(true)
+                .is_ok()
+        );
+    }
+}

@@ -2,8 +2,8 @@
 //!
 //! The device callbacks only copy samples to or from pre-allocated lock-free SPSC rings
 //! (`rtrb`): no locks, no allocation, no blocking. Channel mixing and resampling to and
-//! from 48 kHz mono happen on the caller's (DSP) thread in [`CaptureStream::read`] and
-//! [`PlaybackStream::write`].
+//! from 48 kHz mono happen on the caller's (DSP) thread in [`CaptureRing::read`] and
+//! [`PlaybackRing::write`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,5 +1,5 @@
 //! Where samples come from and go to. Every device path has a file or synthetic twin so
-//! the pipeline runs headless: [`synthetic`] (tone, silence, null, memory), [`file`] (WAV)
+//! the pipeline runs headless: [`synthetic`] (tone, silence, null, memory), [`mod@file`] (WAV)
 //! and [`device`] (cpal, real hardware).
 
 pub mod device;

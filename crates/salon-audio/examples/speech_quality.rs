@@ -1,0 +1,104 @@
+//! Runs a WAV file through the whole pipeline (sender → lossy link → jitter buffer →
+//! decode → mix) and through bare libopus with the same settings and the same loss trace,
+//! writing both results as 48 kHz WAV for PESQ scoring (see `tools/pesq_bench.py`).
+//!
+//! `cargo run --release -p salon-audio --example speech_quality -- IN.wav LOSS_PCT SEED OUT_DIR [--ns]`
+//!
+//! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
+//! delay changes inside an utterance).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use salon_audio::backend::AudioSink;
+use salon_audio::backend::file::{WavSink, read_wav};
+use salon_audio::netsim::{Link, LinkConfig};
+use salon_audio::{CodecConfig, Decoder, Encoder, Receiver, Sender};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 5 {
+        eprintln!("usage: speech_quality IN.wav LOSS_PCT SEED OUT_DIR [--ns]");
+        std::process::exit(2);
+    }
+    let input = read_wav(&args[1]).expect("read input wav");
+    let loss: f64 = args[2].parse::<f64>().expect("loss percent") / 100.0;
+    let seed: u64 = args[3].parse().expect("seed");
+    let out_dir = std::path::PathBuf::from(&args[4]);
+    let ns = args.iter().any(|a| a == "--ns");
+    std::fs::create_dir_all(&out_dir).expect("create output dir");
+
+    let codec = CodecConfig {
+        expected_loss_pct: ((loss * 100.0).round() as u8).max(5),
+        ..CodecConfig::default()
+    };
+    let n = codec.frame.samples();
+    // Half a second of silence after the speech flushes the pipeline's delay.
+    let mut pcm = input.clone();
+    pcm.resize(input.len().div_ceil(n) * n + 24_000, 0.0);
+    let frames = pcm.len() / n;
+
+    // One loss trace for both paths.
+    let mut x = seed | 1;
+    let lost: Vec<bool> = (0..frames)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1_000_000) as f64 / 1_000_000.0 < loss
+        })
+        .collect();
+
+    // Whole pipeline.
+    let mut sender = Sender::new(codec).unwrap();
+    sender.set_noise_suppression(ns);
+    let mut link = Link::new(LinkConfig::default());
+    let mut jc = salon_audio::JitterConfig::new(codec.frame);
+    if std::env::var("NO_SHRINK").is_ok() {
+        jc.shrink_window = Duration::from_secs(100_000);
+        jc.accelerate_margin = 1000;
+    }
+    let mut rx: Receiver<u8> = Receiver::with_jitter_config(jc);
+    let mut out = vec![0.0; n];
+    let mut sink = WavSink::create(out_dir.join("pipeline.wav")).unwrap();
+    for f in 0..frames {
+        let now = Duration::from_micros(f as u64 * codec.frame.micros());
+        let packet = sender.process(&pcm[f * n..(f + 1) * n]).unwrap();
+        if !lost[f] {
+            link.send(packet, now);
+        }
+        let play = now + Duration::from_millis(10);
+        for (at, p) in link.deliver(play) {
+            rx.push(0, p, at).unwrap();
+        }
+        rx.mix_into(play, &mut out);
+        sink.write(&out).unwrap();
+    }
+    sink.finish().unwrap();
+    eprintln!("pipeline: {:?}", rx.stats(&0));
+
+    // Bare libopus: same encoder settings; FEC from the next packet, else concealment.
+    let mut enc = Encoder::new(codec).unwrap();
+    let packets: Vec<Vec<u8>> = (0..frames)
+        .map(|f| enc.encode(&pcm[f * n..(f + 1) * n]).unwrap())
+        .collect();
+    let mut dec = Decoder::new(codec.frame).unwrap();
+    let mut sink = WavSink::create(out_dir.join("bare.wav")).unwrap();
+    for f in 0..frames {
+        if !lost[f] {
+            dec.decode(&packets[f], &mut out).unwrap();
+        } else if f + 1 < frames && !lost[f + 1] {
+            dec.decode_fec(&packets[f + 1], &mut out).unwrap();
+        } else {
+            dec.conceal(&mut out).unwrap();
+        }
+        sink.write(&out).unwrap();
+    }
+    sink.finish().unwrap();
+    let lost_n = lost.iter().filter(|l| **l).count();
+    eprintln!(
+        "{frames} frames, {lost_n} lost ({:.1} %)",
+        100.0 * lost_n as f64 / frames as f64
+    );
+}
