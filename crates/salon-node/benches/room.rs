@@ -88,7 +88,14 @@ fn eight_in_a_room() {
     for n in &names {
         init(&root, n);
     }
-    let mut host = spawn(&root, &names[0], &["host", "--title", "Eight"], "tone:300");
+    // Noise suppression and echo cancellation on, as people run it.
+    let mut host = spawn_opts(
+        &root,
+        &names[0],
+        &["host", "--title", "Eight"],
+        "tone:300",
+        true,
+    );
     let invite = host.wait("invite", Duration::from_secs(10), |v| {
         v["event"] == "hosting"
     })["invite"]
@@ -102,7 +109,7 @@ fn eight_in_a_room() {
         } else {
             "none".to_owned()
         };
-        peers.push(spawn(&root, n, &["join", &invite], &input));
+        peers.push(spawn_opts(&root, n, &["join", &invite], &input, true));
     }
     host.room_has("eight", |r| {
         r["members"].as_array().is_some_and(|m| m.len() == 8)

@@ -222,6 +222,17 @@ fn bridge(
     drop(spawned);
 }
 
+/// [`candidates`] as invite candidates.
+fn lan_candidates(local: SocketAddr) -> Vec<Candidate> {
+    candidates(local)
+        .into_iter()
+        .map(|addr| Candidate {
+            kind: CandidateKind::Lan,
+            addr,
+        })
+        .collect()
+}
+
 /// Addresses to put in an invite for a socket bound to `local`.
 fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
     if !local.ip().is_unspecified() {
@@ -437,14 +448,7 @@ impl Driver {
     }
 
     fn invite(&self) -> Option<Invite> {
-        let cands = candidates(self.local_addr)
-            .into_iter()
-            .map(|addr| Candidate {
-                kind: CandidateKind::Lan,
-                addr,
-            })
-            .collect();
-        self.endpoint.invite(cands)
+        self.endpoint.invite(lan_candidates(self.local_addr))
     }
 
     fn report(&mut self) {
@@ -525,14 +529,9 @@ impl Driver {
         let ep = &mut self.endpoint;
         match cmd {
             Command::Host { title } => {
-                let cands = candidates(self.local_addr)
-                    .into_iter()
-                    .map(|addr| Candidate {
-                        kind: CandidateKind::Lan,
-                        addr,
-                    })
-                    .collect();
-                let invite = ep.host(now, &title, &self.name, cands)?.encode();
+                let invite = ep
+                    .host(now, &title, &self.name, lan_candidates(self.local_addr))?
+                    .encode();
                 let _ = self.events.send(NodeEvent::Hosting {
                     invite: invite.clone(),
                 });

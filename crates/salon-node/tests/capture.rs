@@ -142,40 +142,6 @@ fn hex_to_bytes(h: &str) -> Vec<u8> {
         .collect()
 }
 
-fn b64(data: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..=chunk.len() {
-            out.push(alphabet[((n >> (18 - 6 * k)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// Raw bytes, hex in both cases and base64 (standard and URL-safe), the encoded forms cut
-/// to 16 characters so a partial leak is found too.
-fn forms(raw: &[u8]) -> Vec<Vec<u8>> {
-    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let mut v = vec![raw.to_vec()];
-    for s in [
-        hex.clone(),
-        hex.to_uppercase(),
-        b64(raw, STD),
-        b64(raw, URL),
-    ] {
-        v.push(s.as_bytes()[..s.len().min(16)].to_vec());
-    }
-    v
-}
-
 fn port_of(p: &mut Peer) -> u16 {
     let v = p.wait("listening", Duration::from_secs(10), |v| {
         v["event"] == "listening"
@@ -322,7 +288,7 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     for n in names.iter().chain([&title]).chain(chats.iter()) {
         needles.push((n.to_string(), n.as_bytes().to_vec()));
     }
-    for f in forms(&invite.room_id.0) {
+    for f in salon_proto::sim::leak_forms(&invite.room_id.0) {
         needles.push(("room id".into(), f));
     }
     let keys: Vec<String> = host.room.as_ref().unwrap()["members"]
@@ -333,7 +299,7 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
         .collect();
     assert_eq!(keys.len(), 3);
     for k in &keys {
-        for f in forms(&hex_to_bytes(k)) {
+        for f in salon_proto::sim::leak_forms(&hex_to_bytes(k)) {
             needles.push((format!("key {}", &k[..8]), f));
         }
     }

@@ -459,7 +459,6 @@ impl Endpoint {
     /// Leaves the room. A leaving host hands the room to its successor first.
     pub fn leave(&mut self, now: Instant) -> Result<(), CommandError> {
         let me = self.me;
-        let linger = self.cfg.linger;
         let room = self.room.as_mut().ok_or(CommandError::NotInRoom)?;
         match room.phase {
             Phase::Closing { .. } => return Err(CommandError::NotInRoom),
@@ -481,33 +480,31 @@ impl Endpoint {
             self.new_epoch();
             self.broadcast_state();
         }
-        let _ = self.broadcast(&Message::Leave, None);
+        self.say_goodbye(now, &Message::Leave, LeftReason::Left);
+        Ok(())
+    }
+
+    /// Sends a last message to everyone, then lingers so it is delivered.
+    fn say_goodbye(&mut self, now: Instant, msg: &Message, reason: LeftReason) {
+        let linger = self.cfg.linger;
+        let _ = self.broadcast(msg, None);
         if let Some(room) = self.room.as_mut() {
             room.phase = Phase::Closing {
                 until: now + linger,
             };
         }
-        self.events.push_back(Event::Left(LeftReason::Left));
+        self.events.push_back(Event::Left(reason));
         self.flush(now);
-        Ok(())
     }
 
     /// Ends the room for everyone (host only).
     pub fn end_room(&mut self, now: Instant) -> Result<(), CommandError> {
         let me = self.me;
-        let linger = self.cfg.linger;
         let room = self.open_room()?;
         if room.host != me {
             return Err(CommandError::NotHost);
         }
-        let _ = self.broadcast(&Message::Ended, None);
-        if let Some(room) = self.room.as_mut() {
-            room.phase = Phase::Closing {
-                until: now + linger,
-            };
-        }
-        self.events.push_back(Event::Left(LeftReason::Ended));
-        self.flush(now);
+        self.say_goodbye(now, &Message::Ended, LeftReason::Ended);
         Ok(())
     }
 

@@ -10,42 +10,8 @@ use salon_proto::{Action, Config, Event};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn b64(data: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every form in which a secret might leak: raw bytes, hex (both cases), base64 (standard
-/// and URL-safe). Encoded forms are cut to 16 characters so a partial leak is found too.
-fn forms(raw: &[u8]) -> Vec<Vec<u8>> {
-    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let mut v = vec![raw.to_vec()];
-    for s in [
-        hex.clone(),
-        hex.to_uppercase(),
-        b64(raw, STD),
-        b64(raw, URL),
-    ] {
-        v.push(s.as_bytes()[..s.len().min(16)].to_vec());
-    }
-    v
 }
 
 #[test]
@@ -90,11 +56,11 @@ fn captured_session_shows_no_names_titles_chat_room_id_or_keys_and_one_audio_siz
     for n in names.iter().chain([&title]).chain(chats.iter()) {
         needles.push((n.to_string(), n.as_bytes().to_vec()));
     }
-    for f in forms(&invite.room_id.0) {
+    for f in salon_proto::sim::leak_forms(&invite.room_id.0) {
         needles.push(("room id".into(), f));
     }
     for &i in &ids {
-        for f in forms(net.key(i).as_bytes()) {
+        for f in salon_proto::sim::leak_forms(net.key(i).as_bytes()) {
             needles.push((format!("key of node {i}"), f));
         }
     }

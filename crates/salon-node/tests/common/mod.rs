@@ -59,6 +59,12 @@ pub fn init(root: &Path, name: &str) -> PathBuf {
 }
 
 pub fn spawn(root: &Path, name: &str, args: &[&str], input: &str) -> Peer {
+    spawn_opts(root, name, args, input, false)
+}
+
+/// Like [`spawn`]; with `dsp` the node runs noise suppression and echo cancellation (off
+/// in tests so tones pass untouched).
+pub fn spawn_opts(root: &Path, name: &str, args: &[&str], input: &str, dsp: bool) -> Peer {
     let dir = root.join(name);
     let out = root.join(format!("{name}.wav"));
     let mut child = Command::new(BIN)
@@ -79,7 +85,11 @@ pub fn spawn(root: &Path, name: &str, args: &[&str], input: &str) -> Peer {
             "--output",
             out.to_str().unwrap(),
         ])
-        .args(["--no-noise-suppression", "--no-echo-cancellation"])
+        .args(if dsp {
+            &[][..]
+        } else {
+            &["--no-noise-suppression", "--no-echo-cancellation"][..]
+        })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
