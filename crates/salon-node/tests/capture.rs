@@ -181,6 +181,14 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     host.room_has("three members", |r| {
         r["members"].as_array().is_some_and(|m| m.len() == 3)
     });
+    // Everyone's static key, while all three are in the room.
+    let keys: Vec<String> = host.room.as_ref().unwrap()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 3);
     host.say(&format!("promote {}", names[1]));
     bo.room_has("on stage", |r| {
         member(r, names[1]).is_some_and(|m| m["role"] == "speaker")
@@ -291,13 +299,6 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     for f in salon_proto::sim::leak_forms(&invite.room_id.0) {
         needles.push(("room id".into(), f));
     }
-    let keys: Vec<String> = host.room.as_ref().unwrap()["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["key"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(keys.len(), 3);
     for k in &keys {
         for f in salon_proto::sim::leak_forms(&hex_to_bytes(k)) {
             needles.push((format!("key {}", &k[..8]), f));
