@@ -13,6 +13,7 @@ SALON_APT_PACKAGES=(
   sqlcipher
   pulseaudio pulseaudio-utils libasound2-plugins
   tcpdump
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
 )
 
 salon_missing_packages() {
@@ -50,10 +51,27 @@ salon_install_deps() {
   fi
 }
 
+salon_check_node() {
+  # The desktop UI is built with Vite 7, which needs Node.js 20.19 or newer.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "salon: Node.js (20.19 or newer, with npm) is missing. Install it, e.g. from https://nodejs.org" >&2
+    echo "  or: curl -fsSL https://deb.nodesource.com/setup_22.x | sudo bash - && sudo apt-get install -y nodejs" >&2
+    echo "then run this command again." >&2
+    return 1
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 20 ]; then
+    echo "salon: Node.js $(node --version) is too old; version 20.19 or newer is needed (see https://nodejs.org)" >&2
+    return 1
+  fi
+}
+
 # Reuse a target directory outside the clone: it only saves time (a clean one must pass too).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${SALON_TARGET_DIR:-$HOME/.cache/salon/target}}"
 mkdir -p "$CARGO_TARGET_DIR"
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   salon_install_deps
+  salon_check_node
 fi

@@ -6,11 +6,17 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 . scripts/services.sh
 salon_install_deps
+salon_check_node
 
 # Tests that need a tool (sqlcipher shell, audio device) fail instead of skipping.
 export SALON_CI=1
 salon_services_start
 trap salon_services_stop EXIT
+
+echo "== ui: install, unit tests, build (the desktop crate embeds ui/dist)"
+npm --prefix ui ci --no-audit --no-fund
+npm --prefix ui test
+npm --prefix ui run build
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -282,3 +282,53 @@ pub fn room_info(v: &RoomView, me: &PublicKey) -> RoomInfo {
             .collect(),
     }
 }
+
+/// Parses an audio source: `device`, `device:NAME`, `tone:HZ`, `silence`, `none` or a
+/// path ending in `.wav`.
+pub fn parse_input(s: &str) -> Result<InputSpec, String> {
+    Ok(match s {
+        "device" => InputSpec::Device(None),
+        "silence" => InputSpec::Silence,
+        "none" => InputSpec::None,
+        _ if s.starts_with("device:") => InputSpec::Device(Some(s["device:".len()..].to_owned())),
+        _ if s.starts_with("tone:") => {
+            let hz: f32 = s["tone:".len()..]
+                .parse()
+                .map_err(|_| format!("bad tone frequency in \"{s}\"; try tone:440"))?;
+            InputSpec::Tone(hz, 0.3)
+        }
+        _ if s.ends_with(".wav") => InputSpec::Wav(std::path::PathBuf::from(s)),
+        _ => {
+            return Err(format!(
+                "unknown input \"{s}\"; use device, device:NAME, tone:HZ, silence, none or a .wav file"
+            ));
+        }
+    })
+}
+
+/// Parses an audio output: `device`, `device:NAME`, `null` or a path ending in `.wav`.
+pub fn parse_output(s: &str) -> Result<OutputSpec, String> {
+    Ok(match s {
+        "device" => OutputSpec::Device(None),
+        "null" => OutputSpec::Null,
+        _ if s.starts_with("device:") => OutputSpec::Device(Some(s["device:".len()..].to_owned())),
+        _ if s.ends_with(".wav") => OutputSpec::Wav(std::path::PathBuf::from(s)),
+        _ => {
+            return Err(format!(
+                "unknown output \"{s}\"; use device, device:NAME, null or a .wav file"
+            ));
+        }
+    })
+}
+
+/// Parses a moderator action as front ends spell it.
+pub fn parse_action(s: &str) -> Option<Action> {
+    Some(match s {
+        "invite_to_stage" => Action::InviteToStage,
+        "move_to_audience" => Action::MoveToAudience,
+        "make_moderator" => Action::MakeModerator,
+        "mute" => Action::Mute,
+        "remove" => Action::Remove,
+        _ => return None,
+    })
+}

@@ -8,7 +8,7 @@ pub mod history;
 pub mod node;
 pub mod profile;
 
-pub use api::{Command, NodeEvent, Reply, RoomInfo};
+pub use api::{Command, NodeEvent, Reply, RoomInfo, parse_action, parse_input, parse_output};
 pub use error::NodeError;
 pub use node::{Node, NodeConfig};
 pub use profile::{Profile, default_data_dir};

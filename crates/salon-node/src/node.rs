@@ -157,6 +157,13 @@ impl Node {
         rx.await.map_err(|_| NodeError::Stopped)?
     }
 
+    /// Takes the event stream out of the node, for a front end that reads events on one
+    /// task and sends commands from others. [`Node::next_event`] returns `None` after.
+    pub fn take_events(&mut self) -> mpsc::UnboundedReceiver<NodeEvent> {
+        let (_, empty) = mpsc::unbounded_channel();
+        std::mem::replace(&mut self.events, empty)
+    }
+
     /// The next event; `None` once the node stopped.
     pub async fn next_event(&mut self) -> Option<NodeEvent> {
         self.events.recv().await

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use salon_audio::{InputSpec, OutputSpec};
 use salon_node::{
-    Command, Node, NodeConfig, NodeError, NodeEvent, Reply, default_data_dir, profile,
+    Command, Node, NodeConfig, NodeError, NodeEvent, Reply, default_data_dir, parse_input,
+    parse_output, profile,
 };
 use salon_proto::Action;
 use salon_store::KdfParams;
@@ -97,41 +97,6 @@ struct RoomArgs {
 enum EventFormat {
     Text,
     Json,
-}
-
-fn parse_input(s: &str) -> Result<InputSpec, String> {
-    Ok(match s {
-        "device" => InputSpec::Device(None),
-        "silence" => InputSpec::Silence,
-        "none" => InputSpec::None,
-        _ if s.starts_with("device:") => InputSpec::Device(Some(s["device:".len()..].to_owned())),
-        _ if s.starts_with("tone:") => {
-            let hz: f32 = s["tone:".len()..]
-                .parse()
-                .map_err(|_| format!("bad tone frequency in \"{s}\"; try tone:440"))?;
-            InputSpec::Tone(hz, 0.3)
-        }
-        _ if s.ends_with(".wav") => InputSpec::Wav(PathBuf::from(s)),
-        _ => {
-            return Err(format!(
-                "unknown input \"{s}\"; use device, device:NAME, tone:HZ, silence, none or a .wav file"
-            ));
-        }
-    })
-}
-
-fn parse_output(s: &str) -> Result<OutputSpec, String> {
-    Ok(match s {
-        "device" => OutputSpec::Device(None),
-        "null" => OutputSpec::Null,
-        _ if s.starts_with("device:") => OutputSpec::Device(Some(s["device:".len()..].to_owned())),
-        _ if s.ends_with(".wav") => OutputSpec::Wav(PathBuf::from(s)),
-        _ => {
-            return Err(format!(
-                "unknown output \"{s}\"; use device, device:NAME, null or a .wav file"
-            ));
-        }
-    })
 }
 
 fn passphrase(file: Option<&Path>, confirm: bool) -> Result<String, String> {

@@ -1,0 +1,229 @@
+//! Tauri commands: one per node command, each a thin mapping onto `salon-node`.
+
+use std::path::PathBuf;
+
+use salon_node::{
+    Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_action, parse_input, parse_output,
+    profile,
+};
+use salon_store::KdfParams;
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, State};
+use tokio::sync::Mutex;
+
+use crate::error::ApiError;
+
+/// Name of the Tauri event that carries every [`NodeEvent`].
+pub const EVENT: &str = "salon://event";
+
+/// What the app holds: where the data lives and, once unlocked, the running node.
+pub struct AppState {
+    /// The data directory (app data folder, or `SALON_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The node, after unlock.
+    pub node: Mutex<Option<Node>>,
+}
+
+/// Whether a profile exists and whether it is unlocked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileStatus {
+    /// An identity exists in the data directory.
+    pub exists: bool,
+    /// The node is running.
+    pub unlocked: bool,
+}
+
+/// The unlocked profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileInfo {
+    /// Display name.
+    pub name: String,
+    /// Fingerprint of our key, for comparing with contacts.
+    pub fingerprint: String,
+}
+
+fn audio_from_env(cfg: &mut NodeConfig) -> Result<(), ApiError> {
+    // Tests and headless use pick the audio ends through the environment; people get the
+    // default devices (and change them in settings).
+    if let Ok(i) = std::env::var("SALON_INPUT") {
+        cfg.input = parse_input(&i).map_err(|m| ApiError::new("audio", m))?;
+    }
+    if let Ok(o) = std::env::var("SALON_OUTPUT") {
+        cfg.output = parse_output(&o).map_err(|m| ApiError::new("audio", m))?;
+    }
+    Ok(())
+}
+
+async fn start_node(
+    app: &AppHandle,
+    state: &AppState,
+    prof: profile::Profile,
+) -> Result<ProfileInfo, ApiError> {
+    let info = ProfileInfo {
+        name: prof.name.clone(),
+        fingerprint: prof.identity.public_key().fingerprint().to_string(),
+    };
+    let mut cfg = NodeConfig::default();
+    audio_from_env(&mut cfg)?;
+    let mut node = Node::start(prof, cfg).await?;
+    let mut events = node.take_events();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            let _ = app.emit(EVENT, &ev);
+        }
+    });
+    *state.node.lock().await = Some(node);
+    Ok(info)
+}
+
+async fn run(state: &AppState, c: Command) -> Result<Reply, ApiError> {
+    let guard = state.node.lock().await;
+    let node = guard
+        .as_ref()
+        .ok_or_else(|| ApiError::new("locked", "unlock Salon first"))?;
+    Ok(node.command(c).await?)
+}
+
+/// Whether a profile exists and is unlocked.
+#[tauri::command]
+pub async fn profile_status(state: State<'_, AppState>) -> Result<ProfileStatus, ApiError> {
+    Ok(ProfileStatus {
+        exists: profile::exists(&state.data_dir),
+        unlocked: state.node.lock().await.is_some(),
+    })
+}
+
+/// First run: creates the identity and the encrypted history, then starts the node.
+#[tauri::command]
+pub async fn create_profile(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    name: String,
+    passphrase: String,
+) -> Result<ProfileInfo, ApiError> {
+    if passphrase.chars().count() < 8 {
+        return Err(ApiError::new(
+            "weak_passphrase",
+            "choose a passphrase of at least 8 characters",
+        ));
+    }
+    let dir = state.data_dir.clone();
+    // Argon2id takes a good fraction of a second: off the async threads.
+    let prof = tokio::task::spawn_blocking(move || {
+        profile::create(&dir, &passphrase, &name, KdfParams::default())
+    })
+    .await
+    .map_err(|e| ApiError::new("internal", e.to_string()))??;
+    start_node(&app, &state, prof).await
+}
+
+/// Later starts: unlocks the history with the passphrase and starts the node.
+#[tauri::command]
+pub async fn unlock(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    passphrase: String,
+) -> Result<ProfileInfo, ApiError> {
+    let dir = state.data_dir.clone();
+    let prof = tokio::task::spawn_blocking(move || profile::unlock(&dir, &passphrase))
+        .await
+        .map_err(|e| ApiError::new("internal", e.to_string()))??;
+    start_node(&app, &state, prof).await
+}
+
+/// Opens a room; returns its invite.
+#[tauri::command]
+pub async fn host_room(state: State<'_, AppState>, title: String) -> Result<String, ApiError> {
+    match run(&state, Command::Host { title }).await? {
+        Reply::Invite { invite } => Ok(invite),
+        _ => Err(ApiError::new("internal", "no invite came back")),
+    }
+}
+
+/// Joins a room by invite.
+#[tauri::command]
+pub async fn join_room(state: State<'_, AppState>, invite: String) -> Result<(), ApiError> {
+    run(&state, Command::Join { invite }).await.map(drop)
+}
+
+/// Leaves the room (a host hands it over).
+#[tauri::command]
+pub async fn leave_room(state: State<'_, AppState>) -> Result<(), ApiError> {
+    run(&state, Command::Leave).await.map(drop)
+}
+
+/// Ends the room for everyone (host).
+#[tauri::command]
+pub async fn end_room(state: State<'_, AppState>) -> Result<(), ApiError> {
+    run(&state, Command::EndRoom).await.map(drop)
+}
+
+/// Mutes or unmutes our microphone.
+#[tauri::command]
+pub async fn set_muted(state: State<'_, AppState>, muted: bool) -> Result<(), ApiError> {
+    run(&state, Command::SetMuted(muted)).await.map(drop)
+}
+
+/// Raises or lowers our hand.
+#[tauri::command]
+pub async fn set_hand(state: State<'_, AppState>, raised: bool) -> Result<(), ApiError> {
+    run(&state, Command::SetHand(raised)).await.map(drop)
+}
+
+/// A moderator action on someone (by hex key): `invite_to_stage`, `move_to_audience`,
+/// `make_moderator`, `mute`, `remove`.
+#[tauri::command]
+pub async fn moderate(
+    state: State<'_, AppState>,
+    target: String,
+    action: String,
+) -> Result<(), ApiError> {
+    let action = parse_action(&action)
+        .ok_or_else(|| ApiError::new("bad_request", format!("unknown action {action}")))?;
+    run(&state, Command::Moderate { target, action })
+        .await
+        .map(drop)
+}
+
+/// Sends a chat line.
+#[tauri::command]
+pub async fn send_chat(state: State<'_, AppState>, text: String) -> Result<(), ApiError> {
+    run(&state, Command::Chat(text)).await.map(drop)
+}
+
+/// Volume of one person (by hex key), 0–2.
+#[tauri::command]
+pub async fn set_peer_volume(
+    state: State<'_, AppState>,
+    target: String,
+    volume: f32,
+) -> Result<(), ApiError> {
+    run(&state, Command::SetPeerVolume { target, volume })
+        .await
+        .map(drop)
+}
+
+/// Marks a contact (by hex key) verified after comparing safety numbers.
+#[tauri::command]
+pub async fn verify_contact(
+    state: State<'_, AppState>,
+    target: String,
+    verified: bool,
+) -> Result<(), ApiError> {
+    run(&state, Command::VerifyContact { target, verified })
+        .await
+        .map(drop)
+}
+
+/// The current room, if any.
+#[tauri::command]
+pub async fn room_status(state: State<'_, AppState>) -> Result<Option<RoomInfo>, ApiError> {
+    match run(&state, Command::Status).await? {
+        Reply::Room { room } => Ok(room),
+        _ => Ok(None),
+    }
+}
+
+/// Keeps the type of every event the UI receives in this crate's public API.
+pub type UiEvent = NodeEvent;
