@@ -14,6 +14,7 @@ SALON_APT_PACKAGES=(
   pulseaudio pulseaudio-utils libasound2-plugins
   tcpdump
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+  webkit2gtk-driver xvfb xauth
 )
 
 salon_missing_packages() {
@@ -64,6 +65,14 @@ salon_check_node() {
   if [ "$major" -lt 20 ]; then
     echo "salon: Node.js $(node --version) is too old; version 20.19 or newer is needed (see https://nodejs.org)" >&2
     return 1
+  fi
+}
+
+# WebDriver bridge for the desktop app's UI tests (Tauri's, major version 2).
+salon_install_tauri_driver() {
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    echo "salon: installing tauri-driver (cargo install, about a minute)"
+    cargo install tauri-driver --version '^2' --locked
   fi
 }
 

@@ -26,7 +26,21 @@ salon_services_start() {
   fi
 }
 
+# A virtual display for the desktop app's WebDriver tests.
+salon_xvfb_start() {
+  if [ -z "${DISPLAY:-}" ] && command -v Xvfb >/dev/null 2>&1; then
+    Xvfb :99 -screen 0 1280x860x24 -nolisten tcp >/dev/null 2>&1 &
+    SALON_XVFB_PID=$!
+    export DISPLAY=:99
+    local i
+    for i in $(seq 1 50); do [ -e /tmp/.X11-unix/X99 ] && break; sleep 0.1; done
+  fi
+}
+
 salon_services_stop() {
+  if [ -n "${SALON_XVFB_PID:-}" ]; then
+    kill "$SALON_XVFB_PID" >/dev/null 2>&1 || true
+  fi
   if [ "${SALON_STARTED_PULSE:-0}" = 1 ]; then
     pulseaudio --kill >/dev/null 2>&1 || true
   fi

@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 salon_install_deps
 salon_check_node
+salon_install_tauri_driver
 
 # Tests that need a tool (sqlcipher shell, audio device) fail instead of skipping.
 export SALON_CI=1
 salon_services_start
+salon_xvfb_start
 trap salon_services_stop EXIT
 
 echo "== ui: install, unit tests, build (the desktop crate embeds ui/dist)"
