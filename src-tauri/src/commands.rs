@@ -43,13 +43,18 @@ pub struct ProfileInfo {
 }
 
 fn audio_from_env(cfg: &mut NodeConfig) -> Result<(), ApiError> {
-    // Tests and headless use pick the audio ends through the environment; people get the
-    // default devices (and change them in settings).
+    // Tests and headless use pick the audio ends and the socket through the environment;
+    // people get the default devices (and change them in settings) and any free port.
     if let Ok(i) = std::env::var("SALON_INPUT") {
         cfg.input = parse_input(&i).map_err(|m| ApiError::new("audio", m))?;
     }
     if let Ok(o) = std::env::var("SALON_OUTPUT") {
         cfg.output = parse_output(&o).map_err(|m| ApiError::new("audio", m))?;
+    }
+    if let Ok(b) = std::env::var("SALON_BIND") {
+        cfg.bind = b.parse().map_err(|_| {
+            ApiError::new("bad_request", format!("SALON_BIND is not an address: {b}"))
+        })?;
     }
     Ok(())
 }

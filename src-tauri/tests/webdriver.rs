@@ -83,13 +83,30 @@ impl Driver {
         }
     }
 
+    /// Types into a field and checks the field really holds the text (retyping if a
+    /// re-render swallowed the keys).
     fn type_into(&self, css: &str, text: &str) {
-        let e = self.wait_for(css);
-        self.call(
-            "POST",
-            &format!("/element/{e}/value"),
-            Some(json!({"text": text})),
-        );
+        for _ in 0..3 {
+            let e = self.wait_for(css);
+            self.call("POST", &format!("/element/{e}/clear"), Some(json!({})));
+            self.call(
+                "POST",
+                &format!("/element/{e}/value"),
+                Some(json!({"text": text})),
+            );
+            let script = json!({"script": "return document.querySelector(arguments[0]).value", "args": [css]});
+            if self.call("POST", "/execute/sync", Some(script))["value"] == text {
+                return;
+            }
+        }
+        panic!("could not type into {css}");
+    }
+
+    /// Submits a form the way pressing Enter in it would.
+    fn submit(&self, form_css: &str) {
+        self.wait_for(form_css);
+        let script = json!({"script": "document.querySelector(arguments[0]).requestSubmit()", "args": [form_css]});
+        self.call("POST", "/execute/sync", Some(script));
     }
 
     fn click(&self, css: &str) {
@@ -134,10 +151,37 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct TauriDriver(Child);
+/// Kills app instances this test started (found by their data directory): closing the
+/// WebDriver session closes the window but has been seen to leave the process running,
+/// and a leftover instance would hold the history's lock.
+fn kill_apps(data_dir: &std::path::Path) {
+    let needle = format!("SALON_DATA_DIR={}", data_dir.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(p.path().join("environ")) else {
+            continue;
+        };
+        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+        if exe.ends_with("salon-desktop") && env.split(|b| *b == 0).any(|v| v == needle.as_bytes())
+        {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+struct TauriDriver(Child, std::path::PathBuf);
 
 impl Drop for TauriDriver {
     fn drop(&mut self) {
+        kill_apps(&self.1);
         // SIGTERM, not SIGKILL: tauri-driver then stops its WebKitWebDriver child too.
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
@@ -147,6 +191,10 @@ impl Drop for TauriDriver {
 }
 
 fn tauri_driver(data_dir: &std::path::Path) -> Option<(TauriDriver, u16)> {
+    tauri_driver_with(data_dir, "silence")
+}
+
+fn tauri_driver_with(data_dir: &std::path::Path, input: &str) -> Option<(TauriDriver, u16)> {
     if std::env::var_os("DISPLAY").is_none() {
         assert!(
             std::env::var_os("SALON_CI").is_none(),
@@ -164,11 +212,12 @@ fn tauri_driver(data_dir: &std::path::Path) -> Option<(TauriDriver, u16)> {
             &native.to_string(),
         ])
         .env("SALON_DATA_DIR", data_dir)
-        .env("SALON_INPUT", "silence")
+        .env("SALON_INPUT", input)
         .env("SALON_OUTPUT", "null")
+        .env("SALON_BIND", "127.0.0.1:0")
         .spawn()
     {
-        Ok(c) => TauriDriver(c),
+        Ok(c) => TauriDriver(c, data_dir.to_owned()),
         Err(e) => {
             assert!(
                 std::env::var_os("SALON_CI").is_none(),
@@ -199,10 +248,11 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
     d.type_into("input[name=name]", "Ada Lovelace");
     d.type_into("input[name=passphrase]", "correct horse battery");
     d.type_into("input[name=confirm]", "correct horse battery");
-    d.click("form[data-form=create] button[type=submit]");
+    d.submit("form[data-form=create]");
     let home = d.wait_text("Signed in as");
     assert!(home.contains("Ada Lovelace"), "{home}");
     d.quit();
+    kill_apps(&dir);
     assert!(
         dir.join("salon.db").exists(),
         "the encrypted history was created"
@@ -212,20 +262,18 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
     let d = Driver::start(port);
     d.wait_text("Unlock Salon");
     d.type_into("input[name=passphrase]", "not my passphrase");
-    d.click("form[data-form=unlock] button[type=submit]");
+    d.submit("form[data-form=unlock]");
     let err = d.wait_text("wrong passphrase");
     assert!(
         d.find("[role=alert]").is_some(),
         "the error is announced: {err}"
     );
-    let field = d.wait_for("input[name=passphrase]");
-    d.call("POST", &format!("/element/{field}/clear"), Some(json!({})));
     d.type_into("input[name=passphrase]", "correct horse battery");
-    d.click("form[data-form=unlock] button[type=submit]");
+    d.submit("form[data-form=unlock]");
     d.wait_text("Signed in as");
     // Host a room: the room screen shows the title, the safety code and the invite.
     d.type_into("input[name=title]", "Night owls");
-    d.click("form[data-form=host] button[type=submit]");
+    d.submit("form[data-form=host]");
     let room = d.wait_text("Safety code");
     assert!(
         room.contains("Night owls") && room.contains("salon:"),
@@ -233,4 +281,164 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
     );
     d.quit();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `salon` command-line peer: JSON events out, room actions in.
+struct CliPeer {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    events: std::sync::mpsc::Receiver<Value>,
+}
+
+impl CliPeer {
+    fn salon() -> std::path::PathBuf {
+        // Built alongside: cargo builds every test target (salon-node's need `salon`) first.
+        std::path::Path::new(APP).with_file_name("salon")
+    }
+
+    fn join(root: &std::path::Path, name: &str, invite: &str, input: &str) -> CliPeer {
+        let dir = root.join(name);
+        let pass = root.join("pass");
+        std::fs::write(&pass, "cli peer passphrase\n").unwrap();
+        let common = [
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ];
+        let st = Command::new(Self::salon())
+            .args(common)
+            .args(["init", "--name", name, "--kdf-memory-kib", "256"])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let mut child = Command::new(Self::salon())
+            .args(common)
+            .args([
+                "join",
+                invite,
+                "--bind",
+                "127.0.0.1:0",
+                "--events",
+                "json",
+                "--input",
+                input,
+                "--output",
+                "null",
+            ])
+            .args(["--no-noise-suppression", "--no-echo-cancellation"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        CliPeer {
+            child,
+            stdin,
+            events,
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn wait(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.events.recv_timeout(left) {
+                Ok(v) if pred(&v) => return v,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("cli peer: no {what}");
+    }
+}
+
+#[test]
+fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
+    let root = std::env::temp_dir().join(format!("salon-webdriver-host-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let Some((_driver, port)) = tauri_driver(&root.join("app")) else {
+        return;
+    };
+    let d = Driver::start(port);
+    d.wait_text("Welcome to Salon");
+    d.type_into("input[name=name]", "Grace");
+    d.type_into("input[name=passphrase]", "another good passphrase");
+    d.type_into("input[name=confirm]", "another good passphrase");
+    d.submit("form[data-form=create]");
+    d.wait_text("Signed in as");
+    d.type_into("input[name=title]", "Loopback salon");
+    d.submit("form[data-form=host]");
+    d.wait_for("[data-testid=invite]");
+    let v = d.call("POST", "/execute/sync", Some(json!({"script": "return document.querySelector('[data-testid=invite]').textContent", "args": []})));
+    let invite = v["value"].as_str().unwrap().trim().to_owned();
+    assert!(invite.starts_with("salon:"), "{invite}");
+
+    // A command-line peer joins with the invite read from the window, playing a tone.
+    let mut peer = CliPeer::join(&root, "Cli-Hopper", &invite, "tone:440");
+    peer.wait("joined", |v| v["event"] == "joined");
+    d.wait_text("Cli-Hopper");
+    assert!(
+        d.find("[data-testid=audience] [aria-label=Cli-Hopper]")
+            .is_some(),
+        "the peer sits in the audience"
+    );
+    // Promote it from its person card; its speaking ring lights up from live levels.
+    d.click("[data-testid=audience] button[data-op=invite_to_stage]");
+    peer.wait("promoted", |v| {
+        v["event"] == "role_changed" && v["role"] == "speaker"
+    });
+    let end = Instant::now() + Duration::from_secs(15);
+    while d
+        .find("[data-testid=stage] .person.speaking[aria-label=Cli-Hopper]")
+        .is_none()
+    {
+        assert!(
+            Instant::now() < end,
+            "the peer's speaking ring never lit: {}",
+            d.body_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Chat both ways.
+    d.type_into("#chat-text", "hello from the app");
+    d.submit("form[data-form=chat]");
+    peer.wait("chat from the app", |v| {
+        v["event"] == "chat" && v["text"] == "hello from the app"
+    });
+    peer.say("say hello from the terminal");
+    d.wait_text("hello from the terminal");
+    // The peer leaves; the roster updates.
+    peer.say("leave");
+    peer.wait("left", |v| v["event"] == "left");
+    let _ = peer.child.wait();
+    let end = Instant::now() + Duration::from_secs(15);
+    while d.find("[aria-label=Cli-Hopper]").is_some() {
+        assert!(Instant::now() < end, "the peer stayed in the roster");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.quit();
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -338,9 +338,9 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
 
 fn report_error(e: &NodeError, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"event": "error", "code": e.code(), "message": e.to_string()})
+        out(
+            &serde_json::json!({"event": "error", "code": e.code(), "message": e.to_string()})
+                .to_string(),
         );
     } else {
         eprintln!("salon: {e}");
@@ -349,16 +349,22 @@ fn report_error(e: &NodeError, json: bool) {
 
 fn print_json_or(json: bool, value: &serde_json::Value, text: &str) {
     if json {
-        println!("{value}");
+        out(&value.to_string());
     } else {
-        println!("{text}");
+        out(text);
     }
+}
+
+/// Prints one line; a closed stdout (the reader went away) is not worth a panic.
+fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 fn print_event(ev: &NodeEvent, json: bool) {
     if json {
         if let Ok(s) = serde_json::to_string(ev) {
-            println!("{s}");
+            out(&s);
         }
         return;
     }
@@ -417,7 +423,7 @@ fn print_event(ev: &NodeEvent, json: bool) {
         | NodeEvent::LinkDown { .. }
         | NodeEvent::FirstAudio { .. } => return,
     };
-    println!("{text}");
+    out(&text);
 }
 
 fn history(dir: &Path, pass_file: Option<&Path>, limit: u32) -> Result<(), String> {
