@@ -31,6 +31,7 @@ fn main() {
 
     let codec = CodecConfig {
         expected_loss_pct: ((loss * 100.0).round() as u8).max(5),
+        redundancy: std::env::var("NO_REDUNDANCY").is_err(),
         ..CodecConfig::default()
     };
     let n = codec.frame.samples();
@@ -79,7 +80,11 @@ fn main() {
     eprintln!("pipeline: {:?}", rx.stats(&0));
 
     // Bare libopus: same encoder settings; FEC from the next packet, else concealment.
-    let mut enc = Encoder::new(codec).unwrap();
+    let mut enc = Encoder::new(CodecConfig {
+        redundancy: false,
+        ..codec
+    })
+    .unwrap();
     let packets: Vec<Vec<u8>> = (0..frames)
         .map(|f| enc.encode(&pcm[f * n..(f + 1) * n]).unwrap())
         .collect();

@@ -54,7 +54,7 @@ pub struct JitterStats {
     pub level_frames: usize,
     /// Packets played normally (including accelerated ones).
     pub played: u64,
-    /// Frames recovered from FEC.
+    /// Frames recovered from the next packet (its redundant copy, or Opus FEC).
     pub fec_recovered: u64,
     /// Frames concealed (loss or underrun).
     pub concealed: u64,
@@ -66,6 +66,9 @@ pub struct JitterStats {
     pub accelerated: u64,
     /// Stream restarts (a big sequence jump or a long silence).
     pub resets: u64,
+    /// Payloads dropped as malformed before reaching the buffer (counted by
+    /// [`crate::Receiver`]; they are then recovered or concealed like lost packets).
+    pub malformed: u64,
 }
 
 /// Tuning knobs. The defaults fit 10 and 20 ms frames.
@@ -408,25 +411,33 @@ impl JitterBuffer {
             return Playout::Normal(first);
         }
         let waited = self.underrun_frames as usize;
-        if !self.packets.is_empty()
+        let first = self.packets.first_key_value().map(|(&k, _)| k);
+        if let Some(first) = first
             && (self.packets.contains_key(&(next + 1))
                 || self.packets.len() >= self.target_frames
-                || waited >= self.target_frames)
+                || waited >= self.target_frames
+                // Already waited a period for it and a later packet has come: lost.
+                || (waited >= 1 && first > next))
         {
-            // The next packet is here, or enough later ones (or we waited a full target):
+            // The next packet is here, or enough later ones (or we waited long enough):
             // this one is lost.
             self.note_loss(true);
             self.underrun_frames = 0;
-            self.advance(next + 1);
-            if let Some((next_payload, _)) = self.packets.get(&(next + 1)) {
-                self.window_min_wait = 0;
+            // While waiting, `waited` periods were already filled with concealment: they
+            // stand for the first missing frames, so skip that many (keeping the one just
+            // before `first` for recovery from its copy). That undoes the delay the wait
+            // added instead of leaving it to time compression inside speech.
+            let skip = (waited as i64).min(first - next - 1).max(0);
+            let lost = next + skip;
+            self.advance(lost + 1);
+            self.window_min_wait = 0;
+            if let Some((next_payload, _)) = self.packets.get(&(lost + 1)) {
                 self.stats.fec_recovered += 1;
                 return Playout::Fec {
-                    lost_seq: self.seq_of(next),
+                    lost_seq: self.seq_of(lost),
                     next_payload: next_payload.clone(),
                 };
             }
-            self.window_min_wait = 0;
             self.stats.concealed += 1;
             return Playout::Conceal;
         }
