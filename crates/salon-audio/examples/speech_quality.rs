@@ -5,7 +5,8 @@
 //! `cargo run --release -p salon-audio --example speech_quality -- IN.wav LOSS_PCT SEED OUT_DIR [--ns]`
 //!
 //! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
-//! delay changes inside an utterance).
+//! delay changes inside an utterance). `REDUNDANCY=1` sends payload format 1 (a 31 kb/s
+//! primary plus a 16 kb/s copy of the previous frame) instead of 48 kb/s with in-band FEC.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,7 +32,7 @@ fn main() {
 
     let codec = CodecConfig {
         expected_loss_pct: ((loss * 100.0).round() as u8).max(5),
-        redundancy: std::env::var("NO_REDUNDANCY").is_err(),
+        redundancy: std::env::var("REDUNDANCY").is_ok(),
         ..CodecConfig::default()
     };
     let n = codec.frame.samples();

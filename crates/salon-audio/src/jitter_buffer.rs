@@ -517,6 +517,46 @@ mod tests {
         assert!(matches!(jb.pop(ms(81)), Playout::Normal(p) if p.seq == 2));
     }
 
+    /// Plays a steady stream (one packet per 20 ms, no jitter) with the given packets lost;
+    /// returns for every period what was played: `Some(seq)` for a packet (or the frame
+    /// recovered from the next one), `None` for concealment or silence.
+    fn steady(lost: &[u32], periods: u32) -> Vec<Option<u32>> {
+        let mut jb = jb();
+        (0..periods)
+            .map(|i| {
+                if !lost.contains(&i) {
+                    jb.push(pkt(i), ms(u64::from(i) * 20));
+                }
+                match jb.pop(ms(u64::from(i) * 20 + 10)) {
+                    Playout::Normal(p) | Playout::Shrink(p, _) => Some(p.seq),
+                    Playout::Fec { lost_seq, .. } => Some(lost_seq),
+                    Playout::Accelerate(_, b) => Some(b.seq),
+                    Playout::Conceal | Playout::Silence => None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_loss_burst_does_not_leave_the_delay_longer() {
+        // The first loss costs one expansion (no frame was held back yet) and adds the
+        // frame that makes later single losses recoverable; a later double loss is then
+        // one concealed frame plus one recovered one, with no further delay.
+        let out = steady(&[20, 50, 51], 120);
+        let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
+        assert_eq!(delay(10), Some(0));
+        assert_eq!(delay(40), Some(1), "{:?}", &out[15..45]);
+        assert_eq!(out[51], None, "{:?}", &out[45..60]);
+        assert_eq!(
+            out[52],
+            Some(51),
+            "51 recovered from 52: {:?}",
+            &out[45..60]
+        );
+        assert_eq!(delay(60), Some(1), "{:?}", &out[45..65]);
+        assert_eq!(delay(119), Some(1));
+    }
+
     #[test]
     fn lost_packet_without_successor_is_concealed() {
         let mut jb = jb();
