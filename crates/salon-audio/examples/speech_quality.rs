@@ -5,7 +5,8 @@
 //! `cargo run --release -p salon-audio --example speech_quality -- IN.wav LOSS_PCT SEED OUT_DIR [--ns]`
 //!
 //! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
-//! delay changes inside an utterance).
+//! delay changes inside an utterance). `REDUNDANCY=1` sends payload format 1 (a 31 kb/s
+//! primary plus a 16 kb/s copy of the previous frame) instead of 48 kb/s with in-band FEC.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,6 +32,7 @@ fn main() {
 
     let codec = CodecConfig {
         expected_loss_pct: ((loss * 100.0).round() as u8).max(5),
+        redundancy: std::env::var("REDUNDANCY").is_ok(),
         ..CodecConfig::default()
     };
     let n = codec.frame.samples();
@@ -79,7 +81,11 @@ fn main() {
     eprintln!("pipeline: {:?}", rx.stats(&0));
 
     // Bare libopus: same encoder settings; FEC from the next packet, else concealment.
-    let mut enc = Encoder::new(codec).unwrap();
+    let mut enc = Encoder::new(CodecConfig {
+        redundancy: false,
+        ..codec
+    })
+    .unwrap();
     let packets: Vec<Vec<u8>> = (0..frames)
         .map(|f| enc.encode(&pcm[f * n..(f + 1) * n]).unwrap())
         .collect();

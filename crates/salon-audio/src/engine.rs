@@ -4,7 +4,8 @@
 //!
 //! - [`AudioEngine::start`] with an [`InputSpec`] and an [`OutputSpec`];
 //! - [`AudioEngine::packets`]: encoded frames to send, one per frame period, all of
-//!   [`AudioEngine::frame_bytes`] bytes, muted or not;
+//!   [`AudioEngine::frame_bytes`] bytes, muted or not (the payload's first byte is a
+//!   format version, see [`crate::payload`]; malformed payloads are treated as lost);
 //! - [`EngineControl::push_packet`]: frames received from a peer;
 //! - [`EngineControl::levels`]: input and per-peer levels and speaking flags for the UI;
 //! - setters for mute, push-to-talk, per-peer volume/mute, devices; [`AudioEngine::events`]

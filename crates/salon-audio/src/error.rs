@@ -25,6 +25,10 @@ pub enum AudioError {
         /// The fixed frame size.
         max: usize,
     },
+    /// A received payload does not follow any known payload format (see
+    /// [`crate::payload`]); it is treated as lost.
+    #[error("malformed audio payload")]
+    MalformedPayload,
     /// A codec setting is outside what Salon supports.
     #[error("invalid codec configuration: {0}")]
     InvalidConfig(&'static str),

@@ -54,7 +54,7 @@ pub struct JitterStats {
     pub level_frames: usize,
     /// Packets played normally (including accelerated ones).
     pub played: u64,
-    /// Frames recovered from FEC.
+    /// Frames recovered from the next packet (its redundant copy, or Opus FEC).
     pub fec_recovered: u64,
     /// Frames concealed (loss or underrun).
     pub concealed: u64,
@@ -66,6 +66,9 @@ pub struct JitterStats {
     pub accelerated: u64,
     /// Stream restarts (a big sequence jump or a long silence).
     pub resets: u64,
+    /// Payloads dropped as malformed before reaching the buffer (counted by
+    /// [`crate::Receiver`]; they are then recovered or concealed like lost packets).
+    pub malformed: u64,
 }
 
 /// Tuning knobs. The defaults fit 10 and 20 ms frames.
@@ -408,25 +411,33 @@ impl JitterBuffer {
             return Playout::Normal(first);
         }
         let waited = self.underrun_frames as usize;
-        if !self.packets.is_empty()
+        let first = self.packets.first_key_value().map(|(&k, _)| k);
+        if let Some(first) = first
             && (self.packets.contains_key(&(next + 1))
                 || self.packets.len() >= self.target_frames
-                || waited >= self.target_frames)
+                || waited >= self.target_frames
+                // Already waited a period for it and a later packet has come: lost.
+                || (waited >= 1 && first > next))
         {
-            // The next packet is here, or enough later ones (or we waited a full target):
+            // The next packet is here, or enough later ones (or we waited long enough):
             // this one is lost.
             self.note_loss(true);
             self.underrun_frames = 0;
-            self.advance(next + 1);
-            if let Some((next_payload, _)) = self.packets.get(&(next + 1)) {
-                self.window_min_wait = 0;
+            // While waiting, `waited` periods were already filled with concealment: they
+            // stand for the first missing frames, so skip that many (keeping the one just
+            // before `first` for recovery from its copy). That undoes the delay the wait
+            // added instead of leaving it to time compression inside speech.
+            let skip = (waited as i64).min(first - next - 1).max(0);
+            let lost = next + skip;
+            self.advance(lost + 1);
+            self.window_min_wait = 0;
+            if let Some((next_payload, _)) = self.packets.get(&(lost + 1)) {
                 self.stats.fec_recovered += 1;
                 return Playout::Fec {
-                    lost_seq: self.seq_of(next),
+                    lost_seq: self.seq_of(lost),
                     next_payload: next_payload.clone(),
                 };
             }
-            self.window_min_wait = 0;
             self.stats.concealed += 1;
             return Playout::Conceal;
         }
@@ -504,6 +515,46 @@ mod tests {
             other => panic!("expected FEC, got {other:?}"),
         }
         assert!(matches!(jb.pop(ms(81)), Playout::Normal(p) if p.seq == 2));
+    }
+
+    /// Plays a steady stream (one packet per 20 ms, no jitter) with the given packets lost;
+    /// returns for every period what was played: `Some(seq)` for a packet (or the frame
+    /// recovered from the next one), `None` for concealment or silence.
+    fn steady(lost: &[u32], periods: u32) -> Vec<Option<u32>> {
+        let mut jb = jb();
+        (0..periods)
+            .map(|i| {
+                if !lost.contains(&i) {
+                    jb.push(pkt(i), ms(u64::from(i) * 20));
+                }
+                match jb.pop(ms(u64::from(i) * 20 + 10)) {
+                    Playout::Normal(p) | Playout::Shrink(p, _) => Some(p.seq),
+                    Playout::Fec { lost_seq, .. } => Some(lost_seq),
+                    Playout::Accelerate(_, b) => Some(b.seq),
+                    Playout::Conceal | Playout::Silence => None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_loss_burst_does_not_leave_the_delay_longer() {
+        // The first loss costs one expansion (no frame was held back yet) and adds the
+        // frame that makes later single losses recoverable; a later double loss is then
+        // one concealed frame plus one recovered one, with no further delay.
+        let out = steady(&[20, 50, 51], 120);
+        let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
+        assert_eq!(delay(10), Some(0));
+        assert_eq!(delay(40), Some(1), "{:?}", &out[15..45]);
+        assert_eq!(out[51], None, "{:?}", &out[45..60]);
+        assert_eq!(
+            out[52],
+            Some(51),
+            "51 recovered from 52: {:?}",
+            &out[45..60]
+        );
+        assert_eq!(delay(60), Some(1), "{:?}", &out[45..65]);
+        assert_eq!(delay(119), Some(1));
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod jitter_buffer;
 pub mod level;
 pub mod mixer;
 pub mod netsim;
+pub mod payload;
 pub mod receiver;
 pub mod resample;
 pub mod sender;
@@ -63,5 +64,6 @@ pub use engine::{
 pub use error::{AudioError, Result};
 pub use jitter_buffer::{AudioPacket, JitterBuffer, JitterConfig, JitterStats, Playout};
 pub use level::Level;
+pub use payload::PayloadEncoder;
 pub use receiver::Receiver;
 pub use sender::{Sender, TalkMode};

@@ -1,11 +1,12 @@
 //! The sending side: noise suppression, level metering, mute and push-to-talk, and Opus
 //! encoding into fixed-size packets at a constant rate.
 
-use crate::codec::{CodecConfig, Encoder};
+use crate::codec::CodecConfig;
 use crate::denoise::NoiseSuppressor;
 use crate::error::Result;
 use crate::jitter_buffer::AudioPacket;
 use crate::level::{Level, LevelMeter};
+use crate::payload::PayloadEncoder;
 
 /// How the microphone is gated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,7 +22,7 @@ pub enum TalkMode {
 /// [`Sender::frame_bytes`] bytes, muted or not, so the network sees a constant stream.
 #[derive(Debug)]
 pub struct Sender {
-    encoder: Encoder,
+    encoder: PayloadEncoder,
     seq: u32,
     muted: bool,
     mode: TalkMode,
@@ -39,7 +40,7 @@ impl Sender {
     pub fn new(config: CodecConfig) -> Result<Self> {
         let n = config.frame.samples();
         Ok(Self {
-            encoder: Encoder::new(config)?,
+            encoder: PayloadEncoder::new(config)?,
             seq: 0,
             muted: false,
             mode: TalkMode::Open,
@@ -235,7 +236,7 @@ mod tests {
             let p = s.process(&tone(n, i * n)).unwrap();
             assert_eq!(p.seq, i as u32);
             sizes.push(p.payload.len());
-            d.decode(&p.payload, &mut out).unwrap();
+            d.decode_payload(&p.payload, &mut out).unwrap();
             if i >= 40 {
                 tail += rms(&out) / 10.0;
             }
@@ -306,7 +307,7 @@ mod aec_tests {
                 s.far_end(&far);
                 let mic: Vec<f32> = prev.iter().map(|v| 0.5 * v).collect();
                 let p = s.process(&mic).unwrap();
-                d.decode(&p.payload, &mut out).unwrap();
+                d.decode_payload(&p.payload, &mut out).unwrap();
                 if i >= 200 {
                     energy += rms(&out).powi(2);
                 }
