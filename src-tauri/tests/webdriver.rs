@@ -391,10 +391,24 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     d.wait_text("Signed in as");
     d.type_into("input[name=title]", "Loopback salon");
     d.submit("form[data-form=host]");
-    d.wait_for("[data-testid=invite]");
-    let v = d.call("POST", "/execute/sync", Some(json!({"script": "return document.querySelector('[data-testid=invite]').textContent", "args": []})));
-    let invite = v["value"].as_str().unwrap().trim().to_owned();
-    assert!(invite.starts_with("salon:"), "{invite}");
+    // The invite as the window shows it (polled: the view re-renders as events arrive).
+    let script = json!({"script": "const e = document.querySelector('[data-testid=invite]'); return e ? e.textContent : null", "args": []});
+    let end = Instant::now() + Duration::from_secs(20);
+    let invite = loop {
+        let v = d.call("POST", "/execute/sync", Some(script.clone()));
+        if let Some(t) = v["value"]
+            .as_str()
+            .filter(|t| t.trim().starts_with("salon:"))
+        {
+            break t.trim().to_owned();
+        }
+        assert!(
+            Instant::now() < end,
+            "no invite in the window: {}",
+            d.body_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
 
     // A command-line peer joins with the invite read from the window, playing a tone.
     let mut peer = CliPeer::join(&root, "Cli-Hopper", &invite, "tone:440");

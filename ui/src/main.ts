@@ -9,9 +9,35 @@ let state: UiState = initial;
 const root = document.getElementById("app") as HTMLElement;
 const toasts = document.getElementById("toasts") as HTMLElement;
 
+let lastHtml = "";
+
+/** Identifies a field across re-renders. */
+function fieldKey(e: Element): string {
+  const f = e as HTMLInputElement;
+  return f.id || `${f.closest("form")?.dataset.form ?? ""}:${f.name}`;
+}
+
 function set(next: UiState) {
   state = next;
-  root.innerHTML = render(state);
+  const html = render(state);
+  // Events (levels, links) arrive several times a second: redraw only when something
+  // visible changed, and keep what the user is typing and where the caret is.
+  if (html !== lastHtml) {
+    const fields = [...root.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input, textarea")];
+    const values = new Map(fields.map((f) => [fieldKey(f), f.value]));
+    const active = document.activeElement as HTMLInputElement | null;
+    const focused = active && root.contains(active) ? { key: fieldKey(active), start: active.selectionStart, end: active.selectionEnd } : null;
+    root.innerHTML = html;
+    lastHtml = html;
+    for (const f of root.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input, textarea")) {
+      const v = values.get(fieldKey(f));
+      if (v !== undefined && f.type !== "submit") f.value = v;
+      if (focused && fieldKey(f) === focused.key) {
+        f.focus();
+        if (focused.start !== null && "setSelectionRange" in f) f.setSelectionRange(focused.start, focused.end);
+      }
+    }
+  }
   while (state.toasts.length) {
     const t = document.createElement("div");
     t.className = "toast";
@@ -56,6 +82,7 @@ root.addEventListener("submit", (ev) => {
       return attempt(async () => {
         await api.sendChat(data.text);
         form.reset();
+        lastHtml = "";
       });
   }
 });
