@@ -44,12 +44,7 @@ fn join_latency() {
     let root = tempdir("bench-join");
     init(&root, "Host");
     let mut host = spawn(&root, "Host", &["host", "--title", "Bench"], "tone:440");
-    let invite = host.wait("invite", Duration::from_secs(10), |v| {
-        v["event"] == "hosting"
-    })["invite"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = host.invite();
     let mut total = Vec::new();
     let mut after_join = Vec::new();
     for i in 0..5 {
@@ -96,12 +91,7 @@ fn eight_in_a_room() {
         "tone:300",
         true,
     );
-    let invite = host.wait("invite", Duration::from_secs(10), |v| {
-        v["event"] == "hosting"
-    })["invite"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = host.invite();
     let mut peers = vec![];
     for (i, n) in names.iter().enumerate().skip(1) {
         let input = if i < 3 {
@@ -177,12 +167,7 @@ fn sixteen_mesh() {
         init(&root, n);
     }
     let mut host = spawn(&root, &names[0], &["host", "--title", "Mesh"], "none");
-    let invite = host.wait("invite", Duration::from_secs(10), |v| {
-        v["event"] == "hosting"
-    })["invite"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = host.invite();
     let t0 = Instant::now();
     let mut peers: Vec<Peer> = names[1..]
         .iter()

@@ -438,6 +438,8 @@ impl Driver {
             .collect();
         for k in gone {
             self.names.remove(&k);
+            // Someone who rejoins is announced as audible again.
+            self.heard.remove(&k);
             let _ = self.engine.remove_peer(k);
         }
         for m in &v.members {

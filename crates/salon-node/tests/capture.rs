@@ -168,12 +168,7 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
     let title = "Canary-Title-velvet-9d1";
     let mut host = spawn(&root, names[0], &["host", "--title", title], "tone:440");
     let host_port = port_of(&mut host);
-    let invite = host.wait("invite", Duration::from_secs(10), |v| {
-        v["event"] == "hosting"
-    })["invite"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = host.invite();
     let mut bo = spawn(&root, names[1], &["join", &invite], "tone:660");
     let mut cy = spawn(&root, names[2], &["join", &invite], "tone:880");
     let bo_port = port_of(&mut bo);

@@ -23,12 +23,7 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
         "tone:440",
     );
     step!("host started");
-    let invite = host.wait("invite", Duration::from_secs(10), |v| {
-        v["event"] == "hosting"
-    })["invite"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = host.invite();
     let mut ivo = spawn(&root, "Ivo", &["join", &invite], "tone:660");
     let mut juno = spawn(&root, "Juno", &["join", &invite], "tone:880");
     let mut kai = spawn(&root, "Kai", &["join", &invite], "tone:1100");
@@ -187,12 +182,7 @@ fn unreachable_host_names_the_addresses_tried_and_a_taken_port_says_so() {
     init(&root, "Host");
     // A real invite whose host is gone: its port no longer answers.
     let mut host = spawn(&root, "Host", &["host", "--title", "Gone"], "none");
-    let invite = host.wait("invite", Duration::from_secs(10), |v| {
-        v["event"] == "hosting"
-    })["invite"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = host.invite();
     let addr = host.wait("listening", Duration::from_secs(10), |v| {
         v["event"] == "listening"
     })["addr"]

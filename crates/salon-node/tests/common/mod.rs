@@ -119,6 +119,16 @@ pub fn spawn_opts(root: &Path, name: &str, args: &[&str], input: &str, dsp: bool
 }
 
 impl Peer {
+    /// The invite a hosting peer printed.
+    pub fn invite(&mut self) -> String {
+        self.wait("invite", Duration::from_secs(10), |v| {
+            v["event"] == "hosting"
+        })["invite"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn say(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").unwrap();
         self.stdin.flush().unwrap();
