@@ -143,6 +143,10 @@ impl Driver {
     }
 }
 
+/// One app window at a time: each runs WebKit and real Argon2 unlocks, and two at once on
+/// a 2-core machine starve each other.
+static ONE_WINDOW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -237,6 +241,9 @@ fn tauri_driver_with(data_dir: &std::path::Path, input: &str) -> Option<(TauriDr
 
 #[test]
 fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_explained() {
+    let _one = ONE_WINDOW
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = std::env::temp_dir().join(format!("salon-webdriver-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let Some((_driver, port)) = tauri_driver(&dir) else {
@@ -376,6 +383,9 @@ impl CliPeer {
 
 #[test]
 fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
+    let _one = ONE_WINDOW
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = std::env::temp_dir().join(format!("salon-webdriver-host-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
