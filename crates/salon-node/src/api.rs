@@ -2,8 +2,10 @@
 //! line, the desktop app) uses exactly this.
 
 use salon_audio::{InputSpec, OutputSpec};
+use std::path::PathBuf;
+
 use salon_proto::{Action, PublicKey, Role, RoomView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Something to do.
 #[derive(Debug)]
@@ -55,6 +57,54 @@ pub enum Command {
     },
     /// The current room.
     Status,
+    /// A page of past rooms, newest first.
+    HistoryRooms {
+        /// Only rooms with a smaller id (the last one shown), for paging.
+        before: Option<i64>,
+        /// Page size (at most 200).
+        limit: u32,
+    },
+    /// A page of one past room's chat, newest first.
+    HistoryChat {
+        /// The room's history id.
+        room: i64,
+        /// Only messages with a smaller id, for paging.
+        before: Option<i64>,
+        /// Page size (at most 500).
+        limit: u32,
+    },
+    /// Everyone we have met, with verified marks.
+    Contacts,
+    /// The safety number to compare with someone in the room.
+    SafetyNumber {
+        /// Name or hex key prefix.
+        target: String,
+    },
+    /// The audio devices present.
+    Devices,
+    /// The saved settings.
+    GetSettings,
+    /// Saves settings and applies them now (devices, noise suppression, echo
+    /// cancellation, push-to-talk).
+    SetSettings(SettingsInfo),
+    /// Reports microphone levels outside a room too (the settings screen's meter).
+    MicTest(bool),
+    /// Plays a short chime on the output device.
+    TestSound,
+    /// Push-to-talk key pressed or released (only matters while push-to-talk is set).
+    PushToTalk(bool),
+    /// Re-encrypts the history under a new passphrase.
+    ChangePassphrase {
+        /// The current passphrase, checked first.
+        old: String,
+        /// The new one.
+        new: String,
+    },
+    /// Writes an encrypted backup of the history (same passphrase).
+    ExportBackup {
+        /// Where; `None` picks a dated file in the documents folder.
+        path: Option<PathBuf>,
+    },
 }
 
 /// The answer to a command.
@@ -73,6 +123,186 @@ pub enum Reply {
         /// The room.
         room: Option<RoomInfo>,
     },
+    /// A page of past rooms.
+    HistoryRooms {
+        /// Newest first.
+        rooms: Vec<HistoryRoom>,
+    },
+    /// A page of chat.
+    HistoryChat {
+        /// Newest first.
+        messages: Vec<HistoryMessage>,
+    },
+    /// Contacts.
+    Contacts {
+        /// Most recently seen first.
+        contacts: Vec<ContactInfo>,
+    },
+    /// A safety number.
+    SafetyNumber(SafetyNumberInfo),
+    /// Audio devices.
+    Devices(DeviceList),
+    /// Settings (as saved).
+    Settings(SettingsInfo),
+    /// A file written.
+    Path {
+        /// Where.
+        path: PathBuf,
+    },
+}
+
+/// One stay of one person in a past room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryParticipant {
+    /// Hex static key.
+    pub key: String,
+    /// The name they gave.
+    pub name: String,
+    /// Their last role in that stay.
+    pub role: &'static str,
+    /// Unix milliseconds.
+    pub joined_at: i64,
+    /// Unix milliseconds; `None` while still there.
+    pub left_at: Option<i64>,
+}
+
+/// A past (or current) room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRoom {
+    /// History id, for [`Command::HistoryChat`] and paging.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// We hosted it.
+    pub hosted: bool,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds; `None` while open.
+    pub ended_at: Option<i64>,
+    /// Who was there, in order of arrival (one entry per stay).
+    pub participants: Vec<HistoryParticipant>,
+    /// Chat lines kept.
+    pub message_count: u64,
+}
+
+/// A chat line from history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryMessage {
+    /// History id, for paging.
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// Sender's hex key.
+    pub from: String,
+    /// Sender's name then.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// We sent it.
+    pub mine: bool,
+}
+
+/// Someone we have met.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactInfo {
+    /// Hex static key.
+    pub key: String,
+    /// The name they last gave.
+    pub name: String,
+    /// Safety numbers compared for this key.
+    pub verified: bool,
+    /// They came with another key before (a new device, or someone else).
+    pub key_changed: bool,
+    /// 60 digits, no separators.
+    pub safety_number: String,
+    /// Unix milliseconds.
+    pub last_seen: Option<i64>,
+}
+
+/// The number two people compare to know no one sits between them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SafetyNumberInfo {
+    /// Their hex key.
+    pub key: String,
+    /// Their name.
+    pub name: String,
+    /// 60 digits, no separators.
+    pub safety_number: String,
+    /// Already marked verified.
+    pub verified: bool,
+}
+
+/// Audio devices by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceList {
+    /// Capture devices; the default first.
+    pub inputs: Vec<String>,
+    /// Playback devices; the default first.
+    pub outputs: Vec<String>,
+}
+
+/// Colour theme choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeChoice {
+    /// Follow the system.
+    #[default]
+    System,
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+/// The user's settings as front ends edit them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsInfo {
+    /// Capture device; `None` is the system default.
+    pub input_device: Option<String>,
+    /// Playback device; `None` is the system default.
+    pub output_device: Option<String>,
+    /// Push-to-talk key (the UI's key name); `None` is an open microphone.
+    pub push_to_talk_key: Option<String>,
+    /// Noise suppression.
+    pub noise_suppression: bool,
+    /// Echo cancellation.
+    pub echo_cancellation: bool,
+    /// Theme.
+    pub theme: ThemeChoice,
+}
+
+impl From<salon_store::Settings> for SettingsInfo {
+    fn from(s: salon_store::Settings) -> Self {
+        Self {
+            input_device: s.input_device,
+            output_device: s.output_device,
+            push_to_talk_key: s.push_to_talk_key,
+            noise_suppression: s.noise_suppression,
+            echo_cancellation: s.echo_cancellation,
+            theme: match s.theme {
+                salon_store::Theme::System => ThemeChoice::System,
+                salon_store::Theme::Light => ThemeChoice::Light,
+                salon_store::Theme::Dark => ThemeChoice::Dark,
+            },
+        }
+    }
+}
+
+impl From<SettingsInfo> for salon_store::Settings {
+    fn from(s: SettingsInfo) -> Self {
+        Self {
+            input_device: s.input_device,
+            output_device: s.output_device,
+            push_to_talk_key: s.push_to_talk_key,
+            noise_suppression: s.noise_suppression,
+            echo_cancellation: s.echo_cancellation,
+            theme: match s.theme {
+                ThemeChoice::System => salon_store::Theme::System,
+                ThemeChoice::Light => salon_store::Theme::Light,
+                ThemeChoice::Dark => salon_store::Theme::Dark,
+            },
+        }
+    }
 }
 
 /// A member as front ends show it.
@@ -248,7 +478,12 @@ pub enum NodeEvent {
 
 /// Hex of a key.
 pub fn hex(key: &PublicKey) -> String {
-    key.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    hex_bytes(key.as_bytes())
+}
+
+/// Lower-case hex of bytes.
+pub fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Spelling of a role.
