@@ -108,6 +108,7 @@ pub enum Command {
 }
 
 /// The answer to a command.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
@@ -152,6 +153,7 @@ pub enum Reply {
 }
 
 /// One stay of one person in a past room.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryParticipant {
     /// Hex static key.
@@ -159,7 +161,7 @@ pub struct HistoryParticipant {
     /// The name they gave.
     pub name: String,
     /// Their last role in that stay.
-    pub role: &'static str,
+    pub role: RoleName,
     /// Unix milliseconds.
     pub joined_at: i64,
     /// Unix milliseconds; `None` while still there.
@@ -167,6 +169,7 @@ pub struct HistoryParticipant {
 }
 
 /// A past (or current) room.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRoom {
     /// History id, for [`Command::HistoryChat`] and paging.
@@ -186,6 +189,7 @@ pub struct HistoryRoom {
 }
 
 /// A chat line from history.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryMessage {
     /// History id, for paging.
@@ -203,6 +207,7 @@ pub struct HistoryMessage {
 }
 
 /// Someone we have met.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContactInfo {
     /// Hex static key.
@@ -220,6 +225,7 @@ pub struct ContactInfo {
 }
 
 /// The number two people compare to know no one sits between them.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SafetyNumberInfo {
     /// Their hex key.
@@ -233,6 +239,7 @@ pub struct SafetyNumberInfo {
 }
 
 /// Audio devices by name.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceList {
     /// Capture devices; the default first.
@@ -242,6 +249,7 @@ pub struct DeviceList {
 }
 
 /// Colour theme choice.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ThemeChoice {
@@ -255,6 +263,7 @@ pub enum ThemeChoice {
 }
 
 /// The user's settings as front ends edit them.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsInfo {
     /// Capture device; `None` is the system default.
@@ -306,6 +315,7 @@ impl From<SettingsInfo> for salon_store::Settings {
 }
 
 /// A member as front ends show it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemberInfo {
     /// Hex static key.
@@ -313,7 +323,7 @@ pub struct MemberInfo {
     /// Display name.
     pub name: String,
     /// host, moderator, speaker or listener.
-    pub role: &'static str,
+    pub role: RoleName,
     /// Hand raised.
     pub hand_raised: bool,
     /// Microphone muted.
@@ -323,6 +333,7 @@ pub struct MemberInfo {
 }
 
 /// A room as front ends show it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomInfo {
     /// Title.
@@ -338,6 +349,7 @@ pub struct RoomInfo {
 }
 
 /// Speaking level of one person.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeerLevel {
     /// Hex key.
@@ -351,6 +363,7 @@ pub struct PeerLevel {
 }
 
 /// Link quality to one person.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkInfo {
     /// Hex key.
@@ -370,6 +383,7 @@ pub struct LinkInfo {
 }
 
 /// Something front ends should know.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum NodeEvent {
@@ -401,7 +415,7 @@ pub enum NodeEvent {
     /// Our role changed.
     RoleChanged {
         /// The new role.
-        role: &'static str,
+        role: RoleName,
     },
     /// A moderator muted us.
     MutedByModerator,
@@ -486,13 +500,57 @@ pub fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A role as front ends spell it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Runs the room.
+    Host,
+    /// May mute, move and remove others.
+    Moderator,
+    /// On stage.
+    Speaker,
+    /// In the audience.
+    Listener,
+}
+
+impl RoleName {
+    /// The spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Host => "host",
+            RoleName::Moderator => "moderator",
+            RoleName::Speaker => "speaker",
+            RoleName::Listener => "listener",
+        }
+    }
+}
+
+impl std::fmt::Display for RoleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<salon_store::Role> for RoleName {
+    fn from(r: salon_store::Role) -> Self {
+        match r {
+            salon_store::Role::Host => RoleName::Host,
+            salon_store::Role::Moderator => RoleName::Moderator,
+            salon_store::Role::Speaker => RoleName::Speaker,
+            salon_store::Role::Listener => RoleName::Listener,
+        }
+    }
+}
+
 /// Spelling of a role.
-pub fn role_name(r: Role) -> &'static str {
+pub fn role_name(r: Role) -> RoleName {
     match r {
-        Role::Host => "host",
-        Role::Moderator => "moderator",
-        Role::Speaker => "speaker",
-        Role::Listener => "listener",
+        Role::Host => RoleName::Host,
+        Role::Moderator => RoleName::Moderator,
+        Role::Speaker => RoleName::Speaker,
+        Role::Listener => RoleName::Listener,
     }
 }
 

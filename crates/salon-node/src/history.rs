@@ -251,10 +251,6 @@ const MAX_ROOMS_PAGE: u32 = 200;
 /// Largest page of chat a front end may ask for.
 const MAX_CHAT_PAGE: u32 = 500;
 
-fn role_str(r: salon_store::Role) -> &'static str {
-    r.as_str()
-}
-
 /// A page of past rooms, newest first, with who was there.
 pub fn rooms_page(
     store: &Store,
@@ -274,7 +270,7 @@ pub fn rooms_page(
                 .map(|p| HistoryParticipant {
                     key: hex_bytes(&p.public_key),
                     name: p.name,
-                    role: role_str(p.role),
+                    role: p.role.into(),
                     joined_at: p.joined_at.0,
                     left_at: p.left_at.map(|t| t.0),
                 })
