@@ -12,6 +12,15 @@ export interface RoomInfo { title: string; epoch: number; safety_code: string; h
 export interface PeerLevel { key: string; name: string; rms_dbfs: number; speaking: boolean }
 export interface LinkInfo { key: string; name: string; rtt_ms: number | null; audio_received: number; audio_lost: number; jitter_buffer_ms: number | null; up: boolean }
 
+export interface HistoryParticipant { key: string; name: string; role: Role; joined_at: number; left_at: number | null } // unix ms
+export interface HistoryRoom { id: number; title: string; hosted: boolean; started_at: number; ended_at: number | null; participants: HistoryParticipant[]; message_count: number }
+export interface HistoryMessage { id: number; at: number; from: string; name: string; text: string; mine: boolean }
+export interface Contact { key: string; name: string; verified: boolean; key_changed: boolean; safety_number: string; last_seen: number | null }
+export interface SafetyNumber { key: string; name: string; safety_number: string; verified: boolean } // safety_number: 60 digits, no spaces
+export interface Devices { inputs: string[]; outputs: string[] }
+export type Theme = "system" | "light" | "dark";
+export interface Settings { input_device: string | null; output_device: string | null; push_to_talk_key: string | null; noise_suppression: boolean; echo_cancellation: boolean; theme: Theme }
+
 export type NodeEvent =
   | { event: "listening"; addr: string }
   | { event: "hosting"; invite: string }
@@ -50,6 +59,17 @@ export const api = {
   setPeerVolume: (target: string, volume: number) => invoke<void>("set_peer_volume", { target, volume }),
   verifyContact: (target: string, verified: boolean) => invoke<void>("verify_contact", { target, verified }),
   roomStatus: () => invoke<RoomInfo | null>("room_status"),
+  historyRooms: (before: number | null, limit: number) => invoke<HistoryRoom[]>("history_rooms", { before, limit }), // newest first
+  historyChat: (room: number, before: number | null, limit: number) => invoke<HistoryMessage[]>("history_chat", { room, before, limit }), // newest first; `before` = message id
+  contacts: () => invoke<Contact[]>("contacts"),
+  safetyNumber: (target: string) => invoke<SafetyNumber>("safety_number", { target }),
+  devices: () => invoke<Devices>("devices"),
+  getSettings: () => invoke<Settings>("get_settings"),
+  setSettings: (settings: Settings) => invoke<Settings>("set_settings", { settings }),
+  micTest: (on: boolean) => invoke<void>("mic_test", { on }),
+  testSound: () => invoke<void>("test_sound"),
+  changePassphrase: (old: string, new_: string) => invoke<void>("change_passphrase", { old, new: new_ }),
+  exportBackup: (path: string | null) => invoke<string>("export_backup", { path }),
 };
 
 export const EVENT = "salon://event";
