@@ -47,3 +47,21 @@ describe("morph", () => {
     expect(root.children).toHaveLength(1);
   });
 });
+
+describe("morph shifting", () => {
+  it("an inserted error note above a form keeps the fields below it (same elements)", () => {
+    const root = document.createElement("div");
+    const form = (err: string) => `<form>\n  <h2>T</h2>\n  ${err}\n  <label><input name="a"></label>\n  <label><select name="s"><option>x</option></select></label>\n</form>`;
+    morph(root, form(""));
+    const input = root.querySelector("input");
+    const select = root.querySelector("select");
+    morph(root, form(`<p class="error">bad</p>`));
+    expect(root.querySelector(".error")?.textContent).toBe("bad");
+    expect(root.querySelector("input")).toBe(input);
+    expect(root.querySelector("select")).toBe(select);
+    morph(root, form(""));
+    expect(root.querySelector(".error")).toBeNull();
+    expect(root.querySelector("input")).toBe(input);
+    expect(root.querySelector("form")?.innerHTML).toBe(form("").replace(/^<form>|<\/form>$/g, ""));
+  });
+});

@@ -31,22 +31,45 @@ function syncSelect(a: HTMLSelectElement): void {
   a.selectedIndex = chosen >= 0 ? chosen : 0;
 }
 
+/** Where `target` (an element) shows up within the next few nodes of `list`, or -1. */
+function ahead(list: Node[], from: number, target: Node): number {
+  if (!(target instanceof Element)) return -1;
+  for (let k = from; k < Math.min(list.length, from + 4); k++) if (list[k] instanceof Element && sameNode(list[k], target)) return k;
+  return -1;
+}
+
 export function morphChildren(into: Node, from: Node): void {
   const want = [...from.childNodes];
   for (let i = 0; i < want.length; i++) {
     const b = want[i];
-    const a = into.childNodes[i];
+    let a: Node | undefined = into.childNodes[i];
+    if (a && !sameNode(a, b) && a instanceof Element && b instanceof Element) {
+      // An element was inserted (an error note above a form) or removed: shift
+      // instead of replacing everything after it, so later fields keep their state.
+      const have = [...into.childNodes];
+      const ins = ahead(want, i + 1, a);
+      const del = ahead(have, i + 1, b);
+      if (ins >= 0 && (del < 0 || ins - i <= del - i)) {
+        for (let k = i; k < ins; k++) into.insertBefore(want[k].cloneNode(true), a);
+        i = ins;
+        a = into.childNodes[i];
+      } else if (del >= 0) {
+        for (let k = i; k < del; k++) into.removeChild(have[k]);
+        a = into.childNodes[i];
+      }
+    }
+    const w = want[i];
     if (!a) {
-      into.appendChild(b.cloneNode(true));
-    } else if (!sameNode(a, b)) {
-      into.replaceChild(b.cloneNode(true), a);
+      into.appendChild(w.cloneNode(true));
+    } else if (!sameNode(a, w)) {
+      into.replaceChild(w.cloneNode(true), a);
     } else if (a.nodeType === Node.TEXT_NODE || a.nodeType === Node.COMMENT_NODE) {
-      if (a.nodeValue !== b.nodeValue) a.nodeValue = b.nodeValue;
-    } else if (a instanceof Element && b instanceof Element) {
-      syncAttributes(a, b);
+      if (a.nodeValue !== w.nodeValue) a.nodeValue = w.nodeValue;
+    } else if (a instanceof Element && w instanceof Element) {
+      syncAttributes(a, w);
       // data-keep: the controller writes this element's content (a strength hint).
-      if (!a.hasAttribute("data-keep")) morphChildren(a, b);
-      syncProperties(a, b);
+      if (!a.hasAttribute("data-keep")) morphChildren(a, w);
+      syncProperties(a, w);
       if (a instanceof HTMLSelectElement) syncSelect(a);
     }
   }
