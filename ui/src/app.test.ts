@@ -55,6 +55,7 @@ afterEach(() => app?.stop());
 async function mount(over: Record<string, Answer> = {}, unlocked = true) {
   document.body.innerHTML = `<main id="app"></main><div id="toasts"></div>`;
   delete document.documentElement.dataset.theme;
+  localStorage.clear();
   calls.length = 0;
   let settings = { ...baseSettings };
   answers = {
@@ -323,5 +324,30 @@ describe("history", () => {
     click("[data-recent-room='7']");
     await flush();
     expect($("[data-screen=history][data-history-detail='7']")).not.toBeNull();
+  });
+});
+
+describe("theme across restarts", () => {
+  it("the last saved theme is worn before unlock, and settings at unlock still win", async () => {
+    localStorage.setItem("salon.theme", "dark");
+    await mount({ unlock: () => ({ name: "Ada", fingerprint: "1" }), get_settings: () => ({ ...baseSettings, theme: "light" }) }, false);
+    expect(document.documentElement.dataset.theme).toBe("dark");
+    ($("input[name=passphrase]") as HTMLInputElement).value = "pw";
+    ($("form[data-form=unlock]") as HTMLFormElement).requestSubmit();
+    await flush();
+    expect(document.documentElement.dataset.theme).toBe("light");
+    expect(localStorage.getItem("salon.theme")).toBe("light");
+    localStorage.clear();
+  });
+});
+
+describe("push-to-talk and the mute button", () => {
+  it("with push-to-talk on, Unmute explains the key instead of opening the microphone", async () => {
+    await mount({ get_settings: () => ({ ...baseSettings, push_to_talk_key: "KeyT" }) });
+    emitNode({ event: "joined", room: roomInfo("speaker", true) });
+    click("[data-action=mute]");
+    await flush();
+    expect(sent("set_muted")).toEqual([]);
+    expect($("#toasts")?.textContent).toContain("hold T to talk");
   });
 });

@@ -19,6 +19,7 @@ import {
   type Screen,
   type UiState,
 } from "./state";
+import { keyLabel } from "./format";
 import { ThemeController } from "./theme";
 import { render, strength } from "./view";
 
@@ -54,7 +55,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     t.addEventListener(type, f as EventListener);
   };
   const theme = new ThemeController(doc.documentElement, typeof win.matchMedia === "function" ? (q) => win.matchMedia(q) : undefined);
-  theme.set("system");
+  theme.set(ThemeController.remembered(win));
 
   const onStage = () => {
     const m = me(state);
@@ -128,7 +129,8 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     const now = Date.now();
     if (now - lastEnforced < 1000) return;
     lastEnforced = now;
-    void attempt(() => api.setMuted(true));
+    // Quietly: a refusal here (say, the room just ended) is not the user's doing.
+    void api.setMuted(true).catch(() => undefined);
   }
 
   async function attempt(f: () => Promise<unknown>) {
@@ -184,6 +186,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     try {
       const s = await api.getSettings();
       theme.set(s.theme);
+      ThemeController.remember(win, s.theme);
       set(settingsSaved(state, s));
     } catch (e) {
       if (state.screen === "settings") set({ ...state, notes: { ...state.notes, settings: errorMessage(e) } });
@@ -205,6 +208,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     try {
       const saved = await api.setSettings(next);
       theme.set(saved.theme);
+      ThemeController.remember(win, saved.theme);
       set(settingsSaved(state, saved));
     } catch (e) {
       // The old selection stays: redraw from the settings we still hold.
@@ -340,8 +344,12 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     const mine = me(state);
     const target = el.dataset.target ?? "";
     switch (action) {
-      case "mute":
+      case "mute": {
+        const pttKey = state.settings?.push_to_talk_key;
+        // With push-to-talk the microphone opens only while the key is held.
+        if (pttKey && mine?.muted) return toast(`Push to talk is on: hold ${keyLabel(pttKey)} to talk`);
         return api.setMuted(!mine?.muted);
+      }
       case "hand":
         return api.setHand(!mine?.hand_raised);
       case "leave":
@@ -461,6 +469,12 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     if (state.screen !== "room" || t.closest?.("input, textarea, select") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === "m" || ev.key === "M") void attempt(() => act("mute", root));
     if (ev.key === "h" || ev.key === "H") void attempt(() => act("hand", root));
+  });
+
+  // Tabbing out of an open person menu closes it.
+  on<FocusEvent>(doc, "focusin", (ev) => {
+    const t = ev.target as HTMLElement;
+    if (state.menu && t instanceof HTMLElement && !t.closest(".popover") && !t.closest("[data-action=menu]")) set({ ...state, menu: undefined });
   });
 
   on<KeyboardEvent>(doc, "keyup", (ev) => {

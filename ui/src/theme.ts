@@ -4,6 +4,8 @@ import type { Theme } from "./api";
 
 export type Resolved = "light" | "dark";
 
+const STORE = "salon.theme";
+
 export function resolveTheme(theme: Theme, systemDark: boolean): Resolved {
   if (theme === "light" || theme === "dark") return theme;
   return systemDark ? "dark" : "light";
@@ -22,6 +24,24 @@ export class ThemeController {
   ) {
     this.mq = matchMedia ? matchMedia("(prefers-color-scheme: dark)") : null;
     this.mq?.addEventListener("change", () => this.apply());
+  }
+
+  /** The theme chosen last time, so the unlock screen already wears it (not a secret). */
+  static remembered(win: Window): Theme {
+    try {
+      const t = win.localStorage?.getItem(STORE);
+      return t === "light" || t === "dark" ? t : "system";
+    } catch {
+      return "system";
+    }
+  }
+
+  static remember(win: Window, theme: Theme): void {
+    try {
+      win.localStorage?.setItem(STORE, theme);
+    } catch {
+      // Storage may be unavailable; the settings still apply at unlock.
+    }
   }
 
   set(theme: Theme): Resolved {
