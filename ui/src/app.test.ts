@@ -50,12 +50,14 @@ const roomInfo = (me: "speaker" | "listener" | "host" = "speaker", muted = false
 });
 
 let app: ReturnType<typeof start> | undefined;
-afterEach(() => app?.stop());
+afterEach(() => {
+  app?.stop();
+  localStorage.clear();
+});
 
 async function mount(over: Record<string, Answer> = {}, unlocked = true) {
   document.body.innerHTML = `<main id="app"></main><div id="toasts"></div>`;
   delete document.documentElement.dataset.theme;
-  localStorage.clear();
   calls.length = 0;
   let settings = { ...baseSettings };
   answers = {
@@ -337,7 +339,6 @@ describe("theme across restarts", () => {
     await flush();
     expect(document.documentElement.dataset.theme).toBe("light");
     expect(localStorage.getItem("salon.theme")).toBe("light");
-    localStorage.clear();
   });
 });
 
