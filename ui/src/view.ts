@@ -112,7 +112,7 @@ function person(s: UiState, m: MemberInfo): string {
       : "";
   const more = m.me
     ? ""
-    : `<button class="more icon-btn" data-action="menu" data-target="${esc(m.key)}" aria-haspopup="dialog" aria-expanded="${open}" aria-label="Options for ${esc(m.name)}" title="Options">${icon("more")}</button>`;
+    : `<button class="more icon-btn" data-action="menu" data-target="${esc(m.key)}" aria-haspopup="dialog" aria-expanded="${open}"${open ? ` aria-controls="menu-${esc(m.key)}"` : ""} aria-label="Options for ${esc(m.name)}" title="Options">${icon("more")}</button>`;
   return `<li class="person${speaking}${open ? " open" : ""}" data-key="${esc(m.key)}" aria-label="${esc(m.name)}${m.me ? " (you)" : ""}">
     ${more}
     <div class="avatar-wrap">${avatar(m.key, m.name)}${badges ? `<div class="badges">${badges}</div>` : ""}</div>
