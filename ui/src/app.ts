@@ -437,6 +437,8 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
   on<KeyboardEvent>(doc, "keydown", (ev) => {
     const t = ev.target as HTMLElement;
     if (state.capturing) {
+      // Tab keeps moving focus (a Tab push-to-talk key would trap keyboard users).
+      if (ev.key === "Tab") return set({ ...state, capturing: false });
       ev.preventDefault();
       void saveSettings({ push_to_talk_key: ev.key === "Escape" ? null : ev.code });
       return;

@@ -230,3 +230,12 @@ describe("navigation", () => {
     expect(document.querySelector("[data-contact=cc] [aria-label=verified]")).toBeNull();
   });
 });
+
+describe("dialogs", () => {
+  it("an open dialog makes the rest of the window inert", () => {
+    document.body.innerHTML = render({ ...joined, invite: "salon:x", dialog: { kind: "invite" } });
+    expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(true);
+    document.body.innerHTML = render({ ...joined, invite: "salon:x" });
+    expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(false);
+  });
+});

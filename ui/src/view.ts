@@ -259,7 +259,7 @@ function room(s: UiState, err: string): string {
       </div>
       <aside class="chat" aria-label="Chat">
         <h2>Chat</h2>
-        <ol class="lines" data-testid="chat">${s.chat.map((c) => `<li><strong>${esc(c.name)}</strong> ${esc(c.text)}</li>`).join("")}</ol>
+        <ol class="lines" data-testid="chat">${s.chat.map((c) => `<li${c.from === mine?.key ? ` class="mine"` : ""}><strong>${esc(c.name)}</strong> ${esc(c.text)}</li>`).join("")}</ol>
         <form data-form="chat"><label class="sr-only" for="chat-text">Message</label><input id="chat-text" name="text" maxlength="2000" autocomplete="off" placeholder="Say something"><button type="submit">Send</button></form>
       </aside>
     </div>
@@ -438,7 +438,8 @@ export function render(s: UiState): string {
     default: {
       const page =
         s.screen === "home" ? home(s, err) : s.screen === "room" ? room(s, err) : s.screen === "history" ? (s.detail ? historyDetail(s) : historyList(s)) : settings(s);
-      return `<div class="shell">${nav(s)}<div class="content" id="content">${page}</div></div>${dialog(s)}`;
+      // While a dialog is open the rest of the window is inert: no focus, no clicks, hidden from screen readers.
+      return `<div class="shell"${s.dialog ? " inert" : ""}>${nav(s)}<div class="content" id="content">${page}</div></div>${dialog(s)}`;
     }
   }
 }
