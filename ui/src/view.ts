@@ -256,6 +256,7 @@ function room(s: UiState, err: string): string {
         <h2>Stage</h2><ul class="stage" data-testid="stage">${stage(s).map((m) => person(s, m)).join("")}</ul>
         ${canModerate(s) && hands.length ? `<h2>Raised hands</h2><ul class="hands">${hands.map((m) => `<li>${avatar(m.key, m.name, "avatar sm")}<span>${esc(m.name)}</span> <button data-action="moderate" data-target="${esc(m.key)}" data-op="invite_to_stage">Invite to speak</button></li>`).join("")}</ul>` : ""}
         <h2>Audience</h2><ul class="audience" data-testid="audience">${audience(s).map((m) => person(s, m)).join("")}</ul>
+        ${audience(s).length ? "" : `<p class="muted empty">Nobody in the audience yet.${s.invite ? " Share the invite to bring people in." : ""}</p>`}
       </div>
       <aside class="chat" aria-label="Chat">
         <h2>Chat</h2>
