@@ -352,3 +352,13 @@ describe("push-to-talk and the mute button", () => {
     expect($("#toasts")?.textContent).toContain("hold T to talk");
   });
 });
+
+describe("settings when the mic test fails", () => {
+  it("the meter says why, and the device lists still show", async () => {
+    await mount({ mic_test: () => Promise.reject({ code: "audio", message: "no microphone" }) });
+    click("[data-nav=settings]");
+    await flush();
+    expect($("[data-screen=settings] .meter-row")?.textContent).toContain("no microphone");
+    expect(document.querySelectorAll("select[name=input_device] option")).toHaveLength(3);
+  });
+});

@@ -229,7 +229,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     if (screen === "home") void loadHome();
     if (screen === "history") void loadHistory(false);
     if (screen === "settings" && from !== "settings") {
-      void api.micTest(true).catch((e: unknown) => set({ ...state, devices: { status: "failed", message: errorMessage(e) } }));
+      void api.micTest(true).catch((e: unknown) => set({ ...state, notes: { ...state.notes, mic: errorMessage(e) } }));
       void loadDevices();
       void loadSettings();
     }

@@ -14,7 +14,7 @@ export interface HistoryDetail { room: HistoryRoom; messages: HistoryMessage[]; 
 export type Dialog = { kind: "invite" } | { kind: "safety"; number: SafetyNumber; error?: string };
 
 /** Feedback shown inside the settings screen, one slot per form. */
-export interface SettingsNotes { settings?: string; passphrase?: { ok: boolean; text: string }; backup?: { ok: boolean; text: string } }
+export interface SettingsNotes { settings?: string; mic?: string; passphrase?: { ok: boolean; text: string }; backup?: { ok: boolean; text: string } }
 
 export const PAGE = 20;
 export const CHAT_PAGE = 50;

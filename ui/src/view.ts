@@ -367,7 +367,8 @@ function settings(s: UiState): string {
       ${s.devices?.status === "failed" ? `<p class="muted">Could not list audio devices: ${esc(s.devices.message)}</p>` : ""}
       <label>Microphone <select name="input_device">${deviceOptions(devs.inputs, st.input_device, "microphone")}</select></label>
       <div class="meter-row"><span id="mic-meter-label">Microphone level</span>
-        <div class="meter" role="meter" aria-labelledby="mic-meter-label" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${level}" data-testid="mic-meter"><div class="meter-fill" style="width:${level}%"></div></div></div>
+        <div class="meter" role="meter" aria-labelledby="mic-meter-label" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${level}" data-testid="mic-meter"><div class="meter-fill" style="width:${level}%"></div></div>
+        ${n.mic ? `<p class="muted">The microphone test could not start: ${esc(n.mic)}</p>` : ""}</div>
       <label>Speakers <select name="output_device">${deviceOptions(devs.outputs, st.output_device, "speakers")}</select></label>
       <div><button type="button" data-action="test-sound">Play test sound</button></div>
       ${toggle("noise_suppression", "Noise suppression", "Filters out steady background noise such as fans and keyboards.")}
