@@ -19,18 +19,11 @@ fn data_dir(app: &tauri::App) -> PathBuf {
         .unwrap_or_else(|_| salon_node::default_data_dir())
 }
 
-/// Starts the app.
-pub fn run() {
-    let result = tauri::Builder::default()
-        .setup(|app| {
-            let dir = data_dir(app);
-            app.manage(commands::AppState {
-                data_dir: dir,
-                node: tokio::sync::Mutex::new(None),
-            });
-            Ok(())
-        })
-        .invoke_handler(tauri::generate_handler![
+/// Every command and the event type, for Tauri's invoke handler and for the generated
+/// TypeScript bindings (`ui/src/bindings.ts`), so the UI cannot drift from the commands.
+pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![
             commands::profile_status,
             commands::create_profile,
             commands::unlock,
@@ -45,7 +38,59 @@ pub fn run() {
             commands::set_peer_volume,
             commands::verify_contact,
             commands::room_status,
+            commands::history_rooms,
+            commands::history_chat,
+            commands::contacts,
+            commands::safety_number,
+            commands::devices,
+            commands::get_settings,
+            commands::set_settings,
+            commands::mic_test,
+            commands::test_sound,
+            commands::push_to_talk,
+            commands::change_passphrase,
+            commands::export_backup,
         ])
+        .typ::<commands::UiEvent>()
+        .constant("EVENT", commands::EVENT)
+        // Commands reject with `ApiError` as plain Tauri commands do; the UI catches.
+        .error_handling(tauri_specta::ErrorHandlingMode::Throw)
+        // Ids and Unix milliseconds stay far below 2^53.
+        .dangerously_cast_bigints_to_number()
+        // One type per Rust type: the UI only reads what the node writes.
+        .disable_serde_phases()
+}
+
+/// The bindings' text as generated now.
+pub fn bindings_typescript() -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("salon-bindings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("bindings.ts");
+    let r = bindings()
+        .export(
+            specta_typescript::Typescript::default()
+                .header("// Generated from the Rust commands by src-tauri (`bindings()`); do not edit.\n// Regenerate: SALON_UPDATE_BINDINGS=1 cargo test -p salon-desktop --test bindings"),
+            &path,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// Starts the app.
+pub fn run() {
+    let builder = bindings();
+    let result = tauri::Builder::default()
+        .setup(|app| {
+            let dir = data_dir(app);
+            app.manage(commands::AppState {
+                data_dir: dir,
+                node: tokio::sync::Mutex::new(None),
+            });
+            Ok(())
+        })
+        .invoke_handler(builder.invoke_handler())
         .run(tauri::generate_context!());
     if let Err(e) = result {
         eprintln!("salon: the app could not start: {e}");
