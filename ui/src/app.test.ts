@@ -69,6 +69,7 @@ async function mount(over: Record<string, Answer> = {}, unlocked = true) {
     devices: () => ({ inputs: ["Built-in", "USB"], outputs: ["Speakers"] }),
     mic_test: () => null,
     set_muted: () => null,
+    push_to_talk: () => null,
     ...over,
   };
   app = start($("#app") as HTMLElement, $("#toasts") as HTMLElement, window);
@@ -179,7 +180,7 @@ describe("settings", () => {
     expect(form.querySelector("[role=alert]")?.textContent).toContain("differ");
     fill("old one", "new passphrase!", "new passphrase!");
     await flush();
-    expect(sent("change_passphrase")).toEqual([{ old: "old one", new: "new passphrase!" }]);
+    expect(sent("change_passphrase")).toEqual([{ oldPassphrase: "old one", newPassphrase: "new passphrase!" }]);
     expect($("form[data-form=passphrase] [role=alert]")?.textContent).toBe("wrong passphrase");
   });
 
@@ -219,6 +220,10 @@ describe("push-to-talk in a room", () => {
     key("keyup", "Space", " ");
     await flush();
     expect(sent("set_muted")).toEqual([{ muted: true }, { muted: false }, { muted: true }]);
+    // The engine's talk key follows the key too, and goes first each time.
+    expect(sent("push_to_talk")).toEqual([{ pressed: true }, { pressed: false }]);
+    const order = calls.map((c) => c[0]).filter((c) => c === "push_to_talk" || c === "set_muted");
+    expect(order).toEqual(["set_muted", "push_to_talk", "set_muted", "push_to_talk", "set_muted"]);
     expect($(".ptt-hint")?.textContent).toContain("Space");
   });
 

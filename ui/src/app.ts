@@ -61,10 +61,21 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     const m = me(state);
     return !!m && m.role !== "listener";
   };
+  // Press and release go out in order (a quick tap must not end unmuted). The engine's
+  // talk key gates transmission in push-to-talk mode; the muted flag shows the room.
+  let pttChain: Promise<unknown> = Promise.resolve();
   const ptt = new PushToTalk({
     key: () => state.settings?.push_to_talk_key ?? null,
     active: onStage,
-    setMuted: (muted) => attempt(() => api.setMuted(muted)),
+    setMuted: (muted) => {
+      pttChain = pttChain.then(() =>
+        attempt(async () => {
+          await api.pushToTalk(!muted).catch(() => undefined);
+          await api.setMuted(muted);
+        }),
+      );
+      return pttChain.then(() => undefined);
+    },
   });
   let lastEnforced = 0;
 

@@ -113,14 +113,15 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       const levels: Record<string, number> = {};
       for (const p of e.peers) {
         speaking[p.key] = p.speaking;
-        levels[p.key] = p.rms_dbfs;
+        levels[p.key] = p.rms_dbfs ?? -100;
       }
+      const input = e.input_dbfs ?? -100; // null: no microphone
       const mine = me(s);
       if (mine) {
-        speaking[mine.key] = e.transmitting && e.input_dbfs > -45;
-        levels[mine.key] = e.input_dbfs;
+        speaking[mine.key] = e.transmitting && input > -45;
+        levels[mine.key] = input;
       }
-      return { ...s, speaking, levels, inputDbfs: e.input_dbfs };
+      return { ...s, speaking, levels, inputDbfs: input };
     }
     case "links": {
       const links: Record<string, LinkInfo> = {};
