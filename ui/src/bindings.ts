@@ -147,6 +147,17 @@ export type HistoryRoom = {
 	message_count: number,
 };
 
+/**  Why we are out of a room. */
+export type LeaveReason = 
+/**  We left. */
+"left" | 
+/**  A moderator removed us. */
+"removed" | 
+/**  The host ended the room. */
+"ended" | 
+/**  The room stopped answering. */
+"timed_out";
+
 /**  Link quality to one person. */
 export type LinkInfo = {
 	/**  Hex key. */
@@ -249,8 +260,8 @@ host: string;
 invite: string | null } | 
 /**  We are out of the room. */
 { event: "left"; 
-/**  left, removed, ended or timed_out. */
-reason: string } | 
+/**  Why. */
+reason: LeaveReason } | 
 /**  An audio device changed or failed. */
 { event: "audio"; 
 /**  What happened. */

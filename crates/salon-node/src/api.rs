@@ -466,8 +466,8 @@ pub enum NodeEvent {
     },
     /// We are out of the room.
     Left {
-        /// left, removed, ended or timed_out.
-        reason: &'static str,
+        /// Why.
+        reason: LeaveReason,
     },
     /// An audio device changed or failed.
     Audio {
@@ -498,6 +498,32 @@ pub fn hex(key: &PublicKey) -> String {
 /// Lower-case hex of bytes.
 pub fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why we are out of a room.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// We left.
+    Left,
+    /// A moderator removed us.
+    Removed,
+    /// The host ended the room.
+    Ended,
+    /// The room stopped answering.
+    TimedOut,
+}
+
+impl std::fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaveReason::Left => "left",
+            LeaveReason::Removed => "removed",
+            LeaveReason::Ended => "ended",
+            LeaveReason::TimedOut => "timed_out",
+        })
+    }
 }
 
 /// A role as front ends spell it.

@@ -21,8 +21,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{
-    Command, DeviceList, LinkInfo, NodeEvent, PeerLevel, Reply, SafetyNumberInfo, SettingsInfo,
-    hex, role_name, room_info,
+    Command, DeviceList, LeaveReason, LinkInfo, NodeEvent, PeerLevel, Reply, SafetyNumberInfo,
+    SettingsInfo, hex, role_name, room_info,
 };
 use crate::error::NodeError;
 use crate::history::{self, History, Record, StoreJob};
@@ -448,10 +448,10 @@ impl Driver {
                 self.history.record(Record::RoomClosed);
                 NodeEvent::Left {
                     reason: match reason {
-                        LeftReason::Left => "left",
-                        LeftReason::Removed => "removed",
-                        LeftReason::Ended => "ended",
-                        LeftReason::TimedOut => "timed_out",
+                        LeftReason::Left => LeaveReason::Left,
+                        LeftReason::Removed => LeaveReason::Removed,
+                        LeftReason::Ended => LeaveReason::Ended,
+                        LeftReason::TimedOut => LeaveReason::TimedOut,
                     },
                 }
             }
