@@ -121,19 +121,9 @@ impl Encoder {
     /// Builds a VOIP-mode, CBR, DTX-off encoder.
     pub fn new(config: CodecConfig) -> Result<Self> {
         config.validate()?;
-        let mut inner =
-            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
-        inner.set_bitrate(opus::Bitrate::Bits(config.bitrate as i32))?;
-        // CBR + no DTX: the packet size and rate must not reveal speech activity.
-        inner.set_vbr(false)?;
-        inner.set_dtx(false)?;
-        inner.set_inband_fec(config.fec)?;
-        inner.set_packet_loss_perc(i32::from(config.expected_loss_pct))?;
-        inner.set_complexity(i32::from(config.complexity))?;
-        inner.set_signal(opus::Signal::Voice)?;
         let frame_bytes = config.frame_bytes();
         Ok(Self {
-            inner,
+            inner: opus_encoder(&config, config.bitrate, config.fec)?,
             config,
             scratch: vec![0; frame_bytes],
         })
@@ -191,6 +181,21 @@ impl Encoder {
         self.encode_into(pcm, &mut out)?;
         Ok(out)
     }
+}
+
+/// A libopus encoder with Salon's settings: VOIP, CBR, DTX off, voice signal, the loss hint
+/// and complexity of `config`, at `bitrate` with in-band FEC as given.
+pub(crate) fn opus_encoder(config: &CodecConfig, bitrate: u32, fec: bool) -> Result<opus::Encoder> {
+    let mut e = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
+    e.set_bitrate(opus::Bitrate::Bits(bitrate as i32))?;
+    // CBR + no DTX: the packet size and rate must not reveal speech activity.
+    e.set_vbr(false)?;
+    e.set_dtx(false)?;
+    e.set_inband_fec(fec)?;
+    e.set_packet_loss_perc(i32::from(config.expected_loss_pct))?;
+    e.set_complexity(i32::from(config.complexity))?;
+    e.set_signal(opus::Signal::Voice)?;
+    Ok(e)
 }
 
 /// Grows an Opus packet of `len` bytes in `buf` to `target` bytes with Opus's own padding

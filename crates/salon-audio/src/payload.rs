@@ -13,7 +13,7 @@
 //! A payload that does not parse (truncated, unknown version, lengths that overrun) is
 //! treated by the receiver as lost.
 
-use crate::codec::{CodecConfig, SAMPLE_RATE, pad_to};
+use crate::codec::{CodecConfig, opus_encoder, pad_to};
 use crate::error::{AudioError, Result};
 
 /// Format version: one plain Opus frame.
@@ -71,19 +71,6 @@ fn split(frame_bytes: usize, frame_us: u64) -> Option<(usize, usize)> {
     (rate(r) >= MIN_RED_BITRATE && rate(p) >= MIN_PRIMARY_BITRATE).then_some((p, r))
 }
 
-fn opus_encoder(bitrate: u32, config: &CodecConfig, fec: bool) -> Result<opus::Encoder> {
-    let mut e = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
-    e.set_bitrate(opus::Bitrate::Bits(bitrate as i32))?;
-    // CBR + no DTX: the packet size and rate must not reveal speech activity.
-    e.set_vbr(false)?;
-    e.set_dtx(false)?;
-    e.set_inband_fec(fec)?;
-    e.set_packet_loss_perc(i32::from(config.expected_loss_pct))?;
-    e.set_complexity(i32::from(config.complexity))?;
-    e.set_signal(opus::Signal::Voice)?;
-    Ok(e)
-}
-
 enum Mode {
     /// Version 0 through the plain encoder.
     Plain { enc: opus::Encoder },
@@ -128,15 +115,15 @@ impl PayloadEncoder {
         let mode = match split(frame_bytes, us).filter(|_| config.redundancy) {
             Some((p, r)) => Mode::Redundant {
                 // The copy in the next packet already protects this frame: no in-band FEC.
-                primary: opus_encoder(rate(p), &config, false)?,
-                copy: opus_encoder(rate(r), &config, false)?,
+                primary: opus_encoder(&config, rate(p), false)?,
+                copy: opus_encoder(&config, rate(r), false)?,
                 p,
                 r,
                 prev: vec![0; r],
                 have_prev: false,
             },
             None => Mode::Plain {
-                enc: opus_encoder(rate(frame_bytes - 1), &config, config.fec)?,
+                enc: opus_encoder(&config, rate(frame_bytes - 1), config.fec)?,
             },
         };
         Ok(Self {
@@ -246,6 +233,7 @@ impl PayloadEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::SAMPLE_RATE;
     use crate::codec::{Decoder, FrameDuration};
     use crate::level::goertzel_amplitude;
 
