@@ -111,8 +111,11 @@ impl JitterConfig {
     }
 }
 
-/// How long the extra frame for loss recovery is kept after the last loss.
-const FEC_HOLD: Duration = Duration::from_secs(30);
+/// How long the extra frame for loss recovery is kept after a lone loss (a start-up
+/// hiccup should not cost the latency of a lossy path).
+const FEC_HOLD_SHORT: Duration = Duration::from_secs(5);
+/// How long it is kept after a loss that came while it was held.
+const FEC_HOLD_LONG: Duration = Duration::from_secs(30);
 /// Shrink windows a spare frame must last before a whole frame is dropped.
 const WINDOW_HISTORY: usize = 4;
 /// Slack always left when shrinking, for scheduling noise (µs).
@@ -158,6 +161,8 @@ pub struct JitterBuffer {
     granularity_us: i64,
     /// Playout slots since the last loss (saturating); see [`Self::fec_frames`].
     since_loss: u64,
+    /// Playout slots the extra frame for loss recovery is kept after the last loss.
+    fec_hold: u64,
     stats: JitterStats,
 }
 
@@ -188,6 +193,7 @@ impl JitterBuffer {
             window_index: 0,
             granularity_us: config.frame.micros() as i64,
             since_loss: u64::MAX,
+            fec_hold: 0,
             stats: JitterStats::default(),
         }
     }
@@ -208,22 +214,28 @@ impl JitterBuffer {
     }
 
     /// One extra frame of delay once packets are being lost, so the next packet (and its
-    /// copy of the lost one) is usually in hand when a loss is discovered. It is kept for
-    /// [`FEC_HOLD`] after the last loss: every time it is given up, the next loss costs
-    /// a concealed frame (and the expansion that wins the frame back), which is what
+    /// copy of the lost one) is usually in hand when a loss is discovered. A lone loss
+    /// keeps it for [`FEC_HOLD_SHORT`]; a loss while it is held shows a lossy path and
+    /// keeps it for [`FEC_HOLD_LONG`]: every time it is given up, the next loss costs a
+    /// concealed frame (and the expansion that wins the frame back), which is what
     /// listeners hear most at a few percent of loss.
     fn fec_frames(&self) -> i64 {
-        let hold = FEC_HOLD.as_micros() as u64 / self.frame_us.max(1) as u64;
-        i64::from(self.since_loss < hold)
+        i64::from(self.since_loss < self.fec_hold)
     }
 
-    /// Counts playout slots since the last loss.
+    /// Counts playout slots since the last loss and sets how long the extra frame stays.
     fn note_loss(&mut self, lost: bool) {
-        self.since_loss = if lost {
-            0
+        if !lost {
+            self.since_loss = self.since_loss.saturating_add(1);
+            return;
+        }
+        let frames = |d: Duration| d.as_micros() as u64 / self.frame_us.max(1) as u64;
+        self.fec_hold = if self.fec_frames() > 0 {
+            frames(FEC_HOLD_LONG)
         } else {
-            self.since_loss.saturating_add(1)
+            frames(FEC_HOLD_SHORT)
         };
+        self.since_loss = 0;
     }
 
     /// Current target delay.
@@ -559,10 +571,10 @@ mod tests {
     }
 
     #[test]
-    fn the_frame_held_for_recovery_outlasts_a_ten_second_loss_free_stretch() {
-        // A loss at 1 s, then none for 10 s: the extra frame must still be there, so the
-        // loss at 11.4 s is rebuilt from the next packet instead of concealed.
-        let out = steady(&[50, 570], 600);
+    fn after_repeated_losses_the_held_frame_outlasts_a_ten_second_loss_free_stretch() {
+        // Losses at 1 s and 1.2 s, then none for 10 s: the extra frame must still be there,
+        // so the loss at 11.4 s is rebuilt from the next packet instead of concealed.
+        let out = steady(&[50, 60, 570], 600);
         let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
         assert_eq!(delay(560), Some(1), "{:?}", &out[550..565]);
         assert!(
@@ -571,6 +583,16 @@ mod tests {
             &out[565..600]
         );
         assert_eq!(delay(599), Some(1));
+    }
+
+    #[test]
+    fn a_lone_loss_holds_the_extra_frame_only_briefly() {
+        // One loss at 1 s: the extra frame goes again within a few seconds (the latency
+        // of a clean path must not stay raised by one start-up hiccup).
+        let out = steady(&[50], 600);
+        let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
+        assert_eq!(delay(100), Some(1), "{:?}", &out[90..105]);
+        assert_eq!(delay(599), Some(0), "{:?}", &out[585..600]);
     }
 
     #[test]
