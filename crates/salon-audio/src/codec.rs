@@ -155,20 +155,9 @@ impl Encoder {
     /// Encodes one frame of 48 kHz mono samples (nominally -1.0..=1.0) into `out`, which must
     /// be exactly [`Self::frame_bytes`] long. The whole of `out` is a valid Opus packet.
     pub fn encode_into(&mut self, pcm: &[f32], out: &mut [u8]) -> Result<()> {
-        let expected = self.frame_samples();
-        if pcm.len() != expected {
-            return Err(AudioError::FrameLength {
-                expected,
-                got: pcm.len(),
-            });
-        }
+        expect_len(self.frame_samples(), pcm.len())?;
         let want = self.frame_bytes();
-        if out.len() != want {
-            return Err(AudioError::FrameLength {
-                expected: want,
-                got: out.len(),
-            });
-        }
+        expect_len(want, out.len())?;
         let n = self.inner.encode_float(pcm, &mut self.scratch)?;
         pad_to(&mut self.scratch, n, want)?;
         out.copy_from_slice(&self.scratch[..want]);
@@ -180,6 +169,15 @@ impl Encoder {
         let mut out = vec![0; self.frame_bytes()];
         self.encode_into(pcm, &mut out)?;
         Ok(out)
+    }
+}
+
+/// `Ok` if a buffer of `got` samples (or bytes) has the `expected` length of one frame.
+pub(crate) fn expect_len(expected: usize, got: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(AudioError::FrameLength { expected, got })
     }
 }
 
@@ -242,13 +240,7 @@ impl Decoder {
     }
 
     fn check(&self, out: &[f32]) -> Result<()> {
-        if out.len() != self.frame.samples() {
-            return Err(AudioError::FrameLength {
-                expected: self.frame.samples(),
-                got: out.len(),
-            });
-        }
-        Ok(())
+        expect_len(self.frame.samples(), out.len())
     }
 
     /// Decodes one received frame into `out` (one frame long). A corrupt packet is an error;

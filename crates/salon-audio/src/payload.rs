@@ -13,7 +13,7 @@
 //! A payload that does not parse (truncated, unknown version, lengths that overrun) is
 //! treated by the receiver as lost.
 
-use crate::codec::{CodecConfig, opus_encoder, pad_to};
+use crate::codec::{CodecConfig, expect_len, opus_encoder, pad_to};
 use crate::error::{AudioError, Result};
 
 /// Format version: one plain Opus frame.
@@ -169,20 +169,9 @@ impl PayloadEncoder {
 
     /// Encodes one frame into `out`, which must be exactly [`Self::frame_bytes`] long.
     pub fn encode_into(&mut self, pcm: &[f32], out: &mut [u8]) -> Result<()> {
-        let expected = self.frame_samples();
-        if pcm.len() != expected {
-            return Err(AudioError::FrameLength {
-                expected,
-                got: pcm.len(),
-            });
-        }
+        expect_len(self.frame_samples(), pcm.len())?;
         let want = self.frame_bytes();
-        if out.len() != want {
-            return Err(AudioError::FrameLength {
-                expected: want,
-                got: out.len(),
-            });
-        }
+        expect_len(want, out.len())?;
         match &mut self.mode {
             Mode::Plain { enc } => {
                 let body = &mut self.scratch[..want - 1];
