@@ -106,6 +106,7 @@ impl CodecConfig {
 pub struct Encoder {
     inner: opus::Encoder,
     config: CodecConfig,
+    frame_bytes: usize,
     scratch: Vec<u8>,
 }
 
@@ -121,10 +122,21 @@ impl Encoder {
     /// Builds a VOIP-mode, CBR, DTX-off encoder.
     pub fn new(config: CodecConfig) -> Result<Self> {
         config.validate()?;
-        let frame_bytes = config.frame_bytes();
+        Self::sized(config, config.bitrate, config.frame_bytes(), config.fec)
+    }
+
+    /// An encoder at `bitrate` whose frames are padded to exactly `frame_bytes` (one part
+    /// of a [`crate::payload`]), with `config`'s other settings and `fec` as given.
+    pub(crate) fn sized(
+        config: CodecConfig,
+        bitrate: u32,
+        frame_bytes: usize,
+        fec: bool,
+    ) -> Result<Self> {
         Ok(Self {
-            inner: opus_encoder(&config, config.bitrate, config.fec)?,
+            inner: opus_encoder(&config, bitrate, fec)?,
             config,
+            frame_bytes,
             scratch: vec![0; frame_bytes],
         })
     }
@@ -136,7 +148,7 @@ impl Encoder {
 
     /// Bytes in every encoded frame, muted or not.
     pub fn frame_bytes(&self) -> usize {
-        self.config.frame_bytes()
+        self.frame_bytes
     }
 
     /// Samples one input frame must hold.
@@ -285,10 +297,11 @@ impl Decoder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tone(freq: f32, amp: f32, n: usize, offset: usize) -> Vec<f32> {
+    /// `n` samples of a sine at `freq` Hz and peak `amp`, starting at sample `offset`.
+    pub(crate) fn tone(freq: f32, amp: f32, n: usize, offset: usize) -> Vec<f32> {
         (0..n)
             .map(|i| {
                 let t = (i + offset) as f32 / SAMPLE_RATE as f32;
