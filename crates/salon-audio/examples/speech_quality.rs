@@ -7,6 +7,9 @@
 //! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
 //! delay changes inside an utterance). `REDUNDANCY=1` sends payload format 1 (a 31 kb/s
 //! primary plus a 16 kb/s copy of the previous frame) instead of 48 kb/s with in-band FEC.
+//! Further diagnostics, for both paths: `HINT=PCT` overrides the expected-loss hint
+//! (default: the loss rate, at least 5), `BITRATE=B` the bitrate, `NOFEC=1` turns in-band
+//! FEC off.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,8 +34,16 @@ fn main() {
     std::fs::create_dir_all(&out_dir).expect("create output dir");
 
     let codec = CodecConfig {
-        expected_loss_pct: ((loss * 100.0).round() as u8).max(5),
+        expected_loss_pct: std::env::var("HINT")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(((loss * 100.0).round() as u8).max(5)),
         redundancy: std::env::var("REDUNDANCY").is_ok(),
+        bitrate: std::env::var("BITRATE")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(48_000),
+        fec: std::env::var("NOFEC").is_err(),
         ..CodecConfig::default()
     };
     let n = codec.frame.samples();
