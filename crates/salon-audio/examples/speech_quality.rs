@@ -9,7 +9,9 @@
 //! primary plus a 16 kb/s copy of the previous frame) instead of 48 kb/s with in-band FEC.
 //! Further diagnostics, for both paths: `HINT=PCT` overrides the expected-loss hint
 //! (default: the loss rate, at least 5), `BITRATE=B` the bitrate, `NOFEC=1` turns in-band
-//! FEC off.
+//! FEC off. `LEAD_IN_S=S` runs the stream S seconds (silence, same loss rate) before
+//! the speech and leaves them out of both outputs: a Salon stream flows muted or not, so
+//! speech rarely starts with a stream's first packets.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -48,8 +50,15 @@ fn main() {
     };
     let n = codec.frame.samples();
     // Half a second of silence after the speech flushes the pipeline's delay.
-    let mut pcm = input.clone();
-    pcm.resize(input.len().div_ceil(n) * n + 24_000, 0.0);
+    // `LEAD_IN_S=S`: the stream runs S seconds (silence, same loss rate) before the speech,
+    // as a Salon stream does (frames flow muted or not), and those seconds are not written.
+    let lead_frames = std::env::var("LEAD_IN_S")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(0, |s| (s * 1_000_000 / codec.frame.micros()) as usize);
+    let mut pcm = vec![0.0; lead_frames * n];
+    pcm.extend_from_slice(&input);
+    pcm.resize(pcm.len().div_ceil(n) * n + 24_000, 0.0);
     let frames = pcm.len() / n;
 
     // One loss trace for both paths.
@@ -86,7 +95,9 @@ fn main() {
             rx.push(0, p, at).unwrap();
         }
         rx.mix_into(play, &mut out);
-        sink.write(&out).unwrap();
+        if f >= lead_frames {
+            sink.write(&out).unwrap();
+        }
     }
     sink.finish().unwrap();
     eprintln!("pipeline: {:?}", rx.stats(&0));
@@ -110,7 +121,9 @@ fn main() {
         } else {
             dec.conceal(&mut out).unwrap();
         }
-        sink.write(&out).unwrap();
+        if f >= lead_frames {
+            sink.write(&out).unwrap();
+        }
     }
     sink.finish().unwrap();
     let lost_n = lost.iter().filter(|l| **l).count();
