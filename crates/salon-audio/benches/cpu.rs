@@ -42,7 +42,7 @@ fn run(frame: FrameDuration, ns: bool, aec: bool) -> f64 {
     let mut rx: Receiver<u32> = Receiver::new(frame);
     let mut mic = ToneSource::new(440.0, 0.3);
     let mut pcm = vec![0.0; n];
-    let mut chunk = vec![0.0; 120];
+    let mut chunk = vec![0.0; 48];
     let mut played = Vec::with_capacity(n);
     let start = Instant::now();
     for f in 0..frames {
@@ -53,7 +53,7 @@ fn run(frame: FrameDuration, ns: bool, aec: bool) -> f64 {
         for (r, stream) in remote.iter().enumerate() {
             rx.push(r as u32, stream[f].clone(), now).unwrap();
         }
-        // Playback pulls in 2.5 ms chunks, as the engine does for devices.
+        // Playback pulls in 1 ms chunks, as the engine does for devices.
         played.clear();
         for _ in 0..n / chunk.len() {
             rx.mix_into(now + Duration::from_millis(1), &mut chunk);

@@ -2,7 +2,9 @@
 //! engine thread (encode → loopback "network" → jitter buffer → decode → mix) with
 //! emulated devices whose callbacks run every 10 ms in real time.
 //!
-//! `cargo bench -p salon-audio --bench latency` prints p50/p90 per configuration.
+//! `cargo bench -p salon-audio --bench latency` prints p50/p90 per configuration
+//! (`LATENCY_ONLY=10` or `=20`: only that frame duration, no jitter; `LATENCY_DEBUG=1`:
+//! per-phase figures and jitter-buffer statistics).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -170,6 +172,12 @@ fn main() {
         (FrameDuration::Ms20, 30, false),
         (FrameDuration::Ms10, 30, false),
     ] {
+        // `LATENCY_ONLY=10` (or 20) measures just that frame duration without jitter.
+        if let Ok(only) = std::env::var("LATENCY_ONLY")
+            && (only != frame.millis().to_string() || jitter != 0 || ns)
+        {
+            continue;
+        }
         let mut per_phase = Vec::new();
         let mut l: Vec<f64> = Vec::new();
         for &phase in &PHASES_US {

@@ -7,6 +7,11 @@
 //! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
 //! delay changes inside an utterance). `REDUNDANCY=1` sends payload format 1 (a 31 kb/s
 //! primary plus a 16 kb/s copy of the previous frame) instead of 48 kb/s with in-band FEC.
+//! Further diagnostics, for both paths: `HINT=PCT` overrides the expected-loss hint
+//! (default: the loss rate, at least 5), `BITRATE=B` the bitrate, `NOFEC=1` turns in-band
+//! FEC off. `LEAD_IN_S=S` runs the stream S seconds (silence, same loss rate) before
+//! the speech and leaves them out of both outputs: a Salon stream flows muted or not, so
+//! speech rarely starts with a stream's first packets.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,14 +36,29 @@ fn main() {
     std::fs::create_dir_all(&out_dir).expect("create output dir");
 
     let codec = CodecConfig {
-        expected_loss_pct: ((loss * 100.0).round() as u8).max(5),
+        expected_loss_pct: std::env::var("HINT")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(((loss * 100.0).round() as u8).max(5)),
         redundancy: std::env::var("REDUNDANCY").is_ok(),
+        bitrate: std::env::var("BITRATE")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(48_000),
+        fec: std::env::var("NOFEC").is_err(),
         ..CodecConfig::default()
     };
     let n = codec.frame.samples();
     // Half a second of silence after the speech flushes the pipeline's delay.
-    let mut pcm = input.clone();
-    pcm.resize(input.len().div_ceil(n) * n + 24_000, 0.0);
+    // `LEAD_IN_S=S`: the stream runs S seconds (silence, same loss rate) before the speech,
+    // as a Salon stream does (frames flow muted or not), and those seconds are not written.
+    let lead_frames = std::env::var("LEAD_IN_S")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(0, |s| (s * 1_000_000 / codec.frame.micros()) as usize);
+    let mut pcm = vec![0.0; lead_frames * n];
+    pcm.extend_from_slice(&input);
+    pcm.resize(pcm.len().div_ceil(n) * n + 24_000, 0.0);
     let frames = pcm.len() / n;
 
     // One loss trace for both paths.
@@ -75,7 +95,9 @@ fn main() {
             rx.push(0, p, at).unwrap();
         }
         rx.mix_into(play, &mut out);
-        sink.write(&out).unwrap();
+        if f >= lead_frames {
+            sink.write(&out).unwrap();
+        }
     }
     sink.finish().unwrap();
     eprintln!("pipeline: {:?}", rx.stats(&0));
@@ -99,7 +121,9 @@ fn main() {
         } else {
             dec.conceal(&mut out).unwrap();
         }
-        sink.write(&out).unwrap();
+        if f >= lead_frames {
+            sink.write(&out).unwrap();
+        }
     }
     sink.finish().unwrap();
     let lost_n = lost.iter().filter(|l| **l).count();

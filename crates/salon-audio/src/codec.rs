@@ -106,6 +106,7 @@ impl CodecConfig {
 pub struct Encoder {
     inner: opus::Encoder,
     config: CodecConfig,
+    frame_bytes: usize,
     scratch: Vec<u8>,
 }
 
@@ -121,20 +122,21 @@ impl Encoder {
     /// Builds a VOIP-mode, CBR, DTX-off encoder.
     pub fn new(config: CodecConfig) -> Result<Self> {
         config.validate()?;
-        let mut inner =
-            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
-        inner.set_bitrate(opus::Bitrate::Bits(config.bitrate as i32))?;
-        // CBR + no DTX: the packet size and rate must not reveal speech activity.
-        inner.set_vbr(false)?;
-        inner.set_dtx(false)?;
-        inner.set_inband_fec(config.fec)?;
-        inner.set_packet_loss_perc(i32::from(config.expected_loss_pct))?;
-        inner.set_complexity(i32::from(config.complexity))?;
-        inner.set_signal(opus::Signal::Voice)?;
-        let frame_bytes = config.frame_bytes();
+        Self::sized(config, config.bitrate, config.frame_bytes(), config.fec)
+    }
+
+    /// An encoder at `bitrate` whose frames are padded to exactly `frame_bytes` (one part
+    /// of a [`crate::payload`]), with `config`'s other settings and `fec` as given.
+    pub(crate) fn sized(
+        config: CodecConfig,
+        bitrate: u32,
+        frame_bytes: usize,
+        fec: bool,
+    ) -> Result<Self> {
         Ok(Self {
-            inner,
+            inner: opus_encoder(&config, bitrate, fec)?,
             config,
+            frame_bytes,
             scratch: vec![0; frame_bytes],
         })
     }
@@ -146,7 +148,7 @@ impl Encoder {
 
     /// Bytes in every encoded frame, muted or not.
     pub fn frame_bytes(&self) -> usize {
-        self.config.frame_bytes()
+        self.frame_bytes
     }
 
     /// Samples one input frame must hold.
@@ -165,20 +167,9 @@ impl Encoder {
     /// Encodes one frame of 48 kHz mono samples (nominally -1.0..=1.0) into `out`, which must
     /// be exactly [`Self::frame_bytes`] long. The whole of `out` is a valid Opus packet.
     pub fn encode_into(&mut self, pcm: &[f32], out: &mut [u8]) -> Result<()> {
-        let expected = self.frame_samples();
-        if pcm.len() != expected {
-            return Err(AudioError::FrameLength {
-                expected,
-                got: pcm.len(),
-            });
-        }
+        expect_len(self.frame_samples(), pcm.len())?;
         let want = self.frame_bytes();
-        if out.len() != want {
-            return Err(AudioError::FrameLength {
-                expected: want,
-                got: out.len(),
-            });
-        }
+        expect_len(want, out.len())?;
         let n = self.inner.encode_float(pcm, &mut self.scratch)?;
         pad_to(&mut self.scratch, n, want)?;
         out.copy_from_slice(&self.scratch[..want]);
@@ -191,6 +182,30 @@ impl Encoder {
         self.encode_into(pcm, &mut out)?;
         Ok(out)
     }
+}
+
+/// `Ok` if a buffer of `got` samples (or bytes) has the `expected` length of one frame.
+pub(crate) fn expect_len(expected: usize, got: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(AudioError::FrameLength { expected, got })
+    }
+}
+
+/// A libopus encoder with Salon's settings: VOIP, CBR, DTX off, voice signal, the loss hint
+/// and complexity of `config`, at `bitrate` with in-band FEC as given.
+pub(crate) fn opus_encoder(config: &CodecConfig, bitrate: u32, fec: bool) -> Result<opus::Encoder> {
+    let mut e = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
+    e.set_bitrate(opus::Bitrate::Bits(bitrate as i32))?;
+    // CBR + no DTX: the packet size and rate must not reveal speech activity.
+    e.set_vbr(false)?;
+    e.set_dtx(false)?;
+    e.set_inband_fec(fec)?;
+    e.set_packet_loss_perc(i32::from(config.expected_loss_pct))?;
+    e.set_complexity(i32::from(config.complexity))?;
+    e.set_signal(opus::Signal::Voice)?;
+    Ok(e)
 }
 
 /// Grows an Opus packet of `len` bytes in `buf` to `target` bytes with Opus's own padding
@@ -237,13 +252,7 @@ impl Decoder {
     }
 
     fn check(&self, out: &[f32]) -> Result<()> {
-        if out.len() != self.frame.samples() {
-            return Err(AudioError::FrameLength {
-                expected: self.frame.samples(),
-                got: out.len(),
-            });
-        }
-        Ok(())
+        expect_len(self.frame.samples(), out.len())
     }
 
     /// Decodes one received frame into `out` (one frame long). A corrupt packet is an error;
@@ -288,10 +297,11 @@ impl Decoder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tone(freq: f32, amp: f32, n: usize, offset: usize) -> Vec<f32> {
+    /// `n` samples of a sine at `freq` Hz and peak `amp`, starting at sample `offset`.
+    pub(crate) fn tone(freq: f32, amp: f32, n: usize, offset: usize) -> Vec<f32> {
         (0..n)
             .map(|i| {
                 let t = (i + offset) as f32 / SAMPLE_RATE as f32;

@@ -311,6 +311,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
                     retry_at: Duration::ZERO,
                     margin: config.playback_margin,
                     underruns_seen: 0,
+                    fill_in: None,
                     chunk: vec![0.0; MIX_CHUNK],
                     far_end: Vec::with_capacity(4 * FAR_END_BLOCK),
                 };
@@ -535,8 +536,12 @@ impl Output {
 const POLL: Duration = Duration::from_millis(1);
 /// Captured audio held back at most, in frames, before the oldest is dropped.
 const MAX_CAPTURE_BACKLOG: usize = 3;
-/// Device-paced mixing granularity: 2.5 ms at 48 kHz.
-const MIX_CHUNK: usize = 120;
+/// How long before a playback callback is due (beyond the margin) the engine mixes for it.
+const JIT_SLACK: Duration = Duration::from_micros(500);
+/// Device-paced mixing granularity: 1 ms at 48 kHz. The queue is filled in these steps
+/// up to a callback plus the margin, so what is left over after a callback (latency) is
+/// the margin plus at most one chunk.
+const MIX_CHUNK: usize = 48;
 /// Block size the far-end reference is handed over in (the echo canceller's 10 ms).
 const FAR_END_BLOCK: usize = 480;
 /// Cap on the self-tuned playback margin.
@@ -561,6 +566,8 @@ struct Worker<K> {
     retry_at: Duration,
     margin: Duration,
     underruns_seen: u64,
+    /// Time until the playback device wants audio mixed (just-in-time mixing).
+    fill_in: Option<Duration>,
     chunk: Vec<f32>,
     far_end: Vec<f32>,
 }
@@ -596,6 +603,9 @@ impl<K: Eq + Hash + Clone> Worker<K> {
             self.publish_levels();
             self.check_devices(now);
             let mut wake = now + POLL;
+            if let Some(fill_in) = self.fill_in {
+                wake = wake.min(now + fill_in);
+            }
             if matches!(self.input, Input::Clocked(_)) {
                 wake = wake.min(self.next_send);
             }
@@ -743,6 +753,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
     }
 
     fn play(&mut self, now: Duration, frame: Duration) {
+        self.fill_in = None;
         if let Some(pb) = self.output.ring() {
             // The device pulls: keep just over one callback's worth queued. Before the
             // first callback its size is unknown, so assume a frame.
@@ -756,10 +767,23 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                 0 => frame.as_micros() as u64,
                 c => c,
             };
-            let target = callback + self.margin.as_micros() as u64;
-            // Mix in small chunks: playout then follows the device with
-            // 2.5 ms granularity instead of a whole codec frame, which is what lets the jitter buffer trim
-            // its delay below a frame.
+            let margin = self.margin.as_micros() as u64;
+            // Mix just in time: until the next callback is close, nothing drains, so
+            // audio mixed now would only wait in the queue, while packets arriving
+            // meanwhile could have made it. Fill when the callback is due within the
+            // margin (which grows after underruns, moving this earlier) plus a little
+            // for the wake-up; `run` wakes for that moment.
+            let lead = margin + JIT_SLACK.as_micros() as u64;
+            if let Some(next) = pb.next_callback_micros()
+                && next > lead
+            {
+                self.fill_in = Some(Duration::from_micros(next - lead));
+                return;
+            }
+            let target = callback + margin;
+            // Mix in small chunks: playout then follows the device with 1 ms
+            // granularity instead of a whole codec frame, which is what lets the jitter
+            // buffer trim its delay below a frame.
             while pb.queued_micros() < target {
                 self.receiver.mix_into(now, &mut self.chunk);
                 self.far_end.extend_from_slice(&self.chunk);

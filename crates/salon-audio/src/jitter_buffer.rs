@@ -111,6 +111,11 @@ impl JitterConfig {
     }
 }
 
+/// How long the extra frame for loss recovery is kept after a lone loss (a start-up
+/// hiccup should not cost the latency of a lossy path).
+const FEC_HOLD_SHORT: Duration = Duration::from_secs(5);
+/// How long it is kept after a loss that came while it was held.
+const FEC_HOLD_LONG: Duration = Duration::from_secs(30);
 /// Shrink windows a spare frame must last before a whole frame is dropped.
 const WINDOW_HISTORY: usize = 4;
 /// Slack always left when shrinking, for scheduling noise (µs).
@@ -154,10 +159,10 @@ pub struct JitterBuffer {
     window_index: usize,
     /// How much audio the caller pulls at a time (µs); see [`Self::set_granularity`].
     granularity_us: i64,
-    /// Smoothed share of playout slots that were lost.
-    loss_ema: f64,
-    /// Whether to hold an extra frame for FEC (see [`Self::fec_frames`]).
-    fec_delay: bool,
+    /// Playout slots since the last loss (saturating); see [`Self::fec_frames`].
+    since_loss: u64,
+    /// Playout slots the extra frame for loss recovery is kept after the last loss.
+    fec_hold: u64,
     stats: JitterStats,
 }
 
@@ -187,8 +192,8 @@ impl JitterBuffer {
             window_history: [0; WINDOW_HISTORY],
             window_index: 0,
             granularity_us: config.frame.micros() as i64,
-            loss_ema: 0.0,
-            fec_delay: false,
+            since_loss: u64::MAX,
+            fec_hold: 0,
             stats: JitterStats::default(),
         }
     }
@@ -208,21 +213,29 @@ impl JitterBuffer {
         self.granularity_us = (g.as_micros() as i64).clamp(0, self.frame_us);
     }
 
-    /// One extra frame of delay while packets are being lost, so the next packet (and
-    /// its FEC copy of the lost one) is usually in hand when a loss is discovered.
+    /// One extra frame of delay once packets are being lost, so the next packet (and its
+    /// copy of the lost one) is usually in hand when a loss is discovered. A lone loss
+    /// keeps it for [`FEC_HOLD_SHORT`]; a loss while it is held shows a lossy path and
+    /// keeps it for [`FEC_HOLD_LONG`]: every time it is given up, the next loss costs a
+    /// concealed frame (and the expansion that wins the frame back), which is what
+    /// listeners hear most at a few percent of loss.
     fn fec_frames(&self) -> i64 {
-        i64::from(self.fec_delay)
+        i64::from(self.since_loss < self.fec_hold)
     }
 
-    /// Tracks the loss rate with hysteresis: on at the first loss, off after ~5 s without.
+    /// Counts playout slots since the last loss and sets how long the extra frame stays.
     fn note_loss(&mut self, lost: bool) {
-        // ~100-pop memory: 2 s at 20 ms frames.
-        self.loss_ema += (f64::from(u8::from(lost)) - self.loss_ema) / 100.0;
-        if self.loss_ema > 0.005 {
-            self.fec_delay = true;
-        } else if self.loss_ema < 0.001 {
-            self.fec_delay = false;
+        if !lost {
+            self.since_loss = self.since_loss.saturating_add(1);
+            return;
         }
+        let frames = |d: Duration| d.as_micros() as u64 / self.frame_us.max(1) as u64;
+        self.fec_hold = if self.fec_frames() > 0 {
+            frames(FEC_HOLD_LONG)
+        } else {
+            frames(FEC_HOLD_SHORT)
+        };
+        self.since_loss = 0;
     }
 
     /// Current target delay.
@@ -555,6 +568,31 @@ mod tests {
         );
         assert_eq!(delay(60), Some(1), "{:?}", &out[45..65]);
         assert_eq!(delay(119), Some(1));
+    }
+
+    #[test]
+    fn after_repeated_losses_the_held_frame_outlasts_a_ten_second_loss_free_stretch() {
+        // Losses at 1 s and 1.2 s, then none for 10 s: the extra frame must still be there,
+        // so the loss at 11.4 s is rebuilt from the next packet instead of concealed.
+        let out = steady(&[50, 60, 570], 600);
+        let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
+        assert_eq!(delay(560), Some(1), "{:?}", &out[550..565]);
+        assert!(
+            out[565..600].iter().all(Option::is_some),
+            "{:?}",
+            &out[565..600]
+        );
+        assert_eq!(delay(599), Some(1));
+    }
+
+    #[test]
+    fn a_lone_loss_holds_the_extra_frame_only_briefly() {
+        // One loss at 1 s: the extra frame goes again within a few seconds (the latency
+        // of a clean path must not stay raised by one start-up hiccup).
+        let out = steady(&[50], 600);
+        let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
+        assert_eq!(delay(100), Some(1), "{:?}", &out[90..105]);
+        assert_eq!(delay(599), Some(0), "{:?}", &out[585..600]);
     }
 
     #[test]

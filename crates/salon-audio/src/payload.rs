@@ -13,7 +13,7 @@
 //! A payload that does not parse (truncated, unknown version, lengths that overrun) is
 //! treated by the receiver as lost.
 
-use crate::codec::{CodecConfig, SAMPLE_RATE, pad_to};
+use crate::codec::{CodecConfig, Encoder, expect_len};
 use crate::error::{AudioError, Result};
 
 /// Format version: one plain Opus frame.
@@ -71,28 +71,13 @@ fn split(frame_bytes: usize, frame_us: u64) -> Option<(usize, usize)> {
     (rate(r) >= MIN_RED_BITRATE && rate(p) >= MIN_PRIMARY_BITRATE).then_some((p, r))
 }
 
-fn opus_encoder(bitrate: u32, config: &CodecConfig, fec: bool) -> Result<opus::Encoder> {
-    let mut e = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
-    e.set_bitrate(opus::Bitrate::Bits(bitrate as i32))?;
-    // CBR + no DTX: the packet size and rate must not reveal speech activity.
-    e.set_vbr(false)?;
-    e.set_dtx(false)?;
-    e.set_inband_fec(fec)?;
-    e.set_packet_loss_perc(i32::from(config.expected_loss_pct))?;
-    e.set_complexity(i32::from(config.complexity))?;
-    e.set_signal(opus::Signal::Voice)?;
-    Ok(e)
-}
-
 enum Mode {
-    /// Version 0 through the plain encoder.
-    Plain { enc: opus::Encoder },
+    /// Version 0: one encoder filling the payload after the version byte.
+    Plain(Encoder),
     /// Version 1: primary + redundant encoders and the previous period's copy.
     Redundant {
-        primary: opus::Encoder,
-        copy: opus::Encoder,
-        p: usize,
-        r: usize,
+        primary: Encoder,
+        copy: Encoder,
         prev: Vec<u8>,
         have_prev: bool,
     },
@@ -102,7 +87,6 @@ enum Mode {
 pub struct PayloadEncoder {
     config: CodecConfig,
     mode: Mode,
-    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for PayloadEncoder {
@@ -124,26 +108,22 @@ impl PayloadEncoder {
             return Err(AudioError::InvalidConfig("frame budget too small"));
         }
         let us = config.frame.micros();
-        let rate = |bytes: usize| (bytes as u64 * 8 * 1_000_000 / us) as u32;
+        // An encoder whose frames fill `bytes` exactly.
+        let part = |bytes: usize, fec: bool| {
+            let rate = (bytes as u64 * 8 * 1_000_000 / us) as u32;
+            Encoder::sized(config, rate, bytes, fec)
+        };
         let mode = match split(frame_bytes, us).filter(|_| config.redundancy) {
             Some((p, r)) => Mode::Redundant {
                 // The copy in the next packet already protects this frame: no in-band FEC.
-                primary: opus_encoder(rate(p), &config, false)?,
-                copy: opus_encoder(rate(r), &config, false)?,
-                p,
-                r,
+                primary: part(p, false)?,
+                copy: part(r, false)?,
                 prev: vec![0; r],
                 have_prev: false,
             },
-            None => Mode::Plain {
-                enc: opus_encoder(rate(frame_bytes - 1), &config, config.fec)?,
-            },
+            None => Mode::Plain(part(frame_bytes - 1, config.fec)?),
         };
-        Ok(Self {
-            config,
-            mode,
-            scratch: vec![0; frame_bytes],
-        })
+        Ok(Self { config, mode })
     }
 
     /// Bytes in every payload.
@@ -168,67 +148,43 @@ impl PayloadEncoder {
 
     /// Updates the expected-loss hint; clamped to 0..=100.
     pub fn set_expected_loss(&mut self, pct: u8) -> Result<()> {
-        let pct = pct.min(100);
         match &mut self.mode {
-            Mode::Plain { enc } => enc.set_packet_loss_perc(i32::from(pct))?,
+            Mode::Plain(enc) => enc.set_expected_loss(pct)?,
             Mode::Redundant { primary, copy, .. } => {
-                primary.set_packet_loss_perc(i32::from(pct))?;
-                copy.set_packet_loss_perc(i32::from(pct))?;
+                primary.set_expected_loss(pct)?;
+                copy.set_expected_loss(pct)?;
             }
         }
-        self.config.expected_loss_pct = pct;
+        self.config.expected_loss_pct = pct.min(100);
         Ok(())
     }
 
     /// Encodes one frame into `out`, which must be exactly [`Self::frame_bytes`] long.
     pub fn encode_into(&mut self, pcm: &[f32], out: &mut [u8]) -> Result<()> {
-        let expected = self.frame_samples();
-        if pcm.len() != expected {
-            return Err(AudioError::FrameLength {
-                expected,
-                got: pcm.len(),
-            });
-        }
-        let want = self.frame_bytes();
-        if out.len() != want {
-            return Err(AudioError::FrameLength {
-                expected: want,
-                got: out.len(),
-            });
-        }
+        expect_len(self.frame_samples(), pcm.len())?;
+        expect_len(self.frame_bytes(), out.len())?;
         match &mut self.mode {
-            Mode::Plain { enc } => {
-                let body = &mut self.scratch[..want - 1];
-                let n = enc.encode_float(pcm, body)?;
-                pad_to(body, n, want - 1)?;
+            Mode::Plain(enc) => {
                 out[0] = VERSION_PLAIN;
-                out[1..].copy_from_slice(body);
+                enc.encode_into(pcm, &mut out[1..])?;
             }
             Mode::Redundant {
                 primary,
                 copy,
-                p,
-                r,
                 prev,
                 have_prev,
             } => {
-                let (p, r) = (*p, *r);
+                let (p, r) = (primary.frame_bytes(), copy.frame_bytes());
                 out.fill(0);
                 out[0] = VERSION_REDUNDANT;
                 out[1] = p as u8;
                 out[2] = if *have_prev { r as u8 } else { 0 };
-                let body = &mut self.scratch[..p];
-                let n = primary.encode_float(pcm, body)?;
-                pad_to(body, n, p)?;
-                out[RED_HEADER..RED_HEADER + p].copy_from_slice(body);
+                primary.encode_into(pcm, &mut out[RED_HEADER..RED_HEADER + p])?;
                 if *have_prev {
                     out[RED_HEADER + p..RED_HEADER + p + r].copy_from_slice(prev);
                 }
                 // This period's copy rides in the next packet.
-                let body = &mut self.scratch[..r];
-                let n = copy.encode_float(pcm, body)?;
-                pad_to(body, n, r)?;
-                prev.copy_from_slice(body);
+                copy.encode_into(pcm, prev)?;
                 *have_prev = true;
             }
         }
@@ -246,17 +202,10 @@ impl PayloadEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::SAMPLE_RATE;
+    use crate::codec::tests::tone;
     use crate::codec::{Decoder, FrameDuration};
     use crate::level::goertzel_amplitude;
-
-    fn tone(freq: f32, amp: f32, n: usize, offset: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                let t = (i + offset) as f32 / SAMPLE_RATE as f32;
-                amp * (std::f32::consts::TAU * freq * t).sin()
-            })
-            .collect()
-    }
 
     fn red() -> CodecConfig {
         CodecConfig {

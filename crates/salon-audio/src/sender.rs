@@ -181,13 +181,7 @@ impl Sender {
     /// Like [`Self::process`] into a caller-owned buffer of [`Self::frame_bytes`]; returns
     /// the packet's sequence number.
     pub fn process_into(&mut self, pcm: &[f32], payload: &mut [u8]) -> Result<u32> {
-        let n = self.frame_samples();
-        if pcm.len() != n {
-            return Err(crate::AudioError::FrameLength {
-                expected: n,
-                got: pcm.len(),
-            });
-        }
+        crate::codec::expect_len(self.frame_samples(), pcm.len())?;
         self.work.copy_from_slice(pcm);
         // Echo first: the canceller models the linear speaker-to-mic path, which the
         // (non-linear) noise suppressor would distort.

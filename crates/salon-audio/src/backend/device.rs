@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig, SupportedStreamConfig};
@@ -131,15 +132,60 @@ fn choose_config(device: &cpal::Device, direction: Direction) -> Result<Supporte
 }
 
 /// Shared between a callback and its owner: only atomics.
-/// Shared between a callback and its owner: only atomics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct StreamFlags {
     failed: AtomicBool,
     callbacks: AtomicU64,
+    /// When the first and the latest callback started, in microseconds after `origin`.
+    first_callback_us: AtomicU64,
+    last_callback_us: AtomicU64,
+    origin: Instant,
     /// Samples dropped (capture ring full) or zero-filled (playback ring empty).
     xruns: AtomicU64,
     /// Largest callback buffer seen, in samples (all channels).
     max_callback: AtomicU64,
+}
+
+impl StreamFlags {
+    fn new() -> Self {
+        Self {
+            failed: AtomicBool::new(false),
+            callbacks: AtomicU64::new(0),
+            first_callback_us: AtomicU64::new(0),
+            last_callback_us: AtomicU64::new(0),
+            origin: Instant::now(),
+            xruns: AtomicU64::new(0),
+            max_callback: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a callback and notes when it came (a clock read: no lock, no allocation).
+    fn callback_started(&self) {
+        let now = self.origin.elapsed().as_micros() as u64;
+        if self.callbacks.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.first_callback_us.store(now, Ordering::Relaxed);
+        }
+        self.last_callback_us.store(now, Ordering::Relaxed);
+    }
+
+    /// Mean time between callbacks (µs); `None` before the second one.
+    fn callback_period(&self) -> Option<u64> {
+        let n = self.callbacks.load(Ordering::Relaxed);
+        let span = self
+            .last_callback_us
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.first_callback_us.load(Ordering::Relaxed));
+        (n >= 2).then(|| span / (n - 1))
+    }
+
+    /// Microseconds since the latest callback started; `None` before the first one.
+    fn since_callback(&self) -> Option<u64> {
+        if self.callbacks.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let last = self.last_callback_us.load(Ordering::Relaxed);
+        Some((self.origin.elapsed().as_micros() as u64).saturating_sub(last))
+    }
 }
 
 /// What a capture callback does: copy into the ring, count what did not fit.
@@ -149,7 +195,7 @@ fn push_samples(
     data: impl Iterator<Item = f32>,
     len: usize,
 ) {
-    flags.callbacks.fetch_add(1, Ordering::Relaxed);
+    flags.callback_started();
     let n = len.min(ring.slots());
     if let Ok(chunk) = ring.write_chunk_uninit(n) {
         chunk.fill_from_iter(data);
@@ -165,7 +211,7 @@ fn pull_samples<T: SizedSample + FromSample<f32>>(
     flags: &StreamFlags,
     data: &mut [T],
 ) {
-    flags.callbacks.fetch_add(1, Ordering::Relaxed);
+    flags.callback_started();
     flags
         .max_callback
         .fetch_max(data.len() as u64, Ordering::Relaxed);
@@ -246,14 +292,66 @@ fn ring_len(rate: u32, channels: usize) -> usize {
     rate as usize * channels
 }
 
-/// The DSP-thread end of a capture ring: device-format samples in, 48 kHz mono out.
-/// `Send`, unlike a cpal stream, so an emulated device can be handed to the engine.
-pub struct CaptureRing {
+/// What the DSP-thread end of a ring knows about its device (both kinds of ring deref
+/// to it).
+pub struct DeviceMeta {
     name: String,
     channels: usize,
     rate: u32,
-    ring: Consumer<f32>,
     flags: Arc<StreamFlags>,
+}
+
+impl std::fmt::Debug for DeviceMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceMeta")
+            .field("name", &self.name)
+            .field("rate", &self.rate)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceMeta {
+    fn new(name: String, rate: u32, channels: usize, flags: Arc<StreamFlags>) -> Self {
+        Self {
+            name,
+            channels,
+            rate,
+            flags,
+        }
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Device sample rate and channel count.
+    pub fn device_format(&self) -> (u32, usize) {
+        (self.rate, self.channels)
+    }
+
+    /// Whether the device reported an error (e.g. it was unplugged).
+    pub fn failed(&self) -> bool {
+        self.flags.failed.load(Ordering::Acquire)
+    }
+
+    /// Callbacks delivered so far.
+    pub fn callbacks(&self) -> u64 {
+        self.flags.callbacks.load(Ordering::Relaxed)
+    }
+
+    /// Microseconds of device audio in `samples` interleaved samples.
+    fn micros(&self, samples: u64) -> u64 {
+        samples / self.channels.max(1) as u64 * 1_000_000 / u64::from(self.rate.max(1))
+    }
+}
+
+/// The DSP-thread end of a capture ring: device-format samples in, 48 kHz mono out.
+/// `Send`, unlike a cpal stream, so an emulated device can be handed to the engine.
+pub struct CaptureRing {
+    meta: DeviceMeta,
+    ring: Consumer<f32>,
     resampler: Resampler,
     mono: Vec<f32>,
 }
@@ -261,10 +359,15 @@ pub struct CaptureRing {
 impl std::fmt::Debug for CaptureRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaptureRing")
-            .field("name", &self.name)
-            .field("rate", &self.rate)
-            .field("channels", &self.channels)
+            .field("meta", &self.meta)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for CaptureRing {
+    type Target = DeviceMeta;
+    fn deref(&self) -> &DeviceMeta {
+        &self.meta
     }
 }
 
@@ -294,42 +397,19 @@ impl CaptureRing {
     ) -> Result<(CaptureFeeder, Self)> {
         let channels = usize::from(channels.max(1));
         let (producer, consumer) = RingBuffer::new(ring_len(rate, channels));
-        let flags = Arc::new(StreamFlags::default());
+        let flags = Arc::new(StreamFlags::new());
         Ok((
             CaptureFeeder {
                 ring: producer,
                 flags: flags.clone(),
             },
             Self {
-                name: name.into(),
-                channels,
-                rate,
+                meta: DeviceMeta::new(name.into(), rate, channels, flags),
                 ring: consumer,
-                flags,
                 resampler: Resampler::new(rate, SAMPLE_RATE)?,
                 mono: Vec::with_capacity(rate as usize),
             },
         ))
-    }
-
-    /// The device's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Device sample rate and channel count.
-    pub fn device_format(&self) -> (u32, usize) {
-        (self.rate, self.channels)
-    }
-
-    /// Whether the device reported an error (e.g. it was unplugged).
-    pub fn failed(&self) -> bool {
-        self.flags.failed.load(Ordering::Acquire)
-    }
-
-    /// Callbacks delivered so far.
-    pub fn callbacks(&self) -> u64 {
-        self.flags.callbacks.load(Ordering::Relaxed)
     }
 
     /// Samples lost because the ring was full.
@@ -340,106 +420,135 @@ impl CaptureRing {
     /// Moves everything captured so far, as 48 kHz mono, onto the end of `out`.
     pub fn read(&mut self, out: &mut Vec<f32>) -> Result<()> {
         // Whole device frames only, so channels never get out of step.
-        let avail = self.ring.slots() / self.channels * self.channels;
+        let avail = self.ring.slots() / self.meta.channels * self.meta.channels;
         if avail == 0 {
             return Ok(());
         }
         self.mono.clear();
         if let Ok(chunk) = self.ring.read_chunk(avail) {
             let (a, b) = chunk.as_slices();
-            downmix(a, self.channels, &mut self.mono);
-            downmix(b, self.channels, &mut self.mono);
+            downmix(a, self.meta.channels, &mut self.mono);
+            downmix(b, self.meta.channels, &mut self.mono);
             chunk.commit_all();
         }
         self.resampler.process(&self.mono, out)
     }
 }
 
-/// A running cpal stream; everything else is on its [`CaptureRing`] (via `Deref`).
-pub struct CaptureStream {
+/// A running cpal stream; everything else is on its ring `R` (via `Deref`).
+pub struct DeviceStream<R> {
     _stream: cpal::Stream,
-    ring: CaptureRing,
+    ring: R,
 }
 
-impl std::fmt::Debug for CaptureStream {
+/// A running capture device: a [`CaptureRing`] fed by a cpal input callback.
+pub type CaptureStream = DeviceStream<CaptureRing>;
+
+/// A running playback device: a [`PlaybackRing`] drained by a cpal output callback.
+pub type PlaybackStream = DeviceStream<PlaybackRing>;
+
+impl<R: std::fmt::Debug> std::fmt::Debug for DeviceStream<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaptureStream")
+        f.debug_struct("DeviceStream")
             .field("ring", &self.ring)
             .finish_non_exhaustive()
     }
 }
 
-impl std::ops::Deref for CaptureStream {
-    type Target = CaptureRing;
-    fn deref(&self) -> &CaptureRing {
+impl<R> std::ops::Deref for DeviceStream<R> {
+    type Target = R;
+    fn deref(&self) -> &R {
         &self.ring
     }
 }
 
-impl std::ops::DerefMut for CaptureStream {
-    fn deref_mut(&mut self) -> &mut CaptureRing {
+impl<R> std::ops::DerefMut for DeviceStream<R> {
+    fn deref_mut(&mut self) -> &mut R {
         &mut self.ring
     }
 }
 
-impl CaptureStream {
+/// What [`open_stream`] asks for each candidate configuration: the ring for it and the
+/// cpal stream (not started) whose callback feeds or drains that ring.
+type BuiltStream<R> = (std::result::Result<cpal::Stream, cpal::BuildStreamError>, R);
+
+/// Finds the named (or default) device, tries its stream configurations in turn with
+/// `build`, and starts the first one that builds.
+fn open_stream<R>(
+    direction: Direction,
+    name: Option<&str>,
+    mut build: impl FnMut(&cpal::Device, &StreamConfig, SampleFormat, String) -> Result<BuiltStream<R>>,
+) -> Result<DeviceStream<R>> {
+    let device = find_device(direction, name)?;
+    let dev_name = device.name().unwrap_or_default();
+    let supported = choose_config(&device, direction)?;
+    let mut last_err = String::new();
+    for config in stream_configs(&supported) {
+        let (built, ring) = build(
+            &device,
+            &config,
+            supported.sample_format(),
+            dev_name.clone(),
+        )?;
+        match built {
+            Ok(stream) => {
+                stream
+                    .play()
+                    .map_err(|e| AudioError::Backend(e.to_string()))?;
+                return Ok(DeviceStream {
+                    _stream: stream,
+                    ring,
+                });
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(AudioError::UnsupportedDevice {
+        name: dev_name,
+        reason: last_err,
+    })
+}
+
+impl DeviceStream<CaptureRing> {
     /// Opens and starts the named input device, or the default one.
     pub fn open(name: Option<&str>) -> Result<Self> {
-        let device = find_device(Direction::Input, name)?;
-        let dev_name = device.name().unwrap_or_default();
-        let supported = choose_config(&device, Direction::Input)?;
-        let mut last_err = String::new();
-        for config in stream_configs(&supported) {
-            let (feeder, this) =
-                CaptureRing::emulated(dev_name.clone(), config.sample_rate.0, config.channels)?;
-            let CaptureFeeder { mut ring, flags } = feeder;
-            let cb_flags = flags.clone();
-            let built = match supported.sample_format() {
-                SampleFormat::I16 => device.build_input_stream(
-                    &config,
-                    move |data: &[i16], _: &cpal::InputCallbackInfo| {
-                        let it = data.iter().map(|s| f32::from_sample_(*s));
-                        push_samples(&mut ring, &cb_flags, it, data.len());
-                    },
-                    error_callback(flags),
-                    None,
-                ),
-                _ => device.build_input_stream(
-                    &config,
-                    move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                        push_samples(&mut ring, &cb_flags, data.iter().copied(), data.len());
-                    },
-                    error_callback(flags),
-                    None,
-                ),
-            };
-            match built {
-                Ok(stream) => {
-                    stream
-                        .play()
-                        .map_err(|e| AudioError::Backend(e.to_string()))?;
-                    return Ok(Self {
-                        _stream: stream,
-                        ring: this,
-                    });
-                }
-                Err(e) => last_err = e.to_string(),
-            }
-        }
-        Err(AudioError::UnsupportedDevice {
-            name: dev_name,
-            reason: last_err,
-        })
+        open_stream(
+            Direction::Input,
+            name,
+            |device, config, format, dev_name| {
+                let (feeder, this) =
+                    CaptureRing::emulated(dev_name, config.sample_rate.0, config.channels)?;
+                let CaptureFeeder { mut ring, flags } = feeder;
+                let cb_flags = flags.clone();
+                let built = match format {
+                    SampleFormat::I16 => device.build_input_stream(
+                        config,
+                        move |data: &[i16], _: &cpal::InputCallbackInfo| {
+                            let it = data.iter().map(|s| f32::from_sample_(*s));
+                            push_samples(&mut ring, &cb_flags, it, data.len());
+                        },
+                        error_callback(flags),
+                        None,
+                    ),
+                    _ => device.build_input_stream(
+                        config,
+                        move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                            push_samples(&mut ring, &cb_flags, data.iter().copied(), data.len());
+                        },
+                        error_callback(flags),
+                        None,
+                    ),
+                };
+                Ok((built, this))
+            },
+        )
     }
 }
 
 /// The DSP-thread end of a playback ring: 48 kHz mono in, device-format samples out.
 pub struct PlaybackRing {
-    name: String,
-    channels: usize,
-    rate: u32,
+    meta: DeviceMeta,
     ring: Producer<f32>,
-    flags: Arc<StreamFlags>,
     resampler: Resampler,
     resampled: Vec<f32>,
     interleaved: Vec<f32>,
@@ -448,10 +557,15 @@ pub struct PlaybackRing {
 impl std::fmt::Debug for PlaybackRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlaybackRing")
-            .field("name", &self.name)
-            .field("rate", &self.rate)
-            .field("channels", &self.channels)
+            .field("meta", &self.meta)
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for PlaybackRing {
+    type Target = DeviceMeta;
+    fn deref(&self) -> &DeviceMeta {
+        &self.meta
     }
 }
 
@@ -464,14 +578,11 @@ impl PlaybackRing {
     ) -> Result<(Self, PlaybackDrain)> {
         let channels = usize::from(channels.max(1));
         let (producer, consumer) = RingBuffer::new(ring_len(rate, channels));
-        let flags = Arc::new(StreamFlags::default());
+        let flags = Arc::new(StreamFlags::new());
         Ok((
             Self {
-                name: name.into(),
-                channels,
-                rate,
+                meta: DeviceMeta::new(name.into(), rate, channels, flags.clone()),
                 ring: producer,
-                flags: flags.clone(),
                 resampler: Resampler::new(SAMPLE_RATE, rate)?,
                 resampled: Vec::with_capacity(rate as usize),
                 interleaved: Vec::with_capacity(ring_len(rate, channels)),
@@ -483,26 +594,6 @@ impl PlaybackRing {
         ))
     }
 
-    /// The device's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Device sample rate and channel count.
-    pub fn device_format(&self) -> (u32, usize) {
-        (self.rate, self.channels)
-    }
-
-    /// Whether the device reported an error (e.g. it was unplugged).
-    pub fn failed(&self) -> bool {
-        self.flags.failed.load(Ordering::Acquire)
-    }
-
-    /// Callbacks delivered so far.
-    pub fn callbacks(&self) -> u64 {
-        self.flags.callbacks.load(Ordering::Relaxed)
-    }
-
     /// Samples the callback had to fill with silence.
     pub fn underruns(&self) -> u64 {
         self.flags.xruns.load(Ordering::Relaxed)
@@ -511,15 +602,20 @@ impl PlaybackRing {
     /// Longest buffer the device callback has asked for, in microseconds (0 before the
     /// first callback). The queue must stay above this to avoid underruns.
     pub fn callback_micros(&self) -> u64 {
-        let samples = self.flags.max_callback.load(Ordering::Relaxed);
-        samples / self.channels.max(1) as u64 * 1_000_000 / u64::from(self.rate.max(1))
+        self.micros(self.flags.max_callback.load(Ordering::Relaxed))
+    }
+
+    /// Microseconds until the device's next callback is expected, from the mean period
+    /// of its callbacks so far (`None` before the second): audio can then be mixed just
+    /// before it is taken rather than a whole callback ahead. 0 when it is overdue.
+    pub fn next_callback_micros(&self) -> Option<u64> {
+        let period = self.flags.callback_period()?;
+        Some(period.saturating_sub(self.flags.since_callback()?))
     }
 
     /// Audio queued for the device, in microseconds.
     pub fn queued_micros(&self) -> u64 {
-        let queued = self.ring.buffer().capacity() - self.ring.slots();
-        let frames = queued / self.channels.max(1);
-        frames as u64 * 1_000_000 / u64::from(self.rate.max(1))
+        self.micros((self.ring.buffer().capacity() - self.ring.slots()) as u64)
     }
 
     /// Queues 48 kHz mono samples for playback; what does not fit is dropped.
@@ -527,8 +623,9 @@ impl PlaybackRing {
         self.resampled.clear();
         self.resampler.process(samples, &mut self.resampled)?;
         self.interleaved.clear();
-        upmix(&self.resampled, self.channels, &mut self.interleaved);
-        let n = self.interleaved.len().min(self.ring.slots()) / self.channels * self.channels;
+        upmix(&self.resampled, self.meta.channels, &mut self.interleaved);
+        let n =
+            self.interleaved.len().min(self.ring.slots()) / self.meta.channels * self.meta.channels;
         if let Ok(chunk) = self.ring.write_chunk_uninit(n) {
             chunk.fill_from_iter(self.interleaved.iter().copied());
         }
@@ -536,79 +633,37 @@ impl PlaybackRing {
     }
 }
 
-/// A running cpal stream; everything else is on its [`PlaybackRing`] (via `Deref`).
-pub struct PlaybackStream {
-    _stream: cpal::Stream,
-    ring: PlaybackRing,
-}
-
-impl std::fmt::Debug for PlaybackStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaybackStream")
-            .field("ring", &self.ring)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::ops::Deref for PlaybackStream {
-    type Target = PlaybackRing;
-    fn deref(&self) -> &PlaybackRing {
-        &self.ring
-    }
-}
-
-impl std::ops::DerefMut for PlaybackStream {
-    fn deref_mut(&mut self) -> &mut PlaybackRing {
-        &mut self.ring
-    }
-}
-
-impl PlaybackStream {
+impl DeviceStream<PlaybackRing> {
     /// Opens and starts the named output device, or the default one.
     pub fn open(name: Option<&str>) -> Result<Self> {
-        let device = find_device(Direction::Output, name)?;
-        let dev_name = device.name().unwrap_or_default();
-        let supported = choose_config(&device, Direction::Output)?;
-        let mut last_err = String::new();
-        for config in stream_configs(&supported) {
-            let (this, drain) =
-                PlaybackRing::emulated(dev_name.clone(), config.sample_rate.0, config.channels)?;
-            let PlaybackDrain { mut ring, flags } = drain;
-            let cb_flags = flags.clone();
-            let built = match supported.sample_format() {
-                SampleFormat::I16 => device.build_output_stream(
-                    &config,
-                    move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
-                        pull_samples(&mut ring, &cb_flags, data);
-                    },
-                    error_callback(flags),
-                    None,
-                ),
-                _ => device.build_output_stream(
-                    &config,
-                    move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                        pull_samples(&mut ring, &cb_flags, data);
-                    },
-                    error_callback(flags),
-                    None,
-                ),
-            };
-            match built {
-                Ok(stream) => {
-                    stream
-                        .play()
-                        .map_err(|e| AudioError::Backend(e.to_string()))?;
-                    return Ok(Self {
-                        _stream: stream,
-                        ring: this,
-                    });
-                }
-                Err(e) => last_err = e.to_string(),
-            }
-        }
-        Err(AudioError::UnsupportedDevice {
-            name: dev_name,
-            reason: last_err,
-        })
+        open_stream(
+            Direction::Output,
+            name,
+            |device, config, format, dev_name| {
+                let (this, drain) =
+                    PlaybackRing::emulated(dev_name, config.sample_rate.0, config.channels)?;
+                let PlaybackDrain { mut ring, flags } = drain;
+                let cb_flags = flags.clone();
+                let built = match format {
+                    SampleFormat::I16 => device.build_output_stream(
+                        config,
+                        move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
+                            pull_samples(&mut ring, &cb_flags, data);
+                        },
+                        error_callback(flags),
+                        None,
+                    ),
+                    _ => device.build_output_stream(
+                        config,
+                        move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                            pull_samples(&mut ring, &cb_flags, data);
+                        },
+                        error_callback(flags),
+                        None,
+                    ),
+                };
+                Ok((built, this))
+            },
+        )
     }
 }
