@@ -64,9 +64,16 @@ root.addEventListener("submit", (ev) => {
   switch (form.dataset.form) {
     case "create":
       if (data.passphrase !== data.confirm) return set({ ...state, error: "The passphrases differ" });
-      return attempt(async () => set({ ...state, profile: await api.createProfile(data.name, data.passphrase), screen: "home", error: undefined }));
+      // The profile is awaited before `state` is read: events that arrive meanwhile stay.
+      return attempt(async () => {
+        const profile = await api.createProfile(data.name, data.passphrase);
+        set({ ...state, profile, screen: "home", error: undefined });
+      });
     case "unlock":
-      return attempt(async () => set({ ...state, profile: await api.unlock(data.passphrase), screen: "home", error: undefined }));
+      return attempt(async () => {
+        const profile = await api.unlock(data.passphrase);
+        set({ ...state, profile, screen: "home", error: undefined });
+      });
     case "host":
       return attempt(async () => {
         const invite = await api.hostRoom(data.title);
@@ -81,8 +88,9 @@ root.addEventListener("submit", (ev) => {
       if (!data.text?.trim()) return;
       return attempt(async () => {
         await api.sendChat(data.text);
-        form.reset();
-        lastHtml = "";
+        // A redraw while sending replaces the form: empty the one on screen now.
+        const field = root.querySelector<HTMLInputElement>("#chat-text");
+        if (field?.value === data.text) field.value = "";
       });
   }
 });
