@@ -12,7 +12,9 @@
 
 mod common;
 
-use common::{App, CliPeer, create_identity, host_room, member, one_test, person, tempdir};
+use common::{
+    App, CliPeer, create_identity, history, host_room, member, one_test, person, tempdir,
+};
 
 /// Scenario 1: first run → create an identity → restart the app → a wrong passphrase is
 /// explained → the right one unlocks → host a room. Screenshots of each screen in both
@@ -82,8 +84,22 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
     assert!(!code.trim().is_empty(), "a safety code shows");
     d.wait_for(&person("stage", "Ada Lovelace (you)"));
     d.screenshots("room");
-    d.quit();
-    app.wait_exited("after its window closed in a room");
+    d.type_into("#chat-text", "first line of the night");
+    d.submit("form[data-form=chat]");
+    d.wait_until("the line in the chat", || {
+        d.text_of("[data-testid=chat]")
+            .filter(|t| t.contains("first line of the night"))
+    });
+    // Quitting the app in a room (here by SIGTERM, as a logout does) leaves the room
+    // properly: the history records its end, with the chat.
+    app.terminate("quit in a room");
+    drop(d);
+    let h = history(&dir, "correct horse battery");
+    assert!(
+        h.contains("hosted \"Night owls\"") && !h.contains("not ended"),
+        "the room is in the history, ended: {h}"
+    );
+    assert!(h.contains("first line of the night"), "with its chat: {h}");
     let _ = std::fs::remove_dir_all(&root);
 }
 

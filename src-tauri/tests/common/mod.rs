@@ -550,6 +550,20 @@ impl App {
         Driver::start(self.port, label)
     }
 
+    /// Asks the running app to quit with SIGTERM, as a logout does, and waits until it
+    /// has. (Closing a WebDriver session cannot show a normal quit: WebKitWebDriver ends
+    /// the app it started with SIGKILL.)
+    pub fn terminate(&self, what: &str) {
+        let pids = app_pids(&self.data_dir);
+        assert!(!pids.is_empty(), "{what}: no app is running");
+        for pid in pids {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        self.wait_exited(what);
+    }
+
     /// Waits until no app with this data directory runs.
     pub fn wait_exited(&self, what: &str) {
         let end = Instant::now() + PATIENCE;
@@ -788,6 +802,26 @@ impl Drop for CliPeer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// What `salon history` prints for a data directory (the app's, once it has exited).
+pub fn history(data_dir: &Path, passphrase: &str) -> String {
+    let pass = data_dir.with_extension("pass");
+    std::fs::write(&pass, format!("{passphrase}\n")).unwrap();
+    let out = Command::new(CliPeer::salon())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .args(["history", "--limit", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "salon history: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A member of a room as a peer reports it, by display name.
