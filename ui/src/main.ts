@@ -3,6 +3,7 @@
 import "./style.css";
 import { api, errorCode, errorMessage, onNodeEvent, type Action } from "./api";
 import { initial, me, reduce, type UiState } from "./state";
+import { morph } from "./morph";
 import { render, strength } from "./view";
 
 let state: UiState = initial;
@@ -27,12 +28,13 @@ function set(next: UiState) {
     const values = new Map(fields.map((f) => [fieldKey(f), f.value]));
     const active = document.activeElement as HTMLInputElement | null;
     const focused = active && root.contains(active) ? { key: fieldKey(active), start: active.selectionStart, end: active.selectionEnd } : null;
-    root.innerHTML = html;
+    morph(root, html);
     lastHtml = html;
+    // Fields morph keeps are untouched; these restore any that had to be replaced.
     for (const f of root.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input, textarea")) {
       const v = values.get(fieldKey(f));
-      if (v !== undefined && f.type !== "submit") f.value = v;
-      if (focused && fieldKey(f) === focused.key) {
+      if (v !== undefined && f.type !== "submit" && f.value !== v) f.value = v;
+      if (focused && fieldKey(f) === focused.key && document.activeElement !== f) {
         f.focus();
         if (focused.start !== null && "setSelectionRange" in f) f.setSelectionRange(focused.start, focused.end);
       }
