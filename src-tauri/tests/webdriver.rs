@@ -13,7 +13,8 @@
 mod common;
 
 use common::{
-    App, CliPeer, create_identity, history, host_room, member, one_test, person, tempdir,
+    App, CliPeer, bursts_wav, create_identity, history, host_room, member, one_test, person,
+    tempdir,
 };
 
 /// Scenario 1: first run → create an identity → restart the app → a wrong passphrase is
@@ -117,18 +118,35 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     create_identity(&d, "Grace", "another good passphrase");
     let invite = host_room(&d, "Loopback salon");
 
-    // A command-line peer joins with the invite read from the window, playing a tone.
-    let mut peer = CliPeer::join(&root, "Cli-Hopper", &invite, "tone:440");
+    // A command-line peer joins with the invite read from the window, talking in
+    // bursts of a tone.
+    let talk = root.join("bursts.wav");
+    bursts_wav(&talk, 120);
+    let mut peer = CliPeer::join(&root, "Cli-Hopper", &invite, talk.to_str().unwrap());
     peer.wait("joined", |v| v["event"] == "joined");
     d.wait_for(&person("audience", "Cli-Hopper"));
 
     // Promote it from its person card; its speaking ring lights up from live levels.
-    d.click("[data-testid=audience] button[data-op=invite_to_stage]");
+    d.click(&format!(
+        "{} button[data-op=invite_to_stage]",
+        person("audience", "Cli-Hopper")
+    ));
     peer.wait("promotion", |v| {
         v["event"] == "role_changed" && v["role"] == "speaker"
     });
     d.wait_for(&person("stage", "Cli-Hopper"));
     d.wait_for("[data-testid=stage] .person.speaking[aria-label=Cli-Hopper]");
+
+    // Mute it with a press held while its ring goes on and off (the view redraws under
+    // the pointer): the click still counts. It can unmute itself.
+    let card = person("stage", "Cli-Hopper");
+    d.press_across_redraw(&format!("{card} button[data-op=mute]"));
+    peer.wait("the moderator's mute", |v| {
+        v["event"] == "muted_by_moderator"
+    });
+    d.wait_for(&format!("{card} .badge.muted"));
+    peer.say("unmute");
+    d.wait_gone(&format!("{card} .badge.muted"));
 
     // Chat both ways.
     d.type_into("#chat-text", "hello from the app");

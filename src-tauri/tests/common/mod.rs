@@ -147,8 +147,10 @@ pub struct Driver {
 impl Driver {
     /// Opens a session: tauri-driver starts the app.
     pub fn start(port: u16, label: &str) -> Driver {
+        // SALON_APP picks another build of the app (the memory figure of a release build).
+        let app = std::env::var("SALON_APP").unwrap_or_else(|_| APP.to_owned());
         let caps =
-            json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": APP}}}});
+            json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
         let (_, v) = http(port, "POST", "/session", Some(&caps))
             .unwrap_or_else(|e| panic!("{label}: no session: {e:?}"));
         let session = v["value"]["sessionId"]
@@ -204,6 +206,7 @@ impl Driver {
         )
     }
 
+    /// The element matching `css` now, if any.
     pub fn find(&self, css: &str) -> Option<String> {
         match self.try_call(
             "POST",
@@ -211,7 +214,9 @@ impl Driver {
             Some(json!({"using": "css selector", "value": css})),
         ) {
             Ok(v) => Some(v[ELEMENT].as_str().expect("an element id").to_owned()),
-            Err(e) if e.error == "no such element" => None,
+            // WebKit also answers "stale" when a redraw replaced the element between
+            // finding it and handing it out: not there now, look again.
+            Err(e) if e.error == "no such element" || e.error == "stale element reference" => None,
             Err(e) => panic!("{}: find {css}: {e:?}", self.label),
         }
     }
@@ -262,6 +267,38 @@ impl Driver {
                 Err(e) => panic!("{}: click {css}: {e:?}", self.label),
             }
         });
+    }
+
+    /// Presses the mouse on an element, holds it until the view has redrawn (a level or
+    /// link event; a person's click easily spans one), and releases: one click, as a
+    /// person makes it.
+    pub fn press_across_redraw(&self, css: &str) {
+        self.script(
+            // Held by `window`: WebKit may collect an observer nothing refers to.
+            "window.__salonRedraws = 0; window.__salonObserver?.disconnect(); window.__salonObserver = new MutationObserver(() => window.__salonRedraws++); window.__salonObserver.observe(document.getElementById('app'), {subtree: true, childList: true, characterData: true, attributes: true}); return true",
+            json!([]),
+        );
+        self.wait_until(&format!("a press on {css}"), || {
+            let e = self.find(css)?;
+            let press = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: e}, "x": 0, "y": 0},
+                {"type": "pointerDown", "button": 0}
+            ]}]});
+            match self.try_call("POST", "/actions", Some(press)) {
+                Ok(_) => Some(()),
+                Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => None,
+                Err(e) => panic!("{}: press {css}: {e:?}", self.label),
+            }
+        });
+        self.wait_until("the view to redraw while the button is held", || {
+            let n = self.script("return window.__salonRedraws", json!([]));
+            (n.as_u64().unwrap_or(0) > 0).then_some(())
+        });
+        let release = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+            {"type": "pointerUp", "button": 0}
+        ]}]});
+        self.call("POST", "/actions", Some(release));
+        self.call("DELETE", "/actions", None);
     }
 
     /// Types into a field (WebDriver send keys) until the field holds exactly the text: a
@@ -830,6 +867,39 @@ pub fn member<'a>(room: &'a Value, name: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|m| m["name"] == name)
+}
+
+/// Writes a 48 kHz mono WAV of `secs` seconds: 440 Hz bursts of 0.4 s every second, so a
+/// peer playing it starts and stops speaking all the time (the view redraws with it).
+pub fn bursts_wav(path: &Path, secs: u32) {
+    let n = 48_000 * secs;
+    let mut bytes = Vec::with_capacity(44 + 2 * n as usize);
+    let riff = |b: &mut Vec<u8>, tag: &[u8], len: u32| {
+        b.extend_from_slice(tag);
+        b.extend_from_slice(&len.to_le_bytes());
+    };
+    riff(&mut bytes, b"RIFF", 36 + 2 * n);
+    bytes.extend_from_slice(b"WAVE");
+    riff(&mut bytes, b"fmt ", 16);
+    for v in [1u16, 1] {
+        bytes.extend_from_slice(&v.to_le_bytes()); // PCM, mono
+    }
+    bytes.extend_from_slice(&48_000u32.to_le_bytes());
+    bytes.extend_from_slice(&96_000u32.to_le_bytes());
+    for v in [2u16, 16] {
+        bytes.extend_from_slice(&v.to_le_bytes()); // block align, bits
+    }
+    riff(&mut bytes, b"data", 2 * n);
+    for i in 0..n {
+        let on = i % 48_000 < 19_200;
+        let x = if on {
+            (f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / 48_000.0).sin() * 0.4
+        } else {
+            0.0
+        };
+        bytes.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
 }
 
 /// A fresh folder for one test's data.
