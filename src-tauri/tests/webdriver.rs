@@ -14,7 +14,7 @@ mod common;
 
 use common::{
     App, CliPeer, bursts_wav, create_identity, history, host_room, member, one_test, person,
-    tempdir,
+    showing_windows_on_failure, tempdir,
 };
 
 /// Scenario 1: first run → create an identity → restart the app → a wrong passphrase is
@@ -35,6 +35,7 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
     d.screenshots("create");
     create_identity(&d, "Ada Lovelace", "correct horse battery");
     d.quit();
+    step!("session closed: the app must exit by itself");
     // Closing the window ends the app by itself, which also frees the history for the
     // next start.
     app.wait_exited("after its window closed");
@@ -43,7 +44,7 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
         "the encrypted history was created"
     );
 
-    // Restart: the app now asks to unlock.
+    step!("Restart: the app now asks to unlock");
     let d = app.open("restart");
     d.wait_for("form[data-form=unlock]");
     d.wait_text("Unlock Salon");
@@ -76,6 +77,7 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
     assert!(!d.exists("[role=alert]"), "the old error is gone: {home}");
     d.screenshots("home");
 
+    step!("host a room");
     // Host a room: the room screen shows the title, the safety code and the invite.
     let invite = host_room(&d, "Night owls");
     assert!(invite.len() > 20, "{invite}");
@@ -91,6 +93,7 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
         d.text_of("[data-testid=chat]")
             .filter(|t| t.contains("first line of the night"))
     });
+    step!("quit in a room (SIGTERM)");
     // Quitting the app in a room (here by SIGTERM, as a logout does) leaves the room
     // properly: the history records its end, with the chat.
     app.terminate("quit in a room");
@@ -118,6 +121,7 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     create_identity(&d, "Grace", "another good passphrase");
     let invite = host_room(&d, "Loopback salon");
 
+    step!("a CLI peer joins");
     // A command-line peer joins with the invite read from the window, talking in
     // bursts of a tone.
     let talk = root.join("bursts.wav");
@@ -126,6 +130,7 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     peer.wait("joined", |v| v["event"] == "joined");
     d.wait_for(&person("audience", "Cli-Hopper"));
 
+    step!("promote the peer");
     // Promote it from its person card; its speaking ring lights up from live levels.
     d.click(&format!(
         "{} button[data-op=invite_to_stage]",
@@ -137,6 +142,7 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     d.wait_for(&person("stage", "Cli-Hopper"));
     d.wait_for("[data-testid=stage] .person.speaking[aria-label=Cli-Hopper]");
 
+    step!("mute the peer with a held press");
     // Mute it with a press held while its ring goes on and off (the view redraws under
     // the pointer): the click still counts. It can unmute itself.
     let card = person("stage", "Cli-Hopper");
@@ -148,7 +154,7 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     peer.say("unmute");
     d.wait_gone(&format!("{card} .badge.muted"));
 
-    // Chat both ways.
+    step!("Chat both ways");
     d.type_into("#chat-text", "hello from the app");
     d.submit("form[data-form=chat]");
     peer.wait("the app's chat line", |v| {
@@ -167,7 +173,7 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
             .filter(|t| t.contains("hello from the terminal"))
     });
 
-    // The peer leaves; the roster updates.
+    step!("The peer leaves; the roster updates");
     peer.say("leave");
     peer.wait("left", |v| v["event"] == "left");
     peer.wait_exit();
@@ -192,7 +198,7 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
     let d = app.open("app");
     create_identity(&d, "Lin", "a third good passphrase");
 
-    // Join with the invite the terminal printed.
+    step!("Join with the invite the terminal printed");
     d.type_into("form[data-form=join] textarea[name=invite]", &invite);
     d.submit("form[data-form=join]");
     d.wait_for(&person("audience", "Lin (you)"));
@@ -203,7 +209,7 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
         member(r, "Lin").is_some_and(|m| m["role"] == "listener")
     });
 
-    // Raise the hand; the host sees it and promotes the app.
+    step!("Raise the hand; the host sees it and promotes the app");
     d.click("button[data-action=hand]");
     d.wait_for("button[data-action=hand][aria-pressed=true]");
     host.room_has("the app's raised hand", |r| {
@@ -217,7 +223,7 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
         member(r, "Lin").is_some_and(|m| m["role"] == "speaker" && m["hand_raised"] == false)
     });
 
-    // Mute and unmute from the app; the host sees both.
+    step!("Mute and unmute from the app; the host sees both");
     d.click("button[data-action=mute]");
     d.wait_for("button[data-action=mute][aria-pressed=true]");
     host.room_has("the app muted", |r| {
@@ -230,7 +236,7 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
         member(r, "Lin").is_some_and(|m| m["muted"] == false)
     });
 
-    // Chat both ways.
+    step!("Chat both ways");
     d.type_into("#chat-text", "hi from the window");
     d.submit("form[data-form=chat]");
     host.wait("the app's chat line", |v| {
@@ -242,7 +248,7 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
             .filter(|t| t.contains("welcome, Lin"))
     });
 
-    // Leave: the app is back home; the host's roster loses it.
+    step!("Leave: the app is back home; the host's roster loses it");
     d.click("button[data-action=leave]");
     d.wait_for("form[data-form=join]");
     host.room_has("the app gone", |r| member(r, "Lin").is_none());
@@ -280,46 +286,48 @@ fn two_apps_share_a_room_chat_promote_speak_and_leave() {
     let b = app_b.open("app B");
     create_identity(&b, "Bea", "passphrase of app B");
 
-    // B joins with the invite from A's window.
-    b.type_into("form[data-form=join] textarea[name=invite]", &invite);
-    b.submit("form[data-form=join]");
-    b.wait_for(&person("audience", "Bea (you)"));
-    b.wait_for(&person("stage", "Ada"));
-    a.wait_for(&person("audience", "Bea"));
-    a.wait_for(&person("stage", "Ada (you)"));
-    let code_a = a.text_of("[data-testid=safety-code]");
-    b.wait_until("B's safety code to match A's", || {
-        (b.text_of("[data-testid=safety-code]") == code_a).then_some(())
-    });
+    showing_windows_on_failure(&[&a, &b], || {
+        step!("B joins with the invite from A's window");
+        b.type_into("form[data-form=join] textarea[name=invite]", &invite);
+        b.submit("form[data-form=join]");
+        b.wait_for(&person("audience", "Bea (you)"));
+        b.wait_for(&person("stage", "Ada"));
+        a.wait_for(&person("audience", "Bea"));
+        a.wait_for(&person("stage", "Ada (you)"));
+        let code_a = a.text_of("[data-testid=safety-code]");
+        b.wait_until("B's safety code to match A's", || {
+            (b.text_of("[data-testid=safety-code]") == code_a).then_some(())
+        });
 
-    // Chat both ways.
-    a.type_into("#chat-text", "welcome, Bea");
-    a.submit("form[data-form=chat]");
-    b.wait_until("A's line in B's chat", || {
-        b.text_of("[data-testid=chat]")
-            .filter(|t| t.contains("welcome, Bea"))
-    });
-    b.type_into("#chat-text", "thanks, Ada");
-    b.submit("form[data-form=chat]");
-    a.wait_until("B's line in A's chat", || {
-        a.text_of("[data-testid=chat]")
-            .filter(|t| t.contains("thanks, Ada"))
-    });
+        step!("Chat both ways");
+        a.type_into("#chat-text", "welcome, Bea");
+        a.submit("form[data-form=chat]");
+        b.wait_until("A's line in B's chat", || {
+            b.text_of("[data-testid=chat]")
+                .filter(|t| t.contains("welcome, Bea"))
+        });
+        b.type_into("#chat-text", "thanks, Ada");
+        b.submit("form[data-form=chat]");
+        a.wait_until("B's line in A's chat", || {
+            a.text_of("[data-testid=chat]")
+                .filter(|t| t.contains("thanks, Ada"))
+        });
 
-    // A promotes B; B is told, and B's tone lights B's ring in A's window.
-    a.click(&format!(
-        "{} button[data-op=invite_to_stage]",
-        person("audience", "Bea")
-    ));
-    b.wait_for(&person("stage", "Bea (you)"));
-    b.wait_for("button[data-action=mute][aria-pressed=false]");
-    a.wait_for(&person("stage", "Bea"));
-    a.wait_for("[data-testid=stage] .person.speaking[aria-label=Bea]");
+        step!("A promotes B; B is told, and B's tone lights B's ring in A's window");
+        a.click(&format!(
+            "{} button[data-op=invite_to_stage]",
+            person("audience", "Bea")
+        ));
+        b.wait_for(&person("stage", "Bea (you)"));
+        b.wait_for("button[data-action=mute][aria-pressed=false]");
+        a.wait_for(&person("stage", "Bea"));
+        a.wait_for("[data-testid=stage] .person.speaking[aria-label=Bea]");
 
-    // B leaves: B is back home, A's roster loses B.
-    b.click("button[data-action=leave]");
-    b.wait_for("form[data-form=join]");
-    a.wait_gone("[aria-label=Bea]");
+        step!("B leaves: B is back home, A's roster loses B");
+        b.click("button[data-action=leave]");
+        b.wait_for("form[data-form=join]");
+        a.wait_gone("[aria-label=Bea]");
+    });
     b.quit();
     a.quit();
     app_b.wait_exited("B after its window closed");

@@ -23,7 +23,15 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// Progress lines in the test log, so a failure or a hang shows where it was.
 #[macro_export]
 macro_rules! step {
-    ($($t:tt)*) => { eprintln!("[webdriver] {}", format!($($t)*)) };
+    ($($t:tt)*) => {
+        eprintln!(
+            "[webdriver] {} {}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+            format!($($t)*)
+        )
+    };
 }
 
 /// One app window at a time: each runs WebKit and real Argon2 unlocks, and tests that
@@ -434,6 +442,17 @@ impl Drop for Driver {
     }
 }
 
+/// Runs a scenario; if it fails, prints what each window shows before failing (a
+/// failure in one window is often explained by the other).
+pub fn showing_windows_on_failure(windows: &[&Driver], scenario: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)) {
+        for w in windows {
+            eprintln!("---- {} shows:\n{}\n----", w.label, w.body_text());
+        }
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// WebDriver errors that mean "the element changed under us; find it again".
 const RETRY_ELEMENT: [&str; 4] = [
     "stale element reference",
@@ -548,6 +567,7 @@ impl App {
             .env("SALON_INPUT", input)
             .env("SALON_OUTPUT", "null")
             .env("SALON_BIND", "127.0.0.1:0")
+            .env("SALON_LOG_EVENTS", "1")
             .stdout(Stdio::null())
             .spawn()
         {
@@ -584,7 +604,12 @@ impl App {
             app_pids(&self.data_dir).is_empty(),
             "{label}: an app with this data directory is already running"
         );
-        Driver::start(self.port, label)
+        let d = Driver::start(self.port, label);
+        step!(
+            "{label}: window open, app pid {:?}",
+            app_pids(&self.data_dir)
+        );
+        d
     }
 
     /// Asks the running app to quit with SIGTERM, as a logout does, and waits until it
@@ -869,8 +894,11 @@ pub fn member<'a>(room: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|m| m["name"] == name)
 }
 
-/// Writes a 48 kHz mono WAV of `secs` seconds: 440 Hz bursts of 0.4 s every second, so a
+/// Writes a 48 kHz mono WAV of `secs` seconds: 440 Hz bursts of 0.4 s every 1.3 s, so a
 /// peer playing it starts and stops speaking all the time (the view redraws with it).
+/// The period is not a multiple of the 0.5 s between level reports: with a 1 s period
+/// the reports could keep sampling the same phase (always within a burst and its voice
+/// detector's hangover) and the view would show no change for as long as that lasts.
 pub fn bursts_wav(path: &Path, secs: u32) {
     let n = 48_000 * secs;
     let mut bytes = Vec::with_capacity(44 + 2 * n as usize);
@@ -891,7 +919,7 @@ pub fn bursts_wav(path: &Path, secs: u32) {
     }
     riff(&mut bytes, b"data", 2 * n);
     for i in 0..n {
-        let on = i % 48_000 < 19_200;
+        let on = i % 62_400 < 19_200;
         let x = if on {
             (f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / 48_000.0).sin() * 0.4
         } else {
