@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use salon_node::api::{
+    ContactInfo, DeviceList, HistoryMessage, HistoryRoom, SafetyNumberInfo, SettingsInfo,
+};
 use salon_node::{
     Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_action, parse_input, parse_output,
     profile,
@@ -25,7 +28,7 @@ pub struct AppState {
 }
 
 /// Whether a profile exists and whether it is unlocked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct ProfileStatus {
     /// An identity exists in the data directory.
     pub exists: bool,
@@ -34,7 +37,7 @@ pub struct ProfileStatus {
 }
 
 /// The unlocked profile.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct ProfileInfo {
     /// Display name.
     pub name: String,
@@ -103,6 +106,7 @@ async fn run(state: &AppState, c: Command) -> Result<Reply, ApiError> {
 
 /// Whether a profile exists and is unlocked.
 #[tauri::command]
+#[specta::specta]
 pub async fn profile_status(state: State<'_, AppState>) -> Result<ProfileStatus, ApiError> {
     Ok(ProfileStatus {
         exists: profile::exists(&state.data_dir),
@@ -112,17 +116,15 @@ pub async fn profile_status(state: State<'_, AppState>) -> Result<ProfileStatus,
 
 /// First run: creates the identity and the encrypted history, then starts the node.
 #[tauri::command]
+#[specta::specta]
 pub async fn create_profile(
     app: AppHandle,
     state: State<'_, AppState>,
     name: String,
     passphrase: String,
 ) -> Result<ProfileInfo, ApiError> {
-    if passphrase.chars().count() < 8 {
-        return Err(ApiError::new(
-            "weak_passphrase",
-            "choose a passphrase of at least 8 characters",
-        ));
+    if passphrase.chars().count() < profile::MIN_PASSPHRASE_CHARS {
+        return Err(salon_node::NodeError::WeakPassphrase.into());
     }
     let dir = state.data_dir.clone();
     // Argon2id takes a good fraction of a second: off the async threads.
@@ -136,6 +138,7 @@ pub async fn create_profile(
 
 /// Later starts: unlocks the history with the passphrase and starts the node.
 #[tauri::command]
+#[specta::specta]
 pub async fn unlock(
     app: AppHandle,
     state: State<'_, AppState>,
@@ -150,6 +153,7 @@ pub async fn unlock(
 
 /// Opens a room; returns its invite.
 #[tauri::command]
+#[specta::specta]
 pub async fn host_room(state: State<'_, AppState>, title: String) -> Result<String, ApiError> {
     match run(&state, Command::Host { title }).await? {
         Reply::Invite { invite } => Ok(invite),
@@ -159,30 +163,35 @@ pub async fn host_room(state: State<'_, AppState>, title: String) -> Result<Stri
 
 /// Joins a room by invite.
 #[tauri::command]
+#[specta::specta]
 pub async fn join_room(state: State<'_, AppState>, invite: String) -> Result<(), ApiError> {
     run(&state, Command::Join { invite }).await.map(drop)
 }
 
 /// Leaves the room (a host hands it over).
 #[tauri::command]
+#[specta::specta]
 pub async fn leave_room(state: State<'_, AppState>) -> Result<(), ApiError> {
     run(&state, Command::Leave).await.map(drop)
 }
 
 /// Ends the room for everyone (host).
 #[tauri::command]
+#[specta::specta]
 pub async fn end_room(state: State<'_, AppState>) -> Result<(), ApiError> {
     run(&state, Command::EndRoom).await.map(drop)
 }
 
 /// Mutes or unmutes our microphone.
 #[tauri::command]
+#[specta::specta]
 pub async fn set_muted(state: State<'_, AppState>, muted: bool) -> Result<(), ApiError> {
     run(&state, Command::SetMuted(muted)).await.map(drop)
 }
 
 /// Raises or lowers our hand.
 #[tauri::command]
+#[specta::specta]
 pub async fn set_hand(state: State<'_, AppState>, raised: bool) -> Result<(), ApiError> {
     run(&state, Command::SetHand(raised)).await.map(drop)
 }
@@ -190,6 +199,7 @@ pub async fn set_hand(state: State<'_, AppState>, raised: bool) -> Result<(), Ap
 /// A moderator action on someone (by hex key): `invite_to_stage`, `move_to_audience`,
 /// `make_moderator`, `mute`, `remove`.
 #[tauri::command]
+#[specta::specta]
 pub async fn moderate(
     state: State<'_, AppState>,
     target: String,
@@ -204,12 +214,14 @@ pub async fn moderate(
 
 /// Sends a chat line.
 #[tauri::command]
+#[specta::specta]
 pub async fn send_chat(state: State<'_, AppState>, text: String) -> Result<(), ApiError> {
     run(&state, Command::Chat(text)).await.map(drop)
 }
 
 /// Volume of one person (by hex key), 0–2.
 #[tauri::command]
+#[specta::specta]
 pub async fn set_peer_volume(
     state: State<'_, AppState>,
     target: String,
@@ -222,6 +234,7 @@ pub async fn set_peer_volume(
 
 /// Marks a contact (by hex key) verified after comparing safety numbers.
 #[tauri::command]
+#[specta::specta]
 pub async fn verify_contact(
     state: State<'_, AppState>,
     target: String,
@@ -234,10 +247,166 @@ pub async fn verify_contact(
 
 /// The current room, if any.
 #[tauri::command]
+#[specta::specta]
 pub async fn room_status(state: State<'_, AppState>) -> Result<Option<RoomInfo>, ApiError> {
     match run(&state, Command::Status).await? {
         Reply::Room { room } => Ok(room),
         _ => Ok(None),
+    }
+}
+
+fn unexpected() -> ApiError {
+    ApiError::new("internal", "the node answered with something else")
+}
+
+/// A page of past rooms, newest first; `before` is the last id shown.
+#[tauri::command]
+#[specta::specta]
+pub async fn history_rooms(
+    state: State<'_, AppState>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<HistoryRoom>, ApiError> {
+    match run(&state, Command::HistoryRooms { before, limit }).await? {
+        Reply::HistoryRooms { rooms } => Ok(rooms),
+        _ => Err(unexpected()),
+    }
+}
+
+/// A page of one room's chat, newest first; `before` is the oldest message id shown.
+#[tauri::command]
+#[specta::specta]
+pub async fn history_chat(
+    state: State<'_, AppState>,
+    room: i64,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<HistoryMessage>, ApiError> {
+    match run(
+        &state,
+        Command::HistoryChat {
+            room,
+            before,
+            limit,
+        },
+    )
+    .await?
+    {
+        Reply::HistoryChat { messages } => Ok(messages),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Everyone met, with verified marks.
+#[tauri::command]
+#[specta::specta]
+pub async fn contacts(state: State<'_, AppState>) -> Result<Vec<ContactInfo>, ApiError> {
+    match run(&state, Command::Contacts).await? {
+        Reply::Contacts { contacts } => Ok(contacts),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The safety number to compare with someone in the room (by hex key).
+#[tauri::command]
+#[specta::specta]
+pub async fn safety_number(
+    state: State<'_, AppState>,
+    target: String,
+) -> Result<SafetyNumberInfo, ApiError> {
+    match run(&state, Command::SafetyNumber { target }).await? {
+        Reply::SafetyNumber(s) => Ok(s),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Audio devices, defaults first.
+#[tauri::command]
+#[specta::specta]
+pub async fn devices(state: State<'_, AppState>) -> Result<DeviceList, ApiError> {
+    match run(&state, Command::Devices).await? {
+        Reply::Devices(d) => Ok(d),
+        _ => Err(unexpected()),
+    }
+}
+
+/// The settings in force.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_settings(state: State<'_, AppState>) -> Result<SettingsInfo, ApiError> {
+    match run(&state, Command::GetSettings).await? {
+        Reply::Settings(s) => Ok(s),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Saves and applies settings; a missing device is refused with code `audio`.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_settings(
+    state: State<'_, AppState>,
+    settings: SettingsInfo,
+) -> Result<SettingsInfo, ApiError> {
+    match run(&state, Command::SetSettings(settings)).await? {
+        Reply::Settings(s) => Ok(s),
+        _ => Err(unexpected()),
+    }
+}
+
+/// Microphone levels outside a room (the settings meter), on or off.
+#[tauri::command]
+#[specta::specta]
+pub async fn mic_test(state: State<'_, AppState>, on: bool) -> Result<(), ApiError> {
+    run(&state, Command::MicTest(on)).await.map(drop)
+}
+
+/// Plays a short chime on the output device.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_sound(state: State<'_, AppState>) -> Result<(), ApiError> {
+    run(&state, Command::TestSound).await.map(drop)
+}
+
+/// The push-to-talk key went down or up.
+#[tauri::command]
+#[specta::specta]
+pub async fn push_to_talk(state: State<'_, AppState>, pressed: bool) -> Result<(), ApiError> {
+    run(&state, Command::PushToTalk(pressed)).await.map(drop)
+}
+
+/// Re-encrypts the history under a new passphrase (the old one is checked first).
+#[tauri::command]
+#[specta::specta]
+pub async fn change_passphrase(
+    state: State<'_, AppState>,
+    old_passphrase: String,
+    new_passphrase: String,
+) -> Result<(), ApiError> {
+    run(
+        &state,
+        Command::ChangePassphrase {
+            old: old_passphrase,
+            new: new_passphrase,
+        },
+    )
+    .await
+    .map(drop)
+}
+
+/// Writes an encrypted backup (same passphrase); returns the file written.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_backup(
+    state: State<'_, AppState>,
+    path: Option<String>,
+) -> Result<String, ApiError> {
+    let path = path
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    match run(&state, Command::ExportBackup { path }).await? {
+        Reply::Path { path } => Ok(path.display().to_string()),
+        _ => Err(unexpected()),
     }
 }
 

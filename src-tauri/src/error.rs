@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// An error for the UI: a stable code to branch on and a message that says what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 pub struct ApiError {
     /// Stable machine-readable code (e.g. `wrong_passphrase`, `bad_invite`).
     pub code: &'static str,

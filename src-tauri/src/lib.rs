@@ -20,6 +20,65 @@ fn data_dir(app: &tauri::App) -> PathBuf {
         .unwrap_or_else(|_| salon_node::default_data_dir())
 }
 
+/// Every command and the event type, for Tauri's invoke handler and for the generated
+/// TypeScript bindings (`ui/src/bindings.ts`), so the UI cannot drift from the commands.
+pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![
+            commands::profile_status,
+            commands::create_profile,
+            commands::unlock,
+            commands::host_room,
+            commands::join_room,
+            commands::leave_room,
+            commands::end_room,
+            commands::set_muted,
+            commands::set_hand,
+            commands::moderate,
+            commands::send_chat,
+            commands::set_peer_volume,
+            commands::verify_contact,
+            commands::room_status,
+            commands::history_rooms,
+            commands::history_chat,
+            commands::contacts,
+            commands::safety_number,
+            commands::devices,
+            commands::get_settings,
+            commands::set_settings,
+            commands::mic_test,
+            commands::test_sound,
+            commands::push_to_talk,
+            commands::change_passphrase,
+            commands::export_backup,
+        ])
+        .typ::<commands::UiEvent>()
+        .constant("EVENT", commands::EVENT)
+        // Commands reject with `ApiError` as plain Tauri commands do; the UI catches.
+        .error_handling(tauri_specta::ErrorHandlingMode::Throw)
+        // Ids and Unix milliseconds stay far below 2^53.
+        .dangerously_cast_bigints_to_number()
+        // One type per Rust type: the UI only reads what the node writes.
+        .disable_serde_phases()
+}
+
+/// The bindings' text as generated now.
+pub fn bindings_typescript() -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("salon-bindings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("bindings.ts");
+    let r = bindings()
+        .export(
+            specta_typescript::Typescript::default()
+                .header("// Generated from the Rust commands by src-tauri (`bindings()`); do not edit.\n// Regenerate: SALON_UPDATE_BINDINGS=1 cargo test -p salon-desktop --test bindings"),
+            &path,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
 /// On the way out (the last window closed, or the app was asked to quit): leave the room
 /// the way the Leave button does, so the others see us go at once (a host hands the room
 /// over) instead of timing us out, and let the history record the room's end before the
@@ -61,6 +120,7 @@ fn quit_on_signals(app: tauri::AppHandle) {
 
 /// Starts the app.
 pub fn run() {
+    let builder = bindings();
     let built = tauri::Builder::default()
         .setup(|app| {
             let dir = data_dir(app);
@@ -71,22 +131,7 @@ pub fn run() {
             quit_on_signals(app.handle().clone());
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::profile_status,
-            commands::create_profile,
-            commands::unlock,
-            commands::host_room,
-            commands::join_room,
-            commands::leave_room,
-            commands::end_room,
-            commands::set_muted,
-            commands::set_hand,
-            commands::moderate,
-            commands::send_chat,
-            commands::set_peer_volume,
-            commands::verify_contact,
-            commands::room_status,
-        ])
+        .invoke_handler(builder.invoke_handler())
         .build(tauri::generate_context!());
     match built {
         Ok(app) => app.run(|app, event| {

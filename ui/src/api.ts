@@ -1,58 +1,39 @@
-// Typed bridge to the Rust side. Types mirror crates/salon-node/src/api.rs and
-// src-tauri/src/commands.rs (hand-written for now; generating them is an open item).
-import { invoke } from "@tauri-apps/api/core";
+// Typed bridge to the Rust side: the commands and types of bindings.ts, which is generated
+// from the Rust commands (src-tauri's bindings test fails when it is stale).
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { commands, EVENT, type ApiError, type NodeEvent } from "./bindings";
 
-export interface ApiError { code: string; message: string }
-export interface ProfileStatus { exists: boolean; unlocked: boolean }
-export interface ProfileInfo { name: string; fingerprint: string }
-export type Role = "host" | "moderator" | "speaker" | "listener";
-export interface MemberInfo { key: string; name: string; role: Role; hand_raised: boolean; muted: boolean; me: boolean }
-export interface RoomInfo { title: string; epoch: number; safety_code: string; host: string; members: MemberInfo[] }
-export interface PeerLevel { key: string; name: string; rms_dbfs: number; speaking: boolean }
-export interface LinkInfo { key: string; name: string; rtt_ms: number | null; audio_received: number; audio_lost: number; jitter_buffer_ms: number | null; up: boolean }
-
-export type NodeEvent =
-  | { event: "listening"; addr: string }
-  | { event: "hosting"; invite: string }
-  | { event: "joined"; room: RoomInfo }
-  | { event: "join_failed"; message: string }
-  | { event: "room"; room: RoomInfo }
-  | { event: "role_changed"; role: Role }
-  | { event: "muted_by_moderator" }
-  | { event: "chat"; from: string; name: string; text: string }
-  | { event: "levels"; input_dbfs: number; transmitting: boolean; peers: PeerLevel[] }
-  | { event: "links"; links: LinkInfo[] }
-  | { event: "first_audio"; key: string }
-  | { event: "link_up"; key: string }
-  | { event: "link_down"; key: string }
-  | { event: "host_changed"; host: string; invite: string | null }
-  | { event: "left"; reason: "left" | "removed" | "ended" | "timed_out" }
-  | { event: "audio"; message: string }
-  | { event: "key_changed"; name: string; key: string }
-  | { event: "error"; code: string; message: string };
+// Every data type is the generated one, under the names the UI uses.
+export type {
+  ApiError,
+  ProfileStatus,
+  ProfileInfo,
+  MemberInfo,
+  RoomInfo,
+  PeerLevel,
+  LinkInfo,
+  HistoryParticipant,
+  HistoryRoom,
+  HistoryMessage,
+  NodeEvent,
+  ContactInfo as Contact,
+  SafetyNumberInfo as SafetyNumber,
+  DeviceList as Devices,
+  ThemeChoice as Theme,
+  SettingsInfo as Settings,
+  RoleName as Role,
+} from "./bindings";
 
 export type Action = "invite_to_stage" | "move_to_audience" | "make_moderator" | "mute" | "remove";
 
-/** Every command, one-to-one with the Tauri commands. */
+/** Every command, one-to-one with the Tauri commands (generated); `moderate` narrows its
+ * action to the ones the node knows. */
 export const api = {
-  profileStatus: () => invoke<ProfileStatus>("profile_status"),
-  createProfile: (name: string, passphrase: string) => invoke<ProfileInfo>("create_profile", { name, passphrase }),
-  unlock: (passphrase: string) => invoke<ProfileInfo>("unlock", { passphrase }),
-  hostRoom: (title: string) => invoke<string>("host_room", { title }),
-  joinRoom: (invite: string) => invoke<void>("join_room", { invite }),
-  leaveRoom: () => invoke<void>("leave_room"),
-  endRoom: () => invoke<void>("end_room"),
-  setMuted: (muted: boolean) => invoke<void>("set_muted", { muted }),
-  setHand: (raised: boolean) => invoke<void>("set_hand", { raised }),
-  moderate: (target: string, action: Action) => invoke<void>("moderate", { target, action }),
-  sendChat: (text: string) => invoke<void>("send_chat", { text }),
-  setPeerVolume: (target: string, volume: number) => invoke<void>("set_peer_volume", { target, volume }),
-  verifyContact: (target: string, verified: boolean) => invoke<void>("verify_contact", { target, verified }),
-  roomStatus: () => invoke<RoomInfo | null>("room_status"),
+  ...commands,
+  moderate: (target: string, action: Action) => commands.moderate(target, action),
 };
 
-export const EVENT = "salon://event";
+export { EVENT };
 
 export function onNodeEvent(handler: (e: NodeEvent) => void): Promise<UnlistenFn> {
   return listen<NodeEvent>(EVENT, (e) => handler(e.payload));

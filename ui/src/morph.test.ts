@@ -1,54 +1,67 @@
 import { describe, expect, it } from "vitest";
 import { morph } from "./morph";
 
-function root(html: string): HTMLElement {
-  const r = document.createElement("div");
-  r.innerHTML = html;
-  return r;
-}
-
 describe("morph", () => {
-  it("keeps a button across a redraw that only changes text and classes around it", () => {
-    const r = root(`<ul><li class="person" data-key="a"><span class="quality">12 ms</span><button data-action="moderate" data-op="mute">Mute</button></li></ul>`);
-    const button = r.querySelector("button");
-    morph(r, `<ul><li class="person speaking" data-key="a"><span class="quality">15 ms</span><button data-action="moderate" data-op="mute">Mute</button></li></ul>`);
-    expect(r.querySelector("button")).toBe(button);
-    expect(r.querySelector("li")?.className).toBe("person speaking");
-    expect(r.querySelector(".quality")?.textContent).toBe("15 ms");
+  it("keeps elements, typed text and focus while attributes and text change", () => {
+    const root = document.createElement("div");
+    document.body.appendChild(root);
+    morph(root, `<p class="a">one</p><input id="t"><ul><li data-key="x">X</li></ul>`);
+    const input = root.querySelector("input") as HTMLInputElement;
+    input.value = "typed";
+    input.focus();
+    morph(root, `<p class="b">two</p><input id="t"><ul><li data-key="x" class="speaking">X</li></ul>`);
+    expect(root.querySelector("input")).toBe(input);
+    expect(input.value).toBe("typed");
+    expect(document.activeElement).toBe(input);
+    expect(root.querySelector("p")?.className).toBe("b");
+    expect(root.querySelector("p")?.textContent).toBe("two");
+    expect(root.querySelector("li")?.className).toBe("speaking");
+    root.remove();
   });
 
-  it("keeps a field with what is typed in it and its focus", () => {
-    const r = root(`<form data-form="chat"><input id="chat-text" name="text"></form><ol></ol>`);
-    document.body.append(r);
-    const field = r.querySelector("input") as HTMLInputElement;
-    field.value = "half a sent";
-    field.focus();
-    morph(r, `<form data-form="chat"><input id="chat-text" name="text"></form><ol><li>new line</li></ol>`);
-    expect(r.querySelector("input")).toBe(field);
-    expect(field.value).toBe("half a sent");
-    expect(document.activeElement).toBe(field);
-    r.remove();
+  it("a different key replaces the element instead of patching another person into it", () => {
+    const root = document.createElement("div");
+    morph(root, `<li data-key="x">X</li>`);
+    const x = root.firstElementChild;
+    morph(root, `<li data-key="y">Y</li>`);
+    expect(root.firstElementChild).not.toBe(x);
+    expect(root.innerHTML).toBe(`<li data-key="y">Y</li>`);
   });
 
-  it("never reuses a field for a different one (a passphrase does not turn into a title)", () => {
-    const r = root(`<form data-form="unlock"><input name="passphrase" type="password"></form>`);
-    (r.querySelector("input") as HTMLInputElement).value = "secret words";
-    morph(r, `<form data-form="host"><input name="title"></form>`);
-    const title = r.querySelector("input") as HTMLInputElement;
-    expect(title.name).toBe("title");
-    expect(title.value).toBe("");
+  it("checked boxes and chosen options follow the view, so a refused change reverts", () => {
+    const root = document.createElement("div");
+    morph(root, `<input type="checkbox" checked><select><option value="a" selected>a</option><option value="b">b</option></select>`);
+    const box = root.querySelector("input") as HTMLInputElement;
+    const sel = root.querySelector("select") as HTMLSelectElement;
+    box.checked = false;
+    sel.value = "b";
+    morph(root, `<input type="checkbox" checked><select><option value="a" selected>a</option><option value="b">b</option></select>`);
+    expect(box.checked).toBe(true);
+    expect(sel.value).toBe("a");
   });
 
-  it("produces exactly the new markup: people added, removed and reordered", () => {
-    const r = root(`<ul><li data-key="a">A</li><li data-key="b">B</li><li data-key="c">C</li></ul>`);
-    const next = `<ul><li data-key="c" class="x">C</li><li data-key="d">D</li></ul><p>end</p>`;
-    morph(r, next);
-    expect(r.innerHTML).toBe(next);
+  it("removes what the new HTML no longer has", () => {
+    const root = document.createElement("div");
+    morph(root, `<p>1</p><p>2</p><p>3</p>`);
+    morph(root, `<p>1</p>`);
+    expect(root.children).toHaveLength(1);
   });
+});
 
-  it("drops attributes the new markup no longer has", () => {
-    const r = root(`<button data-action="hand" aria-pressed="true" disabled>Lower hand</button>`);
-    morph(r, `<button data-action="hand" aria-pressed="false">Raise hand</button>`);
-    expect(r.innerHTML).toBe(`<button data-action="hand" aria-pressed="false">Raise hand</button>`);
+describe("morph shifting", () => {
+  it("an inserted error note above a form keeps the fields below it (same elements)", () => {
+    const root = document.createElement("div");
+    const form = (err: string) => `<form>\n  <h2>T</h2>\n  ${err}\n  <label><input name="a"></label>\n  <label><select name="s"><option>x</option></select></label>\n</form>`;
+    morph(root, form(""));
+    const input = root.querySelector("input");
+    const select = root.querySelector("select");
+    morph(root, form(`<p class="error">bad</p>`));
+    expect(root.querySelector(".error")?.textContent).toBe("bad");
+    expect(root.querySelector("input")).toBe(input);
+    expect(root.querySelector("select")).toBe(select);
+    morph(root, form(""));
+    expect(root.querySelector(".error")).toBeNull();
+    expect(root.querySelector("input")).toBe(input);
+    expect(root.querySelector("form")?.innerHTML).toBe(form("").replace(/^<form>|<\/form>$/g, ""));
   });
 });

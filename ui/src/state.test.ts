@@ -1,6 +1,23 @@
 import { describe, expect, it } from "vitest";
-import type { RoomInfo } from "./api";
-import { audience, canModerate, initial, reduce, stage } from "./state";
+import type { Contact, HistoryMessage, HistoryRoom, RoomInfo, Settings } from "./api";
+import {
+  CHAT_PAGE,
+  PAGE,
+  audience,
+  canModerate,
+  chatCursor,
+  chatPage,
+  contact,
+  historyCursor,
+  historyPage,
+  initial,
+  openDetail,
+  reduce,
+  settingsSaved,
+  stage,
+  verified,
+  type UiState,
+} from "./state";
 
 const room = (over: Partial<RoomInfo> = {}): RoomInfo => ({
   title: "Jazz",
@@ -70,5 +87,99 @@ describe("reduce", () => {
     const s = reduce({ ...initial, screen: "room" }, { event: "join_failed", message: "the room is full" });
     expect(s.screen).toBe("home");
     expect(s.error).toBe("the room is full");
+  });
+});
+
+describe("screens and history state", () => {
+  const hist = (id: number, over: Partial<HistoryRoom> = {}): HistoryRoom => ({
+    id,
+    title: `Room ${id}`,
+    hosted: false,
+    started_at: id * 1000,
+    ended_at: id * 1000 + 500,
+    participants: [],
+    message_count: 0,
+    ...over,
+  });
+  const msg = (id: number): HistoryMessage => ({ id, at: id, from: "aa", name: "Ada", text: `m${id}`, mine: false });
+
+  it("roster changes do not pull the user out of Settings back into the room", () => {
+    let s = reduce(initial, { event: "joined", room: room() });
+    s = { ...s, screen: "settings" };
+    s = reduce(s, { event: "room", room: room({ title: "Renamed" }) });
+    expect(s.screen).toBe("settings");
+    expect(s.room?.title).toBe("Renamed");
+  });
+
+  it("the first room info (hosting) opens the room screen", () => {
+    const s = reduce({ ...initial, screen: "home" }, { event: "room", room: room() });
+    expect(s.screen).toBe("room");
+  });
+
+  it("leaving while on another screen stays there; leaving from the room goes home", () => {
+    const inRoom = reduce(initial, { event: "joined", room: room() });
+    expect(reduce({ ...inRoom, screen: "history" }, { event: "left", reason: "ended" }).screen).toBe("history");
+    const out = reduce({ ...inRoom, menu: "bb", dialog: { kind: "invite" } }, { event: "left", reason: "ended" });
+    expect(out.screen).toBe("home");
+    expect(out.menu).toBeUndefined();
+    expect(out.dialog).toBeUndefined();
+  });
+
+  it("a person's open menu closes when they leave the roster", () => {
+    let s = reduce(initial, { event: "joined", room: room() });
+    s = { ...s, menu: "bb" };
+    const r = room();
+    r.members = r.members.filter((m) => m.key !== "bb");
+    expect(reduce(s, { event: "room", room: r }).menu).toBeUndefined();
+  });
+
+  it("history pages append, skip duplicates, and page back from the oldest id", () => {
+    const first = Array.from({ length: PAGE }, (_, i) => hist(100 - i));
+    let s = historyPage(initial, first, false);
+    expect(s.history.more).toBe(true);
+    expect(historyCursor(s)).toBe(100 - PAGE + 1);
+    s = historyPage(s, [hist(100 - PAGE + 1), hist(3), hist(2)], true);
+    expect(s.history.rooms.map((r) => r.id).slice(-3)).toEqual([81, 3, 2]);
+    expect(s.history.more).toBe(false);
+    // A fresh first page replaces the list.
+    expect(historyPage(s, [hist(7)], false).history.rooms.map((r) => r.id)).toEqual([7]);
+  });
+
+  it("chat pages arrive newest first and show oldest first; older pages go on top", () => {
+    let s = openDetail(initial, hist(5));
+    expect(s.screen).toBe("history");
+    s = chatPage(s, 5, Array.from({ length: CHAT_PAGE }, (_, i) => msg(200 - i)));
+    expect(s.detail?.messages[0].id).toBe(200 - CHAT_PAGE + 1);
+    expect(s.detail?.messages.at(-1)?.id).toBe(200);
+    expect(s.detail?.more).toBe(true);
+    expect(chatCursor(s)).toBe(151);
+    s = chatPage(s, 5, [msg(150), msg(149)]);
+    expect(s.detail?.messages.slice(0, 3).map((m) => m.id)).toEqual([149, 150, 151]);
+    expect(s.detail?.more).toBe(false);
+    // A late page for another room is ignored.
+    expect(chatPage(s, 6, [msg(1)])).toBe(s);
+  });
+
+  it("saved settings replace the old ones and clear the settings error and key capture", () => {
+    const settings: Settings = { input_device: "USB", output_device: null, push_to_talk_key: "Space", noise_suppression: true, echo_cancellation: false, theme: "dark" };
+    const s = settingsSaved({ ...initial, capturing: true, notes: { settings: "device missing" } }, settings);
+    expect(s.settings).toEqual(settings);
+    expect(s.capturing).toBe(false);
+    expect(s.notes.settings).toBeUndefined();
+  });
+
+  it("verifying marks the contact and the open safety dialog; a changed key unmarks it", () => {
+    const c: Contact = { key: "bb", name: "Bo", verified: false, key_changed: true, safety_number: "1".repeat(60), last_seen: null };
+    let s: UiState = { ...initial, contacts: { status: "ok", value: [c] }, dialog: { kind: "safety", number: { key: "bb", name: "Bo", safety_number: "1".repeat(60), verified: false } } };
+    s = verified(s, "bb", true);
+    expect(contact(s, "bb")).toMatchObject({ verified: true, key_changed: false });
+    expect(s.dialog?.kind === "safety" && s.dialog.number.verified).toBe(true);
+    s = reduce(s, { event: "key_changed", name: "Bo", key: "bb" });
+    expect(contact(s, "bb")).toMatchObject({ verified: false, key_changed: true });
+  });
+
+  it("mic levels outside a room (mic test) still move the input meter", () => {
+    const s = reduce({ ...initial, screen: "settings" }, { event: "levels", input_dbfs: -12, transmitting: false, peers: [] });
+    expect(s.inputDbfs).toBe(-12);
   });
 });

@@ -1,10 +1,26 @@
 // The UI's model, folded from node events. Pure, so it is unit-tested without a window.
-import type { LinkInfo, MemberInfo, NodeEvent, RoomInfo } from "./api";
+import type { Contact, Devices, HistoryMessage, HistoryRoom, LinkInfo, MemberInfo, NodeEvent, RoomInfo, SafetyNumber, Settings } from "./api";
 
 export interface ChatLine { from: string; name: string; text: string }
 
+export type Screen = "loading" | "create" | "unlock" | "home" | "room" | "history" | "settings";
+
+/** Something loaded from the node: not yet, loaded, or why it failed. */
+export type Loaded<T> = { status: "loading" } | { status: "ok"; value: T } | { status: "failed"; message: string };
+
+export interface HistoryList { rooms: HistoryRoom[]; more: boolean; loading: boolean; error?: string }
+export interface HistoryDetail { room: HistoryRoom; messages: HistoryMessage[]; more: boolean; loading: boolean; error?: string }
+
+export type Dialog = { kind: "invite" } | { kind: "safety"; number: SafetyNumber; error?: string };
+
+/** Feedback shown inside the settings screen, one slot per form. */
+export interface SettingsNotes { settings?: string; mic?: string; passphrase?: { ok: boolean; text: string }; backup?: { ok: boolean; text: string } }
+
+export const PAGE = 20;
+export const CHAT_PAGE = 50;
+
 export interface UiState {
-  screen: "loading" | "create" | "unlock" | "home" | "room";
+  screen: Screen;
   profile?: { name: string; fingerprint: string };
   room?: RoomInfo;
   invite?: string;
@@ -15,9 +31,37 @@ export interface UiState {
   links: Record<string, LinkInfo>;
   toasts: string[];
   error?: string;
+  settings?: Settings;
+  devices?: Loaded<Devices>;
+  contacts: Loaded<Contact[]>;
+  recent: Loaded<HistoryRoom[]>;
+  history: HistoryList;
+  detail?: HistoryDetail;
+  /** The key of the person whose menu is open. */
+  menu?: string;
+  dialog?: Dialog;
+  /** Per-person playback volume, 0.0–2.0 (1.0 when absent). */
+  volumes: Record<string, number>;
+  /** Settings is waiting for the push-to-talk key to be pressed. */
+  capturing: boolean;
+  notes: SettingsNotes;
 }
 
-export const initial: UiState = { screen: "loading", chat: [], speaking: {}, levels: {}, inputDbfs: -100, links: {}, toasts: [] };
+export const initial: UiState = {
+  screen: "loading",
+  chat: [],
+  speaking: {},
+  levels: {},
+  inputDbfs: -100,
+  links: {},
+  toasts: [],
+  contacts: { status: "loading" },
+  recent: { status: "loading" },
+  history: { rooms: [], more: false, loading: false },
+  volumes: {},
+  capturing: false,
+  notes: {},
+};
 
 export function me(s: UiState): MemberInfo | undefined {
   return s.room?.members.find((m) => m.me);
@@ -42,7 +86,7 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
     case "hosting":
       return { ...s, invite: e.invite };
     case "joined":
-      return { ...s, screen: "room", room: e.room, chat: [], error: undefined };
+      return { ...s, screen: "room", room: e.room, chat: [], error: undefined, menu: undefined };
     case "room": {
       const before = s.room ? me(s) : undefined;
       const after = e.room.members.find((m) => m.me);
@@ -54,7 +98,11 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
         }
       }
       if (before?.role === "listener" && after && after.role !== "listener") toasts.push("You were invited to speak");
-      return { ...s, screen: "room", room: e.room, toasts };
+      // The first room info takes us into the room; later ones leave the screen alone (the
+      // user may be looking at Settings while the roster changes).
+      const screen = s.room ? s.screen : "room";
+      const menu = s.menu && e.room.members.some((m) => m.key === s.menu) ? s.menu : undefined;
+      return { ...s, screen, room: e.room, toasts, menu };
     }
     case "join_failed":
       return { ...s, screen: "home", room: undefined, error: e.message };
@@ -65,14 +113,15 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       const levels: Record<string, number> = {};
       for (const p of e.peers) {
         speaking[p.key] = p.speaking;
-        levels[p.key] = p.rms_dbfs;
+        levels[p.key] = p.rms_dbfs ?? -100;
       }
+      const input = e.input_dbfs ?? -100; // null: no microphone
       const mine = me(s);
       if (mine) {
-        speaking[mine.key] = e.transmitting && e.input_dbfs > -45;
-        levels[mine.key] = e.input_dbfs;
+        speaking[mine.key] = e.transmitting && input > -45;
+        levels[mine.key] = input;
       }
-      return { ...s, speaking, levels, inputDbfs: e.input_dbfs };
+      return { ...s, speaking, levels, inputDbfs: input };
     }
     case "links": {
       const links: Record<string, LinkInfo> = {};
@@ -85,10 +134,15 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       return e.invite ? { ...s, invite: e.invite, toasts: [...s.toasts, "You are the host now"] } : s;
     case "left": {
       const why = { left: "You left the room", removed: "You were removed from the room", ended: "The room has ended", timed_out: "Lost contact with the room" }[e.reason];
-      return { ...s, screen: "home", room: undefined, invite: undefined, speaking: {}, levels: {}, links: {}, toasts: [...s.toasts, why] };
+      const screen = s.screen === "room" ? "home" : s.screen;
+      const dialog = s.dialog?.kind === "invite" ? undefined : s.dialog;
+      return { ...s, screen, room: undefined, invite: undefined, speaking: {}, levels: {}, links: {}, menu: undefined, dialog, toasts: [...s.toasts, why] };
     }
-    case "key_changed":
-      return { ...s, toasts: [...s.toasts, `${e.name} now uses a different key — compare safety numbers`] };
+    case "key_changed": {
+      const contacts: Loaded<Contact[]> =
+        s.contacts.status === "ok" ? { status: "ok", value: s.contacts.value.map((c) => (c.key === e.key ? { ...c, key_changed: true, verified: false } : c)) } : s.contacts;
+      return { ...s, contacts, toasts: [...s.toasts, `${e.name} now uses a different key — compare safety numbers`] };
+    }
     case "error":
       return { ...s, toasts: [...s.toasts, e.message] };
     case "audio":
@@ -96,4 +150,53 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
     default:
       return s;
   }
+}
+
+// ——— Results of commands, folded in the same pure way ———
+
+/** A page of past rooms (newest first); `append` for "Load more". */
+export function historyPage(s: UiState, rooms: HistoryRoom[], append: boolean): UiState {
+  const before = append ? s.history.rooms : [];
+  const seen = new Set(before.map((r) => r.id));
+  return { ...s, history: { rooms: [...before, ...rooms.filter((r) => !seen.has(r.id))], more: rooms.length >= PAGE, loading: false } };
+}
+
+/** The id to page back from: the oldest room shown. */
+export function historyCursor(s: UiState): number | null {
+  return s.history.rooms.at(-1)?.id ?? null;
+}
+
+/** Opens a past room's detail (its transcript comes next). */
+export function openDetail(s: UiState, room: HistoryRoom): UiState {
+  return { ...s, screen: "history", detail: { room, messages: [], more: false, loading: true } };
+}
+
+/** A page of a past room's chat, newest first from the node; shown oldest first. */
+export function chatPage(s: UiState, room: number, page: HistoryMessage[]): UiState {
+  if (!s.detail || s.detail.room.id !== room) return s;
+  const seen = new Set(s.detail.messages.map((m) => m.id));
+  const older = [...page].reverse().filter((m) => !seen.has(m.id));
+  return { ...s, detail: { ...s.detail, messages: [...older, ...s.detail.messages], more: page.length >= CHAT_PAGE, loading: false } };
+}
+
+/** The message id to page back from: the oldest one shown. */
+export function chatCursor(s: UiState): number | null {
+  return s.detail?.messages[0]?.id ?? null;
+}
+
+/** Settings as the node saved them. */
+export function settingsSaved(s: UiState, settings: Settings): UiState {
+  return { ...s, settings, capturing: false, notes: { ...s.notes, settings: undefined } };
+}
+
+/** A contact's verified mark changed (in the contacts list and an open safety dialog). */
+export function verified(s: UiState, key: string, on: boolean): UiState {
+  const contacts: Loaded<Contact[]> =
+    s.contacts.status === "ok" ? { status: "ok", value: s.contacts.value.map((c) => (c.key === key ? { ...c, verified: on, key_changed: on ? false : c.key_changed } : c)) } : s.contacts;
+  const dialog = s.dialog?.kind === "safety" && s.dialog.number.key === key ? { ...s.dialog, number: { ...s.dialog.number, verified: on } } : s.dialog;
+  return { ...s, contacts, dialog };
+}
+
+export function contact(s: UiState, key: string): Contact | undefined {
+  return s.contacts.status === "ok" ? s.contacts.value.find((c) => c.key === key) : undefined;
 }

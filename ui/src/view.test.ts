@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { initial, reduce } from "./state";
+import type { HistoryRoom } from "./api";
+import { chatPage, historyPage, initial, openDetail, reduce } from "./state";
 import { esc, render, strength } from "./view";
 
 const joined = reduce(initial, {
@@ -24,13 +25,76 @@ describe("render", () => {
     expect(esc(`"'&`)).toBe("&quot;&#39;&amp;");
   });
 
-  it("shows the safety code, the raised hand to the host and moderator actions", () => {
+  it("shows the safety code, the raised hand to the host, and a one-click invite on audience cards", () => {
     document.body.innerHTML = render(joined);
     expect(document.querySelector("[data-testid=safety-code]")?.textContent).toBe("1111 2222 3333");
     expect(document.querySelector(".hands")?.textContent).toContain("Bo");
-    const ops = [...document.querySelectorAll<HTMLElement>("[data-target=bb]")].map((b) => b.dataset.op);
-    expect(ops).toContain("invite_to_stage");
-    expect(ops).toContain("remove");
+    // The WebDriver scenario clicks this one: it must be a plain button in the audience.
+    expect(document.querySelector("[data-testid=audience] button[data-op=invite_to_stage]")).not.toBeNull();
+    // The rest waits in the person's menu.
+    expect(document.querySelector("[data-op=remove]")).toBeNull();
+  });
+
+  it("the person menu holds volume, safety numbers and the moderator actions", () => {
+    document.body.innerHTML = render({ ...joined, menu: "bb", volumes: { bb: 1.5 } });
+    const menu = document.querySelector("[data-menu=bb]");
+    expect(menu?.getAttribute("role")).toBe("dialog");
+    const slider = menu?.querySelector<HTMLInputElement>("input[type=range][data-volume=bb]");
+    expect(slider?.getAttribute("min")).toBe("0");
+    expect(slider?.getAttribute("max")).toBe("200");
+    expect(slider?.getAttribute("value")).toBe("150");
+    const items = [...(menu?.querySelectorAll<HTMLElement>("[role=menu] [role=menuitem]") ?? [])];
+    expect(items.map((b) => b.dataset.action)).toContain("safety");
+    expect(items.map((b) => b.dataset.op)).toEqual(expect.arrayContaining(["invite_to_stage", "make_moderator", "remove"]));
+    expect(document.querySelector("[data-action=menu][data-target=bb]")?.getAttribute("aria-expanded")).toBe("true");
+  });
+
+  it("a listener sees only volume and safety numbers in a person's menu", () => {
+    const asListener = structuredClone(joined);
+    if (asListener.room) {
+      asListener.room.members[0].me = false;
+      asListener.room.members[1].me = true;
+    }
+    document.body.innerHTML = render({ ...asListener, menu: "aa" });
+    expect(document.querySelectorAll("[data-menu=aa] [data-action=moderate]")).toHaveLength(0);
+    expect(document.querySelector("[data-menu=aa] [data-action=safety]")).not.toBeNull();
+  });
+
+  it("people keep an aria-label of exactly their name, which WebDriver tests select on", () => {
+    document.body.innerHTML = render({ ...joined, menu: "bb" });
+    expect(document.querySelectorAll(`[aria-label="Bo <script>"]`)).toHaveLength(1);
+    expect(document.querySelector(`[data-testid=audience] [aria-label="Bo <script>"]`)?.tagName).toBe("LI");
+  });
+
+  it("link quality shows as bars with a spoken label", () => {
+    const s = reduce(joined, { event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 400, audio_received: 90, audio_lost: 10, jitter_buffer_ms: 60, up: true }] });
+    document.body.innerHTML = render(s);
+    const q = document.querySelector("[data-key=bb] .link");
+    expect(q?.getAttribute("data-quality")).toBe("poor");
+    expect(q?.getAttribute("aria-label")).toContain("poor");
+    expect(q?.querySelectorAll("i.on")).toHaveLength(1);
+  });
+
+  it("the invite stays visible as text and the Invite dialog shows it as a QR code", () => {
+    const s = { ...joined, invite: "salon:abcdef" };
+    document.body.innerHTML = render(s);
+    expect(document.querySelector("[data-testid=invite]")?.textContent).toBe("salon:abcdef");
+    expect(document.querySelector("[data-action=show-invite]")).not.toBeNull();
+    document.body.innerHTML = render({ ...s, dialog: { kind: "invite" } });
+    expect(document.querySelector("[role=dialog][aria-modal=true] [data-testid=invite-qr] svg")).not.toBeNull();
+  });
+
+  it("the safety dialog shows the number in 12 groups of 5 and offers to verify or unmark", () => {
+    const number = { key: "bb", name: "Bo", safety_number: "123456789012345678901234567890123456789012345678901234567890", verified: false };
+    document.body.innerHTML = render({ ...joined, dialog: { kind: "safety", number } });
+    const groups = [...document.querySelectorAll(".safety-number li")].map((l) => l.textContent);
+    expect(groups).toHaveLength(12);
+    expect(groups[0]).toBe("12345");
+    expect(groups[1]).toBe("67890");
+    expect(document.querySelector("[data-action=verify]")?.textContent).toBe("Mark as verified");
+    document.body.innerHTML = render({ ...joined, dialog: { kind: "safety", number: { ...number, verified: true } } });
+    expect(document.querySelector<HTMLElement>("[data-action=verify]")?.dataset.on).toBe("false");
+    expect(document.querySelector("[data-action=verify]")?.textContent).toBe("Unmark");
   });
 
   it("every button has a text or an accessible label", () => {
@@ -50,5 +114,128 @@ describe("render", () => {
     expect(strength("abc")).toBe("weak");
     expect(strength("abcdefgh")).toBe("fair");
     expect(strength("Correct-Horse-42")).toBe("strong");
+  });
+});
+
+describe("history", () => {
+  const room = (id: number, over: Partial<HistoryRoom> = {}): HistoryRoom => ({
+    id,
+    title: "Late owls",
+    hosted: true,
+    started_at: Date.UTC(2026, 2, 3, 18, 0),
+    ended_at: Date.UTC(2026, 2, 3, 18, 42),
+    participants: [
+      { key: "aa", name: "Ada", role: "host", joined_at: 1, left_at: 5 },
+      { key: "bb", name: "Bo", role: "listener", joined_at: 2, left_at: 3 },
+      { key: "bb", name: "Bo", role: "speaker", joined_at: 4, left_at: 5 },
+    ],
+    message_count: 7,
+    ...over,
+  });
+
+  it("each past room is a row with title, date, duration, who was there and the message count", () => {
+    const s = historyPage({ ...initial, screen: "history" }, [room(9), room(8, { ended_at: null, message_count: 1, title: "<i>x</i>" })], false);
+    document.body.innerHTML = render(s);
+    expect(document.querySelector("[data-screen=history]")).not.toBeNull();
+    const row = document.querySelector("[data-history-room='9']");
+    expect(row?.querySelector(".h-title")?.textContent).toBe("Late owls");
+    expect(row?.querySelector(".h-duration")?.textContent).toBe("42 min");
+    expect(row?.querySelector(".h-who")?.textContent).toBe("Ada, Bo");
+    expect(row?.querySelector(".h-count")?.textContent).toBe("7 messages");
+    expect(row?.querySelector(".h-date")?.textContent).toMatch(/2026/);
+    const ongoing = document.querySelector("[data-history-room='8']");
+    expect(ongoing?.querySelector(".h-duration")?.textContent).toBe("ongoing");
+    expect(ongoing?.querySelector(".h-count")?.textContent).toBe("1 message");
+    expect(ongoing?.innerHTML).toContain("&lt;i&gt;");
+    expect(document.querySelector("[data-action=history-more]")).toBeNull();
+  });
+
+  it("a full page offers Load more", () => {
+    const s = historyPage({ ...initial, screen: "history" }, Array.from({ length: 20 }, (_, i) => room(50 - i)), false);
+    document.body.innerHTML = render(s);
+    expect(document.querySelectorAll("[data-history-room]")).toHaveLength(20);
+    expect(document.querySelector("[data-action=history-more]")?.textContent).toBe("Load more");
+  });
+
+  it("the detail lists each participant once with their role, and the transcript oldest first", () => {
+    let s = openDetail({ ...initial, screen: "history" }, room(9));
+    s = chatPage(s, 9, [
+      { id: 3, at: 3000, from: "bb", name: "Bo", text: "third", mine: false },
+      { id: 2, at: 2000, from: "aa", name: "Ada", text: "second", mine: true },
+      { id: 1, at: 1000, from: "bb", name: "Bo", text: "first", mine: false },
+    ]);
+    document.body.innerHTML = render(s);
+    expect(document.querySelector("[data-screen=history][data-history-detail='9']")).not.toBeNull();
+    const ps = [...document.querySelectorAll(".participant")].map((p) => [p.querySelector(".p-name")?.textContent, p.querySelector("[data-role]")?.getAttribute("data-role")]);
+    expect(ps).toEqual([
+      ["Ada", "host"],
+      ["Bo", "speaker"],
+    ]);
+    const lines = [...document.querySelectorAll("[data-testid=history-chat] li .line-text")].map((l) => l.textContent);
+    expect(lines).toEqual(["first", "second", "third"]);
+    expect(document.querySelector("[data-message='2']")?.className).toBe("mine");
+  });
+});
+
+describe("settings screen", () => {
+  const settings = { input_device: "USB Mic", output_device: null, push_to_talk_key: "KeyT", noise_suppression: true, echo_cancellation: false, theme: "dark" as const };
+
+  it("shows the devices with the chosen one selected, the toggles, the PTT key and the theme", () => {
+    document.body.innerHTML = render({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in", "USB Mic"], outputs: ["Speakers"] } }, inputDbfs: -30 });
+    const root = document.querySelector("[data-screen=settings]");
+    expect(root).not.toBeNull();
+    const input = root?.querySelector<HTMLSelectElement>("select[name=input_device]");
+    expect([...(input?.options ?? [])].map((o) => o.value)).toEqual(["", "Built-in", "USB Mic"]);
+    // (happy-dom's select.value does not follow `selected` from parsed HTML; the attribute is what the view sets.)
+    expect(input?.querySelector<HTMLOptionElement>("option[selected]")?.value).toBe("USB Mic");
+    expect(root?.querySelector<HTMLOptionElement>("select[name=output_device] option[selected]")?.value).toBe("");
+    expect(root?.querySelector<HTMLInputElement>("input[name=noise_suppression]")?.checked).toBe(true);
+    expect(root?.querySelector<HTMLInputElement>("input[name=echo_cancellation]")?.checked).toBe(false);
+    expect(root?.querySelector<HTMLInputElement>("input[name=theme]:checked")?.value).toBe("dark");
+    expect(root?.querySelector("[data-action=ptt-capture]")?.textContent).toContain("T");
+    expect(root?.querySelector("[role=meter]")?.getAttribute("aria-valuenow")).toBe("50");
+    expect(root?.querySelector("form[data-form=passphrase] input[name=new][data-strength]")).not.toBeNull();
+    expect(root?.querySelector("form[data-form=backup] input[name=path]")).not.toBeNull();
+  });
+
+  it("a chosen device that is not connected stays listed, marked as such", () => {
+    document.body.innerHTML = render({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in"], outputs: [] } } });
+    const opt = document.querySelector<HTMLOptionElement>("select[name=input_device] option[value='USB Mic']");
+    expect(opt?.hasAttribute("selected")).toBe(true);
+    expect(opt?.textContent).toContain("not connected");
+  });
+});
+
+describe("navigation", () => {
+  it("Home, History and Settings are always there; the room only while in one, marked current", () => {
+    document.body.innerHTML = render({ ...initial, screen: "home", profile: { name: "Ada", fingerprint: "1" } });
+    expect([...document.querySelectorAll<HTMLElement>("nav [data-nav]")].map((b) => b.dataset.nav)).toEqual(["home", "history", "settings"]);
+    expect(document.querySelector("[data-nav=home]")?.getAttribute("aria-current")).toBe("page");
+    document.body.innerHTML = render(joined);
+    expect([...document.querySelectorAll<HTMLElement>("nav [data-nav]")].map((b) => b.dataset.nav)).toEqual(["home", "room", "history", "settings"]);
+    expect(document.querySelector("nav [data-nav=room]")?.getAttribute("aria-current")).toBe("page");
+  });
+
+  it("home lists the last five rooms and contacts with verified and key-changed marks", () => {
+    const rooms = Array.from({ length: 7 }, (_, i) => ({ id: i + 1, title: `R${i + 1}`, hosted: false, started_at: 0, ended_at: 1000, participants: [], message_count: 0 }));
+    const contacts = [
+      { key: "bb", name: "Bo", verified: true, key_changed: false, safety_number: "", last_seen: null },
+      { key: "cc", name: "Cy", verified: false, key_changed: true, safety_number: "", last_seen: null },
+    ];
+    document.body.innerHTML = render({ ...initial, screen: "home", profile: { name: "Ada", fingerprint: "1" }, recent: { status: "ok", value: rooms }, contacts: { status: "ok", value: contacts } });
+    expect(document.body.textContent).toContain("Signed in as");
+    expect(document.querySelectorAll("[data-recent-room]")).toHaveLength(5);
+    expect(document.querySelector("[data-contact=bb] [aria-label=verified]")).not.toBeNull();
+    expect(document.querySelector("[data-contact=cc] [aria-label='key changed']")).not.toBeNull();
+    expect(document.querySelector("[data-contact=cc] [aria-label=verified]")).toBeNull();
+  });
+});
+
+describe("dialogs", () => {
+  it("an open dialog makes the rest of the window inert", () => {
+    document.body.innerHTML = render({ ...joined, invite: "salon:x", dialog: { kind: "invite" } });
+    expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(true);
+    document.body.innerHTML = render({ ...joined, invite: "salon:x" });
+    expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(false);
   });
 });

@@ -2,8 +2,10 @@
 //! line, the desktop app) uses exactly this.
 
 use salon_audio::{InputSpec, OutputSpec};
+use std::path::PathBuf;
+
 use salon_proto::{Action, PublicKey, Role, RoomView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Something to do.
 #[derive(Debug)]
@@ -55,9 +57,58 @@ pub enum Command {
     },
     /// The current room.
     Status,
+    /// A page of past rooms, newest first.
+    HistoryRooms {
+        /// Only rooms with a smaller id (the last one shown), for paging.
+        before: Option<i64>,
+        /// Page size (at most 200).
+        limit: u32,
+    },
+    /// A page of one past room's chat, newest first.
+    HistoryChat {
+        /// The room's history id.
+        room: i64,
+        /// Only messages with a smaller id, for paging.
+        before: Option<i64>,
+        /// Page size (at most 500).
+        limit: u32,
+    },
+    /// Everyone we have met, with verified marks.
+    Contacts,
+    /// The safety number to compare with someone in the room.
+    SafetyNumber {
+        /// Name or hex key prefix.
+        target: String,
+    },
+    /// The audio devices present.
+    Devices,
+    /// The saved settings.
+    GetSettings,
+    /// Saves settings and applies them now (devices, noise suppression, echo
+    /// cancellation, push-to-talk).
+    SetSettings(SettingsInfo),
+    /// Reports microphone levels outside a room too (the settings screen's meter).
+    MicTest(bool),
+    /// Plays a short chime on the output device.
+    TestSound,
+    /// Push-to-talk key pressed or released (only matters while push-to-talk is set).
+    PushToTalk(bool),
+    /// Re-encrypts the history under a new passphrase.
+    ChangePassphrase {
+        /// The current passphrase, checked first.
+        old: String,
+        /// The new one.
+        new: String,
+    },
+    /// Writes an encrypted backup of the history (same passphrase).
+    ExportBackup {
+        /// Where; `None` picks a dated file in the documents folder.
+        path: Option<PathBuf>,
+    },
 }
 
 /// The answer to a command.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
@@ -73,9 +124,198 @@ pub enum Reply {
         /// The room.
         room: Option<RoomInfo>,
     },
+    /// A page of past rooms.
+    HistoryRooms {
+        /// Newest first.
+        rooms: Vec<HistoryRoom>,
+    },
+    /// A page of chat.
+    HistoryChat {
+        /// Newest first.
+        messages: Vec<HistoryMessage>,
+    },
+    /// Contacts.
+    Contacts {
+        /// Most recently seen first.
+        contacts: Vec<ContactInfo>,
+    },
+    /// A safety number.
+    SafetyNumber(SafetyNumberInfo),
+    /// Audio devices.
+    Devices(DeviceList),
+    /// Settings (as saved).
+    Settings(SettingsInfo),
+    /// A file written.
+    Path {
+        /// Where.
+        path: PathBuf,
+    },
+}
+
+/// One stay of one person in a past room.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryParticipant {
+    /// Hex static key.
+    pub key: String,
+    /// The name they gave.
+    pub name: String,
+    /// Their last role in that stay.
+    pub role: RoleName,
+    /// Unix milliseconds.
+    pub joined_at: i64,
+    /// Unix milliseconds; `None` while still there.
+    pub left_at: Option<i64>,
+}
+
+/// A past (or current) room.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRoom {
+    /// History id, for [`Command::HistoryChat`] and paging.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// We hosted it.
+    pub hosted: bool,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds; `None` while open.
+    pub ended_at: Option<i64>,
+    /// Who was there, in order of arrival (one entry per stay).
+    pub participants: Vec<HistoryParticipant>,
+    /// Chat lines kept.
+    pub message_count: u64,
+}
+
+/// A chat line from history.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryMessage {
+    /// History id, for paging.
+    pub id: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// Sender's hex key.
+    pub from: String,
+    /// Sender's name then.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// We sent it.
+    pub mine: bool,
+}
+
+/// Someone we have met.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactInfo {
+    /// Hex static key.
+    pub key: String,
+    /// The name they last gave.
+    pub name: String,
+    /// Safety numbers compared for this key.
+    pub verified: bool,
+    /// They came with another key before (a new device, or someone else).
+    pub key_changed: bool,
+    /// 60 digits, no separators.
+    pub safety_number: String,
+    /// Unix milliseconds.
+    pub last_seen: Option<i64>,
+}
+
+/// The number two people compare to know no one sits between them.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SafetyNumberInfo {
+    /// Their hex key.
+    pub key: String,
+    /// Their name.
+    pub name: String,
+    /// 60 digits, no separators.
+    pub safety_number: String,
+    /// Already marked verified.
+    pub verified: bool,
+}
+
+/// Audio devices by name.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceList {
+    /// Capture devices; the default first.
+    pub inputs: Vec<String>,
+    /// Playback devices; the default first.
+    pub outputs: Vec<String>,
+}
+
+/// Colour theme choice.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeChoice {
+    /// Follow the system.
+    #[default]
+    System,
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+/// The user's settings as front ends edit them.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsInfo {
+    /// Capture device; `None` is the system default.
+    pub input_device: Option<String>,
+    /// Playback device; `None` is the system default.
+    pub output_device: Option<String>,
+    /// Push-to-talk key (the UI's key name); `None` is an open microphone.
+    pub push_to_talk_key: Option<String>,
+    /// Noise suppression.
+    pub noise_suppression: bool,
+    /// Echo cancellation.
+    pub echo_cancellation: bool,
+    /// Theme.
+    pub theme: ThemeChoice,
+}
+
+impl From<salon_store::Settings> for SettingsInfo {
+    fn from(s: salon_store::Settings) -> Self {
+        Self {
+            input_device: s.input_device,
+            output_device: s.output_device,
+            push_to_talk_key: s.push_to_talk_key,
+            noise_suppression: s.noise_suppression,
+            echo_cancellation: s.echo_cancellation,
+            theme: match s.theme {
+                salon_store::Theme::System => ThemeChoice::System,
+                salon_store::Theme::Light => ThemeChoice::Light,
+                salon_store::Theme::Dark => ThemeChoice::Dark,
+            },
+        }
+    }
+}
+
+impl From<SettingsInfo> for salon_store::Settings {
+    fn from(s: SettingsInfo) -> Self {
+        Self {
+            input_device: s.input_device,
+            output_device: s.output_device,
+            push_to_talk_key: s.push_to_talk_key,
+            noise_suppression: s.noise_suppression,
+            echo_cancellation: s.echo_cancellation,
+            theme: match s.theme {
+                ThemeChoice::System => salon_store::Theme::System,
+                ThemeChoice::Light => salon_store::Theme::Light,
+                ThemeChoice::Dark => salon_store::Theme::Dark,
+            },
+        }
+    }
 }
 
 /// A member as front ends show it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemberInfo {
     /// Hex static key.
@@ -83,7 +323,7 @@ pub struct MemberInfo {
     /// Display name.
     pub name: String,
     /// host, moderator, speaker or listener.
-    pub role: &'static str,
+    pub role: RoleName,
     /// Hand raised.
     pub hand_raised: bool,
     /// Microphone muted.
@@ -93,6 +333,7 @@ pub struct MemberInfo {
 }
 
 /// A room as front ends show it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomInfo {
     /// Title.
@@ -108,6 +349,7 @@ pub struct RoomInfo {
 }
 
 /// Speaking level of one person.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeerLevel {
     /// Hex key.
@@ -121,6 +363,7 @@ pub struct PeerLevel {
 }
 
 /// Link quality to one person.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkInfo {
     /// Hex key.
@@ -140,6 +383,7 @@ pub struct LinkInfo {
 }
 
 /// Something front ends should know.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum NodeEvent {
@@ -171,7 +415,7 @@ pub enum NodeEvent {
     /// Our role changed.
     RoleChanged {
         /// The new role.
-        role: &'static str,
+        role: RoleName,
     },
     /// A moderator muted us.
     MutedByModerator,
@@ -222,8 +466,8 @@ pub enum NodeEvent {
     },
     /// We are out of the room.
     Left {
-        /// left, removed, ended or timed_out.
-        reason: &'static str,
+        /// Why.
+        reason: LeaveReason,
     },
     /// An audio device changed or failed.
     Audio {
@@ -248,16 +492,91 @@ pub enum NodeEvent {
 
 /// Hex of a key.
 pub fn hex(key: &PublicKey) -> String {
-    key.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    hex_bytes(key.as_bytes())
+}
+
+/// Lower-case hex of bytes.
+pub fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why we are out of a room.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// We left.
+    Left,
+    /// A moderator removed us.
+    Removed,
+    /// The host ended the room.
+    Ended,
+    /// The room stopped answering.
+    TimedOut,
+}
+
+impl std::fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaveReason::Left => "left",
+            LeaveReason::Removed => "removed",
+            LeaveReason::Ended => "ended",
+            LeaveReason::TimedOut => "timed_out",
+        })
+    }
+}
+
+/// A role as front ends spell it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Runs the room.
+    Host,
+    /// May mute, move and remove others.
+    Moderator,
+    /// On stage.
+    Speaker,
+    /// In the audience.
+    Listener,
+}
+
+impl RoleName {
+    /// The spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Host => "host",
+            RoleName::Moderator => "moderator",
+            RoleName::Speaker => "speaker",
+            RoleName::Listener => "listener",
+        }
+    }
+}
+
+impl std::fmt::Display for RoleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<salon_store::Role> for RoleName {
+    fn from(r: salon_store::Role) -> Self {
+        match r {
+            salon_store::Role::Host => RoleName::Host,
+            salon_store::Role::Moderator => RoleName::Moderator,
+            salon_store::Role::Speaker => RoleName::Speaker,
+            salon_store::Role::Listener => RoleName::Listener,
+        }
+    }
 }
 
 /// Spelling of a role.
-pub fn role_name(r: Role) -> &'static str {
+pub fn role_name(r: Role) -> RoleName {
     match r {
-        Role::Host => "host",
-        Role::Moderator => "moderator",
-        Role::Speaker => "speaker",
-        Role::Listener => "listener",
+        Role::Host => RoleName::Host,
+        Role::Moderator => RoleName::Moderator,
+        Role::Speaker => RoleName::Speaker,
+        Role::Listener => RoleName::Listener,
     }
 }
 

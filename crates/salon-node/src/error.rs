@@ -40,6 +40,20 @@ pub enum NodeError {
     /// The display name is unusable.
     #[error("choose a display name of 1 to 64 characters")]
     InvalidName,
+    /// The passphrase is too short.
+    #[error("choose a passphrase of at least 8 characters")]
+    WeakPassphrase,
+    /// A device named in the settings is not there.
+    #[error("there is no {direction} device called \"{name}\"; plug it in or choose another")]
+    NoSuchDevice {
+        /// input or output.
+        direction: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// The output is a file or discarded, so a test sound has nowhere to play.
+    #[error("the output is not a sound device (it is a file or muted); nothing to play")]
+    NoOutputDevice,
     /// The node has stopped.
     #[error("Salon has stopped")]
     Stopped,
@@ -67,7 +81,10 @@ impl NodeError {
             NodeError::Store(S::NewerVersion { .. }) => "newer_version",
             NodeError::Store(S::NotFound(_)) | NodeError::NoIdentity(_) => "no_identity",
             NodeError::Store(_) => "store",
-            NodeError::Audio(_) => "audio",
+            NodeError::Audio(_) | NodeError::NoSuchDevice { .. } | NodeError::NoOutputDevice => {
+                "audio"
+            }
+            NodeError::WeakPassphrase => "weak_passphrase",
             NodeError::Invite(_) => "bad_invite",
             NodeError::Command(_) => "not_allowed",
             NodeError::Bind { .. } => "port_in_use",

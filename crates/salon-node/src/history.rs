@@ -9,7 +9,22 @@ use salon_proto::{PublicKey, Role};
 use salon_store::{NewMessage, NewRoom, Observation, ParticipantId, Store, Timestamp};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::{NodeEvent, hex};
+use crate::api::{
+    ContactInfo, HistoryMessage, HistoryParticipant, HistoryRoom, NodeEvent, hex, hex_bytes,
+};
+
+/// Work to run on the history thread with the store (a query, a passphrase change),
+/// queued behind every record before it so it sees them.
+pub struct StoreJob(pub Box<JobFn>);
+
+/// What a [`StoreJob`] runs: the store and our own key.
+pub type JobFn = dyn FnOnce(&mut Store, &PublicKey) + Send;
+
+impl std::fmt::Debug for StoreJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreJob(..)")
+    }
+}
 
 /// One thing to remember.
 #[derive(Debug)]
@@ -45,6 +60,8 @@ pub enum Record {
         /// Verified or not.
         verified: bool,
     },
+    /// Run this with the store.
+    Job(StoreJob),
 }
 
 fn store_role(r: Role) -> salon_store::Role {
@@ -177,6 +194,7 @@ impl Writer {
                     self.store.set_contact_verified(c.id, verified, now)?;
                 }
             }
+            Record::Job(StoreJob(job)) => job(&mut self.store, &self.me),
             Record::RoomClosed => {
                 if let Some(room) = self.room.take() {
                     for (_, (pid, _)) in self.present.drain() {
@@ -226,4 +244,102 @@ impl History {
         drop(std::mem::replace(&mut self.tx, dead_tx));
         self.thread.take().and_then(|t| t.join().ok())
     }
+}
+
+/// Largest page of rooms a front end may ask for.
+const MAX_ROOMS_PAGE: u32 = 200;
+/// Largest page of chat a front end may ask for.
+const MAX_CHAT_PAGE: u32 = 500;
+
+/// A page of past rooms, newest first, with who was there.
+pub fn rooms_page(
+    store: &Store,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<HistoryRoom>, salon_store::StoreError> {
+    let rooms = store.rooms(
+        before.map(salon_store::RoomId),
+        limit.clamp(1, MAX_ROOMS_PAGE),
+    )?;
+    rooms
+        .into_iter()
+        .map(|r| {
+            let participants = store
+                .participants(r.id)?
+                .into_iter()
+                .map(|p| HistoryParticipant {
+                    key: hex_bytes(&p.public_key),
+                    name: p.name,
+                    role: p.role.into(),
+                    joined_at: p.joined_at.0,
+                    left_at: p.left_at.map(|t| t.0),
+                })
+                .collect();
+            Ok(HistoryRoom {
+                id: r.id.0,
+                title: r.title,
+                hosted: r.hosted,
+                started_at: r.started_at.0,
+                ended_at: r.ended_at.map(|t| t.0),
+                participants,
+                message_count: store.message_count(r.id)?,
+            })
+        })
+        .collect()
+}
+
+/// A page of one room's chat, newest first.
+pub fn chat_page(
+    store: &Store,
+    me: &PublicKey,
+    room: i64,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<HistoryMessage>, salon_store::StoreError> {
+    let limit = limit.clamp(1, MAX_CHAT_PAGE);
+    let page = match before {
+        Some(b) => salon_store::Page::Before {
+            before: salon_store::MessageId(b),
+            limit,
+        },
+        None => salon_store::Page::Latest { limit },
+    };
+    // The store pages oldest first.
+    let mut out: Vec<HistoryMessage> = store
+        .messages(salon_store::RoomId(room), page)?
+        .into_iter()
+        .map(|m| HistoryMessage {
+            id: m.id.0,
+            at: m.sent_at.0,
+            mine: &m.sender_key == me.as_bytes(),
+            from: hex_bytes(&m.sender_key),
+            name: m.sender_name,
+            text: m.text,
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
+/// Everyone we have met, most recently seen first.
+pub fn contacts(
+    store: &Store,
+    me: &PublicKey,
+) -> Result<Vec<ContactInfo>, salon_store::StoreError> {
+    let mut out = Vec::new();
+    for c in store.contacts()? {
+        let safety_number = PublicKey::from_slice(&c.public_key)
+            .map(|k| salon_proto::identity::safety_number(me, &k).digits())
+            .unwrap_or_default();
+        out.push(ContactInfo {
+            key: hex_bytes(&c.public_key),
+            key_changed: !store.contact_key_history(c.id)?.is_empty(),
+            name: c.name,
+            verified: c.verified,
+            safety_number,
+            last_seen: Some(c.last_seen.0),
+        });
+    }
+    out.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+    Ok(out)
 }

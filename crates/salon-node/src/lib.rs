@@ -7,6 +7,7 @@ pub mod error;
 pub mod history;
 pub mod node;
 pub mod profile;
+pub mod test_sound;
 
 pub use api::{Command, NodeEvent, Reply, RoomInfo, parse_action, parse_input, parse_output};
 pub use error::NodeError;

@@ -6,20 +6,26 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use salon_audio::backend::device::{Direction, list_devices};
 use salon_audio::{
     AudioEngine, AudioPacket, EngineConfig, EngineControl, EngineEvent, InputSpec, OutputSpec,
+    TalkMode,
 };
 use salon_proto::{
     Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, PublicKey, RoomView,
 };
+use salon_store::{KdfParams, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::api::{Command, LinkInfo, NodeEvent, PeerLevel, Reply, hex, role_name, room_info};
+use crate::api::{
+    Command, DeviceList, LeaveReason, LinkInfo, NodeEvent, PeerLevel, Reply, SafetyNumberInfo,
+    SettingsInfo, hex, role_name, room_info,
+};
 use crate::error::NodeError;
-use crate::history::{History, Record};
+use crate::history::{self, History, Record, StoreJob};
 use crate::profile::Profile;
 
 /// How a node starts.
@@ -37,6 +43,8 @@ pub struct NodeConfig {
     pub proto: salon_proto::Config,
     /// How often speaking levels and link figures are reported.
     pub report_every: Duration,
+    /// Argon2id cost for a passphrase change.
+    pub kdf: KdfParams,
 }
 
 impl Default for NodeConfig {
@@ -48,11 +56,13 @@ impl Default for NodeConfig {
             engine: EngineConfig::default(),
             proto: salon_proto::Config::default(),
             report_every: Duration::from_millis(500),
+            kdf: KdfParams::default(),
         }
     }
 }
 
-type Request = (Command, oneshot::Sender<Result<Reply, NodeError>>);
+type Answer = oneshot::Sender<Result<Reply, NodeError>>;
+type Request = (Command, Answer);
 
 /// A running node. Commands go in through [`Node::command`], events come out of
 /// [`Node::next_event`].
@@ -73,7 +83,28 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// Binds the socket, starts audio and history, and spawns the driver task.
-    pub async fn start(profile: Profile, cfg: NodeConfig) -> Result<Node, NodeError> {
+    pub async fn start(profile: Profile, mut cfg: NodeConfig) -> Result<Node, NodeError> {
+        // Saved settings pick the devices wherever the caller left the choice to the
+        // system (a default device), and the microphone processing.
+        let settings = SettingsInfo::from(profile.store.settings()?);
+        if matches!(cfg.input, InputSpec::Device(None)) {
+            cfg.input = InputSpec::Device(settings.input_device.clone());
+        }
+        if matches!(cfg.output, OutputSpec::Device(None)) {
+            cfg.output = OutputSpec::Device(settings.output_device.clone());
+        }
+        // A caller that turned processing off (tests, the command line) keeps it off;
+        // the settings then report what is in force.
+        let mut settings = settings;
+        cfg.engine.noise_suppression &= settings.noise_suppression;
+        cfg.engine.echo_cancellation &= settings.echo_cancellation;
+        settings.noise_suppression = cfg.engine.noise_suppression;
+        settings.echo_cancellation = cfg.engine.echo_cancellation;
+        let input_is_device = matches!(cfg.input, InputSpec::Device(_));
+        let output_device = match &cfg.output {
+            OutputSpec::Device(d) => Some(d.clone()),
+            _ => None,
+        };
         let std_socket = StdUdpSocket::bind(cfg.bind).map_err(|source| NodeError::Bind {
             addr: cfg.bind,
             source,
@@ -95,6 +126,9 @@ impl Node {
         let frame_ms = (cfg.engine.codec.frame.samples() / 48) as u32;
         let engine = AudioEngine::<PublicKey>::start(cfg.engine, cfg.input, cfg.output)?;
         let control = engine.control();
+        if settings.push_to_talk_key.is_some() {
+            control.set_talk_mode(TalkMode::PushToTalk)?;
+        }
         let (event_tx, events) = mpsc::unbounded_channel();
         let (commands, command_rx) = mpsc::unbounded_channel();
         // The engine hands encoded frames over a std channel; a small thread moves them
@@ -131,6 +165,11 @@ impl Node {
             room_open: false,
             on_stage: false,
             report_every: cfg.report_every,
+            kdf: cfg.kdf,
+            settings,
+            input_is_device,
+            output_device,
+            mic_test: false,
         };
         let stop = Arc::new(AtomicBool::new(false));
         bridge(engine, frame_tx, engine_event_tx, stop.clone());
@@ -193,6 +232,15 @@ struct Driver {
     room_open: bool,
     on_stage: bool,
     report_every: Duration,
+    kdf: KdfParams,
+    /// The settings as applied now.
+    settings: SettingsInfo,
+    /// The microphone is a device (not a file or tone), so settings may switch it.
+    input_is_device: bool,
+    /// The output device in use, when the output is one (not null or a file).
+    output_device: Option<Option<String>>,
+    /// Report levels outside a room too.
+    mic_test: bool,
 }
 
 /// Owns the audio engine on a plain thread: moves encoded frames and device events into
@@ -288,10 +336,7 @@ impl Driver {
                         }
                 }
                 c = commands.recv(), if commands_open => match c {
-                    Some((cmd, reply)) => {
-                        let r = self.command(cmd);
-                        let _ = reply.send(r);
-                    }
+                    Some((cmd, reply)) => self.dispatch(cmd, reply),
                     None => {
                         commands_open = false;
                         if self.endpoint.is_idle() {
@@ -403,10 +448,10 @@ impl Driver {
                 self.history.record(Record::RoomClosed);
                 NodeEvent::Left {
                     reason: match reason {
-                        LeftReason::Left => "left",
-                        LeftReason::Removed => "removed",
-                        LeftReason::Ended => "ended",
-                        LeftReason::TimedOut => "timed_out",
+                        LeftReason::Left => LeaveReason::Left,
+                        LeftReason::Removed => LeaveReason::Removed,
+                        LeftReason::Ended => LeaveReason::Ended,
+                        LeftReason::TimedOut => LeaveReason::TimedOut,
                     },
                 }
             }
@@ -461,7 +506,7 @@ impl Driver {
     }
 
     fn report(&mut self) {
-        if !self.room_open {
+        if !self.room_open && !self.mic_test {
             return;
         }
         let levels = self.engine.levels();
@@ -480,6 +525,9 @@ impl Driver {
             transmitting: levels.transmitting && self.on_stage,
             peers,
         });
+        if !self.room_open {
+            return;
+        }
         let frame_ms = self.frame_ms;
         let links = self
             .names
@@ -531,6 +579,143 @@ impl Driver {
             [] => Err(NodeError::NoSuchMember(t.to_owned())),
             _ => Err(NodeError::AmbiguousMember(t.to_owned())),
         }
+    }
+
+    /// Runs a command: store work goes to the history thread (which answers), the rest
+    /// is answered here.
+    fn dispatch(&mut self, cmd: Command, reply: Answer) {
+        match cmd {
+            Command::HistoryRooms { before, limit } => self.on_store(reply, move |s, _| {
+                Ok(Reply::HistoryRooms {
+                    rooms: history::rooms_page(s, before, limit)?,
+                })
+            }),
+            Command::HistoryChat {
+                room,
+                before,
+                limit,
+            } => self.on_store(reply, move |s, me| {
+                Ok(Reply::HistoryChat {
+                    messages: history::chat_page(s, me, room, before, limit)?,
+                })
+            }),
+            Command::Contacts => self.on_store(reply, |s, me| {
+                Ok(Reply::Contacts {
+                    contacts: history::contacts(s, me)?,
+                })
+            }),
+            Command::SafetyNumber { target } => match self.resolve(&target) {
+                Ok(key) => {
+                    let name = self.names.get(&key).cloned().unwrap_or_default();
+                    self.on_store(reply, move |s, me| {
+                        let verified = s
+                            .contact_by_key(key.as_bytes())?
+                            .is_some_and(|c| c.verified);
+                        Ok(Reply::SafetyNumber(SafetyNumberInfo {
+                            key: hex(&key),
+                            name,
+                            safety_number: salon_proto::identity::safety_number(me, &key).digits(),
+                            verified,
+                        }))
+                    })
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::GetSettings => {
+                let _ = reply.send(Ok(Reply::Settings(self.settings.clone())));
+            }
+            Command::SetSettings(new) => match self.apply_settings(&new) {
+                Ok(()) => self.on_store(reply, move |s, _| {
+                    s.set_settings(&new.clone().into())?;
+                    Ok(Reply::Settings(new))
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::ChangePassphrase { old, new } => {
+                let kdf = self.kdf;
+                self.on_store(reply, move |s, _| {
+                    s.check_passphrase(&old)?;
+                    if new.chars().count() < crate::profile::MIN_PASSPHRASE_CHARS {
+                        return Err(NodeError::WeakPassphrase);
+                    }
+                    s.change_passphrase(&new, kdf)?;
+                    Ok(Reply::Ok)
+                })
+            }
+            Command::ExportBackup { path } => self.on_store(reply, move |s, _| {
+                let path = match path {
+                    Some(p) => p,
+                    None => crate::profile::default_backup_path(SystemTime::now()),
+                };
+                s.export_backup(&path)?;
+                Ok(Reply::Path { path })
+            }),
+            Command::TestSound => match &self.output_device {
+                Some(device) => crate::test_sound::play(device.clone(), move |r| {
+                    let _ = reply.send(r.map(|()| Reply::Ok));
+                }),
+                None => {
+                    let _ = reply.send(Err(NodeError::NoOutputDevice));
+                }
+            },
+            other => {
+                let r = self.command(other);
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Queues `job` on the history thread; it answers `reply` itself.
+    fn on_store(
+        &self,
+        reply: Answer,
+        job: impl FnOnce(&mut Store, &PublicKey) -> Result<Reply, NodeError> + Send + 'static,
+    ) {
+        self.history
+            .record(Record::Job(StoreJob(Box::new(move |store, me| {
+                let _ = reply.send(job(store, me));
+            }))));
+    }
+
+    /// Applies what changed between the settings in force and `new`. A device that is
+    /// not there is refused before anything changes.
+    fn apply_settings(&mut self, new: &SettingsInfo) -> Result<(), NodeError> {
+        let old = self.settings.clone();
+        if self.input_is_device && new.input_device != old.input_device {
+            check_device(Direction::Input, new.input_device.as_deref())?;
+        }
+        if self.output_device.is_some() && new.output_device != old.output_device {
+            check_device(Direction::Output, new.output_device.as_deref())?;
+        }
+        if self.input_is_device && new.input_device != old.input_device {
+            self.engine
+                .set_input(InputSpec::Device(new.input_device.clone()))?;
+        }
+        if self.output_device.is_some() && new.output_device != old.output_device {
+            self.engine
+                .set_output(OutputSpec::Device(new.output_device.clone()))?;
+            self.output_device = Some(new.output_device.clone());
+        }
+        if new.noise_suppression != old.noise_suppression {
+            self.engine.set_noise_suppression(new.noise_suppression)?;
+        }
+        if new.echo_cancellation != old.echo_cancellation {
+            self.engine.set_echo_cancellation(new.echo_cancellation)?;
+        }
+        if new.push_to_talk_key.is_some() != old.push_to_talk_key.is_some() {
+            self.engine
+                .set_talk_mode(if new.push_to_talk_key.is_some() {
+                    TalkMode::PushToTalk
+                } else {
+                    TalkMode::Open
+                })?;
+        }
+        self.settings = new.clone();
+        Ok(())
     }
 
     fn command(&mut self, cmd: Command) -> Result<Reply, NodeError> {
@@ -599,7 +784,52 @@ impl Driver {
             Command::Status => Ok(Reply::Room {
                 room: ep.room().map(|v| room_info(&v, &self.me)),
             }),
+            Command::Devices => Ok(Reply::Devices(DeviceList {
+                inputs: device_names(Direction::Input)?,
+                outputs: device_names(Direction::Output)?,
+            })),
+            Command::MicTest(on) => {
+                self.mic_test = on;
+                Ok(Reply::Ok)
+            }
+            Command::PushToTalk(pressed) => {
+                self.engine.set_talk_key(pressed)?;
+                Ok(Reply::Ok)
+            }
+            // Answered by `dispatch`.
+            Command::HistoryRooms { .. }
+            | Command::HistoryChat { .. }
+            | Command::Contacts
+            | Command::SafetyNumber { .. }
+            | Command::GetSettings
+            | Command::SetSettings(_)
+            | Command::ChangePassphrase { .. }
+            | Command::ExportBackup { .. }
+            | Command::TestSound => Err(NodeError::Stopped),
         }
+    }
+}
+
+/// Device names, the default first.
+fn device_names(direction: Direction) -> Result<Vec<String>, NodeError> {
+    let mut list = list_devices(direction)?;
+    list.sort_by_key(|d| !d.is_default);
+    Ok(list.into_iter().map(|d| d.name).collect())
+}
+
+/// Refuses a device name that is not plugged in (`None`, the default, always passes).
+fn check_device(direction: Direction, name: Option<&str>) -> Result<(), NodeError> {
+    let Some(name) = name else { return Ok(()) };
+    if device_names(direction)?.iter().any(|n| n == name) {
+        Ok(())
+    } else {
+        Err(NodeError::NoSuchDevice {
+            direction: match direction {
+                Direction::Input => "input",
+                Direction::Output => "output",
+            },
+            name: name.to_owned(),
+        })
     }
 }
 

@@ -22,6 +22,45 @@ pub fn default_data_dir() -> PathBuf {
     home.join(".local/share/salon")
 }
 
+/// Shortest passphrase accepted for a new profile or a passphrase change.
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// Where a backup goes when the user names no file: a dated file in the documents folder
+/// (`$XDG_DOCUMENTS_DIR`, else `~/Documents` if it exists, else the home folder).
+pub fn default_backup_path(now: std::time::SystemTime) -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let dir = std::env::var_os("XDG_DOCUMENTS_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+        .or_else(|| Some(home.join("Documents")).filter(|d| d.is_dir()))
+        .unwrap_or(home);
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    dir.join(format!("salon-backup-{}.db", utc_stamp(secs)))
+}
+
+/// `YYYY-MM-DD-HHMMSS` (UTC) of Unix seconds; Howard Hinnant's days-to-civil.
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// An unlocked profile: the store and the identity it holds.
 pub struct Profile {
     /// The open store (moved to the history thread when a node starts).
@@ -96,4 +135,17 @@ pub fn unlock(dir: &Path, passphrase: &str) -> Result<Profile, NodeError> {
 /// Whether `dir` already holds a profile.
 pub fn exists(dir: &Path) -> bool {
     db(dir).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_file_names_carry_the_utc_date_and_time() {
+        assert_eq!(utc_stamp(0), "1970-01-01-000000");
+        // 2026-11-27 07:01:07 UTC, and a leap day.
+        assert_eq!(utc_stamp(1_795_762_867), "2026-11-27-070107");
+        assert_eq!(utc_stamp(951_782_400), "2000-02-29-000000");
+    }
 }

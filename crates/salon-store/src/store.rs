@@ -301,6 +301,12 @@ impl Store {
         self.checkpoint()
     }
 
+    /// Checks a passphrase against this history's key header without touching the
+    /// database, e.g. to confirm the old passphrase before changing it.
+    pub fn check_passphrase(&self, passphrase: &str) -> Result<()> {
+        self.header.unlock(passphrase).map(drop)
+    }
+
     /// Changes the passphrase: the database is re-encrypted under a new key (fresh salt).
     ///
     /// Crash-safe: the re-encrypted copy and its header are written beside the database

@@ -46,6 +46,24 @@ fn after_a_passphrase_change_only_the_new_passphrase_opens_the_data() {
     assert!(!s.files().header_next.exists());
 }
 
+#[test]
+fn check_passphrase_accepts_the_current_passphrase_only_and_follows_a_change() {
+    let (dir, _) = with_title("kept");
+    let mut s = Store::open(&dir.db(), PASS).unwrap();
+    s.check_passphrase(PASS).unwrap();
+    assert!(matches!(
+        s.check_passphrase("not it"),
+        Err(StoreError::WrongPassphrase)
+    ));
+    s.change_passphrase("new passphrase", KdfParams::INSECURE_FAST)
+        .unwrap();
+    s.check_passphrase("new passphrase").unwrap();
+    assert!(matches!(
+        s.check_passphrase(PASS),
+        Err(StoreError::WrongPassphrase)
+    ));
+}
+
 /// Builds the on-disk state of a change interrupted after the new copy and its header
 /// were written but before they were moved into place.
 fn interrupted_before_install() -> TempDir {

@@ -1,0 +1,385 @@
+//! The node API behind the desktop app's History and Settings screens, driven in-process
+//! on loopback: history and chat pages, contacts and safety numbers, settings, mic test,
+//! passphrase change and backup.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use salon_audio::{EngineConfig, InputSpec, OutputSpec};
+use salon_node::api::{SettingsInfo, ThemeChoice};
+use salon_node::{Command, Node, NodeConfig, NodeError, NodeEvent, Reply, profile};
+use salon_store::{KdfParams, Store};
+
+const PASS: &str = "correct horse battery staple";
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("salon-api-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn config() -> NodeConfig {
+    NodeConfig {
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        input: InputSpec::Tone(440.0, 0.3),
+        output: OutputSpec::Null,
+        engine: EngineConfig {
+            noise_suppression: false,
+            echo_cancellation: false,
+            ..EngineConfig::default()
+        },
+        report_every: Duration::from_millis(100),
+        kdf: KdfParams::INSECURE_FAST,
+        ..NodeConfig::default()
+    }
+}
+
+async fn start(dir: &Path, name: &str) -> Node {
+    let p = profile::create(dir, PASS, name, KdfParams::INSECURE_FAST).unwrap();
+    Node::start(p, config()).await.unwrap()
+}
+
+/// Waits for the first event `f` accepts.
+async fn wait_for<T>(node: &mut Node, what: &str, mut f: impl FnMut(&NodeEvent) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, node.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("node stopped while waiting for {what}"));
+        if let Some(t) = f(&ev) {
+            return t;
+        }
+    }
+}
+
+async fn ok(node: &Node, c: Command) -> Reply {
+    node.command(c).await.unwrap()
+}
+
+fn members(ev: &NodeEvent) -> Option<usize> {
+    match ev {
+        NodeEvent::Joined { room } | NodeEvent::Room { room } => Some(room.members.len()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
+    let root = tempdir("history");
+    let mut a = start(&root.join("a"), "Ada").await;
+    let mut b = start(&root.join("b"), "Bo").await;
+    let Reply::Invite { invite } = ok(
+        &a,
+        Command::Host {
+            title: "Tea".into(),
+        },
+    )
+    .await
+    else {
+        panic!("no invite")
+    };
+    ok(&b, Command::Join { invite }).await;
+    wait_for(&mut a, "Bo in Ada's room", |e| {
+        (members(e) == Some(2)).then_some(())
+    })
+    .await;
+    wait_for(&mut b, "Bo joined", |e| {
+        (members(e) == Some(2)).then_some(())
+    })
+    .await;
+
+    ok(&b, Command::Chat("hello from Bo".into())).await;
+    wait_for(&mut a, "Bo's line", |e| match e {
+        NodeEvent::Chat { text, .. } if text == "hello from Bo" => Some(()),
+        _ => None,
+    })
+    .await;
+    ok(&a, Command::Chat("hi Bo".into())).await;
+    wait_for(&mut b, "Ada's line", |e| match e {
+        NodeEvent::Chat { text, .. } if text == "hi Bo" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Both sides read the same 60 digits for the pair.
+    let Reply::SafetyNumber(sa) = ok(
+        &a,
+        Command::SafetyNumber {
+            target: "bo".into(),
+        },
+    )
+    .await
+    else {
+        panic!("no safety number")
+    };
+    let Reply::SafetyNumber(sb) = ok(
+        &b,
+        Command::SafetyNumber {
+            target: "Ada".into(),
+        },
+    )
+    .await
+    else {
+        panic!("no safety number")
+    };
+    assert_eq!(sa.safety_number.len(), 60);
+    assert!(sa.safety_number.bytes().all(|c| c.is_ascii_digit()));
+    assert_eq!(sa.safety_number, sb.safety_number);
+    assert_eq!(sa.name, "Bo");
+    assert!(!sa.verified);
+    let e = a
+        .command(Command::SafetyNumber {
+            target: "Cy".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "no_such_member");
+
+    ok(
+        &a,
+        Command::VerifyContact {
+            target: "Bo".into(),
+            verified: true,
+        },
+    )
+    .await;
+    let Reply::SafetyNumber(sa2) = ok(
+        &a,
+        Command::SafetyNumber {
+            target: "Bo".into(),
+        },
+    )
+    .await
+    else {
+        panic!("no safety number")
+    };
+    assert!(sa2.verified, "verification is remembered");
+
+    ok(&b, Command::Leave).await;
+    wait_for(&mut a, "Bo gone", |e| (members(e) == Some(1)).then_some(())).await;
+
+    let Reply::Contacts { contacts } = ok(&a, Command::Contacts).await else {
+        panic!("no contacts")
+    };
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0].name, "Bo");
+    assert!(contacts[0].verified);
+    assert!(!contacts[0].key_changed);
+    assert_eq!(contacts[0].safety_number, sa.safety_number);
+
+    let Reply::HistoryRooms { rooms } = ok(
+        &a,
+        Command::HistoryRooms {
+            before: None,
+            limit: 10,
+        },
+    )
+    .await
+    else {
+        panic!("no rooms")
+    };
+    assert_eq!(rooms.len(), 1);
+    let r = &rooms[0];
+    assert_eq!(r.title, "Tea");
+    assert!(r.hosted);
+    assert_eq!(r.message_count, 2);
+    let names: Vec<&str> = r.participants.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"Ada") && names.contains(&"Bo"), "{names:?}");
+    let bo = r.participants.iter().find(|p| p.name == "Bo").unwrap();
+    assert!(bo.left_at.is_some(), "Bo's leaving is recorded");
+
+    let Reply::HistoryChat { messages } = ok(
+        &a,
+        Command::HistoryChat {
+            room: r.id,
+            before: None,
+            limit: 50,
+        },
+    )
+    .await
+    else {
+        panic!("no chat")
+    };
+    let lines: Vec<(&str, bool)> = messages.iter().map(|m| (m.text.as_str(), m.mine)).collect();
+    assert_eq!(
+        lines,
+        [("hi Bo", true), ("hello from Bo", false)],
+        "newest first"
+    );
+    // Paging back from the newest gives the older line only.
+    let Reply::HistoryChat { messages: older } = ok(
+        &a,
+        Command::HistoryChat {
+            room: r.id,
+            before: Some(messages[0].id),
+            limit: 50,
+        },
+    )
+    .await
+    else {
+        panic!("no chat")
+    };
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].text, "hello from Bo");
+    // Paging past the only room is empty, not an error.
+    let Reply::HistoryRooms { rooms: none } = ok(
+        &a,
+        Command::HistoryRooms {
+            before: Some(r.id),
+            limit: 10,
+        },
+    )
+    .await
+    else {
+        panic!("no rooms")
+    };
+    assert!(none.is_empty());
+
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn settings_are_saved_applied_and_survive_a_restart() {
+    let root = tempdir("settings");
+    let dir = root.join("a");
+    let a = start(&dir, "Ada").await;
+    let Reply::Settings(s) = ok(&a, Command::GetSettings).await else {
+        panic!()
+    };
+    assert_eq!(s.theme, ThemeChoice::System);
+    assert_eq!(s.push_to_talk_key, None);
+    let wanted = SettingsInfo {
+        theme: ThemeChoice::Dark,
+        push_to_talk_key: Some("Space".into()),
+        ..s
+    };
+    let Reply::Settings(saved) = ok(&a, Command::SetSettings(wanted.clone())).await else {
+        panic!()
+    };
+    assert_eq!(saved, wanted);
+    // Push-to-talk is on: the key works as a command.
+    ok(&a, Command::PushToTalk(true)).await;
+    ok(&a, Command::PushToTalk(false)).await;
+    a.shutdown().await;
+
+    let p = profile::unlock(&dir, PASS).unwrap();
+    let a = Node::start(p, config()).await.unwrap();
+    let Reply::Settings(again) = ok(&a, Command::GetSettings).await else {
+        panic!()
+    };
+    assert_eq!(again, wanted);
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn the_mic_test_reports_levels_outside_a_room_until_stopped() {
+    let root = tempdir("mic");
+    let mut a = start(&root.join("a"), "Ada").await;
+    ok(&a, Command::MicTest(true)).await;
+    let level = wait_for(&mut a, "a level report", |e| match e {
+        NodeEvent::Levels { input_dbfs, .. } => Some(*input_dbfs),
+        _ => None,
+    })
+    .await;
+    // A 0.3-peak tone is about -13.5 dBFS RMS.
+    assert!(level > -20.0, "the tone reads {level} dBFS");
+    ok(&a, Command::MicTest(false)).await;
+    // Drain what was queued before the stop, then nothing more comes for several periods.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut events = a.take_events();
+    while events.try_recv().is_ok() {}
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut levels = 0;
+    while let Ok(e) = events.try_recv() {
+        levels += usize::from(matches!(e, NodeEvent::Levels { .. }));
+    }
+    assert_eq!(levels, 0, "no level reports after the mic test stopped");
+    // A null output has nowhere to play a test sound, and says so.
+    let e = a.command(Command::TestSound).await.unwrap_err();
+    assert!(matches!(e, NodeError::NoOutputDevice), "{e}");
+    assert_eq!(e.code(), "audio");
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn a_passphrase_change_needs_the_old_one_and_a_backup_opens_with_it() {
+    let root = tempdir("rekey");
+    let dir = root.join("a");
+    let a = start(&dir, "Ada").await;
+    ok(
+        &a,
+        Command::Host {
+            title: "Kept".into(),
+        },
+    )
+    .await;
+    ok(&a, Command::EndRoom).await;
+
+    let e = a
+        .command(Command::ChangePassphrase {
+            old: "wrong".into(),
+            new: "a new passphrase".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "wrong_passphrase");
+    let e = a
+        .command(Command::ChangePassphrase {
+            old: PASS.into(),
+            new: "short".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "weak_passphrase");
+    ok(
+        &a,
+        Command::ChangePassphrase {
+            old: PASS.into(),
+            new: "a new passphrase".into(),
+        },
+    )
+    .await;
+
+    let dest = root.join("backup.db");
+    let Reply::Path { path } = ok(
+        &a,
+        Command::ExportBackup {
+            path: Some(dest.clone()),
+        },
+    )
+    .await
+    else {
+        panic!()
+    };
+    assert_eq!(path, dest);
+    // The same file again is refused rather than overwritten.
+    let e = a
+        .command(Command::ExportBackup {
+            path: Some(dest.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "store");
+    a.shutdown().await;
+
+    let backup = Store::open(&dest, "a new passphrase").unwrap();
+    let rooms = backup.rooms(None, 10).unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].title, "Kept");
+    drop(backup);
+    assert_eq!(
+        profile::unlock(&dir, PASS).unwrap_err().code(),
+        "wrong_passphrase"
+    );
+    profile::unlock(&dir, "a new passphrase").unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}
