@@ -146,7 +146,15 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     // Mute it with a press held while its ring goes on and off (the view redraws under
     // the pointer): the click still counts. It can unmute itself.
     let card = person("stage", "Cli-Hopper");
-    d.press_across_redraw(&format!("{card} button[data-op=mute]"));
+    let key = d.script(
+        "return document.querySelector(arguments[0]).dataset.key",
+        serde_json::json!([card]),
+    );
+    let key = key.as_str().expect("the card has a key");
+    d.click(&format!("[data-action=menu][data-target=\"{key}\"]"));
+    d.press_across_redraw(&format!(
+        "[data-menu=\"{key}\"] [data-action=moderate][data-op=mute]"
+    ));
     peer.wait("the moderator's mute", |v| {
         v["event"] == "muted_by_moderator"
     });
@@ -185,7 +193,7 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
 
 /// Scenario 3: a command-line peer hosts; the app joins with the invite the peer
 /// printed, raises its hand, is promoted by the host, mutes and unmutes (the host sees
-/// both), chats both ways and leaves.
+/// both), chats both ways and leaves; the room is then in History with its chat.
 #[test]
 fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
     let _one = one_test();
@@ -253,12 +261,22 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
     d.wait_for("form[data-form=join]");
     host.room_has("the app gone", |r| member(r, "Lin").is_none());
 
-    // TODO(history, after the History screen lands): open History and check the room is
-    // listed with its chat, e.g.
-    //   d.click(<the History nav control>);
-    //   d.wait_for("[data-screen=history]");
-    //   a `[data-history-room]` row for "Terminal salon"; opening it shows
-    //   "hi from the window" and "welcome, Lin".
+    step!("the room is in History, with its chat");
+    d.click("nav [data-nav=history]");
+    d.wait_for("[data-screen=history]");
+    let row = d.wait_until("the room's row in History", || {
+        d.script(
+            "const r = [...document.querySelectorAll('[data-history-room]')].find(r => r.querySelector('.h-title')?.textContent === arguments[0]); return r ? r.dataset.historyRoom : null",
+            serde_json::json!(["Terminal salon"]),
+        )
+        .as_str()
+        .map(str::to_owned)
+    });
+    d.click(&format!("[data-history-room=\"{row}\"]"));
+    d.wait_until("the room's chat in History", || {
+        d.text_of("[data-testid=history-chat]")
+            .filter(|t| t.contains("hi from the window") && t.contains("welcome, Lin"))
+    });
 
     host.say("end");
     host.wait_exit();
