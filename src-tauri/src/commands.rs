@@ -76,8 +76,19 @@ async fn start_node(
     let mut node = Node::start(prof, cfg).await?;
     let mut events = node.take_events();
     let app = app.clone();
+    // SALON_LOG_EVENTS=1 also prints the events (but the twice-a-second levels and link
+    // figures) on stderr, one JSON line each: what the tests read when a window surprises.
+    let log = std::env::var_os("SALON_LOG_EVENTS").is_some_and(|v| v == "1");
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
+            if log && !matches!(ev, NodeEvent::Levels { .. } | NodeEvent::Links { .. }) {
+                let unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                if let Ok(line) = serde_json::to_string(&ev) {
+                    eprintln!("salon-desktop[{}] {unix_ms} {line}", std::process::id());
+                }
+            }
             let _ = app.emit(EVENT, &ev);
         }
     });

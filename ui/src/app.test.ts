@@ -249,6 +249,22 @@ describe("push-to-talk in a room", () => {
   });
 });
 
+describe("joining a room", () => {
+  it("keeps a chat line that arrives while the contacts load", async () => {
+    let contactsLoaded: (v: unknown) => void = () => {};
+    let asked = 0;
+    // Home loads contacts at once; entering the room loads them again, slowly.
+    await mount({ contacts: () => (asked++ === 0 ? [] : new Promise((r) => (contactsLoaded = r))) });
+    emitNode({ event: "joined", room: roomInfo("listener") });
+    await flush();
+    expect(asked).toBe(2);
+    emitNode({ event: "chat", from: "aa", name: "Ada", text: "welcome, Bo" });
+    contactsLoaded([]);
+    await flush();
+    expect($("[data-testid=chat]")?.textContent).toContain("welcome, Bo");
+  });
+});
+
 describe("people in a room", () => {
   it("the volume slider sets the peer's volume as 0.0–2.0", async () => {
     await mount({ set_peer_volume: () => null });

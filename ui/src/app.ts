@@ -166,7 +166,9 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
 
   async function loadContacts() {
     try {
-      set({ ...state, contacts: { status: "ok", value: await api.contacts() } });
+      // Awaited before `state` is read: a chat line that arrives meanwhile must stay.
+      const value = await api.contacts();
+      set({ ...state, contacts: { status: "ok", value } });
     } catch {
       // Keep what is shown; the home screen reloads them.
     }
@@ -206,7 +208,8 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
 
   async function loadDevices() {
     try {
-      set({ ...state, devices: { status: "ok", value: await api.devices() } });
+      const value = await api.devices();
+      set({ ...state, devices: { status: "ok", value } });
     } catch (e) {
       set({ ...state, devices: { status: "failed", message: errorMessage(e) } });
     }

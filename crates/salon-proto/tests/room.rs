@@ -558,3 +558,81 @@ fn graceful_hand_over_installs_the_leaving_hosts_roster_and_gives_the_successor_
     let invite = invite.expect("successor gets an invite");
     assert_ne!(invite.secret, original.secret);
 }
+
+/// Whether `a` has an encrypted session up towards `b`.
+fn link_up(net: &Net, a: usize, b: usize) -> bool {
+    net.nodes[a]
+        .ep
+        .link_stats(&net.key(b))
+        .is_some_and(|s| s.up)
+}
+
+#[test]
+fn chat_sent_before_the_links_to_a_newcomer_are_up_is_delivered_once_they_are() {
+    // A newcomer who talks the moment it has joined, and a member who greets the newcomer
+    // the moment it appears in the roster: neither has a session to the other yet. Their
+    // lines wait in the reliable channel and arrive when the link comes up.
+    for seed in 21..31 {
+        early_chat(seed);
+    }
+}
+
+fn early_chat(seed: u64) {
+    let mut net = Net::new(seed).lossy(0.05, 0.0, 20);
+    let (host, old, new) = (net.add("Ada"), net.add("Grace"), net.add("Alan"));
+    let invite = net.host(host, "Early birds").unwrap();
+    net.join(old, &invite).unwrap();
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(&[host, old])
+        && n.mesh_up(&[host, old])));
+    net.join(new, &invite).unwrap();
+    let joined = |n: &Net| n.events(new).iter().any(|e| matches!(e, Event::Joined(_)));
+    let end = net.now + SECS(10);
+    while !joined(&net) && net.now < end {
+        net.run_for(Duration::from_millis(1));
+    }
+    assert!(joined(&net), "seed {seed}: the newcomer never joined");
+    assert!(
+        !link_up(&net, new, old),
+        "seed {seed}: the test needs the link still down"
+    );
+    net.with(new, |ep, now| ep.send_chat(now, "hi all, just in"))
+        .unwrap();
+    let kn = net.key(new);
+    let old_sees_new = |n: &Net| {
+        n.nodes[old]
+            .ep
+            .room()
+            .is_some_and(|r| r.members.iter().any(|m| m.key == kn))
+    };
+    while !old_sees_new(&net) && net.now < end {
+        net.run_for(Duration::from_millis(1));
+    }
+    assert!(
+        old_sees_new(&net),
+        "seed {seed}: the member never saw the newcomer"
+    );
+    assert!(
+        !link_up(&net, old, new),
+        "seed {seed}: the test needs the link still down"
+    );
+    net.with(old, |ep, now| ep.send_chat(now, "welcome"))
+        .unwrap();
+    net.run_for(SECS(10));
+    let has = |i: usize, text: &str| net.chats(i).iter().any(|c| c.2 == text);
+    assert!(
+        has(old, "hi all, just in"),
+        "seed {seed}: the member missed the newcomer's line"
+    );
+    assert!(
+        has(host, "hi all, just in"),
+        "seed {seed}: the host missed the newcomer's line"
+    );
+    assert!(
+        has(new, "welcome"),
+        "seed {seed}: the newcomer missed the member's line"
+    );
+    assert!(
+        has(host, "welcome"),
+        "seed {seed}: the host missed the member's line"
+    );
+}

@@ -1,0 +1,939 @@
+//! What the WebDriver tests share: a small WebDriver client (JSON over HTTP/1.1 on
+//! loopback), the app under `tauri-driver`, `salon` command-line peers, and a look at
+//! processes through /proc.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const APP: &str = env!("CARGO_BIN_EXE_salon-desktop");
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// How long any wait may last before the test fails. A guard against hangs, not a speed
+/// requirement: a loaded 2-core machine running two WebKit windows is slow.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Progress lines in the test log, so a failure or a hang shows where it was.
+#[macro_export]
+macro_rules! step {
+    ($($t:tt)*) => {
+        eprintln!(
+            "[webdriver] {} {}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+            format!($($t)*)
+        )
+    };
+}
+
+/// One app window at a time: each runs WebKit and real Argon2 unlocks, and tests that
+/// start windows at once on a 2-core machine starve each other.
+pub static ONE_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn one_test() -> std::sync::MutexGuard<'static, ()> {
+    ONE_TEST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+// ------------------------------------------------------------------------------- HTTP
+
+/// A request that got no HTTP answer at all.
+#[derive(Debug)]
+pub struct Transport(pub String);
+
+/// One request on a fresh connection; the answer is read by its length, then the
+/// connection is dropped.
+///
+/// No `Connection: close` header: tauri-driver forwards the request's headers to
+/// WebKitWebDriver over a pooled connection, and with that header the pooled connection
+/// is now and then reset before the command runs (about one request in 20 to 150 on a
+/// loaded machine). tauri-driver then drops the request without an answer, and the
+/// command never ran: a click that did not click, a form that was never submitted.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), Transport> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| Transport(format!("{method} {path}: {what}: {e}"));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| fail("connect", &e))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| fail("timeout", &e))?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes())
+        .map_err(|e| fail("write", &e))?;
+    let mut r = BufReader::new(s);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line)
+        .map_err(|e| fail("read", &e))?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| fail("no answer", &format!("{status_line:?}")))?;
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(|e| fail("headers", &e))?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "content-length" {
+                length = v.parse::<usize>().ok();
+            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    let mut payload = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).map_err(|e| fail("chunk", &e))?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| fail("chunk size", &e))?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).map_err(|e| fail("chunk", &e))?;
+            if n == 0 {
+                break;
+            }
+            payload.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = length {
+        payload.resize(n, 0);
+        r.read_exact(&mut payload).map_err(|e| fail("body", &e))?;
+    } else {
+        r.read_to_end(&mut payload).map_err(|e| fail("body", &e))?;
+    }
+    let v = if payload.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&payload).map_err(|e| {
+            fail(
+                "not JSON",
+                &format!("{e}: {}", String::from_utf8_lossy(&payload)),
+            )
+        })?
+    };
+    Ok((status, v))
+}
+
+// -------------------------------------------------------------------------- WebDriver
+
+/// A WebDriver error answer (`{"value": {"error": …, "message": …}}`).
+#[derive(Debug)]
+pub struct WdError {
+    pub error: String,
+    pub message: String,
+}
+
+/// One WebDriver session, that is one app window.
+pub struct Driver {
+    port: u16,
+    session: Option<String>,
+    /// Names the window in failure messages (two apps run in one test).
+    pub label: String,
+}
+
+impl Driver {
+    /// Opens a session: tauri-driver starts the app.
+    pub fn start(port: u16, label: &str) -> Driver {
+        // SALON_APP picks another build of the app (the memory figure of a release build).
+        let app = std::env::var("SALON_APP").unwrap_or_else(|_| APP.to_owned());
+        let caps =
+            json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
+        let (_, v) = http(port, "POST", "/session", Some(&caps))
+            .unwrap_or_else(|e| panic!("{label}: no session: {e:?}"));
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{label}: no session: {v}"))
+            .to_owned();
+        Driver {
+            port,
+            session: Some(session),
+            label: label.to_owned(),
+        }
+    }
+
+    /// A command of this session: its `value`, or the WebDriver error it answered with.
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, WdError> {
+        let session = self.session.as_deref().expect("session is open");
+        let (status, v) = http(
+            self.port,
+            method,
+            &format!("/session/{session}{path}"),
+            body.as_ref(),
+        )
+        .unwrap_or_else(|e| panic!("{}: WebDriver gave no answer: {e:?}", self.label));
+        match v["value"]["error"].as_str() {
+            Some(error) if status >= 400 => Err(WdError {
+                error: error.to_owned(),
+                message: v["value"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            _ => Ok(v["value"].clone()),
+        }
+    }
+
+    /// A command that must succeed.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|e| panic!("{}: {method} {path}: {e:?}", self.label))
+    }
+
+    /// Runs a script in the window and returns its result.
+    pub fn script(&self, js: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": js, "args": args})),
+        )
+    }
+
+    /// The element matching `css` now, if any.
+    pub fn find(&self, css: &str) -> Option<String> {
+        match self.try_call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        ) {
+            Ok(v) => Some(v[ELEMENT].as_str().expect("an element id").to_owned()),
+            // WebKit also answers "stale" when a redraw replaced the element between
+            // finding it and handing it out: not there now, look again.
+            Err(e) if e.error == "no such element" || e.error == "stale element reference" => None,
+            Err(e) => panic!("{}: find {css}: {e:?}", self.label),
+        }
+    }
+
+    pub fn exists(&self, css: &str) -> bool {
+        self.script(
+            "return document.querySelector(arguments[0]) !== null",
+            json!([css]),
+        ) == json!(true)
+    }
+
+    /// Polls `check` until it gives something; fails with `what` and the page text.
+    pub fn wait_until<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let end = Instant::now() + PATIENCE;
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                Instant::now() < end,
+                "{}: {what} did not happen within {PATIENCE:?}; the window says:\n{}",
+                self.label,
+                self.body_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_for(&self, css: &str) -> String {
+        self.wait_until(&format!("{css} to appear"), || self.find(css))
+    }
+
+    pub fn wait_gone(&self, css: &str) {
+        self.wait_until(&format!("{css} to go"), || {
+            (!self.exists(css)).then_some(())
+        });
+    }
+
+    /// Clicks an element the way a person does (WebDriver element click). The view is
+    /// redrawn whenever the room changes, so the element found may be replaced before the
+    /// click reaches it; then it is found again and clicked again.
+    pub fn click(&self, css: &str) {
+        self.wait_until(&format!("a click on {css}"), || {
+            let e = self.find(css)?;
+            match self.try_call("POST", &format!("/element/{e}/click"), Some(json!({}))) {
+                Ok(_) => Some(()),
+                Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => None,
+                Err(e) => panic!("{}: click {css}: {e:?}", self.label),
+            }
+        });
+    }
+
+    /// Presses the mouse on an element, holds it until the view has redrawn (a level or
+    /// link event; a person's click easily spans one), and releases: one click, as a
+    /// person makes it.
+    pub fn press_across_redraw(&self, css: &str) {
+        self.script(
+            // Held by `window`: WebKit may collect an observer nothing refers to.
+            "window.__salonRedraws = 0; window.__salonObserver?.disconnect(); window.__salonObserver = new MutationObserver(() => window.__salonRedraws++); window.__salonObserver.observe(document.getElementById('app'), {subtree: true, childList: true, characterData: true, attributes: true}); return true",
+            json!([]),
+        );
+        self.wait_until(&format!("a press on {css}"), || {
+            let e = self.find(css)?;
+            let press = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: e}, "x": 0, "y": 0},
+                {"type": "pointerDown", "button": 0}
+            ]}]});
+            match self.try_call("POST", "/actions", Some(press)) {
+                Ok(_) => Some(()),
+                Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => None,
+                Err(e) => panic!("{}: press {css}: {e:?}", self.label),
+            }
+        });
+        self.wait_until("the view to redraw while the button is held", || {
+            let n = self.script("return window.__salonRedraws", json!([]));
+            (n.as_u64().unwrap_or(0) > 0).then_some(())
+        });
+        let release = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+            {"type": "pointerUp", "button": 0}
+        ]}]});
+        self.call("POST", "/actions", Some(release));
+        self.call("DELETE", "/actions", None);
+    }
+
+    /// Types into a field (WebDriver send keys) until the field holds exactly the text: a
+    /// redraw can replace the field while the keys go in.
+    pub fn type_into(&self, css: &str, text: &str) {
+        self.wait_until(&format!("typing into {css}"), || {
+            let e = self.find(css)?;
+            for (cmd, body) in [("clear", json!({})), ("value", json!({"text": text}))] {
+                match self.try_call("POST", &format!("/element/{e}/{cmd}"), Some(body)) {
+                    Ok(_) => {}
+                    Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => return None,
+                    Err(e) => panic!("{}: {cmd} {css}: {e:?}", self.label),
+                }
+            }
+            let now = self.script(
+                "const f = document.querySelector(arguments[0]); return f ? f.value : null",
+                json!([css]),
+            );
+            (now == text).then_some(())
+        });
+    }
+
+    /// Submits a form the way pressing Enter in it would.
+    pub fn submit(&self, form_css: &str) {
+        self.wait_for(form_css);
+        let sent = self.script(
+            "const f = document.querySelector(arguments[0]); if (!f) return false; f.requestSubmit(); return true",
+            json!([form_css]),
+        );
+        assert_eq!(sent, json!(true), "{}: no {form_css} to submit", self.label);
+    }
+
+    pub fn body_text(&self) -> String {
+        match self.try_call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": "return document.body.innerText", "args": []})),
+        ) {
+            Ok(v) => v.as_str().unwrap_or_default().to_owned(),
+            Err(e) => format!("(no page text: {e:?})"),
+        }
+    }
+
+    /// Waits until the page shows `needle`; returns the page text.
+    pub fn wait_text(&self, needle: &str) -> String {
+        self.wait_until(&format!("\"{needle}\" to show"), || {
+            let t = self.body_text();
+            t.contains(needle).then_some(t)
+        })
+    }
+
+    /// Text of the first element matching `css`, if any.
+    pub fn text_of(&self, css: &str) -> Option<String> {
+        self.script(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
+            json!([css]),
+        )
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    /// Waits for the next two animation frames: WebKit can otherwise show the frame before
+    /// the last change.
+    pub fn two_frames(&self) {
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({
+                "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)))",
+                "args": []
+            })),
+        );
+    }
+
+    /// The window as a PNG.
+    pub fn screenshot(&self) -> Vec<u8> {
+        let b64 = self.call("GET", "/screenshot", None);
+        let png = base64_decode(b64.as_str().expect("screenshot data"));
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{}: the screenshot is not a PNG",
+            self.label
+        );
+        png
+    }
+
+    /// Saves `<screen>-dark.png` and `<screen>-light.png` into the artifacts folder,
+    /// switching the theme through the UI's contract (`data-theme` on the root element),
+    /// then puts the theme back as it was.
+    pub fn screenshots(&self, screen: &str) {
+        let dir = artifacts_dir();
+        let before = self.script(
+            "return document.documentElement.dataset.theme ?? null",
+            json!([]),
+        );
+        for theme in ["dark", "light"] {
+            self.script(
+                "document.documentElement.dataset.theme = arguments[0]",
+                json!([theme]),
+            );
+            self.two_frames();
+            let png = self.screenshot();
+            let path = dir.join(format!("{screen}-{theme}.png"));
+            std::fs::write(&path, png).unwrap();
+            step!("screenshot {}", path.display());
+        }
+        self.script(
+            "const t = arguments[0]; if (t === null) delete document.documentElement.dataset.theme; else document.documentElement.dataset.theme = t",
+            json!([before]),
+        );
+    }
+
+    /// Ends the session: the window closes, and with it the app.
+    pub fn quit(mut self) {
+        if let Some(s) = self.session.take() {
+            let r = http(self.port, "DELETE", &format!("/session/{s}"), None);
+            assert!(
+                matches!(r, Ok((200, _))),
+                "{}: the session did not close: {r:?}",
+                self.label
+            );
+        }
+    }
+}
+
+impl Drop for Driver {
+    /// A test that failed mid-way still closes its window: tauri-driver, when stopped,
+    /// kills WebKitWebDriver outright, which would orphan the app.
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take() {
+            let _ = http(self.port, "DELETE", &format!("/session/{s}"), None);
+        }
+    }
+}
+
+/// Runs a scenario; if it fails, prints what each window shows before failing (a
+/// failure in one window is often explained by the other).
+pub fn showing_windows_on_failure(windows: &[&Driver], scenario: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)) {
+        for w in windows {
+            eprintln!("---- {} shows:\n{}\n----", w.label, w.body_text());
+        }
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// WebDriver errors that mean "the element changed under us; find it again".
+const RETRY_ELEMENT: [&str; 4] = [
+    "stale element reference",
+    "element not interactable",
+    "element click intercepted",
+    "no such element",
+];
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= val(*c) << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// `$SALON_ARTIFACTS`, or `webdriver-artifacts` in the cargo target folder.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("SALON_ARTIFACTS").map_or_else(
+        || {
+            // APP is <target>/<profile>/salon-desktop.
+            Path::new(APP)
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."))
+                .join("webdriver-artifacts")
+        },
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ------------------------------------------------------------------------ the app
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// PIDs of running app instances with this data directory.
+pub fn app_pids(data_dir: &Path) -> Vec<u32> {
+    let needle = format!("SALON_DATA_DIR={}", data_dir.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid = p.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let exe = std::fs::read_link(p.path().join("exe")).ok()?;
+            let env = std::fs::read(p.path().join("environ")).ok()?;
+            (exe.ends_with("salon-desktop")
+                && env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+            .then_some(pid)
+        })
+        .collect()
+}
+
+/// `tauri-driver` on its own ports, starting the app with its own data directory and
+/// audio: one per app instance.
+pub struct App {
+    driver: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+}
+
+impl App {
+    /// Starts tauri-driver for an app with this data directory and microphone
+    /// (`silence`, `tone:440`, …). `None` (the test skips) without a display or
+    /// tauri-driver, except in CI.
+    pub fn launch(data_dir: &Path, input: &str) -> Option<App> {
+        if std::env::var_os("DISPLAY").is_none() {
+            assert!(
+                std::env::var_os("SALON_CI").is_none(),
+                "CI must provide a display (Xvfb)"
+            );
+            eprintln!("skipping: no DISPLAY");
+            return None;
+        }
+        let (port, native) = (free_port(), free_port());
+        let driver = match Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .env("SALON_DATA_DIR", data_dir)
+            .env("SALON_INPUT", input)
+            .env("SALON_OUTPUT", "null")
+            .env("SALON_BIND", "127.0.0.1:0")
+            .env("SALON_LOG_EVENTS", "1")
+            .stdout(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("SALON_CI").is_none(),
+                    "tauri-driver is needed in CI: {e}"
+                );
+                eprintln!("skipping: tauri-driver not installed ({e})");
+                return None;
+            }
+        };
+        let app = App {
+            driver,
+            port,
+            data_dir: data_dir.to_owned(),
+        };
+        // Ready when both tauri-driver and the WebKitWebDriver it starts listen: a
+        // session asked for before the latter is up fails.
+        let end = Instant::now() + PATIENCE;
+        for p in [port, native] {
+            while TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(Instant::now() < end, "tauri-driver did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Some(app)
+    }
+
+    /// A new session: starts the app and opens its window.
+    pub fn open(&self, label: &str) -> Driver {
+        assert!(
+            app_pids(&self.data_dir).is_empty(),
+            "{label}: an app with this data directory is already running"
+        );
+        let d = Driver::start(self.port, label);
+        step!(
+            "{label}: window open, app pid {:?}",
+            app_pids(&self.data_dir)
+        );
+        d
+    }
+
+    /// Asks the running app to quit with SIGTERM, as a logout does, and waits until it
+    /// has. (Closing a WebDriver session cannot show a normal quit: WebKitWebDriver ends
+    /// the app it started with SIGKILL.)
+    pub fn terminate(&self, what: &str) {
+        let pids = app_pids(&self.data_dir);
+        assert!(!pids.is_empty(), "{what}: no app is running");
+        for pid in pids {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        self.wait_exited(what);
+    }
+
+    /// Waits until no app with this data directory runs.
+    pub fn wait_exited(&self, what: &str) {
+        let end = Instant::now() + PATIENCE;
+        while !app_pids(&self.data_dir).is_empty() {
+            assert!(Instant::now() < end, "{what}: the app is still running");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // Only after a failure is an app left: end it so it does not hold the history.
+        for pid in app_pids(&self.data_dir) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        // SIGTERM, not SIGKILL: tauri-driver then stops its WebKitWebDriver child too.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.driver.id().to_string()])
+            .status();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Fills in the first-run form and waits for the home screen.
+pub fn create_identity(d: &Driver, name: &str, passphrase: &str) {
+    d.wait_for("form[data-form=create]");
+    d.type_into("form[data-form=create] input[name=name]", name);
+    d.type_into("form[data-form=create] input[name=passphrase]", passphrase);
+    d.type_into("form[data-form=create] input[name=confirm]", passphrase);
+    d.submit("form[data-form=create]");
+    d.wait_for("form[data-form=host]");
+    let home = d.wait_text("Signed in as");
+    assert!(
+        home.contains(name),
+        "{}: home names the user: {home}",
+        d.label
+    );
+}
+
+/// Hosts a room from the home screen; returns the invite the room screen shows.
+pub fn host_room(d: &Driver, title: &str) -> String {
+    d.type_into("form[data-form=host] input[name=title]", title);
+    d.submit("form[data-form=host]");
+    d.wait_until("the invite to show", || {
+        d.text_of("[data-testid=invite]")
+            .map(|t| t.trim().to_owned())
+            .filter(|t| t.starts_with("salon:"))
+    })
+}
+
+/// CSS for a person in the stage or the audience (`(you)` is part of one's own label).
+pub fn person(list: &str, label: &str) -> String {
+    format!("[data-testid={list}] .person[aria-label=\"{label}\"]")
+}
+
+// ---------------------------------------------------------------- command-line peers
+
+/// A `salon` command-line peer: JSON events out, room actions in (one per stdin line).
+pub struct CliPeer {
+    pub name: String,
+    child: Child,
+    stdin: ChildStdin,
+    events: Receiver<Value>,
+    /// Everything seen so far but levels and links, for failure messages.
+    seen: Vec<Value>,
+    /// The latest room this peer reported.
+    pub room: Option<Value>,
+}
+
+impl CliPeer {
+    fn salon() -> PathBuf {
+        // Built alongside: `cargo test --workspace` builds salon-node's binary for its own
+        // tests; with `-p salon-desktop` build it first (`cargo build -p salon-node --bin salon`).
+        let p = Path::new(APP).with_file_name("salon");
+        assert!(
+            p.exists(),
+            "no {}: run `cargo build -p salon-node --bin salon` first",
+            p.display()
+        );
+        p
+    }
+
+    fn common(root: &Path, name: &str) -> Vec<String> {
+        let pass = root.join("pass");
+        if !pass.exists() {
+            std::fs::write(&pass, "cli peer passphrase\n").unwrap();
+        }
+        vec![
+            "--data-dir".into(),
+            root.join(name).display().to_string(),
+            "--passphrase-file".into(),
+            pass.display().to_string(),
+        ]
+    }
+
+    fn start(root: &Path, name: &str, args: &[&str], input: &str) -> CliPeer {
+        let common = Self::common(root, name);
+        let st = Command::new(Self::salon())
+            .args(&common)
+            .args(["init", "--name", name, "--kdf-memory-kib", "256"])
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let mut child = Command::new(Self::salon())
+            .args(&common)
+            .args(args)
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--events",
+                "json",
+                "--input",
+                input,
+                "--output",
+                "null",
+                "--no-noise-suppression",
+                "--no-echo-cancellation",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        CliPeer {
+            name: name.to_owned(),
+            child,
+            stdin,
+            events,
+            seen: Vec::new(),
+            room: None,
+        }
+    }
+
+    /// A peer that joins with `invite`.
+    pub fn join(root: &Path, name: &str, invite: &str, input: &str) -> CliPeer {
+        Self::start(root, name, &["join", invite], input)
+    }
+
+    /// A peer that hosts a room.
+    pub fn host(root: &Path, name: &str, title: &str, input: &str) -> CliPeer {
+        Self::start(root, name, &["host", "--title", title], input)
+    }
+
+    /// The invite a hosting peer printed.
+    pub fn invite(&mut self) -> String {
+        self.wait("its invite", |v| v["event"] == "hosting")["invite"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Types a line on the peer's stdin (`say hi`, `promote Ada`, `leave`, …).
+    pub fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn next(&mut self, end: Instant) -> Option<Value> {
+        let left = end.checked_duration_since(Instant::now())?;
+        let v = self.events.recv_timeout(left).ok()?;
+        if v["event"] == "room" || v["event"] == "joined" {
+            self.room = Some(v["room"].clone());
+        }
+        if v["event"] != "levels" && v["event"] != "links" {
+            self.seen.push(v.clone());
+        }
+        Some(v)
+    }
+
+    fn failed(&self, what: &str) -> ! {
+        panic!(
+            "{}: no {what} within {PATIENCE:?}; it saw {:#?}",
+            self.name, self.seen
+        );
+    }
+
+    /// Waits for the next event (from now on) that matches `pred`.
+    pub fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + PATIENCE;
+        while let Some(v) = self.next(end) {
+            if pred(&v) {
+                return v;
+            }
+        }
+        self.failed(what)
+    }
+
+    /// Waits until the latest room this peer knows satisfies `pred`.
+    pub fn room_has(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
+        let end = Instant::now() + PATIENCE;
+        while !self.room.as_ref().is_some_and(&pred) {
+            if self.next(end).is_none() {
+                self.failed(what);
+            }
+        }
+    }
+
+    /// Waits for the process to end by itself.
+    pub fn wait_exit(&mut self) {
+        let end = Instant::now() + PATIENCE;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < end, "{} did not exit", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for CliPeer {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// What `salon history` prints for a data directory (the app's, once it has exited).
+pub fn history(data_dir: &Path, passphrase: &str) -> String {
+    let pass = data_dir.with_extension("pass");
+    std::fs::write(&pass, format!("{passphrase}\n")).unwrap();
+    let out = Command::new(CliPeer::salon())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .args(["history", "--limit", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "salon history: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A member of a room as a peer reports it, by display name.
+pub fn member<'a>(room: &'a Value, name: &str) -> Option<&'a Value> {
+    room["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+}
+
+/// Writes a 48 kHz mono WAV of `secs` seconds: 440 Hz bursts of 0.4 s every 1.3 s, so a
+/// peer playing it starts and stops speaking all the time (the view redraws with it).
+/// The period is not a multiple of the 0.5 s between level reports: with a 1 s period
+/// the reports could keep sampling the same phase (always within a burst and its voice
+/// detector's hangover) and the view would show no change for as long as that lasts.
+pub fn bursts_wav(path: &Path, secs: u32) {
+    let n = 48_000 * secs;
+    let mut bytes = Vec::with_capacity(44 + 2 * n as usize);
+    let riff = |b: &mut Vec<u8>, tag: &[u8], len: u32| {
+        b.extend_from_slice(tag);
+        b.extend_from_slice(&len.to_le_bytes());
+    };
+    riff(&mut bytes, b"RIFF", 36 + 2 * n);
+    bytes.extend_from_slice(b"WAVE");
+    riff(&mut bytes, b"fmt ", 16);
+    for v in [1u16, 1] {
+        bytes.extend_from_slice(&v.to_le_bytes()); // PCM, mono
+    }
+    bytes.extend_from_slice(&48_000u32.to_le_bytes());
+    bytes.extend_from_slice(&96_000u32.to_le_bytes());
+    for v in [2u16, 16] {
+        bytes.extend_from_slice(&v.to_le_bytes()); // block align, bits
+    }
+    riff(&mut bytes, b"data", 2 * n);
+    for i in 0..n {
+        let on = i % 62_400 < 19_200;
+        let x = if on {
+            (f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / 48_000.0).sin() * 0.4
+        } else {
+            0.0
+        };
+        bytes.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A fresh folder for one test's data.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("salon-webdriver-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
