@@ -118,6 +118,31 @@ fn quit_on_signals(app: tauri::AppHandle) {
     drop(app);
 }
 
+/// Keeps the window's WebKit lean: this UI is a few hundred DOM nodes, so it needs neither
+/// GPU compositing (without a GPU that loads a software OpenGL stack of ~85 MiB into the
+/// web process) nor WebKit's browser-sized caches. `SALON_WEBVIEW_GPU=1` keeps the defaults.
+fn lighten_webview(app: &tauri::App) {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("SALON_WEBVIEW_GPU").is_none()
+        && let Some(window) = app.get_webview_window("main")
+    {
+        let _ = window.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebContextExt, WebViewExt};
+            let view = webview.inner();
+            if let Some(settings) = WebViewExt::settings(&view) {
+                settings.set_hardware_acceleration_policy(
+                    webkit2gtk::HardwareAccelerationPolicy::Never,
+                );
+            }
+            if let Some(context) = view.context() {
+                context.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+            }
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
 /// Starts the app.
 pub fn run() {
     let builder = bindings();
@@ -129,6 +154,7 @@ pub fn run() {
                 node: tokio::sync::Mutex::new(None),
             });
             quit_on_signals(app.handle().clone());
+            lighten_webview(app);
             Ok(())
         })
         .invoke_handler(builder.invoke_handler())
