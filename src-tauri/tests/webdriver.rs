@@ -277,6 +277,13 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
         d.text_of("[data-testid=history-chat]")
             .filter(|t| t.contains("hi from the window") && t.contains("welcome, Lin"))
     });
+    d.screenshots("history");
+
+    step!("Settings shows the devices and the theme choice");
+    d.click("nav [data-nav=settings]");
+    d.wait_for("[data-screen=settings]");
+    d.wait_for("[data-testid=mic-meter]");
+    d.screenshots("settings");
 
     host.say("end");
     host.wait_exit();
