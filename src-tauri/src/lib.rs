@@ -87,11 +87,16 @@ fn shut_down_node(app: &tauri::AppHandle) {
     let Some(state) = app.try_state::<commands::AppState>() else {
         return;
     };
+    // The bound covers waiting for the lock too: a command in flight (a passphrase
+    // change, a backup) holds it.
     tauri::async_runtime::block_on(async {
-        let node = state.node.lock().await.take();
-        if let Some(node) = node {
-            let _ = tokio::time::timeout(Duration::from_secs(6), node.shutdown()).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(6), async {
+            let node = state.node.lock().await.take();
+            if let Some(node) = node {
+                node.shutdown().await;
+            }
+        })
+        .await;
     });
 }
 
@@ -113,6 +118,11 @@ fn quit_on_signals(app: tauri::AppHandle) {
             _ = int.recv() => {}
         }
         app.exit(0);
+        // Asked twice: the user means now.
+        tokio::select! {
+            _ = term.recv() => std::process::exit(143),
+            _ = int.recv() => std::process::exit(130),
+        }
     });
     #[cfg(not(unix))]
     drop(app);

@@ -313,7 +313,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       case "backup": {
         const note = (ok: boolean, text: string) => set({ ...state, notes: { ...state.notes, backup: { ok, text } } });
         return void api.exportBackup(data.path?.trim() || null).then(
-          (path) => note(true, `Backup written to ${path}`),
+          (path) => note(true, `Backup written to ${path} and ${path}.header — keep both files together`),
           (e: unknown) => note(false, errorMessage(e)),
         );
       }

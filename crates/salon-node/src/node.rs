@@ -87,11 +87,25 @@ impl Node {
         // Saved settings pick the devices wherever the caller left the choice to the
         // system (a default device), and the microphone processing.
         let settings = SettingsInfo::from(profile.store.settings()?);
+        // A saved device that is not plugged in now must not keep Salon from starting
+        // (settings can only be changed in a running node): the default stands in, the
+        // user is told, and the saved choice is kept for when it comes back.
+        let mut notices = Vec::new();
         if matches!(cfg.input, InputSpec::Device(None)) {
-            cfg.input = InputSpec::Device(settings.input_device.clone());
+            let name = settings.input_device.clone();
+            if let Err(e) = check_device(Direction::Input, name.as_deref()) {
+                notices.push(format!("{e}; using the default microphone"));
+            } else {
+                cfg.input = InputSpec::Device(name);
+            }
         }
         if matches!(cfg.output, OutputSpec::Device(None)) {
-            cfg.output = OutputSpec::Device(settings.output_device.clone());
+            let name = settings.output_device.clone();
+            if let Err(e) = check_device(Direction::Output, name.as_deref()) {
+                notices.push(format!("{e}; using the default speakers"));
+            } else {
+                cfg.output = OutputSpec::Device(name);
+            }
         }
         // A caller that turned processing off (tests, the command line) keeps it off;
         // the settings then report what is in force.
@@ -130,6 +144,9 @@ impl Node {
             control.set_talk_mode(TalkMode::PushToTalk)?;
         }
         let (event_tx, events) = mpsc::unbounded_channel();
+        for message in notices {
+            let _ = event_tx.send(NodeEvent::Audio { message });
+        }
         let (commands, command_rx) = mpsc::unbounded_channel();
         // The engine hands encoded frames over a std channel; a small thread moves them
         // into the async world so the driver never blocks on it.
@@ -654,6 +671,22 @@ impl Driver {
                 s.export_backup(&path)?;
                 Ok(Reply::Path { path })
             }),
+            // Listing opens every sound server and card: off the network loop.
+            Command::Devices => {
+                let spawned = std::thread::Builder::new()
+                    .name("salon-devices".into())
+                    .spawn(move || {
+                        let list = device_names(Direction::Input).and_then(|inputs| {
+                            Ok(Reply::Devices(DeviceList {
+                                inputs,
+                                outputs: device_names(Direction::Output)?,
+                            }))
+                        });
+                        let _ = reply.send(list);
+                    });
+                // Without a thread the reply is dropped and the caller hears "stopped".
+                drop(spawned);
+            }
             Command::TestSound => match &self.output_device {
                 Some(device) => crate::test_sound::play(device.clone(), move |r| {
                     let _ = reply.send(r.map(|()| Reply::Ok));
@@ -707,6 +740,8 @@ impl Driver {
             self.engine.set_echo_cancellation(new.echo_cancellation)?;
         }
         if new.push_to_talk_key.is_some() != old.push_to_talk_key.is_some() {
+            // A press whose release never arrived must not leave the microphone open.
+            self.engine.set_talk_key(false)?;
             self.engine
                 .set_talk_mode(if new.push_to_talk_key.is_some() {
                     TalkMode::PushToTalk
@@ -784,10 +819,6 @@ impl Driver {
             Command::Status => Ok(Reply::Room {
                 room: ep.room().map(|v| room_info(&v, &self.me)),
             }),
-            Command::Devices => Ok(Reply::Devices(DeviceList {
-                inputs: device_names(Direction::Input)?,
-                outputs: device_names(Direction::Output)?,
-            })),
             Command::MicTest(on) => {
                 self.mic_test = on;
                 Ok(Reply::Ok)
@@ -805,7 +836,8 @@ impl Driver {
             | Command::SetSettings(_)
             | Command::ChangePassphrase { .. }
             | Command::ExportBackup { .. }
-            | Command::TestSound => Err(NodeError::Stopped),
+            | Command::TestSound
+            | Command::Devices => Err(NodeError::Stopped),
         }
     }
 }

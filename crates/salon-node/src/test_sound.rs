@@ -46,7 +46,10 @@ pub fn play(device: Option<String>, opened: impl FnOnce(Result<(), NodeError>) +
             opened(Ok(()));
             let samples = chime();
             let mut at = 0;
-            while at < samples.len() && !stream.failed() {
+            // A device that stops pulling without failing (a suspended sink) must not
+            // hold this thread and its stream forever.
+            let deadline = std::time::Instant::now() + LENGTH + Duration::from_secs(2);
+            while at < samples.len() && !stream.failed() && std::time::Instant::now() < deadline {
                 if stream.queued_micros() < AHEAD_MICROS {
                     let end = (at + 480).min(samples.len());
                     if stream.write(&samples[at..end]).is_err() {
