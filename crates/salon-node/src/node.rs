@@ -107,13 +107,10 @@ impl Node {
                 cfg.output = OutputSpec::Device(name);
             }
         }
-        // A caller that turned processing off (tests, the command line) keeps it off;
-        // the settings then report what is in force.
-        let mut settings = settings;
+        // A caller that turned processing off (tests, the command line) keeps it off. The
+        // settings keep the user's saved choice, so saving other settings never rewrites it.
         cfg.engine.noise_suppression &= settings.noise_suppression;
         cfg.engine.echo_cancellation &= settings.echo_cancellation;
-        settings.noise_suppression = cfg.engine.noise_suppression;
-        settings.echo_cancellation = cfg.engine.echo_cancellation;
         let input_is_device = matches!(cfg.input, InputSpec::Device(_));
         let output_device = match &cfg.output {
             OutputSpec::Device(d) => Some(d.clone()),

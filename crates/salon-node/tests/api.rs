@@ -255,6 +255,9 @@ async fn settings_are_saved_applied_and_survive_a_restart() {
     };
     assert_eq!(s.theme, ThemeChoice::System);
     assert_eq!(s.push_to_talk_key, None);
+    // The saved choice is reported (and so kept by the next save), even though this
+    // node runs with processing off.
+    assert!(s.noise_suppression && s.echo_cancellation);
     let wanted = SettingsInfo {
         theme: ThemeChoice::Dark,
         push_to_talk_key: Some("Space".into()),
