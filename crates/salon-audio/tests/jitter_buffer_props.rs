@@ -128,7 +128,11 @@ proptest! {
         }).collect();
         let (_, jb) = simulate(start, &delays, &[]);
         let s = jb.stats();
-        prop_assert!(s.late <= 25, "late {} of 500 at {} ms jitter", s.late, jitter_ms);
+        // The target covers the 97th percentile of delay, so about 3% (15) arrive late in
+        // steady state; while the first second fills the delay window and the target grows
+        // from one frame to about seven at 120 ms, up to ~25 more may. Over 3,000 seeds
+        // at 100–119 ms the worst was 37 (a bound of 25 failed about one run in eight).
+        prop_assert!(s.late <= 40, "late {} of 500 at {} ms jitter", s.late, jitter_ms);
         let max_target = 1 + usize::from(jitter_ms).div_ceil(20) + 1;
         prop_assert!(s.target_frames <= max_target.max(2), "target {} for {} ms jitter", s.target_frames, jitter_ms);
     }
