@@ -26,4 +26,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "== memory figure: the app with a 4-person room open (debug build; prints, asserts the room)"
+cargo bench -p salon-desktop --bench memory --profile dev --locked
 echo "== all tests passed"

@@ -62,10 +62,21 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
         .disable_serde_phases()
 }
 
+/// Why the bindings could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum BindingsError {
+    /// The scratch file could not be written or read.
+    #[error("bindings scratch file: {0}")]
+    Io(#[from] std::io::Error),
+    /// specta refused a type.
+    #[error("generating the TypeScript bindings: {0}")]
+    Export(#[from] specta_typescript::Error),
+}
+
 /// The bindings' text as generated now.
-pub fn bindings_typescript() -> Result<String, String> {
+pub fn bindings_typescript() -> Result<String, BindingsError> {
     let dir = std::env::temp_dir().join(format!("salon-bindings-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir)?;
     let path = dir.join("bindings.ts");
     let r = bindings()
         .export(
@@ -73,8 +84,8 @@ pub fn bindings_typescript() -> Result<String, String> {
                 .header("// Generated from the Rust commands by src-tauri (`bindings()`); do not edit.\n// Regenerate: SALON_UPDATE_BINDINGS=1 cargo test -p salon-desktop --test bindings"),
             &path,
         )
-        .map_err(|e| e.to_string())
-        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+        .map_err(BindingsError::from)
+        .and_then(|()| Ok(std::fs::read_to_string(&path)?));
     let _ = std::fs::remove_dir_all(&dir);
     r
 }

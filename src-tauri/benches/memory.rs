@@ -5,13 +5,14 @@
 //! nothing about it, as a figure depends on the build and the machine. The target is
 //! 200 MB.
 //!
-//! Run (a display, tauri-driver, the UI and the `salon` binary as for the WebDriver
-//! tests):
-//! `cargo test -p salon-desktop --test memory -- --ignored --nocapture`
-//! To measure another build of the app (e.g. release), set `SALON_APP` to its path.
+//! A bench binary that prints its figures (CI runs it after the tests, on the debug
+//! build). Run it (a display, tauri-driver, the UI and the `salon` binary as for the
+//! WebDriver tests) with `cargo bench -p salon-desktop --bench memory`; to measure another
+//! build of the app (e.g. release), set `SALON_APP` to its path.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed run
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
@@ -116,9 +117,7 @@ fn comm(pid: u32) -> String {
         .to_owned()
 }
 
-#[test]
-#[ignore = "a measurement, not a check: run it by name with --ignored --nocapture"]
-fn resident_memory_of_the_app_with_a_four_person_room_open() {
+fn main() {
     let _one = one_test();
     let root = tempdir("memory");
     let dir = root.join("app");
