@@ -97,11 +97,15 @@ async fn start_node(
 }
 
 async fn run(state: &AppState, c: Command) -> Result<Reply, ApiError> {
-    let guard = state.node.lock().await;
-    let node = guard
+    // The lock is held only to take a handle: commands run side by side.
+    let handle = state
+        .node
+        .lock()
+        .await
         .as_ref()
+        .map(Node::handle)
         .ok_or_else(|| ApiError::new("locked", "unlock Salon first"))?;
-    Ok(node.command(c).await?)
+    Ok(handle.command(c).await?)
 }
 
 /// Whether a profile exists and is unlocked.

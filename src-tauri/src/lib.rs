@@ -98,8 +98,7 @@ fn shut_down_node(app: &tauri::AppHandle) {
     let Some(state) = app.try_state::<commands::AppState>() else {
         return;
     };
-    // The bound covers waiting for the lock too: a command in flight (a passphrase
-    // change, a backup) holds it.
+    // Bounded as a whole, the lock included.
     tauri::async_runtime::block_on(async {
         let _ = tokio::time::timeout(Duration::from_secs(6), async {
             let node = state.node.lock().await.take();
@@ -144,7 +143,7 @@ fn quit_on_signals(app: tauri::AppHandle) {
 /// web process) nor WebKit's browser-sized caches. `SALON_WEBVIEW_GPU=1` keeps the defaults.
 fn lighten_webview(app: &tauri::App) {
     #[cfg(target_os = "linux")]
-    if std::env::var_os("SALON_WEBVIEW_GPU").is_none()
+    if std::env::var_os("SALON_WEBVIEW_GPU").is_none_or(|v| v != "1")
         && let Some(window) = app.get_webview_window("main")
     {
         let _ = window.with_webview(|webview| {

@@ -11,5 +11,5 @@ pub mod test_sound;
 
 pub use api::{Command, NodeEvent, Reply, RoomInfo, parse_action, parse_input, parse_output};
 pub use error::NodeError;
-pub use node::{Node, NodeConfig};
+pub use node::{Node, NodeConfig, NodeHandle};
 pub use profile::{Profile, default_data_dir};

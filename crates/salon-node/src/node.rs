@@ -68,6 +68,8 @@ type Request = (Command, Answer);
 /// [`Node::next_event`].
 pub struct Node {
     commands: mpsc::UnboundedSender<Request>,
+    /// Sent (or dropped) to stop the driver; handles may still hold command senders.
+    stop: oneshot::Sender<()>,
     events: mpsc::UnboundedReceiver<NodeEvent>,
     local_addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
@@ -78,6 +80,23 @@ impl std::fmt::Debug for Node {
         f.debug_struct("Node")
             .field("local_addr", &self.local_addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// Sends commands to a running [`Node`]; see [`Node::handle`].
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    commands: mpsc::UnboundedSender<Request>,
+}
+
+impl NodeHandle {
+    /// Runs one command; fails with [`NodeError::Stopped`] once the node is gone.
+    pub async fn command(&self, c: Command) -> Result<Reply, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send((c, tx))
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
     }
 }
 
@@ -187,9 +206,11 @@ impl Node {
         };
         let stop = Arc::new(AtomicBool::new(false));
         bridge(engine, frame_tx, engine_event_tx, stop.clone());
-        let task = tokio::spawn(driver.run(command_rx, frame_rx, engine_event_rx, stop));
+        let (stop_node, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(driver.run(command_rx, stop_rx, frame_rx, engine_event_rx, stop));
         Ok(Node {
             commands,
+            stop: stop_node,
             events,
             local_addr,
             task,
@@ -203,11 +224,15 @@ impl Node {
 
     /// Runs one command.
     pub async fn command(&self, c: Command) -> Result<Reply, NodeError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send((c, tx))
-            .map_err(|_| NodeError::Stopped)?;
-        rx.await.map_err(|_| NodeError::Stopped)?
+        self.handle().command(c).await
+    }
+
+    /// A cloneable handle for sending commands from several tasks at once, so a slow
+    /// command (a passphrase change) never holds up a quick one (the talk key).
+    pub fn handle(&self) -> NodeHandle {
+        NodeHandle {
+            commands: self.commands.clone(),
+        }
     }
 
     /// Takes the event stream out of the node, for a front end that reads events on one
@@ -226,7 +251,7 @@ impl Node {
     /// delivered, and stops.
     pub async fn shutdown(self) {
         let _ = self.command(Command::Leave).await;
-        drop(self.commands);
+        let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(4), self.task).await;
     }
 }
@@ -327,6 +352,7 @@ impl Driver {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Request>,
+        mut stop_node: oneshot::Receiver<()>,
         mut frames: mpsc::UnboundedReceiver<AudioPacket>,
         mut engine_events: mpsc::UnboundedReceiver<EngineEvent>,
         stop: Arc<AtomicBool>,
@@ -351,14 +377,11 @@ impl Driver {
                 }
                 c = commands.recv(), if commands_open => match c {
                     Some((cmd, reply)) => self.dispatch(cmd, reply),
-                    None => {
-                        commands_open = false;
-                        if self.endpoint.is_idle() {
-                            break;
-                        }
-                        let _ = self.endpoint.leave(Instant::now());
-                    }
+                    None => commands_open = self.wind_down(),
                 },
+                // The node was shut down or dropped: handles left behind do not keep the
+                // driver alive, and what they queue from now on is answered "stopped".
+                _ = &mut stop_node, if commands_open => commands_open = self.wind_down(),
                 Some(f) = frames.recv() => {
                     if self.room_open && self.on_stage {
                         let _ = self.endpoint.send_audio(Instant::now(), &f.payload);
@@ -377,6 +400,15 @@ impl Driver {
         }
         self.history.finish();
         stop.store(true, Ordering::Relaxed);
+    }
+
+    /// No more commands: leave the room (telling the others); the loop ends once the
+    /// endpoint is idle. Returns the new "commands open" flag (false).
+    fn wind_down(&mut self) -> bool {
+        if !self.endpoint.is_idle() {
+            let _ = self.endpoint.leave(Instant::now());
+        }
+        false
     }
 
     /// Sends queued datagrams and turns protocol events into node events.

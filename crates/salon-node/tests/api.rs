@@ -432,3 +432,21 @@ async fn a_saved_device_that_is_gone_falls_back_to_the_default_at_start() {
     a.shutdown().await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The desktop shell sends through handles so that a slow command does not hold up
+/// others; a handle outliving its node says the node stopped.
+#[tokio::test]
+async fn a_handle_runs_commands_until_its_node_stops() {
+    let root = tempdir("handle");
+    let a = start(&root.join("a"), "Ada").await;
+    let h = a.handle();
+    let h2 = h.clone();
+    let (first, second) =
+        tokio::join!(h.command(Command::GetSettings), h2.command(Command::Status));
+    assert!(matches!(first, Ok(Reply::Settings(_))));
+    assert!(matches!(second, Ok(Reply::Room { room: None })));
+    a.shutdown().await;
+    let e = h.command(Command::Status).await.unwrap_err();
+    assert_eq!(e.code(), "stopped");
+    let _ = std::fs::remove_dir_all(&root);
+}
