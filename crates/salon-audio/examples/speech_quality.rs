@@ -5,11 +5,10 @@
 //! `cargo run --release -p salon-audio --example speech_quality -- IN.wav LOSS_PCT SEED OUT_DIR [--ns]`
 //!
 //! `NO_SHRINK=1` turns off the jitter buffer's time compression (a diagnostic: PESQ punishes
-//! delay changes inside an utterance). `REDUNDANCY=1` sends payload format 1 (a 31 kb/s
-//! primary plus a 16 kb/s copy of the previous frame) instead of 48 kb/s with in-band FEC.
-//! Further diagnostics, for both paths: `HINT=PCT` overrides the expected-loss hint
-//! (default: the loss rate, at least 5), `BITRATE=B` the bitrate, `NOFEC=1` turns in-band
-//! FEC off. `LEAD_IN_S=S` runs the stream S seconds (silence, same loss rate) before
+//! delay changes inside an utterance). `NO_COPIES=1` keeps payload format 0 at any loss.
+//! `FRAME_MS=10` uses 10 ms frames. Further diagnostics, for both paths: `HINT=PCT`
+//! overrides the sender's expected loss (default: the trace's loss rate, which receiver
+//! reports would tell it), `BITRATE=B` the bitrate, `NOFEC=1` turns in-band FEC off. `LEAD_IN_S=S` runs the stream S seconds (silence, same loss rate) before
 //! the speech and leaves them out of both outputs: a Salon stream flows muted or not, so
 //! speech rarely starts with a stream's first packets.
 
@@ -35,18 +34,25 @@ fn main() {
     let ns = args.iter().any(|a| a == "--ns");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
 
+    // The sender's expected loss stands for what receiver reports tell it in a room: the
+    // trace's loss rate (`HINT=PCT` overrides).
+    let frame = match std::env::var("FRAME_MS").as_deref() {
+        Ok("10") => salon_audio::FrameDuration::Ms10,
+        _ => salon_audio::FrameDuration::Ms20,
+    };
+    let base = CodecConfig::for_frame(frame);
     let codec = CodecConfig {
         expected_loss_pct: std::env::var("HINT")
             .ok()
             .and_then(|h| h.parse().ok())
-            .unwrap_or(((loss * 100.0).round() as u8).max(5)),
-        redundancy: std::env::var("REDUNDANCY").is_ok(),
+            .unwrap_or((loss * 100.0).round() as u8),
+        copies: std::env::var("NO_COPIES").is_err(),
         bitrate: std::env::var("BITRATE")
             .ok()
             .and_then(|h| h.parse().ok())
-            .unwrap_or(48_000),
+            .unwrap_or(base.bitrate),
         fec: std::env::var("NOFEC").is_err(),
-        ..CodecConfig::default()
+        ..base
     };
     let n = codec.frame.samples();
     // Half a second of silence after the speech flushes the pipeline's delay.
@@ -103,10 +109,13 @@ fn main() {
     eprintln!("pipeline: {:?}", rx.stats(&0));
 
     // Bare libopus: same encoder settings; FEC from the next packet, else concealment.
-    let mut enc = Encoder::new(CodecConfig {
-        redundancy: false,
-        ..codec
-    })
+    // The bare encoder gets the same loss hint the pipeline's plain format uses.
+    let mut enc = Encoder::new(codec).unwrap();
+    enc.set_expected_loss(
+        codec
+            .expected_loss_pct
+            .max(salon_audio::payload::MIN_LOSS_HINT_PCT),
+    )
     .unwrap();
     let packets: Vec<Vec<u8>> = (0..frames)
         .map(|f| enc.encode(&pcm[f * n..(f + 1) * n]).unwrap())

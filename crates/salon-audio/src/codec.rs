@@ -43,44 +43,56 @@ impl FrameDuration {
     }
 }
 
+/// Largest payload the protocol's audio datagram carries (`salon_proto`'s
+/// `MAX_AUDIO_FRAME`). The datagram is padded to its fixed size anyway, so a payload that
+/// fills it costs nothing on the wire.
+pub const MAX_PAYLOAD_BYTES: usize = 153;
+
 /// Encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodecConfig {
     /// Frame duration.
     pub frame: FrameDuration,
-    /// Constant bitrate in bits per second (6 000 ..= 128 000).
+    /// Constant bitrate in bits per second (6 000 ..= 128 000) of the whole payload.
     pub bitrate: u32,
     /// Opus in-band forward error correction (the next packet carries a coarse copy).
     pub fec: bool,
-    /// Expected packet loss in percent, a hint that sizes the FEC share of the budget.
+    /// Expected packet loss in percent, a hint that sizes the FEC share of the budget and,
+    /// from [`crate::payload::COPIES_ENTER_PCT`], switches to payloads of three copies.
     pub expected_loss_pct: u8,
     /// Encoder complexity 0..=10.
     pub complexity: u8,
-    /// Carry a low-rate copy of the previous frame inside every payload (format version 1,
-    /// see [`crate::payload`]) instead of Opus in-band FEC. Applies to [`crate::Sender`];
-    /// the bare [`Encoder`] always produces plain Opus. Off by default (see `default`).
-    pub redundancy: bool,
+    /// Let [`crate::Sender`] switch to payload format 2 (each payload carries this frame
+    /// and bit-exact copies of the two before it, see [`crate::payload`]) while the
+    /// expected loss is high. The bare [`Encoder`] always produces plain Opus.
+    pub copies: bool,
 }
 
 impl Default for CodecConfig {
-    /// 48 kb/s with FEC: measured here with espeak-ng speech, PESQ-WB 3.71, while 32 kb/s
-    /// with FEC fell to 3.01 because FEC eats the fixed budget.
+    /// 20 ms frames filling [`MAX_PAYLOAD_BYTES`] (61.2 kb/s) with in-band FEC. Measured
+    /// with espeak-ng speech (`tools/pesq_bench.py`): PESQ-WB 4.26 / 3.87 / 3.42 / 2.52 at
+    /// 0 / 5 / 10 / 20 % loss, against 4.00 / 3.62 / 3.18 / 2.36 at the 48 kb/s that left
+    /// 33 bytes of every datagram as padding.
     fn default() -> Self {
-        Self {
-            frame: FrameDuration::Ms20,
-            bitrate: 48_000,
-            fec: true,
-            expected_loss_pct: 10,
-            complexity: 9,
-            // Measured (tools/pesq_bench.py): a 31 kb/s primary plus a 16 kb/s copy scored
-            // 3.76 / 3.32 / 3.16 / 2.30 at 0 / 5 / 10 / 20 % loss against 3.99 / 3.43 /
-            // 3.20 / 2.29 for 48 kb/s with in-band FEC, so FEC stays the default.
-            redundancy: false,
-        }
+        Self::for_frame(FrameDuration::Ms20)
     }
 }
 
 impl CodecConfig {
+    /// Salon's settings for `frame`: a bitrate that fills [`MAX_PAYLOAD_BYTES`] (61.2 kb/s
+    /// at 20 ms, 122.4 kb/s at 10 ms), in-band FEC with a 10 % loss hint until receivers
+    /// report, complexity 9, and copies at high loss.
+    pub const fn for_frame(frame: FrameDuration) -> Self {
+        Self {
+            frame,
+            bitrate: (MAX_PAYLOAD_BYTES as u64 * 8 * 1_000_000 / frame.micros()) as u32,
+            fec: true,
+            expected_loss_pct: 10,
+            complexity: 9,
+            copies: true,
+        }
+    }
+
     /// Bytes every encoded frame occupies at this bitrate and frame duration.
     pub const fn frame_bytes(&self) -> usize {
         (self.bitrate as usize * self.frame.micros() as usize) / 8 / 1_000_000
@@ -137,13 +149,27 @@ impl Encoder {
             inner: opus_encoder(&config, bitrate, fec)?,
             config,
             frame_bytes,
-            scratch: vec![0; frame_bytes],
+            // Room for the largest frame `resize` may ask for, so switching never allocates.
+            scratch: vec![0; frame_bytes.max(MAX_PAYLOAD_BYTES)],
         })
     }
 
     /// The settings this encoder was built with.
     pub fn config(&self) -> &CodecConfig {
         &self.config
+    }
+
+    /// Changes the bitrate, frame size and in-band FEC in place. The Opus state carries
+    /// over, so the decoder at the other end hears no seam.
+    pub(crate) fn resize(&mut self, bitrate: u32, frame_bytes: usize, fec: bool) -> Result<()> {
+        self.inner
+            .set_bitrate(opus::Bitrate::Bits(bitrate as i32))?;
+        self.inner.set_inband_fec(fec)?;
+        if self.scratch.len() < frame_bytes {
+            self.scratch.resize(frame_bytes, 0);
+        }
+        self.frame_bytes = frame_bytes;
+        Ok(())
     }
 
     /// Bytes in every encoded frame, muted or not.
@@ -170,7 +196,7 @@ impl Encoder {
         expect_len(self.frame_samples(), pcm.len())?;
         let want = self.frame_bytes();
         expect_len(want, out.len())?;
-        let n = self.inner.encode_float(pcm, &mut self.scratch)?;
+        let n = self.inner.encode_float(pcm, &mut self.scratch[..want])?;
         pad_to(&mut self.scratch, n, want)?;
         out.copy_from_slice(&self.scratch[..want]);
         Ok(())
@@ -278,11 +304,11 @@ impl Decoder {
         self.decode(parsed.primary, out)
     }
 
-    /// Recovers the frame *before* `next_payload`: from the redundant copy it carries, else
+    /// Recovers the frame *before* `next_payload`: from the bit-exact copy it carries, else
     /// from Opus in-band FEC in its primary frame (which falls back to concealment).
     pub fn recover_from_next(&mut self, next_payload: &[u8], out: &mut [f32]) -> Result<()> {
         let parsed = crate::payload::parse(next_payload).ok_or(AudioError::MalformedPayload)?;
-        match parsed.redundant {
+        match parsed.copy(1) {
             Some(copy) => self.decode(copy, out),
             None => self.decode_fec(parsed.primary, out),
         }

@@ -54,7 +54,8 @@ pub struct JitterStats {
     pub level_frames: usize,
     /// Packets played normally (including accelerated ones).
     pub played: u64,
-    /// Frames recovered from the next packet (its redundant copy, or Opus FEC).
+    /// Frames recovered from a later packet: a copy it carries (inserted before the
+    /// frame's turn), or Opus FEC in the next one.
     pub fec_recovered: u64,
     /// Frames concealed (loss or underrun).
     pub concealed: u64,
@@ -92,6 +93,10 @@ pub struct JitterConfig {
     /// If every packet played during this long had waited at least a frame (plus a
     /// guard) in the buffer, playout is a frame later than it needs to be: accelerate once.
     pub shrink_window: Duration,
+    /// How long a new stream keeps the extra frame for loss recovery before any loss is
+    /// seen: the path's loss is unknown yet, and without the frame a first loss early in
+    /// speech is concealed instead of recovered. Given up (in a pause) after that.
+    pub start_hold: Duration,
 }
 
 impl JitterConfig {
@@ -107,6 +112,7 @@ impl JitterConfig {
             accelerate_margin: 2,
             idle_after: Duration::from_millis(400),
             shrink_window: Duration::from_millis(500),
+            start_hold: FEC_HOLD_SHORT,
         }
     }
 }
@@ -161,8 +167,13 @@ pub struct JitterBuffer {
     granularity_us: i64,
     /// Playout slots since the last loss (saturating); see [`Self::fec_frames`].
     since_loss: u64,
-    /// Playout slots the extra frame for loss recovery is kept after the last loss.
+    /// Playout slots the extra frames for loss recovery are kept after the last loss.
     fec_hold: u64,
+    /// Whether a real loss has been seen (the start hold is not one).
+    seen_loss: bool,
+    /// How many frames back a later packet can restore: 1 with Opus FEC, up to 2 with
+    /// copies (see [`crate::payload`]); that many extra frames are held after a loss.
+    recovery_depth: i64,
     stats: JitterStats,
 }
 
@@ -192,8 +203,11 @@ impl JitterBuffer {
             window_history: [0; WINDOW_HISTORY],
             window_index: 0,
             granularity_us: config.frame.micros() as i64,
-            since_loss: u64::MAX,
-            fec_hold: 0,
+            since_loss: 0,
+            fec_hold: (config.start_hold.as_micros() / u128::from(config.frame.micros().max(1)))
+                as u64,
+            seen_loss: false,
+            recovery_depth: 1,
             stats: JitterStats::default(),
         }
     }
@@ -220,7 +234,44 @@ impl JitterBuffer {
     /// concealed frame (and the expansion that wins the frame back), which is what
     /// listeners hear most at a few percent of loss.
     fn fec_frames(&self) -> i64 {
-        i64::from(self.since_loss < self.fec_hold)
+        if self.since_loss < self.fec_hold {
+            self.recovery_depth
+        } else {
+            0
+        }
+    }
+
+    /// Sets how many frames back the stream's packets can restore (1 for Opus FEC, the
+    /// copy count for payloads with copies); clamped to 1..=2.
+    pub fn set_recovery_depth(&mut self, frames: usize) {
+        self.recovery_depth = frames.clamp(1, 2) as i64;
+    }
+
+    /// Whether a copy of frame `seq` would still be used: its turn has not passed and it
+    /// is not buffered already. Lets the caller skip building copies nobody needs.
+    pub fn wants(&self, seq: u32) -> bool {
+        let ext = self.unwrap_seq(seq);
+        self.newest.is_some()
+            && !self.packets.contains_key(&ext)
+            && self.floor.is_none_or(|floor| ext >= floor)
+    }
+
+    /// Adds a copy of an earlier frame carried by a packet that arrived at `now` (pushed
+    /// first with [`Self::push`]). It fills the gap if the frame is still wanted; its
+    /// arrival says nothing about that frame's network delay, so it stays out of the delay
+    /// statistics. A filled gap counts as a loss for the recovery hold.
+    pub fn push_copy(&mut self, packet: AudioPacket, now: Duration) {
+        if !self.wants(packet.seq) {
+            return;
+        }
+        let ext = self.unwrap_seq(packet.seq);
+        let now_us = now.as_micros() as i64;
+        if self.next.is_none() && self.buffering_since.is_none() {
+            self.buffering_since = Some(now_us);
+        }
+        self.packets.insert(ext, (packet.payload, now_us));
+        self.stats.fec_recovered += 1;
+        self.note_loss(true);
     }
 
     /// Counts playout slots since the last loss and sets how long the extra frame stays.
@@ -230,12 +281,13 @@ impl JitterBuffer {
             return;
         }
         let frames = |d: Duration| d.as_micros() as u64 / self.frame_us.max(1) as u64;
-        self.fec_hold = if self.fec_frames() > 0 {
+        self.fec_hold = if self.seen_loss && self.fec_frames() > 0 {
             frames(FEC_HOLD_LONG)
         } else {
             frames(FEC_HOLD_SHORT)
         };
         self.since_loss = 0;
+        self.seen_loss = true;
     }
 
     /// Current target delay.
@@ -491,8 +543,47 @@ mod tests {
         Duration::from_millis(v)
     }
 
+    /// A buffer without the start hold, so a test sees the delay its own losses cause.
     fn jb() -> JitterBuffer {
-        JitterBuffer::new(JitterConfig::new(FrameDuration::Ms20))
+        JitterBuffer::new(JitterConfig {
+            start_hold: Duration::ZERO,
+            ..JitterConfig::new(FrameDuration::Ms20)
+        })
+    }
+
+    #[test]
+    fn a_new_stream_holds_a_frame_so_an_early_loss_is_recovered_then_gives_it_up() {
+        // Packet 10 is lost; every packet arrives on time, played 5 ms after arrival.
+        let run = |config: JitterConfig| {
+            let mut jb = JitterBuffer::new(config);
+            let mut out = Vec::new();
+            let mut targets = Vec::new();
+            for i in 0..400u32 {
+                if i != 10 {
+                    jb.push(pkt(i), ms(u64::from(i) * 20));
+                }
+                out.push(jb.pop(ms(u64::from(i) * 20 + 5)));
+                targets.push(jb.stats().target_frames);
+            }
+            (out, targets)
+        };
+        let (held, targets) = run(JitterConfig::new(FrameDuration::Ms20));
+        assert!(
+            held.iter()
+                .any(|p| matches!(p, Playout::Fec { lost_seq: 10, .. })),
+            "the early loss should come back from the next packet"
+        );
+        assert!(!held.contains(&Playout::Conceal));
+        assert_eq!(targets[5], 2, "held from the start");
+        assert_eq!(targets[399], 1, "given up once loss-free for the hold");
+        let (bare, _) = run(JitterConfig {
+            start_hold: Duration::ZERO,
+            ..JitterConfig::new(FrameDuration::Ms20)
+        });
+        assert!(
+            bare.contains(&Playout::Conceal),
+            "control: no hold, no recovery"
+        );
     }
 
     #[test]

@@ -18,17 +18,25 @@ struct Speaker {
     link: Link,
 }
 
-/// Runs `seconds` of simulated time and returns the receiver's mixed output.
+/// Runs `seconds` of simulated time with Salon's codec settings for `frame` and returns
+/// the receiver's mixed output.
 fn run(
     frame: FrameDuration,
     tones: &[(f32, f32)],
     link: LinkConfig,
     seconds: u64,
 ) -> (Vec<f32>, Receiver<u32>) {
-    let codec = CodecConfig {
-        frame,
-        ..CodecConfig::default()
-    };
+    run_with(CodecConfig::for_frame(frame), tones, link, seconds)
+}
+
+/// [`run`] with explicit codec settings.
+fn run_with(
+    codec: CodecConfig,
+    tones: &[(f32, f32)],
+    link: LinkConfig,
+    seconds: u64,
+) -> (Vec<f32>, Receiver<u32>) {
+    let frame = codec.frame;
     let mut speakers: Vec<Speaker> = tones
         .iter()
         .enumerate()
@@ -148,10 +156,12 @@ fn clean_link_loses_nothing() {
         FrameDuration::Ms20,
         &[(440.0, 0.3)],
         LinkConfig::default(),
-        3,
+        7,
     );
     let s = rx.stats(&0).unwrap();
     assert_eq!((s.concealed, s.fec_recovered, s.late), (0, 0, 0), "{s:?}");
+    // The frame held at the start for loss recovery is given up once the path proves
+    // clean (`JitterConfig::start_hold`, 5 s).
     assert_eq!(s.target_frames, 1);
 }
 
@@ -184,4 +194,40 @@ fn per_speaker_volume_and_mute_apply_to_the_mix() {
     // Muted locally but still measured, so the UI can show them talking.
     let b_level = rx.levels().into_iter().find(|(k, _)| *k == "b").unwrap().1;
     assert!(b_level.speaking);
+}
+
+#[test]
+fn at_twenty_percent_loss_copies_restore_what_in_band_fec_leaves_concealed() {
+    let link = LinkConfig {
+        base_delay: Duration::from_millis(30),
+        jitter: Duration::from_millis(10),
+        loss: 0.2,
+        duplicate: 0.0,
+        seed: 11,
+    };
+    let run_at = |copies: bool| {
+        // What receiver reports would tell the sender on this path.
+        let codec = CodecConfig {
+            expected_loss_pct: 20,
+            copies,
+            ..CodecConfig::default()
+        };
+        let (mixed, rx) = run_with(codec, &[(440.0, 0.3)], link, 20);
+        let tail = tone_level(&mixed[mixed.len() - 5 * SAMPLE_RATE as usize..], 440.0);
+        (rx.stats(&0).unwrap(), tail)
+    };
+    let (fec, _) = run_at(false);
+    let (copies, level) = run_at(true);
+    // 1,000 frames, ~200 lost: FEC restores only those whose next packet came (~80 %);
+    // copies also those whose next-but-one did, leaving runs of three (~1 %).
+    assert!(
+        fec.concealed >= 25,
+        "control: FEC alone conceals runs {fec:?}"
+    );
+    assert!(
+        copies.concealed * 3 < fec.concealed,
+        "copies {copies:?} vs FEC {fec:?}"
+    );
+    assert!(copies.fec_recovered > 150, "{copies:?}");
+    assert!((db(level) - db(0.3)).abs() < 1.5, "tone at {level}");
 }

@@ -6,6 +6,10 @@ Needs: espeak-ng (Debian), the `pesq` and `scipy` packages (PyPI), a built
 
     cargo build --release -p salon-audio --example speech_quality
     python3 crates/salon-audio/tools/pesq_bench.py
+
+The example's environment passes through: `FRAME_MS=10` for 10 ms frames, `LEAD_IN_S=5`
+to run the stream five seconds before the speech (as in a room), `NO_COPIES=1` to keep
+payload format 0 at every loss. `LOSSES=0,20` picks the loss rates.
 """
 import os
 import subprocess
@@ -24,7 +28,7 @@ TEXT = (
     "and the audio should sound as clear as a phone call on a good day. "
     "Please raise your hand if you would like to speak on stage."
 )
-LOSSES = [0, 5, 10, 20]
+LOSSES = [int(v) for v in os.environ.get("LOSSES", "0,5,10,20").split(",")]
 SEEDS = [1, 2]
 
 

@@ -213,11 +213,12 @@ async fn run_room(
     };
     cfg.engine.noise_suppression = !args.no_noise_suppression;
     cfg.engine.echo_cancellation = cfg.engine.echo_cancellation && !args.no_echo_cancellation;
-    cfg.engine.codec.frame = match args.frame_ms {
+    // The bitrate follows the frame duration so every payload fills the datagram.
+    cfg.engine.codec = salon_audio::CodecConfig::for_frame(match args.frame_ms {
         20 => salon_audio::FrameDuration::Ms20,
         10 => salon_audio::FrameDuration::Ms10,
         other => return Err(format!("--frame-ms must be 20 or 10, not {other}")),
-    };
+    });
     cfg.proto.join_timeout = std::time::Duration::from_secs(args.join_timeout_secs.max(1));
     let json = args.events == EventFormat::Json;
     let mut node = Node::start(prof, cfg).await.map_err(|e| e.to_string())?;
