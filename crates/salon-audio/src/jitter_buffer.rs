@@ -93,10 +93,6 @@ pub struct JitterConfig {
     /// If every packet played during this long had waited at least a frame (plus a
     /// guard) in the buffer, playout is a frame later than it needs to be: accelerate once.
     pub shrink_window: Duration,
-    /// How long a new stream keeps the extra frame for loss recovery before any loss is
-    /// seen: the path's loss is unknown yet, and without the frame a first loss early in
-    /// speech is concealed instead of recovered. Given up (in a pause) after that.
-    pub start_hold: Duration,
 }
 
 impl JitterConfig {
@@ -112,7 +108,6 @@ impl JitterConfig {
             accelerate_margin: 2,
             idle_after: Duration::from_millis(400),
             shrink_window: Duration::from_millis(500),
-            start_hold: FEC_HOLD_SHORT,
         }
     }
 }
@@ -169,8 +164,6 @@ pub struct JitterBuffer {
     since_loss: u64,
     /// Playout slots the extra frames for loss recovery are kept after the last loss.
     fec_hold: u64,
-    /// Whether a real loss has been seen (the start hold is not one).
-    seen_loss: bool,
     /// How many frames back a later packet can restore: 1 with Opus FEC, up to 2 with
     /// copies (see [`crate::payload`]); that many extra frames are held after a loss.
     recovery_depth: i64,
@@ -203,10 +196,8 @@ impl JitterBuffer {
             window_history: [0; WINDOW_HISTORY],
             window_index: 0,
             granularity_us: config.frame.micros() as i64,
-            since_loss: 0,
-            fec_hold: (config.start_hold.as_micros() / u128::from(config.frame.micros().max(1)))
-                as u64,
-            seen_loss: false,
+            since_loss: u64::MAX,
+            fec_hold: 0,
             recovery_depth: 1,
             stats: JitterStats::default(),
         }
@@ -281,13 +272,12 @@ impl JitterBuffer {
             return;
         }
         let frames = |d: Duration| d.as_micros() as u64 / self.frame_us.max(1) as u64;
-        self.fec_hold = if self.seen_loss && self.fec_frames() > 0 {
+        self.fec_hold = if self.fec_frames() > 0 {
             frames(FEC_HOLD_LONG)
         } else {
             frames(FEC_HOLD_SHORT)
         };
         self.since_loss = 0;
-        self.seen_loss = true;
     }
 
     /// Current target delay.
@@ -543,47 +533,8 @@ mod tests {
         Duration::from_millis(v)
     }
 
-    /// A buffer without the start hold, so a test sees the delay its own losses cause.
     fn jb() -> JitterBuffer {
-        JitterBuffer::new(JitterConfig {
-            start_hold: Duration::ZERO,
-            ..JitterConfig::new(FrameDuration::Ms20)
-        })
-    }
-
-    #[test]
-    fn a_new_stream_holds_a_frame_so_an_early_loss_is_recovered_then_gives_it_up() {
-        // Packet 10 is lost; every packet arrives on time, played 5 ms after arrival.
-        let run = |config: JitterConfig| {
-            let mut jb = JitterBuffer::new(config);
-            let mut out = Vec::new();
-            let mut targets = Vec::new();
-            for i in 0..400u32 {
-                if i != 10 {
-                    jb.push(pkt(i), ms(u64::from(i) * 20));
-                }
-                out.push(jb.pop(ms(u64::from(i) * 20 + 5)));
-                targets.push(jb.stats().target_frames);
-            }
-            (out, targets)
-        };
-        let (held, targets) = run(JitterConfig::new(FrameDuration::Ms20));
-        assert!(
-            held.iter()
-                .any(|p| matches!(p, Playout::Fec { lost_seq: 10, .. })),
-            "the early loss should come back from the next packet"
-        );
-        assert!(!held.contains(&Playout::Conceal));
-        assert_eq!(targets[5], 2, "held from the start");
-        assert_eq!(targets[399], 1, "given up once loss-free for the hold");
-        let (bare, _) = run(JitterConfig {
-            start_hold: Duration::ZERO,
-            ..JitterConfig::new(FrameDuration::Ms20)
-        });
-        assert!(
-            bare.contains(&Playout::Conceal),
-            "control: no hold, no recovery"
-        );
+        JitterBuffer::new(JitterConfig::new(FrameDuration::Ms20))
     }
 
     #[test]

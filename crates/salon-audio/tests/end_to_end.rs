@@ -156,12 +156,10 @@ fn clean_link_loses_nothing() {
         FrameDuration::Ms20,
         &[(440.0, 0.3)],
         LinkConfig::default(),
-        7,
+        3,
     );
     let s = rx.stats(&0).unwrap();
     assert_eq!((s.concealed, s.fec_recovered, s.late), (0, 0, 0), "{s:?}");
-    // The frame held at the start for loss recovery is given up once the path proves
-    // clean (`JitterConfig::start_hold`, 5 s).
     assert_eq!(s.target_frames, 1);
 }
 
