@@ -153,3 +153,23 @@ fn two_speakers_report_to_each_other_though_neither_ever_idles() {
         );
     }
 }
+
+#[test]
+fn reports_replace_keepalives_so_a_listener_still_sends_one_datagram_a_second() {
+    let (mut net, ids) = room(37, 2, 0.0, 0);
+    let (host, listener) = (ids[0], ids[1]);
+    net.nodes[host].speaking = true;
+    net.run_for(SECS(5));
+    let (from, to) = (net.nodes[listener].addr, net.nodes[host].addr);
+    let before = net.captured.len();
+    let since = net.events(host).len();
+    net.run_for(SECS(30));
+    let sent = net.captured[before..]
+        .iter()
+        .filter(|c| c.from == from && c.to == to)
+        .inspect(|c| assert_eq!(c.bytes.len(), 189, "a report is audio-sized"))
+        .count();
+    // Pings alone would be 30; pings plus separate reports would be 45.
+    assert!((29..=32).contains(&sent), "{sent} datagrams in 30 s");
+    assert!(reports(&net, host, since).len() >= 14);
+}
