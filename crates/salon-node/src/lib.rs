@@ -5,6 +5,7 @@
 pub mod api;
 pub mod error;
 pub mod history;
+pub mod loss_feedback;
 pub mod node;
 pub mod profile;
 pub mod test_sound;

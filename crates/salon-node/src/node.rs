@@ -26,6 +26,7 @@ use crate::api::{
 };
 use crate::error::NodeError;
 use crate::history::{self, History, Record, StoreJob};
+use crate::loss_feedback::LossFeedback;
 use crate::profile::Profile;
 
 /// How a node starts.
@@ -154,6 +155,8 @@ impl Node {
             source,
         })?;
         let frame_ms = (cfg.engine.codec.frame.samples() / 48) as u32;
+        // Listeners' reports move the encoder's loss hint; without any it stays here.
+        let default_loss = cfg.engine.codec.expected_loss_pct;
         let engine = AudioEngine::<PublicKey>::start(cfg.engine, cfg.input, cfg.output)?;
         let control = engine.control();
         if settings.push_to_talk_key.is_some() {
@@ -197,6 +200,7 @@ impl Node {
             heard: std::collections::HashSet::new(),
             room_open: false,
             on_stage: false,
+            loss: LossFeedback::new(default_loss),
             report_every: cfg.report_every,
             kdf: cfg.kdf,
             settings,
@@ -270,6 +274,8 @@ struct Driver {
     heard: std::collections::HashSet<PublicKey>,
     room_open: bool,
     on_stage: bool,
+    /// Listeners' reception reports, turned into the encoder's expected-loss hint.
+    loss: LossFeedback<PublicKey>,
     report_every: Duration,
     kdf: KdfParams,
     /// The settings as applied now.
@@ -391,7 +397,11 @@ impl Driver {
                     let _ = self.events.send(NodeEvent::Audio { message: engine_event_text(&e) });
                 }
                 _ = sleep => self.endpoint.handle_timeout(Instant::now()),
-                _ = report.tick() => self.report(),
+                _ = report.tick() => {
+                    let changed = self.loss.refresh(Instant::now());
+                    self.apply_loss(changed);
+                    self.report();
+                }
             }
             self.flush().await;
             if !commands_open && self.endpoint.is_idle() {
@@ -476,8 +486,18 @@ impl Driver {
                     text,
                 }
             }
+            Event::ReceptionReport {
+                from,
+                loss_permille,
+            } => {
+                let changed = self.loss.record(from, loss_permille, Instant::now());
+                self.apply_loss(changed);
+                return;
+            }
             Event::LinkUp(k) => NodeEvent::LinkUp { key: hex(&k) },
             Event::LinkDown(k) => {
+                let changed = self.loss.forget(&k, Instant::now());
+                self.apply_loss(changed);
                 let _ = self.engine.remove_peer(k);
                 NodeEvent::LinkDown { key: hex(&k) }
             }
@@ -491,6 +511,8 @@ impl Driver {
             Event::Left(reason) => {
                 self.room_open = false;
                 self.on_stage = false;
+                let changed = self.loss.clear();
+                self.apply_loss(changed);
                 self.history.record(Record::RoomClosed);
                 NodeEvent::Left {
                     reason: match reason {
@@ -528,6 +550,8 @@ impl Driver {
             .copied()
             .collect();
         for k in gone {
+            let changed = self.loss.forget(&k, Instant::now());
+            self.apply_loss(changed);
             self.names.remove(&k);
             // Someone who rejoins is announced as audible again.
             self.heard.remove(&k);
@@ -545,6 +569,15 @@ impl Driver {
                 .map(|m| (m.key, m.name.clone(), m.role))
                 .collect(),
         ));
+    }
+
+    /// Hands a changed expected-loss hint to the encoder (unchanged values are `None`, so
+    /// the engine is not told the same thing every report).
+    fn apply_loss(&self, changed: Option<u8>) {
+        if let Some(pct) = changed {
+            // The engine only fails once it has stopped, when the hint no longer matters.
+            let _ = self.engine.set_expected_loss(pct);
+        }
     }
 
     fn invite(&self) -> Option<Invite> {

@@ -99,6 +99,7 @@ fn report(net: &mut Net, ids: &[usize]) {
                 Event::LinkUp(_)
                 | Event::LinkDown(_)
                 | Event::Audio { .. }
+                | Event::ReceptionReport { .. }
                 | Event::MutedByModerator => continue,
             };
             println!("[{:7.3}s] {name:>8}: {line}", t(net));

@@ -35,6 +35,11 @@ pub struct Config {
     /// initiations must then carry a cookie (mac2) and each source IP is rate limited
     /// (WireGuard section 5.3).
     pub handshake_load_threshold: u32,
+    /// Each member tells each peer it heard audio from how much of that audio it lost,
+    /// this often, so the speaker's encoder can add redundancy. Two seconds holds about
+    /// a hundred 20 ms frames (a loss figure to ±4 % at 20 % loss) and, being twice the
+    /// keepalive, lets a listener's reports and pings alternate at one datagram a second.
+    pub report_interval: Duration,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             join_timeout: Duration::from_secs(15),
             linger: Duration::from_secs(2),
             handshake_load_threshold: 64,
+            report_interval: Duration::from_secs(2),
         }
     }
 }

@@ -122,6 +122,14 @@ pub enum Event {
         /// Opaque codec bytes.
         frame: Vec<u8>,
     },
+    /// A member told us how much of our audio it lost over its last report interval
+    /// (`Config::report_interval`). Only peers that expected audio from us report.
+    ReceptionReport {
+        /// The member who measured.
+        from: PublicKey,
+        /// Lost frames per thousand expected (0..=1000).
+        loss_permille: u16,
+    },
     /// An encrypted session with this peer is up.
     LinkUp(PublicKey),
     /// The link to this peer timed out.

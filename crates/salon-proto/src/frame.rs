@@ -16,6 +16,11 @@ pub const AUDIO_TYPE: u8 = 0x01;
 pub const PING_TYPE: u8 = 0x04;
 /// A pong: `id u32` of the ping it answers.
 pub const PONG_TYPE: u8 = 0x05;
+/// A reception report: `loss u16`, the audio loss (in tenths of a percent, at most
+/// [`MAX_LOSS_PERMILLE`]) the sender measured from us over the last report interval.
+pub const REPORT_TYPE: u8 = 0x06;
+/// Largest loss a reception report may carry: 1000 tenths of a percent, all of it.
+pub const MAX_LOSS_PERMILLE: u16 = 1000;
 /// Bytes an audio frame adds around the codec bytes.
 pub const AUDIO_OVERHEAD: usize = 1 + 4 + 2;
 /// Largest codec frame an audio datagram carries (153 bytes: Opus CBR up to ~61 kb/s at
@@ -36,6 +41,11 @@ pub enum Frame<'a> {
     Ping(u32),
     /// Answer to a probe.
     Pong(u32),
+    /// Reception report: audio loss from us the peer measured, in tenths of a percent.
+    Report {
+        /// Lost frames per thousand expected over the report interval (0..=1000).
+        loss_permille: u16,
+    },
     /// Reliable-channel frame.
     Channel(channel::Frame<'a>),
 }
@@ -65,6 +75,15 @@ pub fn parse(plaintext: &[u8]) -> Result<Vec<Frame<'_>>, DecodeError> {
                 });
                 rest = r.rest();
             }
+            REPORT_TYPE => {
+                let mut r = Reader::new(&rest[1..]);
+                let loss_permille = r.u16()?;
+                if loss_permille > MAX_LOSS_PERMILLE {
+                    return Err(DecodeError::Invalid("report loss"));
+                }
+                frames.push(Frame::Report { loss_permille });
+                rest = r.rest();
+            }
             ACK_TYPE | SEGMENT_TYPE => {
                 let (f, used) = channel::Frame::decode(rest)
                     .map_err(|_| DecodeError::Invalid("channel frame"))?;
@@ -89,6 +108,13 @@ pub fn push_audio(out: &mut Vec<u8>, seq: u32, data: &[u8]) {
 pub fn push_probe(out: &mut Vec<u8>, pong: bool, id: u32) {
     out.push(if pong { PONG_TYPE } else { PING_TYPE });
     out.extend_from_slice(&id.to_be_bytes());
+}
+
+/// Appends a reception report; a loss above [`MAX_LOSS_PERMILLE`] is written as the
+/// maximum (the receiver rejects anything larger).
+pub fn push_report(out: &mut Vec<u8>, loss_permille: u16) {
+    out.push(REPORT_TYPE);
+    out.extend_from_slice(&loss_permille.min(MAX_LOSS_PERMILLE).to_be_bytes());
 }
 
 /// Pads a plaintext with zeros to the smallest bucket that holds it. Returns false if it
@@ -141,6 +167,41 @@ mod tests {
         big.extend_from_slice(&(MAX_AUDIO_FRAME as u16 + 1).to_be_bytes());
         big.resize(400, 1);
         assert!(parse(&big).is_err());
+    }
+
+    #[test]
+    fn reception_report_round_trips_and_shares_the_audio_size() {
+        let mut pt = Vec::new();
+        push_report(&mut pt, 200);
+        push_probe(&mut pt, false, 3);
+        assert_eq!(pt, [REPORT_TYPE, 0, 200, PING_TYPE, 0, 0, 0, 3]);
+        assert!(pad(&mut pt));
+        assert_eq!(pt.len(), AUDIO_PLAINTEXT_LEN);
+        assert_eq!(
+            parse(&pt).unwrap(),
+            vec![Frame::Report { loss_permille: 200 }, Frame::Ping(3)]
+        );
+        let mut capped = Vec::new();
+        push_report(&mut capped, u16::MAX);
+        assert_eq!(
+            parse(&capped).unwrap(),
+            vec![Frame::Report {
+                loss_permille: MAX_LOSS_PERMILLE
+            }]
+        );
+    }
+
+    #[test]
+    fn truncated_or_out_of_range_reception_reports_fail_the_whole_plaintext() {
+        // Cut inside the loss field, with and without a valid frame in front.
+        assert!(parse(&[REPORT_TYPE]).is_err());
+        assert!(parse(&[REPORT_TYPE, 0]).is_err());
+        assert!(parse(&[PING_TYPE, 0, 0, 0, 1, REPORT_TYPE, 3]).is_err());
+        // More than 100 %.
+        assert!(parse(&[REPORT_TYPE, 0x03, 0xe9]).is_err());
+        assert!(parse(&[REPORT_TYPE, 0xff, 0xff, 0, 0]).is_err());
+        // The largest valid value still parses.
+        assert!(parse(&[REPORT_TYPE, 0x03, 0xe8]).is_ok());
     }
 
     #[test]

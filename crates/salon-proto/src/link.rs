@@ -93,6 +93,11 @@ pub struct Link {
     pub stats: LinkStats,
     /// Highest audio sequence seen (for loss counting).
     pub audio_high: Option<u32>,
+    /// End of the current reception-report interval; set when the first audio frame
+    /// from the peer arrives.
+    pub report_next: Option<Instant>,
+    /// `(audio_received, audio_lost)` at the start of the current report interval.
+    pub report_base: (u64, u64),
     /// Drop the link at this time (after a goodbye has had time to arrive).
     pub closing: Option<Instant>,
     /// Whether `LinkUp` was reported and no `LinkDown` since.
@@ -121,6 +126,8 @@ impl Link {
             next_ping_id: 1,
             stats: LinkStats::default(),
             audio_high: None,
+            report_next: None,
+            report_base: (0, 0),
             closing: None,
             reported_up: false,
         }
@@ -186,11 +193,57 @@ impl Link {
         self.addr.or_else(|| self.candidates.first().copied())
     }
 
+    /// Counts one audio frame with sequence number `seq` from the peer, and starts the
+    /// reception-report clock with the first one.
+    pub fn count_audio(&mut self, now: Instant, seq: u32, report_interval: Duration) {
+        if self.report_next.is_none() {
+            self.report_next = Some(now + report_interval);
+            self.report_base = (self.stats.audio_received, self.stats.audio_lost);
+        }
+        let st = &mut self.stats;
+        st.audio_received += 1;
+        match self.audio_high {
+            Some(h) if seq.wrapping_sub(h) as i32 > 0 => {
+                st.audio_lost += u64::from(seq.wrapping_sub(h) - 1);
+                self.audio_high = Some(seq);
+            }
+            Some(_) => st.audio_lost = st.audio_lost.saturating_sub(1),
+            None => self.audio_high = Some(seq),
+        }
+    }
+
+    /// If the report interval ended at `now`, starts the next one and returns the loss
+    /// (per thousand) over the one that ended, or `None` when no audio was expected in it.
+    pub fn take_report(&mut self, now: Instant, report_interval: Duration) -> Option<u16> {
+        let next = self.report_next?;
+        if now < next {
+            return None;
+        }
+        let (received, lost) = (self.stats.audio_received, self.stats.audio_lost);
+        let (base_received, base_lost) = self.report_base;
+        self.report_base = (received, lost);
+        self.report_next = Some(now + report_interval);
+        loss_permille(
+            received.saturating_sub(base_received),
+            lost.saturating_sub(base_lost),
+        )
+    }
+
     /// Restarts the reliable channel (the peer restarted and lost its side of it).
     pub fn reset_channel(&mut self) {
         self.channel = ReliableChannel::new(ChannelConfig::default());
         self.audio_high = None;
     }
+}
+
+/// Lost frames per thousand expected, rounded to nearest; `None` when nothing was expected.
+pub fn loss_permille(received: u64, lost: u64) -> Option<u16> {
+    let expected = received.saturating_add(lost);
+    if expected == 0 {
+        return None;
+    }
+    let permille = lost.saturating_mul(1000).saturating_add(expected / 2) / expected;
+    Some(permille.min(u64::from(crate::frame::MAX_LOSS_PERMILLE)) as u16)
 }
 
 /// Which of a link's sessions a datagram used.
@@ -202,4 +255,49 @@ pub enum Slot {
     Next,
     /// The session before the last rekey.
     Previous,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> (Link, Instant) {
+        let now = Instant::now();
+        (Link::new(PublicKey([1; 32]), now), now)
+    }
+
+    #[test]
+    fn loss_permille_rounds_and_needs_expected_audio() {
+        assert_eq!(loss_permille(0, 0), None);
+        assert_eq!(loss_permille(80, 20), Some(200));
+        assert_eq!(loss_permille(100, 0), Some(0));
+        assert_eq!(loss_permille(0, 5), Some(1000));
+        assert_eq!(loss_permille(2, 1), Some(333));
+        assert_eq!(loss_permille(1, 2), Some(667));
+    }
+
+    #[test]
+    fn report_covers_only_the_interval_that_ended() {
+        let (mut l, t0) = link();
+        let iv = Duration::from_secs(2);
+        assert_eq!(l.take_report(t0, iv), None, "no audio yet, no clock");
+        // Interval 1: seq 1..=10 with 3 and 4 missing: 8 received, 2 lost.
+        for seq in (1..=10).filter(|s| *s != 3 && *s != 4) {
+            l.count_audio(t0, seq, iv);
+        }
+        assert_eq!(
+            l.take_report(t0 + Duration::from_secs(1), iv),
+            None,
+            "not due"
+        );
+        let t1 = t0 + iv;
+        assert_eq!(l.take_report(t1, iv), Some(200));
+        // Interval 2: seq 11..=20, all there.
+        for seq in 11..=20 {
+            l.count_audio(t1, seq, iv);
+        }
+        assert_eq!(l.take_report(t1 + iv, iv), Some(0));
+        // Interval 3: nothing arrives: nothing to report.
+        assert_eq!(l.take_report(t1 + iv * 2, iv), None);
+    }
 }

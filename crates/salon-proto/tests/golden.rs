@@ -132,6 +132,27 @@ fn vectors() -> BTreeMap<&'static str, String> {
         hex(&rx.seal(&control).unwrap()),
     );
 
+    // A reception report riding with a ping, from the listener to the speaker: audio-sized.
+    let mut report = Vec::new();
+    frame::push_report(&mut report, 200);
+    frame::push_probe(&mut report, false, 10);
+    assert!(frame::pad(&mut report));
+    assert_eq!(
+        frame::parse(&report).unwrap(),
+        vec![
+            frame::Frame::Report { loss_permille: 200 },
+            frame::Frame::Ping(10)
+        ]
+    );
+    v.insert("plaintext.report", hex(&report));
+    let d = tx.seal(&report).unwrap();
+    assert_eq!(d.len(), 189, "a report looks like audio");
+    let Ok(Packet::Transport(t)) = Packet::parse(&d) else {
+        panic!("transport")
+    };
+    assert_eq!(rx.open(t.counter, t.ciphertext).unwrap(), report);
+    v.insert("datagram.transport.report", hex(&d));
+
     // Member link initiation (KKpsk0) with its key hint, and the response.
     let lp = link_prologue(&ROOM_ID, 5);
     let payload = InitPayload {
