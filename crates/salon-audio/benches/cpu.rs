@@ -14,10 +14,19 @@ use salon_audio::{AudioPacket, CodecConfig, FrameDuration, Receiver, Sender};
 const SECONDS: u64 = 20;
 const REMOTES: u32 = 7;
 
-fn run(frame: FrameDuration, ns: bool, aec: bool) -> f64 {
+/// `loss`: share of the remote packets dropped (the senders then carry copies, as
+/// receiver reports would make them).
+fn run(frame: FrameDuration, ns: bool, aec: bool, loss: f64) -> f64 {
     let codec = CodecConfig {
-        frame,
-        ..CodecConfig::default()
+        expected_loss_pct: (loss * 100.0).round() as u8,
+        ..CodecConfig::for_frame(frame)
+    };
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut lost = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % 1_000_000) as f64 / 1_000_000.0 < loss
     };
     let n = frame.samples();
     let frames = (SECONDS * 1_000_000 / frame.micros()) as usize;
@@ -51,7 +60,9 @@ fn run(frame: FrameDuration, ns: bool, aec: bool) -> f64 {
         let packet = sender.process(&pcm).unwrap();
         std::hint::black_box(&packet);
         for (r, stream) in remote.iter().enumerate() {
-            rx.push(r as u32, stream[f].clone(), now).unwrap();
+            if !lost() {
+                rx.push(r as u32, stream[f].clone(), now).unwrap();
+            }
         }
         // Playback pulls in 1 ms chunks, as the engine does for devices.
         played.clear();
@@ -68,18 +79,21 @@ fn main() {
     println!(
         "CPU, 1 sender + {REMOTES} received streams mixed, share of one core ({SECONDS} s of audio)"
     );
-    for (frame, ns, aec) in [
-        (FrameDuration::Ms20, true, true),
-        (FrameDuration::Ms20, true, false),
-        (FrameDuration::Ms20, false, false),
-        (FrameDuration::Ms10, true, true),
+    for (frame, ns, aec, loss) in [
+        (FrameDuration::Ms20, true, true, 0.0),
+        (FrameDuration::Ms20, true, false, 0.0),
+        (FrameDuration::Ms20, false, false, 0.0),
+        (FrameDuration::Ms10, true, true, 0.0),
+        (FrameDuration::Ms20, true, true, 0.2),
+        (FrameDuration::Ms10, true, true, 0.2),
     ] {
-        let share = run(frame, ns, aec);
+        let share = run(frame, ns, aec, loss);
         println!(
-            "{:>2} ms frames, NS {:<3} AEC {:<3}: {:5.2} %",
+            "{:>2} ms frames, NS {:<3} AEC {:<3} loss {:>2.0} %: {:5.2} %",
             frame.millis(),
             if ns { "on" } else { "off" },
             if aec { "on" } else { "off" },
+            loss * 100.0,
             share * 100.0
         );
     }

@@ -29,10 +29,7 @@ fn run(frame: FrameDuration, jitter_ms: u64, noise_suppression: bool, phase_us: 
     let (mut feeder, capture) = CaptureRing::emulated("emulated mic", RATE, 1).unwrap();
     let (playback, mut drain) = PlaybackRing::emulated("emulated speaker", RATE, 1).unwrap();
     let config = EngineConfig {
-        codec: CodecConfig {
-            frame,
-            ..CodecConfig::default()
-        },
+        codec: CodecConfig::for_frame(frame),
         noise_suppression,
         // The loopback makes the far end equal the microphone.
         echo_cancellation: false,
