@@ -172,6 +172,12 @@ export type LinkInfo = {
 	audio_lost: number,
 	/**  Jitter-buffer target delay in milliseconds. */
 	jitter_buffer_ms: number | null,
+	/**
+	 *  Share of *our* audio this member lost in its last reception report (per
+	 *  thousand); `None` until it reports, i.e. while we are not on stage. Our encoder
+	 *  protects the worst of these.
+	 */
+	reported_loss_permille: number | null,
 	/**  Whether an encrypted session is up. */
 	up: boolean,
 };

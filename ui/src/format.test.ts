@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { LinkInfo } from "./api";
 import { duration, keyLabel, linkQuality, meterPercent, safetyGroups, when, whoWasThere } from "./format";
 
-const link = (over: Partial<LinkInfo>): LinkInfo => ({ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 1000, audio_lost: 0, jitter_buffer_ms: 40, up: true, ...over });
+const link = (over: Partial<LinkInfo>): LinkInfo => ({ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 1000, audio_lost: 0, jitter_buffer_ms: 40, reported_loss_permille: null, up: true, ...over });
 
 describe("safety numbers", () => {
   it("a 60-digit safety number reads as 12 groups of 5, in order", () => {
@@ -50,6 +50,9 @@ describe("link quality", () => {
     expect(linkQuality(link({ audio_lost: 50, audio_received: 950 })).level).toBe("fair");
     expect(linkQuality(link({ rtt_ms: 500 })).level).toBe("poor");
     expect(linkQuality(link({ audio_lost: 200, audio_received: 800 }))).toMatchObject({ level: "poor", bars: 1 });
+    // Loss the other side reports of our audio counts too.
+    expect(linkQuality(link({ reported_loss_permille: 120 }))).toMatchObject({ level: "poor", bars: 1 });
+    expect(linkQuality(link({ reported_loss_permille: 30 })).label).toContain("3.0% loss");
   });
   it("a link that is down shows no bars and says so", () => {
     const q = linkQuality(link({ up: false }));

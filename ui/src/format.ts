@@ -50,7 +50,8 @@ export function linkQuality(l: LinkInfo | undefined): { level: Quality; bars: nu
   if (!l) return { level: "unknown", bars: 0, label: "Link quality: measuring" };
   if (!l.up) return { level: "down", bars: 0, label: "Link quality: no connection" };
   const total = l.audio_received + l.audio_lost;
-  const loss = total > 0 ? l.audio_lost / total : 0;
+  // The worse direction: what we lose of their audio, or what they report losing of ours.
+  const loss = Math.max(total > 0 ? l.audio_lost / total : 0, (l.reported_loss_permille ?? 0) / 1000);
   const pct = `${(loss * 100).toFixed(loss < 0.1 ? 1 : 0)}% loss`;
   const rtt = l.rtt_ms == null ? "" : `${Math.round(l.rtt_ms)} ms, `;
   const detail = `${rtt}${pct}`;

@@ -67,7 +67,7 @@ describe("render", () => {
   });
 
   it("link quality shows as bars with a spoken label", () => {
-    const s = reduce(joined, { event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 400, audio_received: 90, audio_lost: 10, jitter_buffer_ms: 60, up: true }] });
+    const s = reduce(joined, { event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 400, audio_received: 90, audio_lost: 10, jitter_buffer_ms: 60, reported_loss_permille: null, up: true }] });
     document.body.innerHTML = render(s);
     const q = document.querySelector("[data-key=bb] .link");
     expect(q?.getAttribute("data-quality")).toBe("poor");

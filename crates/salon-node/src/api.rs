@@ -378,6 +378,10 @@ pub struct LinkInfo {
     pub audio_lost: u64,
     /// Jitter-buffer target delay in milliseconds.
     pub jitter_buffer_ms: Option<u32>,
+    /// Share of *our* audio this member lost in its last reception report (per
+    /// thousand); `None` until it reports, i.e. while we are not on stage. Our encoder
+    /// protects the worst of these.
+    pub reported_loss_permille: Option<u16>,
     /// Whether an encrypted session is up.
     pub up: bool,
 }

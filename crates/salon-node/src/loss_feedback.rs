@@ -41,6 +41,11 @@ impl<K: Eq + Hash> LossFeedback<K> {
         self.current
     }
 
+    /// `peer`'s latest report, per thousand, if it has sent one that is still counted.
+    pub fn reported(&self, peer: &K) -> Option<u16> {
+        self.reports.get(peer).map(|(permille, _)| *permille)
+    }
+
     /// Records `from`'s latest report (it replaces the previous one). Returns the new
     /// hint if it changed.
     pub fn record(&mut self, from: K, loss_permille: u16, now: Instant) -> Option<u8> {
@@ -88,6 +93,19 @@ mod tests {
     use super::*;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn each_listeners_latest_report_is_kept_until_it_expires() {
+        let t = Instant::now();
+        let mut f = LossFeedback::<u8>::new(10);
+        assert_eq!(f.reported(&1), None);
+        f.record(1, 150, t);
+        f.record(1, 40, t + S(2));
+        f.record(2, 0, t + S(2));
+        assert_eq!((f.reported(&1), f.reported(&2)), (Some(40), Some(0)));
+        f.refresh(t + S(9));
+        assert_eq!(f.reported(&1), None);
+    }
 
     #[test]
     fn without_reports_the_hint_is_the_default_and_nothing_changes() {

@@ -627,6 +627,7 @@ impl Driver {
                     audio_received: s.audio_received,
                     audio_lost: s.audio_lost,
                     jitter_buffer_ms: jb,
+                    reported_loss_permille: self.loss.reported(k),
                     up: s.up,
                 })
             })

@@ -450,3 +450,46 @@ async fn a_handle_runs_commands_until_its_node_stops() {
     assert_eq!(e.code(), "stopped");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test]
+async fn a_listener_reports_what_it_loses_of_the_speakers_audio_over_real_udp() {
+    let root = tempdir("reports");
+    let mut a = start(&root.join("a"), "Ada").await;
+    let mut b = start(&root.join("b"), "Bo").await;
+    let Reply::Invite { invite } = ok(
+        &a,
+        Command::Host {
+            title: "Loss".into(),
+        },
+    )
+    .await
+    else {
+        panic!("no invite")
+    };
+    ok(&b, Command::Join { invite }).await;
+    // Ada hosts, so she is on stage and Bo hears her tone: Bo's reports (every 2 s) reach
+    // Ada's link list. Loopback loses nothing.
+    let reported = wait_for(&mut a, "Bo's reception report", |e| match e {
+        NodeEvent::Links { links } => links
+            .iter()
+            .find(|l| l.name == "Bo")
+            .and_then(|l| l.reported_loss_permille),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reported, 0);
+    // Bo is in the audience: nobody hears him, so nobody reports to him.
+    let to_bo = wait_for(&mut b, "Bo's link list", |e| match e {
+        NodeEvent::Links { links } if links.iter().any(|l| l.up && l.audio_received > 100) => Some(
+            links
+                .iter()
+                .find(|l| l.name == "Ada")
+                .map(|l| l.reported_loss_permille),
+        ),
+        _ => None,
+    })
+    .await;
+    assert_eq!(to_bo, Some(None));
+    a.shutdown().await;
+    b.shutdown().await;
+}
