@@ -18,8 +18,11 @@
 //!
 //! | frames | version 0, 152 bytes + FEC | version 2, three copies |
 //! |---|---|---|
-//! | 20 ms | 4.26 / 3.87 / 3.42 / 2.52 | 3.11 / 3.09 / 3.08 / 2.76 |
-//! | 10 ms | 4.28 / 4.13 / 3.75 / 2.93 | 3.75 / 3.75 / 3.74 / 3.46 |
+//! | 20 ms | 4.26 / 3.96 / 3.47 / 2.50 | 3.64 / 3.58 / 3.64 / 3.25 |
+//! | 10 ms | 4.29 / 4.12 / 3.80 / 2.96 | 3.69 / 3.69 / 3.66 / 3.49 |
+//!
+//! (stream running 5 s before the speech, as in a room: `LEAD_IN_S=5`; copies at 20 ms
+//! are 20 kb/s each, held to wideband by [`crate::codec`], where they score best).
 //!
 //! Version 1 (a low-rate copy from a second encoder) was measured worse than in-band FEC
 //! and is gone; a receiver treats it as malformed.
@@ -27,7 +30,7 @@
 //! A payload that does not parse (truncated, unknown version, lengths that overrun) is
 //! treated by the receiver as lost.
 
-use crate::codec::{CodecConfig, Encoder, expect_len};
+use crate::codec::{CodecConfig, Encoder, FrameDuration, expect_len};
 use crate::error::{AudioError, Result};
 
 /// Format version: one plain Opus frame.
@@ -37,13 +40,17 @@ pub const VERSION_COPIES: u8 = 2;
 
 /// Frames a version-2 payload carries at most (this one and two copies).
 pub const MAX_FRAMES: usize = 3;
-/// Expected loss (percent) at which the sender switches to copies: where they start to
-/// beat in-band FEC in the measurements above (between 10 and 20 % at 20 ms, about 10 %
-/// at 10 ms).
-pub const COPIES_ENTER_PCT: u8 = 12;
-/// Expected loss (percent) at which it switches back; the gap keeps a loss rate near the
-/// threshold from flipping formats every report.
-pub const COPIES_LEAVE_PCT: u8 = 8;
+/// Expected loss (percent) at which the sender switches to copies, and back to plain
+/// payloads: about where copies start to beat in-band FEC in the measurements above
+/// (between 5 and 10 % at 20 ms, between 10 and 20 % at 10 ms, where the plain payload
+/// carries twice the bits per second). The gap keeps a loss rate near the threshold from
+/// flipping formats every report.
+pub const fn copies_thresholds(frame: FrameDuration) -> (u8, u8) {
+    match frame {
+        FrameDuration::Ms20 => (8, 5),
+        FrameDuration::Ms10 => (12, 8),
+    }
+}
 /// Lowest Opus loss hint used: with 0 Opus sends no FEC at all, and the first surprise
 /// loss costs a concealed frame.
 pub const MIN_LOSS_HINT_PCT: u8 = 5;
@@ -135,7 +142,7 @@ impl std::fmt::Debug for PayloadEncoder {
 
 impl PayloadEncoder {
     /// Builds the encoder, in version 2 from the start if `config.expected_loss_pct` is
-    /// already at [`COPIES_ENTER_PCT`].
+    /// already at the threshold of [`copies_thresholds`].
     pub fn new(config: CodecConfig) -> Result<Self> {
         config.validate()?;
         let frame_bytes = config.frame_bytes();
@@ -185,10 +192,11 @@ impl PayloadEncoder {
         let pct = pct.min(100);
         self.encoder.set_expected_loss(pct.max(MIN_LOSS_HINT_PCT))?;
         self.config.expected_loss_pct = pct;
+        let (enter, leave) = copies_thresholds(self.config.frame);
         let want = match self.copy_len {
             None => false,
-            Some(_) if self.copying => pct > COPIES_LEAVE_PCT,
-            Some(_) => pct >= COPIES_ENTER_PCT,
+            Some(_) if self.copying => pct > leave,
+            Some(_) => pct >= enter,
         };
         if want != self.copying {
             let us = self.config.frame.micros();
@@ -244,7 +252,7 @@ impl PayloadEncoder {
 mod tests {
     use super::*;
     use crate::codec::tests::tone;
-    use crate::codec::{Decoder, FrameDuration, MAX_PAYLOAD_BYTES};
+    use crate::codec::{Decoder, MAX_PAYLOAD_BYTES};
 
     fn lossy(frame: FrameDuration) -> CodecConfig {
         CodecConfig {
@@ -302,6 +310,20 @@ mod tests {
     }
 
     #[test]
+    fn copies_at_20_ms_are_coded_wideband_where_their_bits_buy_most() {
+        let mut enc = PayloadEncoder::new(lossy(FrameDuration::Ms20)).unwrap();
+        for i in 0..50 {
+            let p = enc.encode(&tone(440.0, 0.4, 960, i * 960)).unwrap();
+            let frame = parse(&p).unwrap().primary;
+            assert_eq!(
+                opus::packet::get_bandwidth(frame).unwrap(),
+                opus::Bandwidth::Wideband,
+                "frame {i}"
+            );
+        }
+    }
+
+    #[test]
     fn format_follows_the_expected_loss_with_hysteresis() {
         let mut enc = PayloadEncoder::new(CodecConfig::default()).unwrap();
         let pcm = tone(300.0, 0.3, 960, 0);
@@ -309,18 +331,21 @@ mod tests {
             enc.set_expected_loss(pct).unwrap();
             enc.encode(&pcm).unwrap()[0]
         };
-        assert_eq!(version(&mut enc, 10), VERSION_PLAIN);
-        assert_eq!(version(&mut enc, COPIES_ENTER_PCT), VERSION_COPIES);
+        let (enter, leave) = copies_thresholds(FrameDuration::Ms20);
+        let between = (enter + leave) / 2;
+        assert_eq!(version(&mut enc, 0), VERSION_PLAIN);
+        assert_eq!(version(&mut enc, between), VERSION_PLAIN);
+        assert_eq!(version(&mut enc, enter), VERSION_COPIES);
         assert_eq!(
-            version(&mut enc, 10),
+            version(&mut enc, between),
             VERSION_COPIES,
-            "inside the gap: stays"
+            "in the gap: stays"
         );
-        assert_eq!(version(&mut enc, COPIES_LEAVE_PCT), VERSION_PLAIN);
+        assert_eq!(version(&mut enc, leave), VERSION_PLAIN);
         assert_eq!(
-            version(&mut enc, 10),
+            version(&mut enc, between),
             VERSION_PLAIN,
-            "inside the gap: stays"
+            "in the gap: stays"
         );
         // A fresh run of copies starts without stale ones.
         enc.set_expected_loss(50).unwrap();

@@ -1,9 +1,12 @@
 //! Turns listeners' reception reports into the expected-loss hint of our encoder.
 //!
 //! Each member that hears us reports every 2 s how much of our audio it lost
-//! (`salon_proto::Event::ReceptionReport`). We protect the worst listener: the hint is the
-//! highest loss among reports fresher than [`MAX_REPORT_AGE`], in whole percent rounded
-//! up. With no fresh report it falls back to the configured default, so a speaker nobody
+//! (`salon_proto::Event::ReceptionReport`). One report covers only ~100 frames, so a path
+//! with a steady 5 % loss reads anywhere from 1 to 10 %: each listener's figure is
+//! smoothed over its reports ([`SMOOTHING`]), or the encoder would flip between plain
+//! payloads and copies on noise. We protect the worst listener: the hint is the highest
+//! smoothed loss among listeners whose last report is fresher than [`MAX_REPORT_AGE`], in
+//! whole percent rounded up. With no fresh report it falls back to the configured default, so a speaker nobody
 //! reports to encodes exactly as before. Pure: `now` in, no clock reads.
 
 use std::collections::HashMap;
@@ -14,10 +17,14 @@ use std::time::{Duration, Instant};
 /// reports lost on the way do not reset the hint.
 pub const MAX_REPORT_AGE: Duration = Duration::from_secs(6);
 
+/// Weight of a new report in a listener's smoothed loss: 1/4, so the figure follows
+/// about the last four reports (8 s). A sudden 20 % loss reads 8 % after two reports.
+pub const SMOOTHING: u32 = 4;
+
 /// Latest reception report per listener, and the hint derived from them.
 #[derive(Debug, Clone)]
 pub struct LossFeedback<K> {
-    /// Listener → (loss per thousand, when the report arrived).
+    /// Listener → (smoothed loss per thousand, when its last report arrived).
     reports: HashMap<K, (u16, Instant)>,
     /// Hint when no fresh report exists, in percent.
     default_pct: u8,
@@ -41,15 +48,24 @@ impl<K: Eq + Hash> LossFeedback<K> {
         self.current
     }
 
-    /// `peer`'s latest report, per thousand, if it has sent one that is still counted.
+    /// `peer`'s smoothed loss, per thousand, if its last report is still counted.
     pub fn reported(&self, peer: &K) -> Option<u16> {
         self.reports.get(peer).map(|(permille, _)| *permille)
     }
 
-    /// Records `from`'s latest report (it replaces the previous one). Returns the new
-    /// hint if it changed.
+    /// Folds `from`'s latest report into its smoothed loss (a first report, or one after
+    /// the last expired, is taken as it is). Returns the new hint if it changed.
     pub fn record(&mut self, from: K, loss_permille: u16, now: Instant) -> Option<u8> {
-        self.reports.insert(from, (loss_permille, now));
+        let new = u32::from(loss_permille.min(1000));
+        let smoothed = match self.reports.get(&from) {
+            Some(&(old, at)) if now.saturating_duration_since(at) <= MAX_REPORT_AGE => {
+                let old = u32::from(old);
+                // Rounded to nearest; at most 1000, so it fits.
+                ((old * (SMOOTHING - 1) + new + SMOOTHING / 2) / SMOOTHING) as u16
+            }
+            _ => new as u16,
+        };
+        self.reports.insert(from, (smoothed, now));
         self.refresh(now)
     }
 
@@ -95,16 +111,39 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
-    fn each_listeners_latest_report_is_kept_until_it_expires() {
+    fn each_listeners_reports_are_smoothed_until_they_expire() {
         let t = Instant::now();
         let mut f = LossFeedback::<u8>::new(10);
         assert_eq!(f.reported(&1), None);
-        f.record(1, 150, t);
-        f.record(1, 40, t + S(2));
+        f.record(1, 200, t);
+        assert_eq!(f.reported(&1), Some(200), "a first report counts as it is");
+        f.record(1, 0, t + S(2));
+        assert_eq!(f.reported(&1), Some(150), "then a quarter of each new one");
         f.record(2, 0, t + S(2));
-        assert_eq!((f.reported(&1), f.reported(&2)), (Some(40), Some(0)));
+        assert_eq!(f.reported(&2), Some(0));
         f.refresh(t + S(9));
         assert_eq!(f.reported(&1), None);
+        // After expiry a report starts afresh.
+        f.record(1, 40, t + S(10));
+        assert_eq!(f.reported(&1), Some(40));
+    }
+
+    #[test]
+    fn a_steady_five_percent_path_read_noisily_stays_below_eight_percent() {
+        // Two-second reports of a 5 % path: binomial noise over ~100 frames.
+        let t = Instant::now();
+        let mut f = LossFeedback::new(10);
+        let noisy = [50u16, 90, 20, 70, 40, 100, 30, 60, 10, 80, 50, 90, 30];
+        let mut hints = Vec::new();
+        for (i, r) in noisy.iter().enumerate() {
+            f.record(1u8, *r, t + S(2 * i as u64));
+            hints.push(f.current());
+        }
+        assert!(hints[3..].iter().all(|&h| h < 8), "{hints:?}");
+        // A real onset of 20 % is seen within two reports.
+        f.record(1, 200, t + S(30));
+        f.record(1, 200, t + S(32));
+        assert!(f.current() >= 8, "{}", f.current());
     }
 
     #[test]
@@ -124,16 +163,14 @@ mod tests {
         let mut f = LossFeedback::new(10);
         assert_eq!(f.record(1u8, 52, t), Some(6), "5.2 % rounds up to 6");
         assert_eq!(f.record(2, 201, t), Some(21), "the worse listener wins");
-        assert_eq!(f.record(1, 150, t), None, "a better one changes nothing");
+        assert_eq!(f.record(3, 150, t), None, "a better one changes nothing");
+        assert_eq!(f.forget(&2, t), Some(15), "the worst gone: next worst");
+        assert_eq!(f.record(4, 1000, t), Some(100));
+        f.forget(&4, t);
+        f.forget(&3, t);
+        assert_eq!(f.forget(&1, t), Some(10), "nobody left: the default");
         assert_eq!(
-            f.record(2, 0, t),
-            Some(15),
-            "the worst improved: next worst"
-        );
-        assert_eq!(f.record(2, 1000, t), Some(100));
-        assert_eq!(f.record(1, 0, t), None);
-        assert_eq!(
-            f.record(2, 0, t),
+            f.record(5, 0, t),
             Some(0),
             "everyone loss-free: 0, not the default"
         );
@@ -152,7 +189,11 @@ mod tests {
         let mut f = LossFeedback::new(10);
         assert_eq!(f.record(1u8, 200, t), Some(20));
         assert_eq!(f.record(1, 200, t + S(2)), None);
-        assert_eq!(f.record(1, 195, t + S(4)), None, "19.5 % rounds up to 20");
+        assert_eq!(
+            f.record(1, 184, t + S(4)),
+            None,
+            "196 per mille rounds up to 20"
+        );
         assert_eq!(f.refresh(t + S(5)), None);
     }
 
@@ -172,7 +213,11 @@ mod tests {
             Some(10),
             "listener 1 expired: listener 2's 10 %"
         );
-        assert_eq!(f.record(2, 50, t + S(8)), Some(5));
+        assert_eq!(
+            f.record(2, 50, t + S(8)),
+            Some(9),
+            "smoothed: (3 x 100 + 50) / 4 per mille, rounded up"
+        );
         assert_eq!(f.refresh(t + S(15)), Some(10), "nobody fresh: the default");
         assert_eq!(f.refresh(t + S(16)), None);
     }
