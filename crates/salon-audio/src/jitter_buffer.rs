@@ -52,10 +52,10 @@ pub struct JitterStats {
     pub target_frames: usize,
     /// Frames from the next one to play to the newest buffered one.
     pub level_frames: usize,
-    /// Packets played normally (including accelerated ones).
+    /// Packets played from their own data (including accelerated ones).
     pub played: u64,
-    /// Frames recovered from a later packet: a copy it carries (inserted before the
-    /// frame's turn), or Opus FEC in the next one.
+    /// Frames recovered from a later packet: a copy it carries (counted when played),
+    /// or Opus FEC in the next one.
     pub fec_recovered: u64,
     /// Frames concealed (loss or underrun).
     pub concealed: u64,
@@ -133,8 +133,9 @@ const EXT_ORIGIN: i64 = 1 << 32;
 pub struct JitterBuffer {
     config: JitterConfig,
     frame_us: i64,
-    /// Buffered payloads by extended (unwrapped) sequence number.
-    packets: BTreeMap<i64, (Vec<u8>, i64)>,
+    /// Buffered (payload, arrival µs, restored from a copy) by extended (unwrapped)
+    /// sequence number.
+    packets: BTreeMap<i64, (Vec<u8>, i64, bool)>,
     /// Raw and extended sequence of the newest packet seen, to unwrap the next one.
     newest: Option<(u32, i64)>,
     /// Raw sequence number that maps to [`EXT_ORIGIN`].
@@ -250,7 +251,8 @@ impl JitterBuffer {
     /// Adds a copy of an earlier frame carried by a packet that arrived at `now` (pushed
     /// first with [`Self::push`]). It fills the gap if the frame is still wanted; its
     /// arrival says nothing about that frame's network delay, so it stays out of the delay
-    /// statistics. A filled gap counts as a loss for the recovery hold.
+    /// statistics. It counts as a recovered loss when it plays, unless the original
+    /// arrives first after all (reordered, not lost).
     pub fn push_copy(&mut self, packet: AudioPacket, now: Duration) {
         if !self.wants(packet.seq) {
             return;
@@ -260,9 +262,7 @@ impl JitterBuffer {
         if self.next.is_none() && self.buffering_since.is_none() {
             self.buffering_since = Some(now_us);
         }
-        self.packets.insert(ext, (packet.payload, now_us));
-        self.stats.fec_recovered += 1;
-        self.note_loss(true);
+        self.packets.insert(ext, (packet.payload, now_us, true));
     }
 
     /// Counts playout slots since the last loss and sets how long the extra frame stays.
@@ -315,9 +315,16 @@ impl JitterBuffer {
         if self.newest.is_none() {
             self.origin_raw = packet.seq;
         }
-        if self.packets.contains_key(&ext) {
-            // The first copy already counted towards the delay statistics.
-            self.stats.duplicates += 1;
+        if let Some(entry) = self.packets.get_mut(&ext) {
+            if entry.2 {
+                // The original of a frame a later packet's copy stood in for: it was
+                // reordered, not lost, and its delay is real jitter.
+                entry.2 = false;
+                self.record_delay(now.as_micros() as i64, ext);
+            } else {
+                // The first copy already counted towards the delay statistics.
+                self.stats.duplicates += 1;
+            }
             return;
         }
         let now_us = now.as_micros() as i64;
@@ -333,7 +340,7 @@ impl JitterBuffer {
         if self.next.is_none() && self.buffering_since.is_none() {
             self.buffering_since = Some(now_us);
         }
-        self.packets.insert(ext, (packet.payload, now_us));
+        self.packets.insert(ext, (packet.payload, now_us, false));
         // Bound memory against a flood of far-future sequence numbers: drop the oldest.
         while self.packets.len() > self.config.max_frames * 2 {
             if let Some((&oldest, _)) = self.packets.first_key_value() {
@@ -432,20 +439,22 @@ impl JitterBuffer {
             self.window_min_wait = i64::MAX;
             self.window_pops = 0;
         }
-        if let Some((payload, arrived)) = self.packets.remove(&next) {
-            self.note_loss(false);
+        if let Some((payload, arrived, copy)) = self.packets.remove(&next) {
+            // A frame restored from a copy was lost on the way: it keeps the hold.
+            self.note_loss(copy);
+            self.count_played(copy);
             self.window_min_wait = self.window_min_wait.min(now_us - arrived);
             self.underrun_frames = 0;
-            self.stats.played += 1;
             let first = AudioPacket {
                 seq: self.seq_of(next),
                 payload,
             };
             let surplus = level > self.target_frames + self.config.accelerate_margin;
             if (surplus || spare_frame)
-                && let Some((second, _)) = self.packets.remove(&(next + 1))
+                && let Some((second, _, second_copy)) = self.packets.remove(&(next + 1))
             {
-                self.stats.played += 1;
+                self.note_loss(second_copy);
+                self.count_played(second_copy);
                 self.stats.accelerated += 1;
                 self.pending_shrink_us = 0;
                 self.advance(next + 2);
@@ -486,7 +495,7 @@ impl JitterBuffer {
             let lost = next + skip;
             self.advance(lost + 1);
             self.window_min_wait = 0;
-            if let Some((next_payload, _)) = self.packets.get(&(lost + 1)) {
+            if let Some((next_payload, _, _)) = self.packets.get(&(lost + 1)) {
                 self.stats.fec_recovered += 1;
                 return Playout::Fec {
                     lost_seq: self.seq_of(lost),
@@ -512,6 +521,15 @@ impl JitterBuffer {
         Playout::Conceal
     }
 
+    /// Counts a frame played from its own packet or from a copy.
+    fn count_played(&mut self, from_copy: bool) {
+        if from_copy {
+            self.stats.fec_recovered += 1;
+        } else {
+            self.stats.played += 1;
+        }
+    }
+
     fn advance(&mut self, next: i64) {
         self.next = Some(next);
         self.floor = Some(next);
@@ -535,6 +553,62 @@ mod tests {
 
     fn jb() -> JitterBuffer {
         JitterBuffer::new(JitterConfig::new(FrameDuration::Ms20))
+    }
+
+    /// Packet 11 (carrying a copy of 10) overtakes 10; 10 itself arrives or not, before
+    /// its turn either way. Returns the stats and what played in slot 10.
+    fn overtaken(original_arrives: bool) -> (JitterStats, Playout) {
+        let mut jb = jb();
+        let mut slot10 = Playout::Silence;
+        for i in 0..30u32 {
+            let t = ms(u64::from(i) * 20);
+            match i {
+                10 => {
+                    jb.push(pkt(11), t + ms(1));
+                    jb.push_copy(pkt(10), t + ms(1));
+                    if original_arrives {
+                        jb.push(pkt(10), t + ms(3));
+                    }
+                }
+                11 => {}
+                _ => jb.push(pkt(i), t),
+            }
+            let p = jb.pop(t + ms(5));
+            if i == 10 {
+                slot10 = p;
+            }
+        }
+        (jb.stats(), slot10)
+    }
+
+    #[test]
+    fn a_copy_stands_in_for_a_lost_frame_and_counts_as_recovered_when_played() {
+        let (s, slot10) = overtaken(false);
+        assert_eq!(slot10, Playout::Normal(pkt(10)));
+        assert_eq!(
+            (s.fec_recovered, s.concealed, s.duplicates),
+            (1, 0, 0),
+            "{s:?}"
+        );
+        // Packet 11's early arrival reads as jitter in both runs; the loss adds the hold.
+        let (reordered, _) = overtaken(true);
+        assert_eq!(s.target_frames, reordered.target_frames + 1, "{s:?}");
+    }
+
+    #[test]
+    fn an_original_arriving_after_its_copy_is_a_reorder_not_a_loss_or_duplicate() {
+        let (s, slot10) = overtaken(true);
+        assert_eq!(slot10, Playout::Normal(pkt(10)));
+        assert_eq!(
+            (s.fec_recovered, s.concealed, s.duplicates),
+            (0, 0, 0),
+            "{s:?}"
+        );
+        let (lost, _) = overtaken(false);
+        assert!(
+            s.target_frames < lost.target_frames,
+            "no loss, no hold: {s:?}"
+        );
     }
 
     #[test]

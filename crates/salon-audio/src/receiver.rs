@@ -386,7 +386,11 @@ mod tests {
         // concealments are expansions that grow the delay by the frames copies reach
         // (one at the first loss, one more once copies two deep are seen); none replaces
         // a frame.
-        assert_eq!(stats.played + stats.level_frames as u64, 60, "{stats:?}");
+        assert_eq!(
+            stats.played + stats.fec_recovered + stats.level_frames as u64,
+            60,
+            "{stats:?}"
+        );
         assert!(stats.concealed <= 2, "{stats:?}");
     }
 
