@@ -308,7 +308,8 @@ impl<K: Eq + Hash + Clone + Send + 'static> AudioEngine<K> {
                     out_frame: vec![0.0; config.codec.frame.samples()],
                     next_send: Duration::ZERO,
                     next_play: Duration::ZERO,
-                    retry_at: Duration::ZERO,
+                    input_retry_at: Duration::ZERO,
+                    output_retry_at: Duration::ZERO,
                     margin: config.playback_margin,
                     underruns_seen: 0,
                     fill_in: None,
@@ -563,7 +564,10 @@ struct Worker<K> {
     out_frame: Vec<f32>,
     next_send: Duration,
     next_play: Duration,
-    retry_at: Duration,
+    /// When to look for a default device again after losing one, per direction (a lost
+    /// microphone's failed retries must not postpone the speaker's).
+    input_retry_at: Duration,
+    output_retry_at: Duration,
     margin: Duration,
     underruns_seen: u64,
     /// Time until the playback device wants audio mixed (just-in-time mixing).
@@ -832,7 +836,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
         let input_failed = match &self.input {
             Input::Device(c) => c.failed().then(|| c.name().to_owned()),
             Input::Ring(c) => c.failed().then(|| c.name().to_owned()),
-            Input::Lost => (now >= self.retry_at).then(String::new),
+            Input::Lost => (now >= self.input_retry_at).then(String::new),
             _ => None,
         };
         if let Some(from) = input_failed {
@@ -855,14 +859,14 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         self.next_send = now;
                     }
                     self.input = Input::Lost;
-                    self.retry_at = now + RETRY;
+                    self.input_retry_at = now + RETRY;
                 }
             }
         }
         let output_failed = match &self.output {
             Output::Device(p) => p.failed().then(|| p.name().to_owned()),
             Output::Ring(p) => p.failed().then(|| p.name().to_owned()),
-            Output::Lost => (now >= self.retry_at).then(String::new),
+            Output::Lost => (now >= self.output_retry_at).then(String::new),
             _ => None,
         };
         if let Some(from) = output_failed {
@@ -885,7 +889,7 @@ impl<K: Eq + Hash + Clone> Worker<K> {
                         self.next_play = now;
                     }
                     self.output = Output::Lost;
-                    self.retry_at = now + RETRY;
+                    self.output_retry_at = now + RETRY;
                 }
             }
         }
