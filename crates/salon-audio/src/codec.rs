@@ -80,15 +80,16 @@ impl Default for CodecConfig {
 
 impl CodecConfig {
     /// Salon's settings for `frame`: a bitrate that fills [`MAX_PAYLOAD_BYTES`] (61.2 kb/s
-    /// at 20 ms, 122.4 kb/s at 10 ms), in-band FEC with a 5 % loss hint until receivers
+    /// at 20 ms, 122.4 kb/s at 10 ms), in-band FEC sized for a 5 % loss until receivers
     /// report, complexity 9, and copies at high loss.
     pub const fn for_frame(frame: FrameDuration) -> Self {
         Self {
             frame,
             bitrate: (MAX_PAYLOAD_BYTES as u64 * 8 * 1_000_000 / frame.micros()) as u32,
             fec: true,
-            // Until receivers report: Opus FEC sized for a few percent, plain payloads.
-            expected_loss_pct: crate::payload::MIN_LOSS_HINT_PCT,
+            // Nothing known until receivers report (Opus still gets a hint of
+            // `payload::MIN_LOSS_HINT_PCT`, so it always carries some FEC).
+            expected_loss_pct: 0,
             complexity: 9,
             copies: true,
         }

@@ -168,6 +168,9 @@ pub struct JitterBuffer {
     /// How many frames back a later packet can restore: 1 with Opus FEC, up to 2 with
     /// copies (see [`crate::payload`]); that many extra frames are held after a loss.
     recovery_depth: i64,
+    /// The sender says its listeners report loss (see [`Self::set_hold`]): the extra
+    /// frames are held from the first packet, not from the first loss.
+    hold_always: bool,
     stats: JitterStats,
 }
 
@@ -200,6 +203,7 @@ impl JitterBuffer {
             since_loss: u64::MAX,
             fec_hold: 0,
             recovery_depth: 1,
+            hold_always: false,
             stats: JitterStats::default(),
         }
     }
@@ -224,19 +228,23 @@ impl JitterBuffer {
     /// keeps it for [`FEC_HOLD_SHORT`]; a loss while it is held shows a lossy path and
     /// keeps it for [`FEC_HOLD_LONG`]: every time it is given up, the next loss costs a
     /// concealed frame (and the expansion that wins the frame back), which is what
-    /// listeners hear most at a few percent of loss.
+    /// listeners hear most at a few percent of loss. While the sender says the path is
+    /// lossy, the frames are held throughout.
     fn fec_frames(&self) -> i64 {
-        if self.since_loss < self.fec_hold {
+        if self.hold_always || self.since_loss < self.fec_hold {
             self.recovery_depth
         } else {
             0
         }
     }
 
-    /// Sets how many frames back the stream's packets can restore (1 for Opus FEC, the
-    /// copy count for payloads with copies); clamped to 1..=2.
-    pub fn set_recovery_depth(&mut self, frames: usize) {
+    /// Passes on what the latest packet's sender knows of the path
+    /// ([`crate::payload::Parsed::hold_frames`]): 0 = no loss reported (hold one frame for
+    /// Opus FEC only after a loss here), 1 = loss reported (hold it from now on), 2 =
+    /// copies two deep (hold two from now on).
+    pub fn set_hold(&mut self, frames: usize) {
         self.recovery_depth = frames.clamp(1, 2) as i64;
+        self.hold_always = frames > 0;
     }
 
     /// Whether a copy of frame `seq` would still be used: its turn has not passed and it
@@ -579,6 +587,30 @@ mod tests {
             }
         }
         (jb.stats(), slot10)
+    }
+
+    #[test]
+    fn while_copies_arrive_the_recovery_frames_are_held_before_any_loss() {
+        let mut jb = jb();
+        let mut targets = Vec::new();
+        for i in 0..100u32 {
+            // Copies two deep for the first half, then plain payloads.
+            jb.set_hold(if i < 50 { 2 } else { 0 });
+            jb.push(pkt(i), ms(u64::from(i) * 20));
+            jb.pop(ms(u64::from(i) * 20 + 5));
+            targets.push(jb.stats().target_frames);
+        }
+        assert_eq!(targets[1], 3, "two frames held from the start: {targets:?}");
+        assert_eq!(targets[49], 3);
+        assert_eq!(
+            targets[99], 1,
+            "plain and loss-free: none held: {targets:?}"
+        );
+        assert_eq!(
+            jb.stats().concealed,
+            0,
+            "buffering waits for the held frames: nothing to stretch"
+        );
     }
 
     #[test]

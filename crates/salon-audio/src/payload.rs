@@ -4,7 +4,9 @@
 //! byte is a format version:
 //!
 //! * version 0 (`[0, opus…]`): one Opus frame filling the rest, with Opus in-band FEC for
-//!   the frame before it. The format while loss is low.
+//!   the frame before it. The format while loss is low. Version 3 is the same on a path
+//!   where receivers report some loss ([`LOSSY_PATH_PCT`]): it tells receivers to hold the
+//!   frame FEC needs from the first packet, not from the first loss.
 //! * version 2 (`[2, count, len, frame(seq), frame(seq-1), …, zeros…]`): `count` (1..=3)
 //!   Opus frames of `len` bytes from one encoder, newest first: this period's frame and
 //!   bit-exact copies of the one or two before it (RFC 2198 redundancy inside the fixed
@@ -35,6 +37,10 @@ use crate::error::{AudioError, Result};
 
 /// Format version: one plain Opus frame.
 pub const VERSION_PLAIN: u8 = 0;
+/// Format version: one plain Opus frame, from a sender whose listeners report loss.
+pub const VERSION_PLAIN_LOSSY: u8 = 3;
+/// Expected loss (percent) from which plain payloads say the path is lossy.
+pub const LOSSY_PATH_PCT: u8 = 2;
 /// Format version: this frame plus bit-exact copies of the previous ones.
 pub const VERSION_COPIES: u8 = 2;
 
@@ -67,6 +73,10 @@ pub struct Parsed<'a> {
     pub primary: &'a [u8],
     /// Copies of earlier frames, newest first, each `primary.len()` bytes.
     copies: &'a [u8],
+    /// Frames a receiver should hold back for loss recovery from this packet on, before
+    /// any loss of its own: 0 on a clean path, 1 for FEC on a lossy one, 2 for copies
+    /// (also before the first payload has earlier frames to copy).
+    pub hold_frames: usize,
 }
 
 impl<'a> Parsed<'a> {
@@ -89,11 +99,12 @@ impl<'a> Parsed<'a> {
 /// Splits a payload into its Opus frames; `None` if it is malformed.
 pub fn parse(payload: &[u8]) -> Option<Parsed<'_>> {
     match *payload.first()? {
-        VERSION_PLAIN => {
+        version @ (VERSION_PLAIN | VERSION_PLAIN_LOSSY) => {
             let primary = payload.get(1..)?;
             (!primary.is_empty()).then_some(Parsed {
                 primary,
                 copies: &[],
+                hold_frames: usize::from(version == VERSION_PLAIN_LOSSY),
             })
         }
         VERSION_COPIES => {
@@ -104,7 +115,11 @@ pub fn parse(payload: &[u8]) -> Option<Parsed<'_>> {
             }
             let frames = payload.get(COPIES_HEADER..COPIES_HEADER + count * len)?;
             let (primary, copies) = frames.split_at(len);
-            Some(Parsed { primary, copies })
+            Some(Parsed {
+                primary,
+                copies,
+                hold_frames: MAX_FRAMES - 1,
+            })
         }
         _ => None,
     }
@@ -220,7 +235,11 @@ impl PayloadEncoder {
         let len = match self.copy_len {
             Some(len) if self.copying => len,
             _ => {
-                out[0] = VERSION_PLAIN;
+                out[0] = if self.config.expected_loss_pct >= LOSSY_PATH_PCT {
+                    VERSION_PLAIN_LOSSY
+                } else {
+                    VERSION_PLAIN
+                };
                 return self.encoder.encode_into(pcm, &mut out[1..]);
             }
         };
@@ -334,17 +353,19 @@ mod tests {
         let (enter, leave) = copies_thresholds(FrameDuration::Ms20);
         let between = (enter + leave) / 2;
         assert_eq!(version(&mut enc, 0), VERSION_PLAIN);
-        assert_eq!(version(&mut enc, between), VERSION_PLAIN);
+        assert_eq!(version(&mut enc, LOSSY_PATH_PCT - 1), VERSION_PLAIN);
+        assert_eq!(version(&mut enc, LOSSY_PATH_PCT), VERSION_PLAIN_LOSSY);
+        assert_eq!(version(&mut enc, between), VERSION_PLAIN_LOSSY);
         assert_eq!(version(&mut enc, enter), VERSION_COPIES);
         assert_eq!(
             version(&mut enc, between),
             VERSION_COPIES,
             "in the gap: stays"
         );
-        assert_eq!(version(&mut enc, leave), VERSION_PLAIN);
+        assert_eq!(version(&mut enc, leave), VERSION_PLAIN_LOSSY);
         assert_eq!(
             version(&mut enc, between),
-            VERSION_PLAIN,
+            VERSION_PLAIN_LOSSY,
             "in the gap: stays"
         );
         // A fresh run of copies starts without stale ones.
@@ -370,7 +391,8 @@ mod tests {
             assert!(!enc.copying());
             let out = enc.encode(&tone(300.0, 0.3, 960, 0)).unwrap();
             assert_eq!(out.len(), cfg.frame_bytes());
-            assert_eq!(out[0], VERSION_PLAIN);
+            assert_eq!(out[0], VERSION_PLAIN_LOSSY);
+            assert_eq!(parse(&out).unwrap().hold_frames, 1);
         }
     }
 
@@ -408,7 +430,7 @@ mod tests {
                     })
                     .collect();
                 if let Some(v) = garbage.first_mut() {
-                    *v %= 3;
+                    *v %= 4;
                 }
                 let _ = parse(&garbage);
                 let _ = d.decode_payload(&garbage, &mut out);

@@ -253,7 +253,7 @@ impl<K: Eq + Hash + Clone> Receiver<K> {
             return Ok(());
         };
         let copies = parsed.copy_count();
-        speaker.jitter.set_recovery_depth(copies);
+        speaker.jitter.set_hold(parsed.hold_frames);
         // Copies are rebuilt as plain payloads, only for frames still missing.
         let mut missing: [Option<(u32, Vec<u8>)>; crate::payload::MAX_FRAMES - 1] = [None, None];
         for (back, slot) in (1..=copies).zip(missing.iter_mut()) {
