@@ -251,9 +251,7 @@ impl JitterBuffer {
     /// is not buffered already. Lets the caller skip building copies nobody needs.
     pub fn wants(&self, seq: u32) -> bool {
         let ext = self.unwrap_seq(seq);
-        self.newest.is_some()
-            && !self.packets.contains_key(&ext)
-            && self.floor.is_none_or(|floor| ext >= floor)
+        !self.packets.contains_key(&ext) && self.floor.is_none_or(|floor| ext >= floor)
     }
 
     /// Adds a copy of an earlier frame carried by a packet that arrived at `now` (pushed
@@ -262,7 +260,8 @@ impl JitterBuffer {
     /// statistics. It counts as a recovered loss when it plays, unless the original
     /// arrives first after all (reordered, not lost).
     pub fn push_copy(&mut self, packet: AudioPacket, now: Duration) {
-        if !self.wants(packet.seq) {
+        // Sequence numbers unwrap against the newest packet: a copy needs its carrier.
+        if self.newest.is_none() || !self.wants(packet.seq) {
             return;
         }
         let ext = self.unwrap_seq(packet.seq);

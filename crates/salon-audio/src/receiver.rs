@@ -395,6 +395,40 @@ mod tests {
     }
 
     #[test]
+    fn a_streams_lost_first_packet_is_played_from_the_copy_in_the_next() {
+        use crate::codec::CodecConfig;
+        use crate::codec::tests::tone;
+        use crate::sender::Sender;
+        let cfg = CodecConfig {
+            expected_loss_pct: 20,
+            ..CodecConfig::default()
+        };
+        let mut tx = Sender::new(cfg).unwrap();
+        tx.set_noise_suppression(false);
+        let mut rx: Receiver<u8> = Receiver::new(FrameDuration::Ms20);
+        let mut out = vec![0.0; 960];
+        for k in 0..20 {
+            let p = tx.process(&tone(500.0, 0.4, 960, k * 960)).unwrap();
+            let now = Duration::from_millis(k as u64 * 20);
+            // Packets 0 and 2 are lost: only packet 1 carries frame 0.
+            if k != 0 && k != 2 {
+                rx.push(1, p, now).unwrap();
+            }
+            rx.mix_into(now + Duration::from_millis(10), &mut out);
+        }
+        let stats = rx.stats(&1).unwrap();
+        assert_eq!(
+            stats.fec_recovered, 2,
+            "frames 0 and 2 from copies: {stats:?}"
+        );
+        assert_eq!(
+            stats.played + stats.fec_recovered + stats.level_frames as u64,
+            20,
+            "{stats:?}"
+        );
+    }
+
+    #[test]
     fn silent_speaker_is_not_speaking_and_unknown_volume_is_clamped() {
         let mut rx: Receiver<u8> = Receiver::new(FrameDuration::Ms20);
         rx.set_volume(&1, f32::NAN).unwrap();
