@@ -10,7 +10,8 @@
 //! overrides the sender's expected loss (default: the trace's loss rate, which receiver
 //! reports would tell it), `BITRATE=B` the bitrate, `NOFEC=1` turns in-band FEC off. `LEAD_IN_S=S` runs the stream S seconds (silence, same loss rate) before
 //! the speech and leaves them out of both outputs: a Salon stream flows muted or not, so
-//! speech rarely starts with a stream's first packets.
+//! speech rarely starts with a stream's first packets. `REPORTS=1`: the sender learns the
+//! loss from simulated reception reports instead of knowing it from the start.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -90,8 +91,27 @@ fn main() {
     let mut rx: Receiver<u8> = Receiver::with_jitter_config(jc);
     let mut out = vec![0.0; n];
     let mut sink = WavSink::create(out_dir.join("pipeline.wav")).unwrap();
+    // `REPORTS=1`: the sender starts knowing nothing (expected loss 0) and learns the loss
+    // as in a room: a report every 2 s of the frames lost in it, smoothed with a quarter
+    // weight on the newest and half on the first (salon-node's `loss_feedback`), applied
+    // as it arrives (a round trip, nothing at this scale).
+    let reports = std::env::var("REPORTS").is_ok();
+    let per_report = (2_000_000 / codec.frame.micros()) as usize;
+    let mut smoothed: Option<u32> = None;
+    if reports {
+        sender.set_expected_loss(0).unwrap();
+    }
     for f in 0..frames {
         let now = Duration::from_micros(f as u64 * codec.frame.micros());
+        if reports && f > 0 && f % per_report == 0 {
+            let window = &lost[f - per_report..f];
+            let permille = (window.iter().filter(|l| **l).count() * 1000 / per_report) as u32;
+            let s = smoothed.map_or(permille.div_ceil(2), |old| (3 * old + permille + 2) / 4);
+            smoothed = Some(s);
+            sender
+                .set_expected_loss(s.div_ceil(10).min(100) as u8)
+                .unwrap();
+        }
         let packet = sender.process(&pcm[f * n..(f + 1) * n]).unwrap();
         if !lost[f] {
             link.send(packet, now);
