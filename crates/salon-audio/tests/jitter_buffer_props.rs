@@ -13,15 +13,18 @@ const FRAME_US: u64 = 20_000;
 /// `delays[i]` ms (`None` = lost), optionally sent twice; pops once per period until well
 /// after the last arrival. Returns every decision and the buffer.
 fn simulate(start_seq: u32, delays: &[Option<u16>], dup: &[bool]) -> (Vec<Playout>, JitterBuffer) {
-    let (out, jb, _) = simulate_traced(start_seq, delays, dup);
+    let (out, jb, _) = simulate_traced(start_seq, delays, dup, false);
     (out, jb)
 }
 
 /// [`simulate`], also returning the running count of late packets after each playout.
+/// With `copies`, every packet also carries copies of the two frames before it, as
+/// payload format 2 does, handed over with `push_copy`.
 fn simulate_traced(
     start_seq: u32,
     delays: &[Option<u16>],
     dup: &[bool],
+    copies: bool,
 ) -> (Vec<Playout>, JitterBuffer, Vec<u64>) {
     let mut arrivals = Vec::new();
     for (i, d) in delays.iter().enumerate() {
@@ -44,13 +47,19 @@ fn simulate_traced(
     while t < last + 2_000_000 {
         while next < arrivals.len() && arrivals[next].0 <= t {
             let (at, seq) = arrivals[next];
-            jb.push(
-                AudioPacket {
-                    seq,
-                    payload: seq.to_le_bytes().to_vec(),
-                },
-                Duration::from_micros(at),
-            );
+            let packet = |seq: u32| AudioPacket {
+                seq,
+                payload: seq.to_le_bytes().to_vec(),
+            };
+            jb.push(packet(seq), Duration::from_micros(at));
+            if copies {
+                jb.set_hold(2);
+                // The stream's first payloads carry fewer copies (format 2's count).
+                for back in 1..=seq.wrapping_sub(start_seq).min(2) {
+                    let old = seq.wrapping_sub(back);
+                    jb.push_copy(packet(old), Duration::from_micros(at));
+                }
+            }
             next += 1;
         }
         out.push(jb.pop(Duration::from_micros(t)));
@@ -109,6 +118,23 @@ proptest! {
     }
 
     #[test]
+    fn with_copies_no_frame_is_played_twice_or_out_of_order(
+        start in any::<u32>(),
+        delays in prop::collection::vec(prop::option::weighted(0.8, 0u16..60), 3..300),
+        dup in prop::collection::vec(any::<bool>(), 300),
+    ) {
+        let (out, jb, _) = simulate_traced(start, &delays, &dup, true);
+        let seqs = played(&out, start);
+        prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "out of order or repeated: {seqs:?}");
+        prop_assert!(payload_matches(&out));
+        // A copy only stands in for a frame that never arrived in time: with every
+        // original on time nothing would be recovered, so recoveries never exceed losses.
+        let lost = delays.iter().filter(|d| d.is_none()).count() as u64;
+        let s = jb.stats();
+        prop_assert!(s.fec_recovered <= lost + s.late, "{s:?} with {lost} lost");
+    }
+
+    #[test]
     fn every_packet_is_either_played_or_counted_late(
         start in any::<u32>(),
         delays in prop::collection::vec(0u16..300, 1..300),
@@ -138,7 +164,7 @@ proptest! {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
             Some((x % (u64::from(jitter_ms) + 1)) as u16)
         }).collect();
-        let (_, jb, late) = simulate_traced(start, &delays, &[]);
+        let (_, jb, late) = simulate_traced(start, &delays, &[], false);
         let s = jb.stats();
         // The first 2 s fill the delay window while the target grows from one frame (up
         // to ~7 at 120 ms); after that the target covers the 97th percentile, so about 3%
