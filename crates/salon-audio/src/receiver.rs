@@ -352,12 +352,16 @@ mod tests {
         assert!(max_step < 0.03, "discontinuity of {max_step}");
     }
 
-    #[test]
-    fn malformed_payloads_are_dropped_and_their_frames_rebuilt_from_later_copies() {
+    /// Streams `frames` of a 500 Hz tone from a sender expecting 20 % loss (so payloads
+    /// carry copies of the two frames before) into a receiver, one frame period apart.
+    /// `damage` may corrupt a packet or return `false` to lose it. Returns the stats.
+    fn copies_stream(
+        frames: usize,
+        damage: impl Fn(usize, &mut AudioPacket) -> bool,
+    ) -> JitterStats {
         use crate::codec::CodecConfig;
         use crate::codec::tests::tone;
         use crate::sender::Sender;
-        // 20 % expected loss: payloads carry copies of the two frames before.
         let cfg = CodecConfig {
             expected_loss_pct: 20,
             ..CodecConfig::default()
@@ -366,8 +370,20 @@ mod tests {
         tx.set_noise_suppression(false);
         let mut rx: Receiver<u8> = Receiver::new(FrameDuration::Ms20);
         let mut out = vec![0.0; 960];
-        for k in 0..60 {
+        for k in 0..frames {
             let mut p = tx.process(&tone(500.0, 0.4, 960, k * 960)).unwrap();
+            let now = Duration::from_millis(k as u64 * 20);
+            if damage(k, &mut p) {
+                rx.push(1, p, now).unwrap();
+            }
+            rx.mix_into(now + Duration::from_millis(10), &mut out);
+        }
+        rx.stats(&1).unwrap()
+    }
+
+    #[test]
+    fn malformed_payloads_are_dropped_and_their_frames_rebuilt_from_later_copies() {
+        let stats = copies_stream(60, |k, p| {
             match k {
                 30 => p.payload.truncate(50),
                 // Two in a row: only the copy two frames back can restore the first.
@@ -375,11 +391,8 @@ mod tests {
                 45 => p.payload[2] = 0,
                 _ => {}
             }
-            let now = Duration::from_millis(k as u64 * 20);
-            rx.push(1, p, now).unwrap();
-            rx.mix_into(now + Duration::from_millis(10), &mut out);
-        }
-        let stats = rx.stats(&1).unwrap();
+            true
+        });
         assert_eq!(stats.malformed, 3, "{stats:?}");
         assert_eq!(stats.fec_recovered, 3, "{stats:?}");
         // Every frame played from real or copied data (the rest is still buffered). The
@@ -396,27 +409,8 @@ mod tests {
 
     #[test]
     fn a_streams_lost_first_packet_is_played_from_the_copy_in_the_next() {
-        use crate::codec::CodecConfig;
-        use crate::codec::tests::tone;
-        use crate::sender::Sender;
-        let cfg = CodecConfig {
-            expected_loss_pct: 20,
-            ..CodecConfig::default()
-        };
-        let mut tx = Sender::new(cfg).unwrap();
-        tx.set_noise_suppression(false);
-        let mut rx: Receiver<u8> = Receiver::new(FrameDuration::Ms20);
-        let mut out = vec![0.0; 960];
-        for k in 0..20 {
-            let p = tx.process(&tone(500.0, 0.4, 960, k * 960)).unwrap();
-            let now = Duration::from_millis(k as u64 * 20);
-            // Packets 0 and 2 are lost: only packet 1 carries frame 0.
-            if k != 0 && k != 2 {
-                rx.push(1, p, now).unwrap();
-            }
-            rx.mix_into(now + Duration::from_millis(10), &mut out);
-        }
-        let stats = rx.stats(&1).unwrap();
+        // Packets 0 and 2 are lost: only packet 1 carries frame 0.
+        let stats = copies_stream(20, |k, _| k != 0 && k != 2);
         assert_eq!(
             stats.fec_recovered, 2,
             "frames 0 and 2 from copies: {stats:?}"

@@ -68,15 +68,16 @@ fn members(ev: &NodeEvent) -> Option<usize> {
     }
 }
 
-#[tokio::test]
-async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
-    let root = tempdir("history");
+/// Ada hosts `title` and Bo joins through her invite; returns both, once each sees two
+/// members, and their data folder.
+async fn ada_hosts_bo_joins(tag: &str, title: &str) -> (Node, Node, PathBuf) {
+    let root = tempdir(tag);
     let mut a = start(&root.join("a"), "Ada").await;
     let mut b = start(&root.join("b"), "Bo").await;
     let Reply::Invite { invite } = ok(
         &a,
         Command::Host {
-            title: "Tea".into(),
+            title: title.into(),
         },
     )
     .await
@@ -92,6 +93,12 @@ async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
         (members(e) == Some(2)).then_some(())
     })
     .await;
+    (a, b, root)
+}
+
+#[tokio::test]
+async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
+    let (mut a, mut b, root) = ada_hosts_bo_joins("history", "Tea").await;
 
     ok(&b, Command::Chat("hello from Bo".into())).await;
     wait_for(&mut a, "Bo's line", |e| match e {
@@ -453,20 +460,7 @@ async fn a_handle_runs_commands_until_its_node_stops() {
 
 #[tokio::test]
 async fn a_listener_reports_what_it_loses_of_the_speakers_audio_over_real_udp() {
-    let root = tempdir("reports");
-    let mut a = start(&root.join("a"), "Ada").await;
-    let mut b = start(&root.join("b"), "Bo").await;
-    let Reply::Invite { invite } = ok(
-        &a,
-        Command::Host {
-            title: "Loss".into(),
-        },
-    )
-    .await
-    else {
-        panic!("no invite")
-    };
-    ok(&b, Command::Join { invite }).await;
+    let (mut a, mut b, root) = ada_hosts_bo_joins("reports", "Loss").await;
     // Ada hosts, so she is on stage and Bo hears her tone: Bo's reports (every 2 s) reach
     // Ada's link list. Loopback loses nothing.
     let reported = wait_for(&mut a, "Bo's reception report", |e| match e {
@@ -493,4 +487,5 @@ async fn a_listener_reports_what_it_loses_of_the_speakers_audio_over_real_udp() 
     assert_eq!(to_bo, Some(None));
     a.shutdown().await;
     b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
 }
