@@ -117,6 +117,8 @@ impl JitterConfig {
 const FEC_HOLD_SHORT: Duration = Duration::from_secs(5);
 /// How long it is kept after a loss that came while it was held.
 const FEC_HOLD_LONG: Duration = Duration::from_secs(30);
+/// Losses at most this many played frames apart count as one burst.
+const BURST_SLOTS: u64 = 2;
 /// Shrink windows a spare frame must last before a whole frame is dropped.
 const WINDOW_HISTORY: usize = 4;
 /// Slack always left when shrinking, for scheduling noise (µs).
@@ -279,7 +281,10 @@ impl JitterBuffer {
             return;
         }
         let frames = |d: Duration| d.as_micros() as u64 / self.frame_us.max(1) as u64;
-        self.fec_hold = if self.fec_frames() > 0 {
+        // Losses a frame or two apart are one burst, one event; a lossy path is a loss
+        // that comes back after the stream has played on.
+        let repeated = self.fec_frames() > 0 && self.since_loss > BURST_SLOTS;
+        self.fec_hold = if repeated {
             frames(FEC_HOLD_LONG)
         } else {
             frames(FEC_HOLD_SHORT)
@@ -739,6 +744,32 @@ mod tests {
         let out = steady(&[50], 600);
         let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
         assert_eq!(delay(100), Some(1), "{:?}", &out[90..105]);
+        assert_eq!(delay(599), Some(0), "{:?}", &out[585..600]);
+    }
+
+    #[test]
+    fn a_lone_burst_of_two_restored_from_copies_holds_the_extra_frame_only_briefly() {
+        // Frames 50 and 51 lost together and both played from packet 52's copies: one
+        // event, not a lossy path, so the hold lapses like a lone loss's.
+        let mut jb = jb();
+        let mut out = Vec::new();
+        for i in 0..600u32 {
+            let t = ms(u64::from(i) * 20);
+            if i != 50 && i != 51 {
+                jb.push(pkt(i), t);
+            }
+            if i == 52 {
+                jb.push_copy(pkt(50), t);
+                jb.push_copy(pkt(51), t);
+            }
+            out.push(match jb.pop(t + ms(10)) {
+                Playout::Normal(p) | Playout::Shrink(p, _) => Some(p.seq),
+                Playout::Accelerate(_, b) => Some(b.seq),
+                _ => None,
+            });
+        }
+        assert_eq!(jb.stats().fec_recovered, 2, "{:?}", jb.stats());
+        let delay = |i: usize| out[i].map(|seq| i as i64 - i64::from(seq));
         assert_eq!(delay(599), Some(0), "{:?}", &out[585..600]);
     }
 
