@@ -70,9 +70,9 @@ pub struct CodecConfig {
 
 impl Default for CodecConfig {
     /// 20 ms frames filling [`MAX_PAYLOAD_BYTES`] (61.2 kb/s) with in-band FEC. Measured
-    /// with espeak-ng speech (`tools/pesq_bench.py`): PESQ-WB 4.26 / 3.87 / 3.42 / 2.52 at
-    /// 0 / 5 / 10 / 20 % loss, against 4.00 / 3.62 / 3.18 / 2.36 at the 48 kb/s that left
-    /// 33 bytes of every datagram as padding.
+    /// with espeak-ng speech (`tools/pesq_bench.py`, bare codec row): PESQ-WB 4.26 / 3.82 /
+    /// 3.55 / 2.49 at 0 / 5 / 10 / 20 % loss, against 4.00 / 3.56 / 3.25 / 2.31 at the
+    /// 48 kb/s (`BITRATE=48000`) that left 33 bytes of every datagram as padding.
     fn default() -> Self {
         Self::for_frame(FrameDuration::Ms20)
     }
@@ -243,8 +243,9 @@ const WIDEBAND_BELOW: u32 = 32_000;
 
 /// The widest audio band worth coding at `bitrate`. At low rates Opus would otherwise go
 /// super-wideband (hybrid) and spread thin bits over 8–12 kHz; for speech the bits buy
-/// more below 8 kHz. Measured (espeak-ng speech, 20 kb/s CBR, `tools/pesq_bench.py`
-/// method): PESQ-WB 3.13 unrestricted, 3.56 held to wideband.
+/// more below 8 kHz. Measured (espeak-ng speech, 20 kb/s CBR without loss:
+/// `BITRATE=20000 NOFEC=1 LOSSES=0 tools/pesq_bench.py`, bare row): PESQ-WB 3.56 held to
+/// wideband, 3.13 with this hold taken out.
 fn max_bandwidth(bitrate: u32) -> opus::Bandwidth {
     if bitrate < WIDEBAND_BELOW {
         opus::Bandwidth::Wideband
