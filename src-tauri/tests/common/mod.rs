@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+// The `salon` peers' event stream is read the same way in salon-node's own tests.
+#[path = "../../../crates/salon-node/tests/common/json_events.rs"]
+mod json_events;
+#[allow(unused_imports)] // not every test binary uses both
+pub use json_events::{json_events, member};
+
 pub const APP: &str = env!("CARGO_BIN_EXE_salon-desktop");
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -755,18 +761,8 @@ impl CliPeer {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
+        let events = json_events(child.stdout.take().unwrap());
         let stdin = child.stdin.take().unwrap();
-        let (tx, events) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
         CliPeer {
             name: name.to_owned(),
             child,
@@ -884,14 +880,6 @@ pub fn history(data_dir: &Path, passphrase: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A member of a room as a peer reports it, by display name.
-pub fn member<'a>(room: &'a Value, name: &str) -> Option<&'a Value> {
-    room["members"]
-        .as_array()?
-        .iter()
-        .find(|m| m["name"] == name)
 }
 
 /// Writes a 48 kHz mono WAV of `secs` seconds: 440 Hz bursts of 0.4 s every 1.3 s, so a

@@ -2,13 +2,17 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod json_events;
+#[allow(unused_imports)] // not every test binary uses both
+pub use json_events::{json_events, member};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_salon");
 
@@ -95,18 +99,8 @@ pub fn spawn_opts(root: &Path, name: &str, args: &[&str], input: &str, dsp: bool
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let events = json_events(child.stdout.take().unwrap());
     let stdin = child.stdin.take().unwrap();
-    let (tx, events) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && tx.send(v).is_err()
-            {
-                break;
-            }
-        }
-    });
     Peer {
         name: name.into(),
         child,
@@ -187,13 +181,6 @@ impl Peer {
             self.name, self.room
         );
     }
-}
-
-pub fn member<'a>(room: &'a Value, name: &str) -> Option<&'a Value> {
-    room["members"]
-        .as_array()?
-        .iter()
-        .find(|m| m["name"] == name)
 }
 
 /// Goertzel power of `hz` relative to total power, over 16-bit mono samples at 48 kHz.
