@@ -378,9 +378,9 @@ pub struct LinkInfo {
     pub audio_lost: u64,
     /// Jitter-buffer target delay in milliseconds.
     pub jitter_buffer_ms: Option<u32>,
-    /// Share of *our* audio this member lost in its last reception report (per
-    /// thousand); `None` until it reports, i.e. while we are not on stage. Our encoder
-    /// protects the worst of these.
+    /// Share of *our* audio this member loses, per thousand: its reception reports
+    /// smoothed (`loss_feedback`: the first counts half, then a quarter each). `None`
+    /// until it reports, i.e. while we are not on stage. Our encoder protects the worst.
     pub reported_loss_permille: Option<u16>,
     /// Whether an encrypted session is up.
     pub up: bool,

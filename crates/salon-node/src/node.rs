@@ -14,7 +14,7 @@ use salon_audio::{
 use salon_proto::{
     Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, PublicKey, RoomView,
 };
-use salon_store::{KdfParams, Store};
+use salon_store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::UdpSocket;
@@ -44,8 +44,6 @@ pub struct NodeConfig {
     pub proto: salon_proto::Config,
     /// How often speaking levels and link figures are reported.
     pub report_every: Duration,
-    /// Argon2id cost for a passphrase change.
-    pub kdf: KdfParams,
 }
 
 impl Default for NodeConfig {
@@ -57,7 +55,6 @@ impl Default for NodeConfig {
             engine: EngineConfig::default(),
             proto: salon_proto::Config::default(),
             report_every: Duration::from_millis(500),
-            kdf: KdfParams::default(),
         }
     }
 }
@@ -202,7 +199,6 @@ impl Node {
             on_stage: false,
             loss: LossFeedback::new(default_loss),
             report_every: cfg.report_every,
-            kdf: cfg.kdf,
             settings,
             input_is_device,
             output_device,
@@ -277,7 +273,6 @@ struct Driver {
     /// Listeners' reception reports, turned into the encoder's expected-loss hint.
     loss: LossFeedback<PublicKey>,
     report_every: Duration,
-    kdf: KdfParams,
     /// The settings as applied now.
     settings: SettingsInfo,
     /// The microphone is a device (not a file or tone), so settings may switch it.
@@ -716,12 +711,15 @@ impl Driver {
                 }
             },
             Command::ChangePassphrase { old, new } => {
-                let kdf = self.kdf;
+                // The cheap check first: no Argon2 run for a passphrase that cannot do.
+                if new.chars().count() < crate::profile::MIN_PASSPHRASE_CHARS {
+                    let _ = reply.send(Err(NodeError::WeakPassphrase));
+                    return;
+                }
                 self.on_store(reply, move |s, _| {
                     s.check_passphrase(&old)?;
-                    if new.chars().count() < crate::profile::MIN_PASSPHRASE_CHARS {
-                        return Err(NodeError::WeakPassphrase);
-                    }
+                    // The profile keeps the stretching cost it was created with.
+                    let kdf = s.kdf_params();
                     s.change_passphrase(&new, kdf)?;
                     Ok(Reply::Ok)
                 })

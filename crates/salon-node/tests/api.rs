@@ -33,7 +33,6 @@ fn config() -> NodeConfig {
             ..EngineConfig::default()
         },
         report_every: Duration::from_millis(100),
-        kdf: KdfParams::INSECURE_FAST,
         ..NodeConfig::default()
     }
 }

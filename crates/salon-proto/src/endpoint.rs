@@ -1035,17 +1035,15 @@ impl Endpoint {
             link.reported_up = true;
             self.events.push_back(Event::LinkUp(peer));
         }
-        let on_stage = self
+        // One roster lookup per datagram: this runs for every audio frame.
+        let role = self
             .room
             .as_ref()
             .filter(|r| r.phase == Phase::Open)
             .and_then(|r| r.member(&peer))
-            .is_some_and(|m| m.role.on_stage());
-        let is_member = self
-            .room
-            .as_ref()
-            .filter(|r| r.phase == Phase::Open)
-            .is_some_and(|r| r.member(&peer).is_some());
+            .map(|m| m.role);
+        let on_stage = role.is_some_and(Role::on_stage);
+        let is_member = role.is_some();
         let report_interval = self.cfg.report_interval;
         let mut pongs = Vec::new();
         let mut report = None;
@@ -1870,7 +1868,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
     use super::*;
-    use crate::frame::{AUDIO_TYPE, REPORT_TYPE};
+    use crate::frame::REPORT_TYPE;
     use crate::sim::Net;
 
     /// Seals `plain` with `from`'s session to `to`, as `from` would send it.
@@ -1902,6 +1900,18 @@ mod tests {
                 && n.mesh_up(&[a, b]))
         );
         let kb = net.key(b);
+        // b on stage: the audio frame in front of each bad report would count if the
+        // parser took the frames before a bad one and dropped only the report.
+        net.with(a, |ep, now| ep.moderate(now, kb, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(10), |n| {
+            n.nodes[a]
+                .ep
+                .room()
+                .and_then(|r| r.members.iter().find(|m| m.key == kb).map(|m| m.role))
+                == Some(Role::Speaker)
+        }));
+        while net.nodes[a].ep.poll_event().is_some() {}
         let from = net.nodes[b].addr;
         let malformed = [
             ending_with(&[REPORT_TYPE]),             // loss field missing
@@ -1927,13 +1937,23 @@ mod tests {
             assert_eq!(ep.poll_timeout(), timeout);
             assert_eq!(ep.link_stats(&kb), stats);
         }
-        // The same path with a well-formed report does surface it: the cases above were
-        // rejected by the report parser, not by the harness.
+        // The same path with a well-formed report does surface it, and the audio filler
+        // with a valid tail counts: the cases above were rejected by the report parser,
+        // not by the harness.
+        let stats = net.nodes[a].ep.link_stats(&kb).map(|s| s.audio_received);
+        let d = sealed(&mut net, b, a, &ending_with(&[]));
+        let now = net.now;
+        net.nodes[a].ep.handle_datagram(now, from, &d);
+        assert_eq!(
+            net.nodes[a].ep.link_stats(&kb).map(|s| s.audio_received),
+            stats.map(|n| n + 1),
+            "b's audio counts once b is on stage"
+        );
+        while net.nodes[a].ep.poll_event().is_some() {}
         let mut ok = Vec::new();
         frame::push_report(&mut ok, 1000);
         frame::pad(&mut ok);
         assert_eq!(ok[0], REPORT_TYPE);
-        assert_ne!(ok[0], AUDIO_TYPE);
         let d = sealed(&mut net, b, a, &ok);
         let now = net.now;
         net.nodes[a].ep.handle_datagram(now, from, &d);
