@@ -127,9 +127,6 @@ pub async fn create_profile(
     name: String,
     passphrase: String,
 ) -> Result<ProfileInfo, ApiError> {
-    if passphrase.chars().count() < profile::MIN_PASSPHRASE_CHARS {
-        return Err(salon_node::NodeError::WeakPassphrase.into());
-    }
     let dir = state.data_dir.clone();
     // Argon2id takes a good fraction of a second: off the async threads.
     let prof = tokio::task::spawn_blocking(move || {

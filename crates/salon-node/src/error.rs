@@ -41,7 +41,10 @@ pub enum NodeError {
     #[error("choose a display name of 1 to 64 characters")]
     InvalidName,
     /// The passphrase is too short.
-    #[error("choose a passphrase of at least 8 characters")]
+    #[error(
+        "choose a passphrase of at least {} characters",
+        crate::profile::MIN_PASSPHRASE_CHARS
+    )]
     WeakPassphrase,
     /// A device named in the settings is not there.
     #[error("there is no {direction} device called \"{name}\"; plug it in or choose another")]

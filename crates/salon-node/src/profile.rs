@@ -93,6 +93,9 @@ pub fn create(
     if !salon_proto::roster::valid_name(name) {
         return Err(NodeError::InvalidName);
     }
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(NodeError::WeakPassphrase);
+    }
     std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
         what: format!("cannot create the data directory {}", dir.display()),
         source,
@@ -147,5 +150,20 @@ mod tests {
         // 2026-11-27 07:01:07 UTC, and a leap day.
         assert_eq!(utc_stamp(1_795_762_867), "2026-11-27-070107");
         assert_eq!(utc_stamp(951_782_400), "2000-02-29-000000");
+    }
+
+    #[test]
+    fn a_new_profile_needs_a_passphrase_of_eight_characters_and_writes_nothing_otherwise() {
+        let dir = std::env::temp_dir().join(format!("salon-weak-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let short = "x".repeat(MIN_PASSPHRASE_CHARS - 1);
+        assert!(matches!(
+            create(&dir, &short, "Ada", KdfParams::INSECURE_FAST),
+            Err(NodeError::WeakPassphrase)
+        ));
+        assert!(!dir.exists(), "nothing written for a refused passphrase");
+        let enough = "x".repeat(MIN_PASSPHRASE_CHARS);
+        assert!(create(&dir, &enough, "Ada", KdfParams::INSECURE_FAST).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -172,9 +172,6 @@ fn init(
         ));
     }
     let pass = passphrase(pass_file, true)?;
-    if pass.is_empty() {
-        return Err("the passphrase must not be empty".into());
-    }
     let mut kdf = KdfParams::default();
     if let Some(m) = kdf_memory_kib {
         kdf.m_cost_kib = m;
