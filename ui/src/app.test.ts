@@ -44,7 +44,7 @@ const roomInfo = (me: "speaker" | "listener" | "host" = "speaker", muted = false
   safety_code: "1111 2222 3333",
   host: "aa",
   members: [
-    { key: "aa", name: "Ada", role: me === "host" ? "host" : "host", hand_raised: false, muted: false, me: me === "host" },
+    { key: "aa", name: "Ada", role: "host", hand_raised: false, muted: false, me: me === "host" },
     { key: "bb", name: "Bo", role: me === "host" ? "listener" : me, hand_raised: false, muted, me: me !== "host" },
   ],
 });

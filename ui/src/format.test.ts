@@ -31,6 +31,8 @@ describe("history formatting", () => {
   it("who was there lists each person once, in order of arrival", () => {
     const p = (key: string, name: string, joined_at: number) => ({ key, name, role: "listener" as const, joined_at, left_at: null });
     expect(whoWasThere([p("b", "Bo", 2), p("a", "Ada", 1), p("b", "Bo", 3)])).toEqual(["Ada", "Bo"]);
+    // Two people called Alex are two people.
+    expect(whoWasThere([p("x", "Alex", 1), p("y", "Alex", 2)])).toEqual(["Alex", "Alex"]);
   });
 
   it("dates say today and yesterday", () => {

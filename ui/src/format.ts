@@ -1,5 +1,5 @@
 // Small pure helpers the view uses: dates, durations, safety numbers, link quality.
-import type { HistoryParticipant, HistoryRoom, LinkInfo } from "./api";
+import type { HistoryParticipant, HistoryRoom, LinkInfo, Role } from "./api";
 
 /** A 60-digit safety number as 12 groups of 5 digits (anything but digits is ignored). */
 export function safetyGroups(n: string): string[] {
@@ -30,17 +30,25 @@ export function when(ms: number, now: number = Date.now()): string {
   return `${d.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" })}, ${time}`;
 }
 
-/** The names of everyone who was there, each once, in order of arrival. */
+/** The names of everyone who was there, each person once (two people may share a
+ *  name), in order of arrival. */
 export function whoWasThere(ps: HistoryParticipant[]): string[] {
-  const seen = new Set<string>();
-  const names: string[] = [];
+  return participants(ps).map((p) => p.name);
+}
+
+/** Each person once (they may have left and come back), with the highest role they held. */
+export function participants(ps: HistoryParticipant[]): HistoryParticipant[] {
+  const rank: Record<Role, number> = { host: 3, moderator: 2, speaker: 1, listener: 0 };
+  const by = new Map<string, HistoryParticipant>();
   for (const p of [...ps].sort((a, b) => a.joined_at - b.joined_at)) {
-    if (!seen.has(p.key)) {
-      seen.add(p.key);
-      if (!names.includes(p.name)) names.push(p.name);
+    const o = by.get(p.key);
+    if (!o) by.set(p.key, { ...p });
+    else {
+      if (rank[p.role] > rank[o.role]) o.role = p.role;
+      o.left_at = p.left_at == null || o.left_at == null ? null : Math.max(o.left_at, p.left_at);
     }
   }
-  return names;
+  return [...by.values()];
 }
 
 export type Quality = "good" | "fair" | "poor" | "down" | "unknown";

@@ -26,7 +26,6 @@ export interface UiState {
   invite?: string;
   chat: ChatLine[];
   speaking: Record<string, boolean>;
-  levels: Record<string, number>;
   inputDbfs: number;
   links: Record<string, LinkInfo>;
   toasts: string[];
@@ -51,7 +50,6 @@ export const initial: UiState = {
   screen: "loading",
   chat: [],
   speaking: {},
-  levels: {},
   inputDbfs: -100,
   links: {},
   toasts: [],
@@ -110,18 +108,13 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       return { ...s, chat: [...s.chat, { from: e.from, name: e.name, text: e.text }] };
     case "levels": {
       const speaking: Record<string, boolean> = {};
-      const levels: Record<string, number> = {};
-      for (const p of e.peers) {
-        speaking[p.key] = p.speaking;
-        levels[p.key] = p.rms_dbfs ?? -100;
-      }
+      for (const p of e.peers) speaking[p.key] = p.speaking;
       const input = e.input_dbfs ?? -100; // null: no microphone
       const mine = me(s);
       if (mine) {
         speaking[mine.key] = e.transmitting && input > -45;
-        levels[mine.key] = input;
       }
-      return { ...s, speaking, levels, inputDbfs: input };
+      return { ...s, speaking, inputDbfs: input };
     }
     case "links": {
       const links: Record<string, LinkInfo> = {};
@@ -136,7 +129,7 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       const why = { left: "You left the room", removed: "You were removed from the room", ended: "The room has ended", timed_out: "Lost contact with the room" }[e.reason];
       const screen = s.screen === "room" ? "home" : s.screen;
       const dialog = s.dialog?.kind === "invite" ? undefined : s.dialog;
-      return { ...s, screen, room: undefined, invite: undefined, speaking: {}, levels: {}, links: {}, menu: undefined, dialog, toasts: [...s.toasts, why] };
+      return { ...s, screen, room: undefined, invite: undefined, speaking: {}, links: {}, menu: undefined, dialog, toasts: [...s.toasts, why] };
     }
     case "key_changed": {
       const contacts: Loaded<Contact[]> =

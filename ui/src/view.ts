@@ -1,7 +1,7 @@
 // Rendering: the state becomes HTML; every control carries data-action (or data-nav,
 // data-form) for the controller and an accessible name.
-import type { Contact, Devices, HistoryParticipant, HistoryRoom, MemberInfo, Role, Settings } from "./api";
-import { duration, keyLabel, linkQuality, meterPercent, safetyGroups, when, whoWasThere } from "./format";
+import type { Contact, Devices, HistoryRoom, MemberInfo, Role, Settings } from "./api";
+import { duration, keyLabel, linkQuality, meterPercent, participants, safetyGroups, when, whoWasThere } from "./format";
 import { qrSvg } from "./qr";
 import { audience, canModerate, contact, me, stage, type Loaded, type UiState } from "./state";
 
@@ -272,21 +272,6 @@ function room(s: UiState, err: string): string {
       ${mine?.role === "host" ? `<button data-action="end" class="danger">End room</button>` : ""}
     </footer>
   </section>`;
-}
-
-/** Each person once (they may have left and come back), with the highest role they held. */
-export function participants(ps: HistoryParticipant[]): HistoryParticipant[] {
-  const rank: Record<Role, number> = { host: 3, moderator: 2, speaker: 1, listener: 0 };
-  const by = new Map<string, HistoryParticipant>();
-  for (const p of [...ps].sort((a, b) => a.joined_at - b.joined_at)) {
-    const o = by.get(p.key);
-    if (!o) by.set(p.key, { ...p });
-    else {
-      if (rank[p.role] > rank[o.role]) o.role = p.role;
-      o.left_at = p.left_at == null || o.left_at == null ? null : Math.max(o.left_at, p.left_at);
-    }
-  }
-  return [...by.values()];
 }
 
 function historyList(s: UiState): string {
