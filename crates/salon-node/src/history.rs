@@ -326,10 +326,12 @@ pub fn contacts(
     store: &Store,
     me: &PublicKey,
 ) -> Result<Vec<ContactInfo>, salon_store::StoreError> {
+    let mine = me.fingerprint();
     let mut out = Vec::new();
     for c in store.contacts()? {
-        let safety_number = PublicKey::from_slice(&c.public_key)
-            .map(|k| salon_proto::identity::safety_number(me, &k).digits())
+        let theirs = PublicKey::from_slice(&c.public_key).map(|k| k.fingerprint());
+        let safety_number = theirs
+            .map(|k| salon_proto::identity::safety_number_from(mine, k).digits())
             .unwrap_or_default();
         out.push(ContactInfo {
             key: hex_bytes(&c.public_key),

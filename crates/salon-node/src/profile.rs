@@ -10,30 +10,31 @@ use crate::error::NodeError;
 /// File name of the encrypted database inside the data directory.
 pub const DB_FILE: &str = "salon.db";
 
-/// `$SALON_DATA_DIR`, else `$XDG_DATA_HOME/salon`, else `~/.local/share/salon`.
+/// `$SALON_DATA_DIR`, else the user's data folder (`$XDG_DATA_HOME`, else
+/// `~/.local/share`) `/salon`.
 pub fn default_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("SALON_DATA_DIR") {
         return PathBuf::from(d);
     }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(d).join("salon");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/share/salon")
+    dirs::data_dir()
+        .unwrap_or_else(|| home().join(".local/share"))
+        .join("salon")
+}
+
+/// The home folder, or the working directory when there is none.
+fn home() -> PathBuf {
+    dirs::home_dir().unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Shortest passphrase accepted for a new profile or a passphrase change.
 pub const MIN_PASSPHRASE_CHARS: usize = 8;
 
-/// Where a backup goes when the user names no file: a dated file in the documents folder
-/// (`$XDG_DOCUMENTS_DIR`, else `~/Documents` if it exists, else the home folder).
+/// Where a backup goes when the user names no file: a dated file in the user's Documents
+/// folder (as `~/.config/user-dirs.dirs` names it, localized or not), else the home folder.
 pub fn default_backup_path(now: std::time::SystemTime) -> PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    let dir = std::env::var_os("XDG_DOCUMENTS_DIR")
-        .map(PathBuf::from)
+    let dir = dirs::document_dir()
         .filter(|d| d.is_dir())
-        .or_else(|| Some(home.join("Documents")).filter(|d| d.is_dir()))
-        .unwrap_or(home);
+        .unwrap_or_else(home);
     let secs = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -222,7 +222,9 @@ pub fn safety_number(a: &PublicKey, b: &PublicKey) -> SafetyNumber {
     safety_number_from(a.fingerprint(), b.fingerprint())
 }
 
-fn safety_number_from(a: Fingerprint, b: Fingerprint) -> SafetyNumber {
+/// [`safety_number`] from fingerprints already computed (each costs 5,200 SHA-512
+/// rounds): for one key against many, compute its fingerprint once.
+pub fn safety_number_from(a: Fingerprint, b: Fingerprint) -> SafetyNumber {
     // Digit arrays compare like their digit strings, which is Signal's ordering.
     let (first, second) = if a.0 <= b.0 { (a, b) } else { (b, a) };
     let mut out = [0u8; SAFETY_NUMBER_DIGITS];
