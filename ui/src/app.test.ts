@@ -207,23 +207,20 @@ describe("settings", () => {
 });
 
 describe("push-to-talk in a room", () => {
-  it("with a key set the speaker is muted, unmuted while the key is held, muted on release", async () => {
+  it("with a key set, pressing and releasing it tells the node, in order, and nothing else", async () => {
+    // The node mutes the speaker unless the key is held (pinned in salon-node's
+    // tests/api.rs); the view only passes the key on.
     await mount({ get_settings: () => ({ ...baseSettings, push_to_talk_key: "Space" }) });
-    emitNode({ event: "joined", room: roomInfo("speaker", false) });
+    emitNode({ event: "joined", room: roomInfo("speaker", true) });
     await flush();
-    expect(sent("set_muted")).toEqual([{ muted: true }]);
-    emitNode({ event: "room", room: roomInfo("speaker", true) });
     key("keydown", "Space", " ");
     await flush();
-    expect(sent("set_muted")).toEqual([{ muted: true }, { muted: false }]);
+    expect(sent("push_to_talk")).toEqual([{ pressed: true }]);
     emitNode({ event: "room", room: roomInfo("speaker", false) });
     key("keyup", "Space", " ");
     await flush();
-    expect(sent("set_muted")).toEqual([{ muted: true }, { muted: false }, { muted: true }]);
-    // The engine's talk key follows the key too, and goes first each time.
     expect(sent("push_to_talk")).toEqual([{ pressed: true }, { pressed: false }]);
-    const order = calls.map((c) => c[0]).filter((c) => c === "push_to_talk" || c === "set_muted");
-    expect(order).toEqual(["set_muted", "push_to_talk", "set_muted", "push_to_talk", "set_muted"]);
+    expect(sent("set_muted")).toEqual([]);
     expect($(".ptt-hint")?.textContent).toContain("Space");
   });
 
@@ -233,7 +230,7 @@ describe("push-to-talk in a room", () => {
     await flush();
     key("keydown", "KeyT", "t", $("#chat-text") as HTMLElement);
     await flush();
-    expect(sent("set_muted")).toEqual([]);
+    expect(sent("push_to_talk")).toEqual([]);
   });
 
   it("without a key, M toggles mute and H the hand", async () => {

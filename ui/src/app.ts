@@ -61,23 +61,17 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     const m = me(state);
     return !!m && m.role !== "listener";
   };
-  // Press and release go out in order (a quick tap must not end unmuted). The engine's
-  // talk key gates transmission in push-to-talk mode; the muted flag shows the room.
+  // Press and release go out in order (a quick tap must not end unmuted). The node gates
+  // transmission with the talk key and keeps the muted flag the room sees in step.
   let pttChain: Promise<unknown> = Promise.resolve();
   const ptt = new PushToTalk({
     key: () => state.settings?.push_to_talk_key ?? null,
     active: onStage,
     setMuted: (muted) => {
-      pttChain = pttChain.then(() =>
-        attempt(async () => {
-          await api.pushToTalk(!muted).catch(() => undefined);
-          await api.setMuted(muted);
-        }),
-      );
+      pttChain = pttChain.then(() => attempt(() => api.pushToTalk(!muted)));
       return pttChain.then(() => undefined);
     },
   });
-  let lastEnforced = 0;
 
   function set(next: UiState) {
     const hadDialog = !!state.dialog;
@@ -118,7 +112,6 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     if (state.menu && state.menu !== hadMenu) {
       root.querySelector<HTMLElement>(`[data-menu="${CSS.escape(state.menu)}"] input, [data-menu="${CSS.escape(state.menu)}"] [role=menuitem]`)?.focus();
     }
-    enforcePushToTalk();
     while (state.toasts.length) {
       toast(state.toasts[0]);
       state = { ...state, toasts: state.toasts.slice(1) };
@@ -131,17 +124,6 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     t.textContent = text;
     toastsEl.appendChild(t);
     setTimeout(() => t.remove(), 5000);
-  }
-
-  /** With push-to-talk on, the microphone on stage is muted unless the key is held. */
-  function enforcePushToTalk() {
-    const m = me(state);
-    if (!state.settings?.push_to_talk_key || !m || m.role === "listener" || m.muted || ptt.isHeld) return;
-    const now = Date.now();
-    if (now - lastEnforced < 1000) return;
-    lastEnforced = now;
-    // Quietly: a refusal here (say, the room just ended) is not the user's doing.
-    void api.setMuted(true).catch(() => undefined);
   }
 
   async function attempt(f: () => Promise<unknown>) {

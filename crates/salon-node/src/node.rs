@@ -200,6 +200,7 @@ impl Node {
             loss: LossFeedback::new(default_loss),
             report_every: cfg.report_every,
             settings,
+            talk_key_held: false,
             input_is_device,
             output_device,
             mic_test: false,
@@ -275,6 +276,8 @@ struct Driver {
     report_every: Duration,
     /// The settings as applied now.
     settings: SettingsInfo,
+    /// Whether the push-to-talk key is down (as the front end last said).
+    talk_key_held: bool,
     /// The microphone is a device (not a file or tone), so settings may switch it.
     input_is_device: bool,
     /// The output device in use, when the output is one (not null or a file).
@@ -538,6 +541,8 @@ impl Driver {
             .members
             .iter()
             .any(|m| m.key == self.me && m.role.on_stage());
+        let shown_muted = v.members.iter().any(|m| m.key == self.me && m.muted);
+        self.keep_push_to_talk_muted(shown_muted);
         let gone: Vec<PublicKey> = self
             .names
             .keys()
@@ -803,6 +808,7 @@ impl Driver {
         if new.push_to_talk_key.is_some() != old.push_to_talk_key.is_some() {
             // A press whose release never arrived must not leave the microphone open.
             self.engine.set_talk_key(false)?;
+            self.talk_key_held = false;
             self.engine
                 .set_talk_mode(if new.push_to_talk_key.is_some() {
                     TalkMode::PushToTalk
@@ -811,7 +817,28 @@ impl Driver {
                 })?;
         }
         self.settings = new.clone();
+        let shown_muted = self
+            .endpoint
+            .room()
+            .is_some_and(|v| v.members.iter().any(|m| m.key == self.me && m.muted));
+        self.keep_push_to_talk_muted(shown_muted);
         Ok(())
+    }
+
+    /// With push-to-talk on, we are muted on stage unless the key is held: the engine's
+    /// talk key gates what is sent, and the muted flag the room shows follows it (here,
+    /// not in each front end). `shown_muted`: what the roster shows now.
+    fn keep_push_to_talk_muted(&mut self, shown_muted: bool) {
+        if self.settings.push_to_talk_key.is_none()
+            || !self.on_stage
+            || self.talk_key_held
+            || shown_muted
+        {
+            return;
+        }
+        // Refused only when there is no room, where there is nothing to show.
+        let _ = self.endpoint.set_muted(Instant::now(), true);
+        let _ = self.engine.set_muted(true);
     }
 
     fn command(&mut self, cmd: Command) -> Result<Reply, NodeError> {
@@ -886,6 +913,12 @@ impl Driver {
             }
             Command::PushToTalk(pressed) => {
                 self.engine.set_talk_key(pressed)?;
+                self.talk_key_held = pressed;
+                // In push-to-talk mode the key is the mute switch on stage.
+                if self.settings.push_to_talk_key.is_some() && self.on_stage {
+                    ep.set_muted(now, !pressed)?;
+                    self.engine.set_muted(!pressed)?;
+                }
                 Ok(Reply::Ok)
             }
             // Answered by `dispatch`.

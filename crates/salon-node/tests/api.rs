@@ -488,3 +488,55 @@ async fn a_listener_reports_what_it_loses_of_the_speakers_audio_over_real_udp() 
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Whether the room event shows this node's own member muted.
+fn me_muted(ev: &NodeEvent) -> Option<bool> {
+    match ev {
+        NodeEvent::Joined { room } | NodeEvent::Room { room } => {
+            room.members.iter().find(|m| m.me).map(|m| m.muted)
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn with_push_to_talk_the_room_sees_a_speaker_muted_unless_the_key_is_held() {
+    let root = tempdir("ptt");
+    let mut a = start(&root.join("a"), "Ada").await;
+    ok(
+        &a,
+        Command::Host {
+            title: "Talk".into(),
+        },
+    )
+    .await;
+    wait_for(&mut a, "Ada on stage, unmuted", |e| {
+        (me_muted(e) == Some(false)).then_some(())
+    })
+    .await;
+    let Reply::Settings(s) = ok(&a, Command::GetSettings).await else {
+        panic!()
+    };
+    let ptt = SettingsInfo {
+        push_to_talk_key: Some("KeyT".into()),
+        ..s
+    };
+    // Turning push-to-talk on mutes the host on stage, with no front end asking.
+    ok(&a, Command::SetSettings(ptt)).await;
+    wait_for(&mut a, "muted by push-to-talk", |e| {
+        (me_muted(e) == Some(true)).then_some(())
+    })
+    .await;
+    ok(&a, Command::PushToTalk(true)).await;
+    wait_for(&mut a, "unmuted while the key is held", |e| {
+        (me_muted(e) == Some(false)).then_some(())
+    })
+    .await;
+    ok(&a, Command::PushToTalk(false)).await;
+    wait_for(&mut a, "muted again on release", |e| {
+        (me_muted(e) == Some(true)).then_some(())
+    })
+    .await;
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
