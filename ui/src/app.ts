@@ -377,8 +377,8 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
           if (state.dialog?.kind === "safety") set({ ...state, dialog: { ...state.dialog, error: errorMessage(e) } });
           return;
         }
-        set(verified(state, target, on));
-        return loadContacts();
+        // The node has saved it: the mark changes here, without reloading every contact.
+        return set(verified(state, target, on));
       }
       case "close-dialog":
         return set({ ...state, dialog: undefined });
