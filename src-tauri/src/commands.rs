@@ -6,7 +6,7 @@ use salon_node::api::{
     ContactInfo, DeviceList, HistoryMessage, HistoryRoom, SafetyNumberInfo, SettingsInfo,
 };
 use salon_node::{
-    Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_action, parse_input, parse_output,
+    ActionName, Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
     profile,
 };
 use salon_store::KdfParams;
@@ -197,17 +197,15 @@ pub async fn set_hand(state: State<'_, AppState>, raised: bool) -> Result<(), Ap
     run(&state, Command::SetHand(raised)).await.map(drop)
 }
 
-/// A moderator action on someone (by hex key): `invite_to_stage`, `move_to_audience`,
-/// `make_moderator`, `mute`, `remove`.
+/// A moderator action on someone (by hex key).
 #[tauri::command]
 #[specta::specta]
 pub async fn moderate(
     state: State<'_, AppState>,
     target: String,
-    action: String,
+    action: ActionName,
 ) -> Result<(), ApiError> {
-    let action = parse_action(&action)
-        .ok_or_else(|| ApiError::new("bad_request", format!("unknown action {action}")))?;
+    let action = action.into();
     run(&state, Command::Moderate { target, action })
         .await
         .map(drop)

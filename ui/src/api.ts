@@ -22,16 +22,11 @@ export type {
   ThemeChoice as Theme,
   SettingsInfo as Settings,
   RoleName as Role,
+  ActionName as Action,
 } from "./bindings";
 
-export type Action = "invite_to_stage" | "move_to_audience" | "make_moderator" | "mute" | "remove";
-
-/** Every command, one-to-one with the Tauri commands (generated); `moderate` narrows its
- * action to the ones the node knows. */
-export const api = {
-  ...commands,
-  moderate: (target: string, action: Action) => commands.moderate(target, action),
-};
+/** Every command, one-to-one with the Tauri commands (generated). */
+export const api = commands;
 
 export { EVENT };
 

@@ -24,11 +24,8 @@ export const commands = {
 	setMuted: (muted: boolean) => __TAURI_INVOKE<null>("set_muted", { muted }),
 	/**  Raises or lowers our hand. */
 	setHand: (raised: boolean) => __TAURI_INVOKE<null>("set_hand", { raised }),
-	/**
-	 *  A moderator action on someone (by hex key): `invite_to_stage`, `move_to_audience`,
-	 *  `make_moderator`, `mute`, `remove`.
-	 */
-	moderate: (target: string, action: string) => __TAURI_INVOKE<null>("moderate", { target, action }),
+	/**  A moderator action on someone (by hex key). */
+	moderate: (target: string, action: ActionName) => __TAURI_INVOKE<null>("moderate", { target, action }),
 	/**  Sends a chat line. */
 	sendChat: (text: string) => __TAURI_INVOKE<null>("send_chat", { text }),
 	/**  Volume of one person (by hex key), 0–2. */
@@ -67,6 +64,22 @@ export const commands = {
 export const EVENT = "salon://event" as const;
 
 /* Types */
+/**
+ *  A moderator action as front ends spell it. The desktop command takes it typed, so the
+ *  UI's spelling is generated from here rather than written again by hand.
+ */
+export type ActionName = 
+/**  Bring an audience member on stage. */
+"invite_to_stage" | 
+/**  Send a speaker back to the audience. */
+"move_to_audience" | 
+/**  Make someone a moderator. */
+"make_moderator" | 
+/**  Mute someone's microphone. */
+"mute" | 
+/**  Remove someone from the room. */
+"remove";
+
 /**  An error for the UI: a stable code to branch on and a message that says what to do. */
 export type ApiError = {
 	/**  Stable machine-readable code (e.g. `wrong_passphrase`, `bad_invite`). */
@@ -173,9 +186,9 @@ export type LinkInfo = {
 	/**  Jitter-buffer target delay in milliseconds. */
 	jitter_buffer_ms: number | null,
 	/**
-	 *  Share of *our* audio this member lost in its last reception report (per
-	 *  thousand); `None` until it reports, i.e. while we are not on stage. Our encoder
-	 *  protects the worst of these.
+	 *  Share of *our* audio this member loses, per thousand: its reception reports
+	 *  smoothed (`loss_feedback`: the first counts half, then a quarter each). `None`
+	 *  until it reports, i.e. while we are not on stage. Our encoder protects the worst.
 	 */
 	reported_loss_permille: number | null,
 	/**  Whether an encrypted session is up. */

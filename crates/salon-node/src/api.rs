@@ -644,14 +644,32 @@ pub fn parse_output(s: &str) -> Result<OutputSpec, String> {
     })
 }
 
-/// Parses a moderator action as front ends spell it.
-pub fn parse_action(s: &str) -> Option<Action> {
-    Some(match s {
-        "invite_to_stage" => Action::InviteToStage,
-        "move_to_audience" => Action::MoveToAudience,
-        "make_moderator" => Action::MakeModerator,
-        "mute" => Action::Mute,
-        "remove" => Action::Remove,
-        _ => return None,
-    })
+/// A moderator action as front ends spell it. The desktop command takes it typed, so the
+/// UI's spelling is generated from here rather than written again by hand.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    /// Bring an audience member on stage.
+    InviteToStage,
+    /// Send a speaker back to the audience.
+    MoveToAudience,
+    /// Make someone a moderator.
+    MakeModerator,
+    /// Mute someone's microphone.
+    Mute,
+    /// Remove someone from the room.
+    Remove,
+}
+
+impl From<ActionName> for Action {
+    fn from(a: ActionName) -> Self {
+        match a {
+            ActionName::InviteToStage => Action::InviteToStage,
+            ActionName::MoveToAudience => Action::MoveToAudience,
+            ActionName::MakeModerator => Action::MakeModerator,
+            ActionName::Mute => Action::Mute,
+            ActionName::Remove => Action::Remove,
+        }
+    }
 }
