@@ -82,9 +82,7 @@ async fn start_node(
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
             if log && !matches!(ev, NodeEvent::Levels { .. } | NodeEvent::Links { .. }) {
-                let unix_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis());
+                let unix_ms = salon_store::Timestamp::now().0;
                 if let Ok(line) = serde_json::to_string(&ev) {
                     eprintln!("salon-desktop[{}] {unix_ms} {line}", std::process::id());
                 }

@@ -888,34 +888,17 @@ pub fn history(data_dir: &Path, passphrase: &str) -> String {
 /// the reports could keep sampling the same phase (always within a burst and its voice
 /// detector's hangover) and the view would show no change for as long as that lasts.
 pub fn bursts_wav(path: &Path, secs: u32) {
-    let n = 48_000 * secs;
-    let mut bytes = Vec::with_capacity(44 + 2 * n as usize);
-    let riff = |b: &mut Vec<u8>, tag: &[u8], len: u32| {
-        b.extend_from_slice(tag);
-        b.extend_from_slice(&len.to_le_bytes());
-    };
-    riff(&mut bytes, b"RIFF", 36 + 2 * n);
-    bytes.extend_from_slice(b"WAVE");
-    riff(&mut bytes, b"fmt ", 16);
-    for v in [1u16, 1] {
-        bytes.extend_from_slice(&v.to_le_bytes()); // PCM, mono
-    }
-    bytes.extend_from_slice(&48_000u32.to_le_bytes());
-    bytes.extend_from_slice(&96_000u32.to_le_bytes());
-    for v in [2u16, 16] {
-        bytes.extend_from_slice(&v.to_le_bytes()); // block align, bits
-    }
-    riff(&mut bytes, b"data", 2 * n);
-    for i in 0..n {
-        let on = i % 62_400 < 19_200;
-        let x = if on {
-            (f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / 48_000.0).sin() * 0.4
-        } else {
-            0.0
-        };
-        bytes.extend_from_slice(&((x * 32767.0) as i16).to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
+    use salon_audio::backend::AudioSink;
+    let samples: Vec<f32> = (0..48_000 * secs)
+        .map(|i| {
+            let on = i % 62_400 < 19_200;
+            let x = (f64::from(i) * 2.0 * std::f64::consts::PI * 440.0 / 48_000.0).sin();
+            if on { (x * 0.4) as f32 } else { 0.0 }
+        })
+        .collect();
+    let mut wav = salon_audio::backend::file::WavSink::create(path).unwrap();
+    wav.write(&samples).unwrap();
+    wav.finish().unwrap();
 }
 
 /// A fresh folder for one test's data.
