@@ -384,6 +384,21 @@ pub struct LinkInfo {
     pub reported_loss_permille: Option<u16>,
     /// Whether an encrypted session is up.
     pub up: bool,
+    /// How datagrams reach them while up: straight, or relayed by another member.
+    pub path: Option<PathKind>,
+    /// Hex key of the member relaying, when relayed.
+    pub via: Option<String>,
+}
+
+/// How datagrams reach a member.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathKind {
+    /// Straight between the two of us (through any NATs, hole punched).
+    Direct,
+    /// Through another member, who forwards the encrypted datagrams unread.
+    Relayed,
 }
 
 /// Something front ends should know.
@@ -460,6 +475,28 @@ pub enum NodeEvent {
     LinkDown {
         /// Hex key.
         key: String,
+    },
+    /// The path to a member changed.
+    LinkPath {
+        /// Hex key.
+        key: String,
+        /// Display name.
+        name: String,
+        /// Direct or relayed.
+        path: PathKind,
+        /// Hex key of the relaying member, when relayed.
+        via: Option<String>,
+        /// Display name of the relaying member, when relayed.
+        via_name: Option<String>,
+    },
+    /// No connection to a member could be made for a while (attempts go on).
+    Unreachable {
+        /// Hex key.
+        key: String,
+        /// Display name.
+        name: String,
+        /// Why, and what can be done.
+        message: String,
     },
     /// The host changed; `invite` is set when we are the new host.
     HostChanged {

@@ -12,7 +12,7 @@ use salon_audio::{
     TalkMode,
 };
 use salon_proto::{
-    Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, PublicKey, RoomView,
+    Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, Path, PublicKey, RoomView,
 };
 use salon_store::Store;
 use std::sync::Arc;
@@ -21,8 +21,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{
-    Command, DeviceList, LeaveReason, LinkInfo, NodeEvent, PeerLevel, Reply, SafetyNumberInfo,
-    SettingsInfo, hex, role_name, room_info,
+    Command, DeviceList, LeaveReason, LinkInfo, NodeEvent, PathKind, PeerLevel, Reply,
+    SafetyNumberInfo, SettingsInfo, hex, role_name, room_info,
 };
 use crate::error::NodeError;
 use crate::history::{self, History, Record, StoreJob};
@@ -320,6 +320,33 @@ fn bridge(
     drop(spawned);
 }
 
+/// The API's view of a protocol path: its kind, and the relaying member if any.
+fn path_kind(p: Path) -> (PathKind, Option<PublicKey>) {
+    match p {
+        Path::Direct(_) => (PathKind::Direct, None),
+        Path::Relayed { via } => (PathKind::Relayed, Some(via)),
+    }
+}
+
+/// What to tell the user when no connection to `name` comes up.
+fn unreachable_message(name: &str, tried: &[SocketAddr], relay_asked: bool) -> String {
+    let list: Vec<String> = tried.iter().map(ToString::to_string).collect();
+    let relay = if relay_asked {
+        "and no other member could relay between you"
+    } else {
+        "and there is no other member to relay between you"
+    };
+    format!(
+        "cannot reach {name}: nothing came back from {} {relay}. Their network (or yours) \
+         blocks UDP from outside; you still hear everyone else. Trying again.",
+        if list.is_empty() {
+            "their addresses".to_owned()
+        } else {
+            list.join(", ")
+        }
+    )
+}
+
 /// [`candidates`] as invite candidates.
 fn lan_candidates(local: SocketAddr) -> Vec<Candidate> {
     candidates(local)
@@ -493,6 +520,28 @@ impl Driver {
                 return;
             }
             Event::LinkUp(k) => NodeEvent::LinkUp { key: hex(&k) },
+            Event::LinkPath { peer, path } => {
+                let (kind, via) = path_kind(path);
+                NodeEvent::LinkPath {
+                    key: hex(&peer),
+                    name: self.name_of(&peer),
+                    path: kind,
+                    via: via.map(|v| hex(&v)),
+                    via_name: via.map(|v| self.name_of(&v)),
+                }
+            }
+            Event::Unreachable {
+                peer,
+                tried,
+                relay_asked,
+            } => {
+                let name = self.name_of(&peer);
+                NodeEvent::Unreachable {
+                    key: hex(&peer),
+                    message: unreachable_message(&name, &tried, relay_asked),
+                    name,
+                }
+            }
             Event::LinkDown(k) => {
                 let changed = self.loss.forget(&k, Instant::now());
                 self.apply_loss(changed);
@@ -629,10 +678,20 @@ impl Driver {
                     jitter_buffer_ms: jb,
                     reported_loss_permille: self.loss.reported(k),
                     up: s.up,
+                    path: s.path.map(|p| path_kind(p).0),
+                    via: s.path.and_then(|p| path_kind(p).1).map(|v| hex(&v)),
                 })
             })
             .collect();
         let _ = self.events.send(NodeEvent::Links { links });
+    }
+
+    /// A member's display name, or a short key when we do not know it.
+    fn name_of(&self, key: &PublicKey) -> String {
+        self.names
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| hex(key).chars().take(8).collect())
     }
 
     /// Finds a member by display name (case-insensitive) or hex key prefix.

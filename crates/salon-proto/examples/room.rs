@@ -98,6 +98,8 @@ fn report(net: &mut Net, ids: &[usize]) {
                 Event::JoinFailed(f) => format!("join failed: {f}"),
                 Event::LinkUp(_)
                 | Event::LinkDown(_)
+                | Event::LinkPath { .. }
+                | Event::Unreachable { .. }
                 | Event::Audio { .. }
                 | Event::ReceptionReport { .. }
                 | Event::MutedByModerator => continue,

@@ -40,6 +40,19 @@ pub struct Config {
     /// a hundred 20 ms frames (a loss figure to ±4 % at 20 % loss) and, being twice the
     /// keepalive, lets a listener's reports and pings alternate at one datagram a second.
     pub report_interval: Duration,
+    /// A link with no working direct path for this long goes through a relay (another
+    /// member). Long enough for hole punching from both sides (a few round trips and a
+    /// handshake retry), short enough that a person waiting to hear someone barely notices.
+    pub relay_after: Duration,
+    /// While a link has no fresh direct path, send a probe straight to each of the peer's
+    /// addresses this often: it keeps punched holes open and finds a direct path that
+    /// appears later (the peer answers with a path challenge).
+    pub probe_interval: Duration,
+    /// A relay that has not confirmed within this long is replaced by the next candidate.
+    pub relay_ready_timeout: Duration,
+    /// A peer we have had no session with for this long is reported unreachable (once per
+    /// outage), with the addresses tried.
+    pub unreachable_after: Duration,
 }
 
 impl Default for Config {
@@ -57,6 +70,10 @@ impl Default for Config {
             linger: Duration::from_secs(2),
             handshake_load_threshold: 64,
             report_interval: Duration::from_secs(2),
+            relay_after: Duration::from_secs(2),
+            probe_interval: Duration::from_secs(1),
+            relay_ready_timeout: Duration::from_secs(3),
+            unreachable_after: Duration::from_secs(10),
         }
     }
 }

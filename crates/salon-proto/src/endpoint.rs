@@ -27,6 +27,7 @@ use crate::identity::{Identity, PublicKey};
 use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
 use crate::link::{Link, Pending, Rebuild, Retry, Slot};
 use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
+use crate::path::{Challenge, Forward, Origin, Path, RelayPath};
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
@@ -91,6 +92,8 @@ struct Room {
     audio_seq: u32,
     /// Our own mute request, to tell a moderator's mute from ours.
     want_muted: bool,
+    /// Our address as the host sees it (our reflexive address).
+    observed: Option<SocketAddr>,
 }
 
 impl Room {
@@ -148,6 +151,14 @@ pub struct Endpoint {
     load: LoadMonitor,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Indices we gave relays: datagrams from this peer arrive through a relay with it.
+    relay_in: HashMap<u32, PublicKey>,
+    /// As a relay: where datagrams with this receiver index go.
+    forwards: HashMap<u32, Forward>,
+    /// As a relay: `(from, to)` asked to be relayed, with the index `from` wants.
+    relay_halves: HashMap<(PublicKey, PublicKey), u32>,
+    /// As a relay: datagrams and bytes forwarded.
+    relayed: (u64, u64),
 }
 
 /// Constant-time comparison of MACs.
@@ -191,7 +202,16 @@ impl Endpoint {
             load: LoadMonitor::new(cfg_threshold as usize),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            relay_in: HashMap::new(),
+            forwards: HashMap::new(),
+            relay_halves: HashMap::new(),
+            relayed: (0, 0),
         }
+    }
+
+    /// Datagrams and bytes this node forwarded as a relay for other members.
+    pub fn relayed(&self) -> (u64, u64) {
+        self.relayed
     }
 
     /// Our static public key.
@@ -228,6 +248,7 @@ impl Endpoint {
         self.links.get(peer).map(|l| LinkStats {
             retransmissions: l.channel.retransmissions(),
             up: l.current.is_some(),
+            path: l.reported_path,
             ..l.stats
         })
     }
@@ -295,6 +316,7 @@ impl Endpoint {
             chat_seen: HashMap::new(),
             audio_seq: 0,
             want_muted: false,
+            observed: None,
         };
         self.events.push_back(Event::Joined(room.view()));
         self.room = Some(room);
@@ -340,6 +362,7 @@ impl Endpoint {
             chat_seen: HashMap::new(),
             audio_seq: 0,
             want_muted: false,
+            observed: None,
         });
         let mut link = Link::new(invite.host, now);
         link.candidates = invite.candidates.iter().map(|c| c.addr).collect();
@@ -419,7 +442,6 @@ impl Endpoint {
             return Err(CommandError::AudioFrameTooLarge(codec_frame.len()));
         }
         let me = self.me;
-        let reject_after = self.cfg.reject_after;
         let room = self.open_room_mut()?;
         if !room.member(&me).is_some_and(|m| m.role.on_stage()) {
             return Err(CommandError::NotOnStage);
@@ -436,22 +458,7 @@ impl Endpoint {
         frame::push_audio(&mut plain, seq, codec_frame);
         frame::pad(&mut plain);
         for peer in peers {
-            let Some(link) = self.links.get_mut(&peer) else {
-                continue;
-            };
-            let Some(dest) = link.destination() else {
-                continue;
-            };
-            let Some(session) = link.sendable(now, reject_after) else {
-                continue;
-            };
-            if let Ok(contents) = session.seal(&plain) {
-                link.last_send = now;
-                self.transmits.push_back(Transmit {
-                    destination: dest,
-                    contents,
-                });
-            }
+            self.send_plain(now, peer, &mut plain);
         }
         Ok(())
     }
@@ -552,10 +559,13 @@ impl Endpoint {
             return;
         };
         match packet {
-            Packet::Init(init) => self.on_init(now, from, &init),
-            Packet::Response(resp) => self.on_response(now, from, &resp),
+            Packet::Init(init) => self.on_init(now, Origin::Direct(from), &init),
+            Packet::Response(resp) => self.on_response(now, Origin::Direct(from), &resp),
             Packet::Cookie(c) => self.on_cookie(now, &c),
-            Packet::Transport(t) => self.on_transport(now, from, &t),
+            Packet::Transport(t) => match self.forwards.get(&t.receiver).copied() {
+                Some(f) => self.forward(from, f, data),
+                None => self.on_transport(now, from, &t),
+            },
         }
         self.flush(now);
     }
@@ -569,7 +579,11 @@ impl Endpoint {
     fn new_index(&mut self) -> u32 {
         loop {
             let i = self.rng.next_u32();
-            if i != 0 && !self.indices.contains_key(&i) {
+            if i != 0
+                && !self.indices.contains_key(&i)
+                && !self.relay_in.contains_key(&i)
+                && !self.forwards.contains_key(&i)
+            {
                 return i;
             }
         }
@@ -689,6 +703,7 @@ impl Endpoint {
                 psk,
                 prologue,
             },
+            packet: packet.clone(),
         });
         self.indices.insert(index, peer);
         let attempts = link.retry.map_or(0, |r| r.attempts) + 1;
@@ -706,11 +721,21 @@ impl Endpoint {
             }
         }
         link.last_send = now;
+        let via = link.relay.map(|r| r.via).filter(|_| kind == Kind::Link);
         for d in &dests {
             self.transmits.push_back(Transmit {
                 destination: *d,
                 contents: packet.clone(),
             });
+        }
+        if let Some(via) = via {
+            let _ = self.send_message(
+                &via,
+                &Message::RelayTo {
+                    peer,
+                    datagram: packet,
+                },
+            );
         }
         if let Some(Room {
             phase: Phase::Joining { tried, .. },
@@ -725,7 +750,7 @@ impl Endpoint {
         }
     }
 
-    fn on_init(&mut self, now: Instant, from: SocketAddr, init: &wire::Init<'_>) {
+    fn on_init(&mut self, now: Instant, origin: Origin, init: &wire::Init<'_>) {
         let Some(room) = self.room.as_ref() else {
             return;
         };
@@ -733,7 +758,8 @@ impl Endpoint {
             return;
         }
         let mut keys: Vec<(Kind, [u8; 32])> = Vec::with_capacity(2);
-        if room.host == self.me {
+        // Joins come straight from the invite holder, never through a member.
+        if room.host == self.me && matches!(origin, Origin::Direct(_)) {
             keys.push((Kind::Join, join_mac1_key(&self.me, &room.secret)));
         }
         keys.push((Kind::Link, link_mac1_key(&self.me, &room.epoch_secret)));
@@ -755,9 +781,14 @@ impl Endpoint {
         self.recent_mac1.0.push_back(*init.mac1);
         self.recent_mac1.1.insert(*init.mac1);
         // Only now, with a valid mac1 (the sender holds the invite or the epoch secret),
-        // does the datagram count towards load and possibly earn a cookie reply.
-        self.load.record(now);
-        if self.load.under_load(now) {
+        // does the datagram count towards load and possibly earn a cookie reply. Through a
+        // relay it came over a member's authenticated channel: no cookie round.
+        if matches!(origin, Origin::Direct(_)) {
+            self.load.record(now);
+        }
+        if let Origin::Direct(from) = origin
+            && self.load.under_load(now)
+        {
             let rng = &mut self.rng;
             if !self
                 .cookies
@@ -825,6 +856,20 @@ impl Endpoint {
                 }) else {
                     return;
                 };
+                // Simultaneous open (both sides punch at once): the lower key's handshake
+                // wins. The lower side does not answer; the initiation proves a path, so
+                // it resends its own initiation there at once. The higher side answers
+                // and drops its own attempt.
+                if let Some(link) = self.links.get(&initiator)
+                    && link.current.is_none()
+                    && let Some(p) = link.pending.as_ref()
+                    && p.kind == Kind::Link
+                    && self.me < initiator
+                {
+                    let packet = p.packet.clone();
+                    self.send_handshake(origin, initiator, packet);
+                    return;
+                }
                 let prologue = link_prologue(&room_id.0, epoch);
                 let keys = Keys {
                     local: &self.identity,
@@ -853,10 +898,7 @@ impl Endpoint {
         let Some(packet) = wire::encode_response(index, init.sender, &noise) else {
             return;
         };
-        self.transmits.push_back(Transmit {
-            destination: from,
-            contents: packet,
-        });
+        self.send_handshake(origin, remote, packet);
         if status != Status::Accepted {
             return;
         }
@@ -864,6 +906,13 @@ impl Endpoint {
             .links
             .entry(remote)
             .or_insert_with(|| Link::new(remote, now));
+        if link.current.is_none()
+            && let Some(mine) = link.pending.take()
+        {
+            // We are the higher key of a simultaneous open: theirs wins.
+            self.indices.remove(&mine.local_index);
+            link.retry = None;
+        }
         // Nothing from message 1 takes effect until the peer confirms the session.
         link.next_incarnation = Some(payload.incarnation);
         if let Some(old) = link.next.take() {
@@ -873,7 +922,7 @@ impl Endpoint {
         self.indices.insert(index, remote);
     }
 
-    fn on_response(&mut self, now: Instant, from: SocketAddr, resp: &wire::Response<'_>) {
+    fn on_response(&mut self, now: Instant, origin: Origin, resp: &wire::Response<'_>) {
         let Some(&peer) = self.indices.get(&resp.receiver) else {
             return;
         };
@@ -894,6 +943,7 @@ impl Endpoint {
             mac1,
             epoch,
             rebuild,
+            packet,
         } = pending;
         let (transport, payload) = match handshake::complete(state, resp.noise) {
             Ok(done) => done,
@@ -916,6 +966,7 @@ impl Endpoint {
                         mac1,
                         epoch,
                         rebuild,
+                        packet,
                     });
                 } else {
                     self.indices.remove(&resp.receiver);
@@ -956,7 +1007,11 @@ impl Endpoint {
             self.indices.remove(&old.local_index);
         }
         link.install_initiated(Session::new(transport, local_index, resp.sender, true, now));
-        link.addr = Some(from);
+        if let Origin::Direct(from) = origin {
+            // The response answers our fresh initiation: the path it came by works.
+            link.addr = Some(from);
+            link.direct_recv = Some(now);
+        }
         link.last_recv = now;
         link.retry = None;
         if !link.reported_up {
@@ -999,16 +1054,30 @@ impl Endpoint {
     }
 
     fn on_transport(&mut self, now: Instant, from: SocketAddr, t: &wire::Transport<'_>) {
-        let Some(&peer) = self.indices.get(&t.receiver) else {
+        let challenge_retry = self.cfg.probe_interval;
+        let (peer, origin) = if let Some(&peer) = self.indices.get(&t.receiver) {
+            (peer, Origin::Direct(from))
+        } else if let Some(&peer) = self.relay_in.get(&t.receiver) {
+            let Some(via) = self.links.get(&peer).and_then(|l| l.relay).map(|r| r.via) else {
+                return;
+            };
+            (peer, Origin::Relay(via))
+        } else {
             return;
         };
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        let Some((session, slot)) = link.session_mut(t.receiver) else {
-            return;
+        let opened = match origin {
+            Origin::Direct(_) => link.session_mut(t.receiver).and_then(|(session, slot)| {
+                session
+                    .open(t.counter, t.ciphertext)
+                    .ok()
+                    .map(|p| (p, slot))
+            }),
+            Origin::Relay(_) => link.open_any(t.counter, t.ciphertext),
         };
-        let Ok(plain) = session.open(t.counter, t.ciphertext) else {
+        let Some((plain, slot)) = opened else {
             return;
         };
         let Ok(frames) = frame::parse(&plain) else {
@@ -1029,7 +1098,24 @@ impl Endpoint {
                 link.incarnation = Some(inc);
             }
         }
-        link.addr = Some(from);
+        // An authenticated datagram from an address we have not validated moves nothing
+        // by itself (it may be a replay from a spoofed source): we challenge the address
+        // and switch only when the answer comes back from it. The very first address of
+        // a fresh session is taken as is (the handshake just ran over it).
+        let mut challenge_to = None;
+        if let Origin::Direct(from) = origin {
+            if link.addr == Some(from) {
+                link.direct_recv = Some(now);
+            } else if link.addr.is_none() && link.relay.is_none() {
+                link.addr = Some(from);
+                link.direct_recv = Some(now);
+            } else if link
+                .challenge
+                .is_none_or(|c| c.addr != from || now >= c.sent + challenge_retry)
+            {
+                challenge_to = Some(from);
+            }
+        }
         link.last_recv = now;
         if !link.reported_up {
             link.reported_up = true;
@@ -1047,6 +1133,8 @@ impl Endpoint {
         let report_interval = self.cfg.report_interval;
         let mut pongs = Vec::new();
         let mut report = None;
+        let mut answer = None;
+        let mut validated = None;
         for f in frames {
             match f {
                 Frame::Audio { seq, data } => {
@@ -1077,6 +1165,19 @@ impl Endpoint {
                 Frame::Channel(cf) => {
                     let _ = link.channel.handle_frame(now, &cf);
                 }
+                Frame::PathChallenge(token) => {
+                    if let Origin::Direct(from) = origin {
+                        answer = Some((from, token));
+                    }
+                }
+                Frame::PathResponse(token) => {
+                    if let (Origin::Direct(from), Some(c)) = (origin, link.challenge)
+                        && c.addr == from
+                        && c.token == token
+                    {
+                        validated = Some(from);
+                    }
+                }
             }
         }
         let mut messages = Vec::new();
@@ -1096,6 +1197,16 @@ impl Endpoint {
         // One pong per datagram however many pings it carried: no amplification.
         if let Some(id) = pongs.last() {
             self.send_pong(now, peer, *id);
+        }
+        if let Some((to, token)) = answer {
+            let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+            frame::push_path(&mut plain, true, token);
+            self.send_plain_to(now, peer, &mut plain, Some((to, None)));
+        }
+        if let Some(addr) = validated {
+            self.path_validated(now, peer, addr);
+        } else if let Some(to) = challenge_to {
+            self.send_challenge(now, peer, to);
         }
         for m in messages {
             if let Ok(msg) = Message::decode(&m) {
@@ -1143,6 +1254,31 @@ impl Endpoint {
             }
             Message::Ended if from == room.host => self.close_after_notice(now, LeftReason::Ended),
             Message::Leave => self.on_leave(now, from),
+            Message::Observed(addr) if from == room.host => {
+                if let Some(r) = self.room.as_mut() {
+                    r.observed = Some(addr);
+                }
+            }
+            Message::RelayOpen { peer, index } => self.on_relay_open(from, peer, index),
+            Message::RelayAsk { peer } => self.on_relay_ask(now, from, peer),
+            Message::RelayReady { peer, index } => {
+                if let Some(l) = self.links.get_mut(&peer)
+                    && let Some(r) = l.relay.as_mut()
+                    && r.via == from
+                {
+                    r.send_index = Some(index);
+                    // Confirms a responder session waiting on us, and shows the path.
+                    self.send_keepalive(now, peer, true, None);
+                }
+            }
+            Message::RelayTo { peer, datagram } => self.on_relay_to(from, peer, datagram),
+            Message::RelayFrom { peer, datagram } if self.links.contains_key(&peer) => {
+                match Packet::parse(&datagram) {
+                    Ok(Packet::Init(init)) => self.on_init(now, Origin::Relay(from), &init),
+                    Ok(Packet::Response(resp)) => self.on_response(now, Origin::Relay(from), &resp),
+                    _ => {}
+                }
+            }
             other if i_am_host => self.host_handle(now, from, other),
             _ => {}
         }
@@ -1167,6 +1303,12 @@ impl Endpoint {
                         cands.push(c);
                     }
                 }
+                if let Some(addr) = observed {
+                    let _ = self.send_message(&from, &Message::Observed(addr));
+                }
+                let Some(room) = self.room.as_mut() else {
+                    return;
+                };
                 if let Some(m) = room.member_mut(&from) {
                     m.name = name.trim().to_owned();
                     m.candidates = cands;
@@ -1431,8 +1573,13 @@ impl Endpoint {
             let j = self.jitter();
             let link = self.links.entry(key).or_insert_with(|| Link::new(key, now));
             link.candidates = cands;
-            if me < key && link.retry.is_none() && (link.current.is_none() || epoch_changed) {
-                let next = if link.current.is_none() { now } else { now + j };
+            // A link not up yet is opened from both sides at once, so each side's
+            // initiation opens its own NAT towards the other (the roster reaching
+            // everyone at about the same time is the "punch now"). Re-keys for a new
+            // epoch stay with the lower key, so the two never race.
+            let setup = link.current.is_none();
+            if link.retry.is_none() && (setup || (me < key && epoch_changed)) {
+                let next = if setup { now } else { now + j };
                 link.retry = Some(Retry { attempts: 0, next });
             }
         }
@@ -1549,7 +1696,22 @@ impl Endpoint {
     }
 
     fn drop_link(&mut self, peer: &PublicKey) {
+        // Relays through this peer, and relaying for it, end with it.
+        self.relay_halves.retain(|(a, b), _| a != peer && b != peer);
+        self.forwards
+            .retain(|_, f| f.from != *peer && f.to != *peer);
+        for l in self.links.values_mut() {
+            if l.relay.is_some_and(|r| r.via == *peer) {
+                if let Some(r) = l.relay.take() {
+                    self.relay_in.remove(&r.recv_index);
+                }
+                l.relay_tried.clear();
+            }
+        }
         if let Some(link) = self.links.remove(peer) {
+            if let Some(r) = link.relay {
+                self.relay_in.remove(&r.recv_index);
+            }
             for i in link.indices() {
                 self.indices.remove(&i);
             }
@@ -1595,22 +1757,39 @@ impl Endpoint {
         result
     }
 
+    /// Pads, seals and sends a plaintext to `peer` on its current path.
     fn send_plain(&mut self, now: Instant, peer: PublicKey, plain: &mut Vec<u8>) -> bool {
+        let route = self.route(now, &peer);
+        self.send_plain_to(now, peer, plain, route)
+    }
+
+    /// Pads, seals and sends a plaintext to `peer` by `route`: an address, and the relay
+    /// index to write into the datagram when that address is a relay's.
+    fn send_plain_to(
+        &mut self,
+        now: Instant,
+        peer: PublicKey,
+        plain: &mut Vec<u8>,
+        route: Option<(SocketAddr, Option<u32>)>,
+    ) -> bool {
         let reject_after = self.cfg.reject_after;
         if !frame::pad(plain) {
             return false;
         }
-        let Some(link) = self.links.get_mut(&peer) else {
+        let Some((dest, relay_index)) = route else {
             return false;
         };
-        let Some(dest) = link.destination() else {
+        let Some(link) = self.links.get_mut(&peer) else {
             return false;
         };
         let Some(session) = link.sendable(now, reject_after) else {
             return false;
         };
         match session.seal(plain) {
-            Ok(contents) => {
+            Ok(mut contents) => {
+                if let Some(index) = relay_index {
+                    wire::set_receiver(&mut contents, index);
+                }
                 link.last_send = now;
                 self.transmits.push_back(Transmit {
                     destination: dest,
@@ -1673,6 +1852,379 @@ impl Endpoint {
                 }
             }
         }
+        self.report_paths(now);
+    }
+
+    // ---------------------------------------------------------------- paths and relays
+
+    /// How datagrams reach `peer` now: straight to its validated address while that path
+    /// is fresh, else through a ready relay, else the validated address or the first
+    /// candidate (a handshake in flight, or a path we still hope for).
+    fn route(&self, now: Instant, peer: &PublicKey) -> Option<(SocketAddr, Option<u32>)> {
+        let link = self.links.get(peer)?;
+        let fresh = link.direct_fresh(now, self.direct_window());
+        if !fresh
+            && let Some(r) = link.relay
+            && let Some(index) = r.send_index
+            && let Some(via) = self.links.get(&r.via).and_then(|l| l.addr)
+        {
+            return Some((via, Some(index)));
+        }
+        link.addr
+            .or_else(|| link.candidates.first().copied())
+            .map(|a| (a, None))
+    }
+
+    /// How long a direct path counts as working after its last authenticated datagram:
+    /// a lost keepalive or two must not flip a link to the relay.
+    fn direct_window(&self) -> Duration {
+        self.cfg.relay_after + self.cfg.keepalive
+    }
+
+    /// The path a link uses now, if it has a session.
+    fn path_of(&self, now: Instant, peer: &PublicKey) -> Option<Path> {
+        let link = self.links.get(peer)?;
+        link.current.as_ref()?;
+        match self.route(now, peer)? {
+            (_, Some(_)) => link.relay.map(|r| Path::Relayed { via: r.via }),
+            (addr, None) => (link.addr == Some(addr)).then_some(Path::Direct(addr)),
+        }
+    }
+
+    /// Sends a handshake datagram back the way its counterpart came.
+    fn send_handshake(&mut self, origin: Origin, peer: PublicKey, packet: Vec<u8>) {
+        match origin {
+            Origin::Direct(to) => self.transmits.push_back(Transmit {
+                destination: to,
+                contents: packet,
+            }),
+            Origin::Relay(via) => {
+                let _ = self.send_message(
+                    &via,
+                    &Message::RelayTo {
+                        peer,
+                        datagram: packet,
+                    },
+                );
+            }
+        }
+    }
+
+    /// As a relay: passes a transport datagram on, with the receiver's index written in.
+    /// Only the member the index was given to may use it, from its validated address, so
+    /// nobody can bounce traffic off us.
+    fn forward(&mut self, from: SocketAddr, f: Forward, data: &[u8]) {
+        let source = self.links.get(&f.from).and_then(|l| l.addr);
+        let Some(dest) = self.links.get(&f.to).and_then(|l| l.addr) else {
+            return;
+        };
+        if source != Some(from) {
+            return;
+        }
+        let mut contents = data.to_vec();
+        wire::set_receiver(&mut contents, f.rewrite);
+        self.relayed.0 += 1;
+        self.relayed.1 += contents.len() as u64;
+        self.transmits.push_back(Transmit {
+            destination: dest,
+            contents,
+        });
+    }
+
+    /// Whether `key` is in the room with us (and is not us).
+    fn is_other_member(&self, key: &PublicKey) -> bool {
+        *key != self.me
+            && self
+                .room
+                .as_ref()
+                .is_some_and(|r| r.phase == Phase::Open && r.member(key).is_some())
+    }
+
+    /// As a relay: `from` wants to reach `peer` through us. When both sides asked, each
+    /// gets an index for the other; until then the other side is asked.
+    fn on_relay_open(&mut self, from: PublicKey, peer: PublicKey, index: u32) {
+        if from == peer || !self.is_other_member(&from) || !self.is_other_member(&peer) {
+            return;
+        }
+        let peer_reachable = self.links.get(&peer).is_some_and(|l| l.current.is_some());
+        if !peer_reachable {
+            return;
+        }
+        self.relay_halves.insert((from, peer), index);
+        let Some(&theirs) = self.relay_halves.get(&(peer, from)) else {
+            let _ = self.send_message(&peer, &Message::RelayAsk { peer: from });
+            return;
+        };
+        self.forwards
+            .retain(|_, f| !(f.from == from && f.to == peer || f.from == peer && f.to == from));
+        let to_peer = self.new_index();
+        self.forwards.insert(
+            to_peer,
+            Forward {
+                from,
+                to: peer,
+                rewrite: theirs,
+            },
+        );
+        let to_from = self.new_index();
+        self.forwards.insert(
+            to_from,
+            Forward {
+                from: peer,
+                to: from,
+                rewrite: index,
+            },
+        );
+        let _ = self.send_message(
+            &from,
+            &Message::RelayReady {
+                peer,
+                index: to_peer,
+            },
+        );
+        let _ = self.send_message(
+            &peer,
+            &Message::RelayReady {
+                peer: from,
+                index: to_from,
+            },
+        );
+    }
+
+    /// `peer` could not reach us directly and asked `via` to relay: open our side there.
+    fn on_relay_ask(&mut self, now: Instant, via: PublicKey, peer: PublicKey) {
+        if !self.is_other_member(&via) || !self.is_other_member(&peer) {
+            return;
+        }
+        let Some(link) = self.links.get(&peer) else {
+            return;
+        };
+        // Already relaying through `via` and ready: nothing to do. Otherwise (re)open.
+        if link
+            .relay
+            .is_some_and(|r| r.via == via && r.send_index.is_some())
+        {
+            return;
+        }
+        self.open_relay(now, peer, via);
+    }
+
+    /// As a relay: passes a handshake datagram from one member to another.
+    fn on_relay_to(&mut self, from: PublicKey, peer: PublicKey, datagram: Vec<u8>) {
+        if from == peer || !self.is_other_member(&from) || !self.is_other_member(&peer) {
+            return;
+        }
+        if !matches!(
+            Packet::parse(&datagram),
+            Ok(Packet::Init(_) | Packet::Response(_))
+        ) {
+            return;
+        }
+        let _ = self.send_message(
+            &peer,
+            &Message::RelayFrom {
+                peer: from,
+                datagram,
+            },
+        );
+    }
+
+    /// Asks `via` to relay between us and `peer`.
+    fn open_relay(&mut self, now: Instant, peer: PublicKey, via: PublicKey) {
+        let index = self.new_index();
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        if let Some(old) = link.relay.take() {
+            self.relay_in.remove(&old.recv_index);
+        }
+        link.relay = Some(RelayPath {
+            via,
+            recv_index: index,
+            send_index: None,
+            opened: now,
+        });
+        self.relay_in.insert(index, peer);
+        let _ = self.send_message(&via, &Message::RelayOpen { peer, index });
+    }
+
+    /// The member to ask to relay to `peer`: the host first, then others in join order,
+    /// among those we have a working direct link to, skipping ones that did not answer.
+    fn pick_relay(&self, now: Instant, peer: &PublicKey) -> Option<PublicKey> {
+        let room = self.room.as_ref()?;
+        let tried = &self.links.get(peer)?.relay_tried;
+        let mut members: Vec<&Member> = room
+            .members
+            .iter()
+            .filter(|m| m.key != self.me && m.key != *peer)
+            .collect();
+        members.sort_by_key(|m| (m.role != Role::Host, m.joined));
+        let usable = |k: &PublicKey| {
+            self.links
+                .get(k)
+                .is_some_and(|l| l.current.is_some() && l.direct_fresh(now, self.direct_window()))
+        };
+        members
+            .iter()
+            .map(|m| m.key)
+            .find(|k| usable(k) && !tried.contains(k))
+            .or_else(|| members.iter().map(|m| m.key).find(|k| usable(k)))
+    }
+
+    /// Sends a path challenge straight to `to`.
+    fn send_challenge(&mut self, now: Instant, peer: PublicKey, to: SocketAddr) {
+        let token = self.rng.next_u64();
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        link.challenge = Some(Challenge {
+            addr: to,
+            token,
+            sent: now,
+        });
+        let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+        frame::push_path(&mut plain, false, token);
+        self.send_plain_to(now, peer, &mut plain, Some((to, None)));
+    }
+
+    /// The peer answered a challenge from `addr`: that is its direct path from now on.
+    /// The host also puts it first among the member's candidates (it is where others
+    /// should punch) and tells the member.
+    fn path_validated(&mut self, now: Instant, peer: PublicKey, addr: SocketAddr) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        link.addr = Some(addr);
+        link.direct_recv = Some(now);
+        link.challenge = None;
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        if room.host != me || room.phase != Phase::Open {
+            return;
+        }
+        let Some(m) = room.member_mut(&peer) else {
+            return;
+        };
+        if m.candidates.first() == Some(&addr) {
+            return;
+        }
+        m.candidates.retain(|c| *c != addr);
+        m.candidates.insert(0, addr);
+        m.candidates.truncate(crate::roster::MAX_CANDIDATES);
+        room.version += 1;
+        let _ = self.send_message(&peer, &Message::Observed(addr));
+        self.broadcast_state();
+        self.emit_room_changed();
+    }
+
+    /// Looks after one link's path: opens or replaces a relay when the direct path has
+    /// failed, probes the peer's addresses straight so a direct path can (re)appear, and
+    /// reports a peer nobody can reach.
+    fn maintain_path(&mut self, now: Instant, peer: PublicKey) {
+        let window = self.direct_window();
+        let cfg = self.cfg.clone();
+        let member = self.is_other_member(&peer);
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        if link.closing.is_some() || !member {
+            link.path_check = Some(now + cfg.probe_interval);
+            return;
+        }
+        let has_session = link.current.is_some();
+        if has_session && link.direct_fresh(now, window) {
+            // Healthy: look again when it would go stale.
+            link.path_check = link
+                .direct_recv
+                .map(|t| (t + window).max(now + cfg.keepalive));
+            return;
+        }
+        link.path_check = Some(now + cfg.probe_interval);
+        let failed = if has_session {
+            true
+        } else {
+            link.down_since.is_some_and(|d| now >= d + cfg.relay_after)
+        };
+        let relay = link.relay;
+        let unreachable = !has_session
+            && !link.unreachable_reported
+            && link
+                .down_since
+                .is_some_and(|d| now >= d + cfg.unreachable_after);
+        if failed {
+            match relay {
+                None => {
+                    if let Some(via) = self.pick_relay(now, &peer) {
+                        self.open_relay(now, peer, via);
+                    }
+                }
+                Some(r) if r.send_index.is_none() && now >= r.opened + cfg.relay_ready_timeout => {
+                    if let Some(l) = self.links.get_mut(&peer) {
+                        l.relay_tried.push(r.via);
+                        l.relay_tried.dedup();
+                    }
+                    if let Some(via) = self.pick_relay(now, &peer) {
+                        self.open_relay(now, peer, via);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if unreachable {
+            let Some(link) = self.links.get_mut(&peer) else {
+                return;
+            };
+            link.unreachable_reported = true;
+            let tried = link.candidates.clone();
+            let relayed = link.relay.is_some();
+            self.events.push_back(Event::Unreachable {
+                peer,
+                tried,
+                relay_asked: relayed,
+            });
+        }
+        if has_session {
+            // Probes straight to every address the peer may have: they keep our side of
+            // punched holes open, and the peer answers one that arrives with a challenge.
+            let Some(link) = self.links.get(&peer) else {
+                return;
+            };
+            let mut dests: Vec<SocketAddr> = link.addr.into_iter().collect();
+            for c in &link.candidates {
+                if !dests.contains(c) {
+                    dests.push(*c);
+                }
+            }
+            for d in dests {
+                let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+                let Some(link) = self.links.get_mut(&peer) else {
+                    return;
+                };
+                let id = link.next_ping_id;
+                link.next_ping_id = link.next_ping_id.wrapping_add(1);
+                frame::push_probe(&mut plain, false, id);
+                self.send_plain_to(now, peer, &mut plain, Some((d, None)));
+            }
+        }
+    }
+
+    /// Tells the application about every link whose path changed.
+    fn report_paths(&mut self, now: Instant) {
+        let peers: Vec<PublicKey> = self.links.keys().copied().collect();
+        for peer in peers {
+            let path = self.path_of(now, &peer);
+            let Some(link) = self.links.get_mut(&peer) else {
+                continue;
+            };
+            if link.reported_path != path {
+                link.reported_path = path;
+                if let Some(path) = path {
+                    self.events.push_back(Event::LinkPath { peer, path });
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- timers
@@ -1716,6 +2268,11 @@ impl Endpoint {
             }
             if l.reported_up {
                 at(l.last_recv + self.cfg.peer_timeout);
+            }
+            if room.phase == Phase::Open
+                && let Some(c) = l.path_check
+            {
+                at(c);
             }
         }
         t
@@ -1784,13 +2341,17 @@ impl Endpoint {
                     expired.push(s.local_index);
                 }
             }
-            // Time to rekey (we initiate on links where our key is lower).
-            if me < peer && link.retry.is_none() && link.closing.is_none() {
+            if link.current.is_none() && link.down_since.is_none() {
+                link.down_since = Some(now);
+            }
+            // Time to rekey (we initiate on links where our key is lower); a lost session
+            // is set up again from both sides (hole punching needs both).
+            if link.retry.is_none() && link.closing.is_none() {
                 let stale = link.current.as_ref().is_some_and(|s| {
                     now.saturating_duration_since(s.created) >= cfg.rekey_after
                         || s.sent() >= REKEY_AFTER_MESSAGES
                 });
-                if stale || (link.current.is_none() && link.reported_up) {
+                if (me < peer && stale) || (link.current.is_none() && link.reported_up) {
                     link.retry = Some(Retry {
                         attempts: 0,
                         next: now,
@@ -1806,6 +2367,7 @@ impl Endpoint {
                         .map_or(link.last_send, |(_, s)| s.max(link.last_send))
                         + cfg.keepalive;
             let retry_due = link.retry.is_some_and(|r| now >= r.next);
+            let path_due = open && link.path_check.is_some_and(|c| now >= c);
             // The report clock runs only while a session can carry the report (the same
             // condition under which `poll_timeout` asks for it).
             let report = if open && link.current.is_some() {
@@ -1826,6 +2388,9 @@ impl Endpoint {
             if ping_due || report.is_some() {
                 self.send_keepalive(now, peer, ping_due, report);
             }
+            if path_due {
+                self.maintain_path(now, peer);
+            }
         }
         self.flush(now);
     }
@@ -1834,6 +2399,10 @@ impl Endpoint {
         let me = self.me;
         if let Some(link) = self.links.get_mut(&peer) {
             link.reported_up = false;
+            link.down_since = Some(now);
+            link.addr = None;
+            link.direct_recv = None;
+            link.path_check = Some(now);
             for s in [link.current.take(), link.previous.take(), link.next.take()]
                 .into_iter()
                 .flatten()
@@ -1852,9 +2421,7 @@ impl Endpoint {
             self.remove_member(now, peer, false);
         } else if peer == room.host {
             self.host_is_gone(now, peer);
-        } else if me < peer
-            && let Some(l) = self.links.get_mut(&peer)
-        {
+        } else if let Some(l) = self.links.get_mut(&peer) {
             l.retry = Some(Retry {
                 attempts: 0,
                 next: now,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::identity::PublicKey;
 use crate::invite::{Invite, RoomId};
+use crate::path::Path;
 use crate::roster::{Member, Role};
 use crate::safety_code::SafetyCode;
 
@@ -87,6 +88,8 @@ pub struct LinkStats {
     pub retransmissions: u64,
     /// Whether a session is up.
     pub up: bool,
+    /// How datagrams reach the peer, while a session is up.
+    pub path: Option<Path>,
 }
 
 /// Something the application should know.
@@ -134,6 +137,24 @@ pub enum Event {
     LinkUp(PublicKey),
     /// The link to this peer timed out.
     LinkDown(PublicKey),
+    /// The path to this peer changed: direct, or through another member.
+    LinkPath {
+        /// The peer.
+        peer: PublicKey,
+        /// The path now.
+        path: Path,
+    },
+    /// No session with this peer could be set up for a while (reported once per outage;
+    /// attempts go on, and `LinkUp` follows if one succeeds).
+    Unreachable {
+        /// The peer.
+        peer: PublicKey,
+        /// The peer's addresses we tried directly.
+        tried: Vec<SocketAddr>,
+        /// Whether a member was asked to relay (none answering means no member reaches
+        /// both of us).
+        relay_asked: bool,
+    },
     /// The host changed. `invite` is set when we are the new host: the old invite named
     /// the old host, so share this one with new people.
     HostChanged {

@@ -19,6 +19,12 @@ pub const PONG_TYPE: u8 = 0x05;
 /// A reception report: `loss u16`, the audio loss (in tenths of a percent, at most
 /// [`MAX_LOSS_PERMILLE`]) the sender measured from us over the last report interval.
 pub const REPORT_TYPE: u8 = 0x06;
+/// A path challenge: `token u64`. Sent straight to an address an authenticated datagram
+/// came from that is not the link's current address; only the real peer can answer it.
+pub const PATH_CHALLENGE_TYPE: u8 = 0x07;
+/// A path response: `token u64` of the challenge it answers, sent back to where the
+/// challenge came from.
+pub const PATH_RESPONSE_TYPE: u8 = 0x08;
 /// Largest loss a reception report may carry: 1000 tenths of a percent, all of it.
 pub const MAX_LOSS_PERMILLE: u16 = 1000;
 /// Bytes an audio frame adds around the codec bytes.
@@ -46,6 +52,10 @@ pub enum Frame<'a> {
         /// Lost frames per thousand expected over the report interval (0..=1000).
         loss_permille: u16,
     },
+    /// Asks the peer to prove it receives at the address this came to.
+    PathChallenge(u64),
+    /// Proves the path: the token of a challenge.
+    PathResponse(u64),
     /// Reliable-channel frame.
     Channel(channel::Frame<'a>),
 }
@@ -84,6 +94,16 @@ pub fn parse(plaintext: &[u8]) -> Result<Vec<Frame<'_>>, DecodeError> {
                 frames.push(Frame::Report { loss_permille });
                 rest = r.rest();
             }
+            PATH_CHALLENGE_TYPE | PATH_RESPONSE_TYPE => {
+                let mut r = Reader::new(&rest[1..]);
+                let token = r.u64()?;
+                frames.push(if ty == PATH_CHALLENGE_TYPE {
+                    Frame::PathChallenge(token)
+                } else {
+                    Frame::PathResponse(token)
+                });
+                rest = r.rest();
+            }
             ACK_TYPE | SEGMENT_TYPE => {
                 let (f, used) = channel::Frame::decode(rest)
                     .map_err(|_| DecodeError::Invalid("channel frame"))?;
@@ -108,6 +128,16 @@ pub fn push_audio(out: &mut Vec<u8>, seq: u32, data: &[u8]) {
 pub fn push_probe(out: &mut Vec<u8>, pong: bool, id: u32) {
     out.push(if pong { PONG_TYPE } else { PING_TYPE });
     out.extend_from_slice(&id.to_be_bytes());
+}
+
+/// Appends a path challenge or response.
+pub fn push_path(out: &mut Vec<u8>, response: bool, token: u64) {
+    out.push(if response {
+        PATH_RESPONSE_TYPE
+    } else {
+        PATH_CHALLENGE_TYPE
+    });
+    out.extend_from_slice(&token.to_be_bytes());
 }
 
 /// Appends a reception report; a loss above [`MAX_LOSS_PERMILLE`] is written as the
@@ -154,6 +184,27 @@ mod tests {
                 Frame::Pong(10),
                 Frame::Channel(channel::Frame::Ack { next: 3, bits: 1 }),
             ]
+        );
+    }
+
+    #[test]
+    fn path_challenge_and_response_round_trip_in_an_audio_sized_plaintext() {
+        let mut pt = Vec::new();
+        push_path(&mut pt, false, 0x0102_0304_0506_0708);
+        push_path(&mut pt, true, 9);
+        assert_eq!(pt[..9], [PATH_CHALLENGE_TYPE, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(pad(&mut pt));
+        assert_eq!(pt.len(), AUDIO_PLAINTEXT_LEN);
+        assert_eq!(
+            parse(&pt).unwrap(),
+            vec![
+                Frame::PathChallenge(0x0102_0304_0506_0708),
+                Frame::PathResponse(9)
+            ]
+        );
+        assert!(
+            parse(&[PATH_RESPONSE_TYPE, 0, 0, 0]).is_err(),
+            "truncated token"
         );
     }
 

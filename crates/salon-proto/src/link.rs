@@ -10,6 +10,7 @@ use crate::channel::{ChannelConfig, ReliableChannel};
 use crate::event::LinkStats;
 use crate::handshake::Kind;
 use crate::identity::PublicKey;
+use crate::path::{Challenge, Path, RelayPath};
 use crate::session::Session;
 
 /// A handshake we initiated and are waiting on.
@@ -29,6 +30,9 @@ pub struct Pending {
     /// What rebuilds the identical state if a forged response consumed it: the seed,
     /// payload, PSK and prologue of the initiation.
     pub rebuild: Rebuild,
+    /// The initiation datagram, resent at once when the peer's own initiation shows a
+    /// path to it (simultaneous open).
+    pub packet: Vec<u8>,
 }
 
 /// Inputs of an initiation, kept so that `handshake::initiate` can recreate the exact
@@ -102,6 +106,22 @@ pub struct Link {
     pub closing: Option<Instant>,
     /// Whether `LinkUp` was reported and no `LinkDown` since.
     pub reported_up: bool,
+    /// Last authenticated datagram that arrived straight from `addr`.
+    pub direct_recv: Option<Instant>,
+    /// A path through another member, once the direct one failed.
+    pub relay: Option<RelayPath>,
+    /// Relays that did not confirm in time, skipped when choosing the next.
+    pub relay_tried: Vec<PublicKey>,
+    /// A path challenge in flight.
+    pub challenge: Option<Challenge>,
+    /// Since when the link has had no session (none yet, or lost); `None` while up.
+    pub down_since: Option<Instant>,
+    /// When to look at the path again (relay, probes, unreachable report).
+    pub path_check: Option<Instant>,
+    /// Whether this outage was reported as unreachable.
+    pub unreachable_reported: bool,
+    /// The path last reported to the application.
+    pub reported_path: Option<Path>,
 }
 
 impl Link {
@@ -130,6 +150,14 @@ impl Link {
             report_base: (0, 0),
             closing: None,
             reported_up: false,
+            direct_recv: None,
+            relay: None,
+            relay_tried: Vec::new(),
+            challenge: None,
+            down_since: Some(now),
+            path_check: Some(now),
+            unreachable_reported: false,
+            reported_path: None,
         }
     }
 
@@ -151,6 +179,8 @@ impl Link {
     pub fn install_initiated(&mut self, s: Session) {
         self.previous = self.current.take();
         self.current = Some(s);
+        self.down_since = None;
+        self.unreachable_reported = false;
     }
 
     /// Promotes the responder-side `next` session once the peer used it.
@@ -158,7 +188,34 @@ impl Link {
         if let Some(n) = self.next.take() {
             self.previous = self.current.take();
             self.current = Some(n);
+            self.down_since = None;
+            self.unreachable_reported = false;
         }
+    }
+
+    /// Opens a datagram that came through a relay: its index names the link, not the
+    /// session, so each session is tried (a failed try changes nothing).
+    pub fn open_any(&mut self, counter: u64, ciphertext: &[u8]) -> Option<(Vec<u8>, Slot)> {
+        for (slot, s) in [
+            (Slot::Current, self.current.as_mut()),
+            (Slot::Next, self.next.as_mut()),
+            (Slot::Previous, self.previous.as_mut()),
+        ] {
+            if let Some(s) = s
+                && let Ok(plain) = s.open(counter, ciphertext)
+            {
+                return Some((plain, slot));
+            }
+        }
+        None
+    }
+
+    /// Whether the direct path carried an authenticated datagram within `window`.
+    pub fn direct_fresh(&self, now: Instant, window: Duration) -> bool {
+        self.addr.is_some()
+            && self
+                .direct_recv
+                .is_some_and(|t| now.saturating_duration_since(t) < window)
     }
 
     /// All local indices this link owns (to unregister them).
@@ -186,11 +243,6 @@ impl Link {
             return Some((s, Slot::Previous));
         }
         None
-    }
-
-    /// Where to send: the last authenticated address, else the first candidate.
-    pub fn destination(&self) -> Option<SocketAddr> {
-        self.addr.or_else(|| self.candidates.first().copied())
     }
 
     /// Counts one audio frame with sequence number `seq` from the peer, and starts the

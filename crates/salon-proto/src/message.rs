@@ -114,6 +114,47 @@ pub enum Message {
     Removed,
     /// Host → everyone: the room has ended.
     Ended,
+    /// Host → a member: the address its datagrams arrive from (its reflexive address as
+    /// the host sees it), so a member learns its public address without a STUN server.
+    Observed(SocketAddr),
+    /// Member → relay: "I cannot reach `peer` directly; forward its datagrams to me with
+    /// receiver index `index`" (an index the member allocated for this purpose).
+    RelayOpen {
+        /// The member to reach through the relay.
+        peer: PublicKey,
+        /// Receiver index the relay writes into datagrams it forwards to the sender.
+        index: u32,
+    },
+    /// Relay → member: both sides asked; send datagrams for `peer` to the relay with
+    /// receiver index `index`.
+    RelayReady {
+        /// The member on the far side.
+        peer: PublicKey,
+        /// Receiver index that tells the relay where to forward.
+        index: u32,
+    },
+    /// Relay → member: `peer` asked to be relayed to you; open your side if you also
+    /// cannot reach it directly.
+    RelayAsk {
+        /// The member that asked.
+        peer: PublicKey,
+    },
+    /// Member → relay: pass this handshake datagram on to `peer`. Only initiations and
+    /// responses travel through relays' control channels; they are rare, and the channel
+    /// retransmits them.
+    RelayTo {
+        /// Destination.
+        peer: PublicKey,
+        /// The whole handshake datagram, untouched.
+        datagram: Vec<u8>,
+    },
+    /// Relay → member: a handshake datagram `peer` sent you through me.
+    RelayFrom {
+        /// Origin.
+        peer: PublicKey,
+        /// The whole handshake datagram, untouched.
+        datagram: Vec<u8>,
+    },
 }
 
 const HELLO: u8 = 1;
@@ -125,6 +166,15 @@ const CHAT: u8 = 6;
 const LEAVE: u8 = 7;
 const REMOVED: u8 = 8;
 const ENDED: u8 = 9;
+const OBSERVED: u8 = 10;
+const RELAY_OPEN: u8 = 11;
+const RELAY_READY: u8 = 12;
+const RELAY_ASK: u8 = 13;
+const RELAY_TO: u8 = 14;
+const RELAY_FROM: u8 = 15;
+
+/// Largest datagram a [`Message::RelayTo`] or [`Message::RelayFrom`] carries: a handshake initiation.
+pub const MAX_RELAYED_LEN: usize = crate::wire::INIT_LEN;
 
 impl Message {
     /// Serialises the message.
@@ -173,6 +223,24 @@ impl Message {
             }
             Message::Ended => {
                 w.u8(ENDED);
+            }
+            Message::Observed(addr) => {
+                w.u8(OBSERVED).socket_addr(addr);
+            }
+            Message::RelayOpen { peer, index } => {
+                w.u8(RELAY_OPEN).bytes(peer.as_bytes()).u32(*index);
+            }
+            Message::RelayReady { peer, index } => {
+                w.u8(RELAY_READY).bytes(peer.as_bytes()).u32(*index);
+            }
+            Message::RelayAsk { peer } => {
+                w.u8(RELAY_ASK).bytes(peer.as_bytes());
+            }
+            Message::RelayTo { peer, datagram } => {
+                w.u8(RELAY_TO).bytes(peer.as_bytes()).var_bytes(datagram);
+            }
+            Message::RelayFrom { peer, datagram } => {
+                w.u8(RELAY_FROM).bytes(peer.as_bytes()).var_bytes(datagram);
             }
         }
         w.into_inner()
@@ -232,6 +300,26 @@ impl Message {
             LEAVE => Message::Leave,
             REMOVED => Message::Removed,
             ENDED => Message::Ended,
+            OBSERVED => Message::Observed(r.socket_addr()?),
+            RELAY_OPEN => Message::RelayOpen {
+                peer: PublicKey(r.array()?),
+                index: r.u32()?,
+            },
+            RELAY_READY => Message::RelayReady {
+                peer: PublicKey(r.array()?),
+                index: r.u32()?,
+            },
+            RELAY_ASK => Message::RelayAsk {
+                peer: PublicKey(r.array()?),
+            },
+            RELAY_TO => Message::RelayTo {
+                peer: PublicKey(r.array()?),
+                datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
+            },
+            RELAY_FROM => Message::RelayFrom {
+                peer: PublicKey(r.array()?),
+                datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
+            },
             _ => return Err(DecodeError::Invalid("message type")),
         };
         r.finish()?;
@@ -279,6 +367,26 @@ mod tests {
             Message::Leave,
             Message::Removed,
             Message::Ended,
+            Message::Observed("203.0.113.7:40000".parse().unwrap()),
+            Message::RelayOpen {
+                peer: PublicKey([3; 32]),
+                index: 77,
+            },
+            Message::RelayReady {
+                peer: PublicKey([4; 32]),
+                index: 78,
+            },
+            Message::RelayAsk {
+                peer: PublicKey([5; 32]),
+            },
+            Message::RelayTo {
+                peer: PublicKey([6; 32]),
+                datagram: vec![1; 121],
+            },
+            Message::RelayFrom {
+                peer: PublicKey([7; 32]),
+                datagram: vec![2; 341],
+            },
         ]
     }
 

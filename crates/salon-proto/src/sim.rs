@@ -4,8 +4,8 @@
 //! what an observer on the wire would see. Like the rest of the crate it does no I/O.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::net::SocketAddr;
+use std::collections::{BinaryHeap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::error::CommandError;
@@ -30,6 +30,36 @@ pub struct Node {
     pub speaking: bool,
     /// Display name.
     pub name: String,
+    /// The home router it sits behind (index into the network's NATs), if any.
+    pub nat: Option<usize>,
+}
+
+/// How a simulated home router maps and filters UDP (RFC 4787's terms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    /// One public port per inside socket; anyone may send to it.
+    FullCone,
+    /// One public port per inside socket; only from IPs the inside has sent to.
+    AddressRestricted,
+    /// One public port per inside socket; only from the exact address:port sent to.
+    PortRestricted,
+    /// A new random public port per destination; only from that destination.
+    Symmetric,
+}
+
+struct Mapping {
+    inside: SocketAddr,
+    /// The destination this mapping is for (symmetric NATs only).
+    remote: Option<SocketAddr>,
+    port: u16,
+    contacted: HashSet<SocketAddr>,
+}
+
+/// A simulated home router with one public IP.
+struct Nat {
+    kind: NatKind,
+    ip: IpAddr,
+    mappings: Vec<Mapping>,
 }
 
 /// One captured datagram.
@@ -45,8 +75,9 @@ pub struct Captured {
     pub audio: bool,
 }
 
-/// A datagram on its way: arrival time, tie-break sequence, destination node, source, bytes.
-type InFlight = (Instant, u64, usize, SocketAddr, Vec<u8>);
+/// A datagram on its way: arrival time, tie-break sequence, destination address, source
+/// address (after the sender's NAT), bytes. The receiving side's NAT filters on arrival.
+type InFlight = (Instant, u64, SocketAddr, SocketAddr, Vec<u8>);
 
 /// The network, its clock and its nodes.
 pub struct Net {
@@ -70,6 +101,12 @@ pub struct Net {
     pub jitter: Duration,
     /// Every datagram sent, delivered or not.
     pub captured: Vec<Captured>,
+    nats: Vec<Nat>,
+    /// An on-path attacker: datagrams from the first address to the second are taken
+    /// off the wire (into `hijacked`) instead of delivered.
+    pub hijack: Option<(SocketAddr, SocketAddr)>,
+    /// What the attacker took.
+    pub hijacked: Vec<Vec<u8>>,
     next_audio: Instant,
     /// Audio frame bytes each speaker sends: its index repeated (the codec is opaque).
     pub frame_len: usize,
@@ -91,6 +128,9 @@ impl Net {
             latency: Duration::from_millis(10),
             jitter: Duration::ZERO,
             captured: Vec::new(),
+            nats: Vec::new(),
+            hijack: None,
+            hijacked: Vec::new(),
             next_audio: start,
             frame_len: 120,
         }
@@ -128,8 +168,99 @@ impl Net {
             alive: true,
             speaking: false,
             name: name.into(),
+            nat: None,
         });
         i
+    }
+
+    /// Puts node `i` behind a new home router of this kind (its own public IP) with a
+    /// fresh inside address: on a node already in a room, the network it was on is gone
+    /// (Wi-Fi to tethering). Returns the router's public IP.
+    pub fn put_behind_nat(&mut self, i: usize, kind: NatKind) -> IpAddr {
+        let n = self.nats.len();
+        let ip = IpAddr::V4(Ipv4Addr::new(198, 51, (n >> 8) as u8, (n & 0xff) as u8 + 1));
+        self.nats.push(Nat {
+            kind,
+            ip,
+            mappings: Vec::new(),
+        });
+        let node = &mut self.nodes[i];
+        node.nat = Some(n);
+        node.addr = SocketAddr::from(([10, (n >> 8) as u8, (n & 0xff) as u8, 2], node.addr.port()));
+        ip
+    }
+
+    /// The source address a datagram from node `i` to `to` shows outside its NAT,
+    /// creating the mapping (and the filter's permission) as a router would.
+    fn translate(&mut self, i: usize, to: SocketAddr) -> SocketAddr {
+        let inside = self.nodes[i].addr;
+        let Some(n) = self.nodes[i].nat else {
+            return inside;
+        };
+        let rnd = 1024 + (self.rng.next_u32() % 60000) as u16;
+        let nat = &mut self.nats[n];
+        // Inside the same router, no translation (LAN traffic).
+        if self.nodes.iter().any(|o| o.nat == Some(n) && o.addr == to) {
+            return inside;
+        }
+        let symmetric = nat.kind == NatKind::Symmetric;
+        let found = nat
+            .mappings
+            .iter()
+            .position(|m| m.inside == inside && (!symmetric || m.remote == Some(to)));
+        let idx = match found {
+            Some(k) => k,
+            None => {
+                // Cone routers keep the inside port when free; symmetric ones pick at random.
+                let taken = |p: u16| nat.mappings.iter().any(|m| m.port == p);
+                let mut port = if symmetric { rnd } else { inside.port() };
+                while taken(port) {
+                    port = port.wrapping_add(1).max(1024);
+                }
+                nat.mappings.push(Mapping {
+                    inside,
+                    remote: symmetric.then_some(to),
+                    port,
+                    contacted: HashSet::new(),
+                });
+                nat.mappings.len() - 1
+            }
+        };
+        let m = &mut nat.mappings[idx];
+        m.contacted.insert(to);
+        SocketAddr::new(nat.ip, m.port)
+    }
+
+    /// Which node a datagram from `from` to `to` reaches, after the receiving NAT's filter.
+    fn resolve(&self, from: SocketAddr, to: SocketAddr) -> Option<usize> {
+        if let Some(i) = self.nodes.iter().position(|n| n.addr == to) {
+            // An inside address is reachable only from the same router's LAN.
+            let same_lan = self.nodes[i].nat.is_some_and(|n| {
+                self.nodes
+                    .iter()
+                    .any(|o| o.nat == Some(n) && o.addr == from)
+            });
+            return (self.nodes[i].nat.is_none() || same_lan).then_some(i);
+        }
+        let nat = self.nats.iter().find(|n| n.ip == to.ip())?;
+        let m = nat.mappings.iter().find(|m| m.port == to.port())?;
+        let allowed = match nat.kind {
+            NatKind::FullCone => true,
+            NatKind::AddressRestricted => m.contacted.iter().any(|c| c.ip() == from.ip()),
+            NatKind::PortRestricted | NatKind::Symmetric => m.contacted.contains(&from),
+        };
+        if !allowed {
+            return None;
+        }
+        self.nodes.iter().position(|n| n.addr == m.inside)
+    }
+
+    /// Delivers `bytes` to whatever is at `to` as if sent from `from` (a spoofed source
+    /// address, a replay), through the receiving NAT's filter.
+    pub fn inject(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        self.seq += 1;
+        let at = self.now + self.latency;
+        self.queue.push(Reverse((at, self.seq, to, from, bytes)));
     }
 
     /// Static key of node `i`.
@@ -173,7 +304,11 @@ impl Net {
             self.nodes[i].events.push(ev);
         }
         while let Some(t) = self.nodes[i].ep.poll_transmit() {
-            let from = self.nodes[i].addr;
+            let from = if self.nodes[i].alive {
+                self.translate(i, t.destination)
+            } else {
+                self.nodes[i].addr
+            };
             self.captured.push(Captured {
                 from,
                 to: t.destination,
@@ -183,9 +318,11 @@ impl Net {
             if !self.nodes[i].alive {
                 continue;
             }
-            let Some(dst) = self.nodes.iter().position(|n| n.addr == t.destination) else {
+            if self.hijack == Some((from, t.destination)) {
+                self.hijacked.push(t.contents);
                 continue;
-            };
+            }
+            let dst = t.destination;
             let copies = if self.rng_f64() < self.loss {
                 0
             } else if self.rng_f64() < self.duplicate {
@@ -244,8 +381,11 @@ impl Net {
                 if *t > self.now {
                     break;
                 }
-                let Some(Reverse((_, _, dst, from, bytes))) = self.queue.pop() else {
+                let Some(Reverse((_, _, to, from, bytes))) = self.queue.pop() else {
                     break;
+                };
+                let Some(dst) = self.resolve(from, to) else {
+                    continue;
                 };
                 if self.nodes[dst].alive {
                     let now = self.now;

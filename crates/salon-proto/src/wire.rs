@@ -219,6 +219,16 @@ pub fn transport_header(receiver: u32, counter: u64, ciphertext_len: usize) -> V
     out
 }
 
+/// Writes `index` into a transport datagram's receiver field. The field is outside the
+/// AEAD (only the counter, as the nonce, is bound), which is what lets a relay rewrite it.
+pub fn set_receiver(datagram: &mut [u8], index: u32) {
+    if datagram.first() == Some(&TYPE_TRANSPORT)
+        && let Some(field) = datagram.get_mut(1..5)
+    {
+        field.copy_from_slice(&index.to_be_bytes());
+    }
+}
+
 /// The smallest bucket that holds `len` plaintext bytes, if any.
 pub fn bucket_for(len: usize) -> Option<usize> {
     BUCKETS.iter().copied().find(|b| *b >= len)

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use salon_node::{
-    Command, Node, NodeConfig, NodeError, NodeEvent, Reply, default_data_dir, parse_input,
-    parse_output, profile,
+    Command, Node, NodeConfig, NodeError, NodeEvent, Reply, api::PathKind, default_data_dir,
+    parse_input, parse_output, profile,
 };
 use salon_proto::Action;
 use salon_store::KdfParams;
@@ -415,6 +415,16 @@ fn print_event(ev: &NodeEvent, json: bool) {
             )
         }
         NodeEvent::Error { message, .. } => format!("error: {message}"),
+        NodeEvent::LinkPath {
+            name,
+            path: PathKind::Direct,
+            ..
+        } => format!("{name}: direct"),
+        NodeEvent::LinkPath { name, via_name, .. } => format!(
+            "{name}: relayed via {}",
+            via_name.as_deref().unwrap_or("another member")
+        ),
+        NodeEvent::Unreachable { message, .. } => format!("warning: {message}"),
         NodeEvent::Levels { .. }
         | NodeEvent::Links { .. }
         | NodeEvent::LinkUp { .. }

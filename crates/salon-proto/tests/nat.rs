@@ -1,0 +1,265 @@
+//! Rooms across simulated home routers: simultaneous open through every pair of NAT
+//! types, member relays where no direct path exists, path validation against spoofed
+//! sources, roaming to a new network.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use salon_proto::sim::{NatKind, Net};
+use salon_proto::{Action, Event, Path};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+const KINDS: [NatKind; 4] = [
+    NatKind::FullCone,
+    NatKind::AddressRestricted,
+    NatKind::PortRestricted,
+    NatKind::Symmetric,
+];
+
+/// A public host and two members behind routers of kinds `a` and `b`, everyone on stage
+/// and speaking. Returns once the room agrees (links need not be up yet).
+fn cell(seed: u64, a: NatKind, b: NatKind) -> (Net, [usize; 3]) {
+    let mut net = Net::new(seed);
+    let h = net.add("Host");
+    let m1 = net.add("Mia");
+    let m2 = net.add("Noor");
+    net.put_behind_nat(m1, a);
+    net.put_behind_nat(m2, b);
+    let invite = net.host(h, "Across town").unwrap();
+    net.join(m1, &invite).unwrap();
+    net.join(m2, &invite).unwrap();
+    let ids = [h, m1, m2];
+    assert!(
+        net.run_until(SECS(10), |n| n.rosters_agree(&ids)
+            && n.nodes[h].ep.room().is_some_and(|r| r.members.len() == 3)),
+        "{a:?}/{b:?}: room did not form"
+    );
+    for m in [m1, m2] {
+        let k = net.key(m);
+        net.with(h, |ep, now| ep.moderate(now, k, Action::InviteToStage))
+            .unwrap();
+    }
+    for i in ids {
+        net.nodes[i].speaking = true;
+    }
+    (net, ids)
+}
+
+fn path(net: &Net, at: usize, to: usize) -> Option<Path> {
+    net.nodes[at]
+        .ep
+        .link_stats(&net.key(to))
+        .and_then(|s| s.path)
+}
+
+/// Audio frames node `at` received from `from` after event index `since`.
+fn audio_since(net: &Net, at: usize, from: usize, since: usize) -> usize {
+    let k = net.key(from);
+    net.events(at)[since..]
+        .iter()
+        .filter(|e| matches!(e, Event::Audio { from, .. } if *from == k))
+        .count()
+}
+
+/// Whether both members route to each other straight (no relay) for NAT kinds `a`, `b`.
+/// A symmetric NAT gives each destination its own random port, so only a peer that
+/// accepts datagrams from any port of the symmetric side's IP (full cone, address
+/// restricted) can be reached by simultaneous open; the rest needs a relay (or the
+/// birthday technique, not in the simulator).
+fn direct_expected(a: NatKind, b: NatKind) -> bool {
+    let open = |k| matches!(k, NatKind::FullCone | NatKind::AddressRestricted);
+    match (a, b) {
+        (NatKind::Symmetric, NatKind::Symmetric) => false,
+        (NatKind::Symmetric, other) | (other, NatKind::Symmetric) => open(other),
+        _ => true,
+    }
+}
+
+#[test]
+fn every_pair_of_nat_kinds_hears_everyone_direct_where_the_nats_allow_and_relayed_elsewhere() {
+    let mut table = Vec::new();
+    for (x, &a) in KINDS.iter().enumerate() {
+        for &b in &KINDS[x..] {
+            let (mut net, [h, m1, m2]) = cell(7 + x as u64, a, b);
+            let mark = [h, m1, m2].map(|i| net.events(i).len());
+            let heard = net.run_until(SECS(8), |n| {
+                [(h, m1), (h, m2), (m1, h), (m1, m2), (m2, h), (m2, m1)]
+                    .iter()
+                    .all(|&(at, from)| audio_since(n, at, from, mark[at]) > 50)
+            });
+            let p12 = path(&net, m1, m2);
+            let p21 = path(&net, m2, m1);
+            table.push(format!("{a:?}/{b:?}: {p12:?} / {p21:?}"));
+            assert!(heard, "{a:?}/{b:?}: not everyone heard everyone ({p12:?})");
+            let relayed_via_host = Some(Path::Relayed { via: net.key(h) });
+            if direct_expected(a, b) {
+                assert!(
+                    matches!(p12, Some(Path::Direct(_))) && matches!(p21, Some(Path::Direct(_))),
+                    "{a:?}/{b:?}: expected a direct path, got {p12:?} / {p21:?}"
+                );
+            } else {
+                assert_eq!(p12, relayed_via_host, "{a:?}/{b:?}");
+                assert_eq!(p21, relayed_via_host, "{a:?}/{b:?}");
+            }
+            // The host link is always direct: the members reached it with the invite.
+            assert!(matches!(path(&net, m1, h), Some(Path::Direct(_))));
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+}
+
+#[test]
+fn relayed_datagrams_keep_the_fixed_sizes_and_audio_stays_one_size() {
+    let (mut net, [h, m1, m2]) = cell(3, NatKind::Symmetric, NatKind::PortRestricted);
+    let relayed = net.run_until(SECS(8), |n| {
+        path(n, m1, m2) == Some(Path::Relayed { via: n.key(h) }) && audio_since(n, m2, m1, 0) > 100
+    });
+    assert!(relayed);
+    let start = net.captured.len();
+    net.run_for(SECS(3));
+    let host_addr = net.nodes[h].addr;
+    let forwarded: Vec<_> = net.captured[start..]
+        .iter()
+        .filter(|c| c.from == host_addr && c.bytes[0] == 4)
+        .collect();
+    assert!(!forwarded.is_empty());
+    for c in &net.captured[start..] {
+        assert!(
+            [341, 121, 61, 189, 509, 1213].contains(&c.bytes.len()),
+            "odd size {}",
+            c.bytes.len()
+        );
+        if c.audio {
+            assert_eq!(c.bytes.len(), 189);
+        }
+    }
+    let (datagrams, bytes) = net.nodes[h].ep.relayed();
+    // Every datagram the host forwarded left it unchanged in size.
+    assert!(datagrams >= forwarded.len() as u64);
+    assert!(bytes >= 189 * datagrams && bytes <= 1213 * datagrams);
+}
+
+#[test]
+fn a_spoofed_source_replaying_a_datagram_moves_no_link() {
+    let (mut net, [h, m1, _m2]) = cell(5, NatKind::FullCone, NatKind::PortRestricted);
+    assert!(net.run_until(SECS(6), |n| audio_since(n, h, m1, 0) > 50));
+    let real = match path(&net, h, m1) {
+        Some(Path::Direct(a)) => a,
+        other => panic!("host to Mia not direct: {other:?}"),
+    };
+    // An on-path attacker replays datagrams from Mia to the host from its own address:
+    // ones already delivered (the replay window drops them), and fresh ones it took off
+    // the wire before they arrived (they decrypt fine: only the path check stops them).
+    let attacker = "192.0.2.66:5555".parse().unwrap();
+    let host_addr = net.nodes[h].addr;
+    let delivered: Vec<Vec<u8>> = net
+        .captured
+        .iter()
+        .rev()
+        .filter(|c| c.to == host_addr && c.from == real)
+        .take(20)
+        .map(|c| c.bytes.clone())
+        .collect();
+    net.hijack = Some((real, host_addr));
+    net.run_for(Duration::from_millis(200));
+    net.hijack = None;
+    let fresh = std::mem::take(&mut net.hijacked);
+    assert!(fresh.len() >= 5, "took {} datagrams", fresh.len());
+    for b in delivered.into_iter().chain(fresh) {
+        net.inject(attacker, host_addr, b);
+    }
+    let before = net.captured.len();
+    net.run_for(SECS(3));
+    assert_eq!(path(&net, h, m1), Some(Path::Direct(real)));
+    // The host answered the fresh ones with one path challenge, nothing more: no audio,
+    // no roster, and the path never moved (not even for a moment).
+    let to_attacker = net.captured[before..]
+        .iter()
+        .filter(|c| c.to == attacker)
+        .count();
+    assert!(
+        to_attacker <= 2,
+        "{to_attacker} datagrams went to the attacker"
+    );
+    assert!(
+        !net.events(h)
+            .iter()
+            .any(|e| matches!(e, Event::LinkPath { path: Path::Direct(a), .. } if *a == attacker))
+    );
+    // Nothing the host sent to the attacker could be answered, and audio still flows.
+    let mark = net.events(h).len();
+    net.run_for(SECS(2));
+    assert!(audio_since(&net, h, m1, mark) > 50);
+    let roster = net.nodes[h].ep.room().unwrap();
+    let mia = roster
+        .members
+        .iter()
+        .find(|m| m.key == net.key(m1))
+        .unwrap();
+    assert_eq!(
+        mia.candidates.first(),
+        Some(&real),
+        "roster kept Mia's address"
+    );
+}
+
+#[test]
+fn a_member_that_moves_to_another_network_is_heard_again_by_everyone() {
+    let (mut net, [h, m1, m2]) = cell(11, NatKind::PortRestricted, NatKind::PortRestricted);
+    assert!(net.run_until(SECS(6), |n| {
+        matches!(path(n, m1, m2), Some(Path::Direct(_))) && audio_since(n, m2, m1, 0) > 50
+    }));
+    let old = path(&net, h, m1);
+    // Wi-Fi to tethering: a new router, a new public address, same process.
+    net.put_behind_nat(m1, NatKind::PortRestricted);
+    let mark = [h, m1, m2].map(|i| net.events(i).len());
+    let back = net.run_until(SECS(10), |n| {
+        audio_since(n, h, m1, mark[h]) > 50
+            && audio_since(n, m2, m1, mark[m2]) > 50
+            && audio_since(n, m1, m2, mark[m1]) > 50
+    });
+    assert!(back, "audio did not resume after the move");
+    let new = path(&net, h, m1);
+    assert!(
+        matches!(new, Some(Path::Direct(_))) && new != old,
+        "{old:?} -> {new:?}"
+    );
+    // The member stayed in the room the whole time.
+    assert!(
+        !net.events(m1)[mark[m1]..]
+            .iter()
+            .any(|e| matches!(e, Event::Left(_)))
+    );
+    let roster = net.nodes[m2].ep.room().unwrap();
+    let mia = roster
+        .members
+        .iter()
+        .find(|m| m.key == net.key(m1))
+        .unwrap();
+    assert_eq!(
+        mia.candidates.first().copied(),
+        match new {
+            Some(Path::Direct(a)) => Some(a),
+            _ => None,
+        },
+        "the roster carries the new address"
+    );
+}
+
+#[test]
+fn symmetric_pair_with_only_the_host_to_relay_reports_the_path_and_never_reports_unreachable() {
+    let (mut net, [h, m1, m2]) = cell(13, NatKind::Symmetric, NatKind::Symmetric);
+    net.run_for(SECS(12));
+    let via_host = Event::LinkPath {
+        peer: net.key(m2),
+        path: Path::Relayed { via: net.key(h) },
+    };
+    assert!(net.events(m1).contains(&via_host));
+    assert!(
+        !net.events(m1)
+            .iter()
+            .any(|e| matches!(e, Event::Unreachable { .. }))
+    );
+}
