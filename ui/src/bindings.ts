@@ -193,6 +193,10 @@ export type LinkInfo = {
 	reported_loss_permille: number | null,
 	/**  Whether an encrypted session is up. */
 	up: boolean,
+	/**  How datagrams reach them while up: straight, or relayed by another member. */
+	path: PathKind | null,
+	/**  Hex key of the member relaying, when relayed. */
+	via: string | null,
 };
 
 /**  A member as front ends show it. */
@@ -271,6 +275,26 @@ key: string } |
 { event: "link_down"; 
 /**  Hex key. */
 key: string } | 
+/**  The path to a member changed. */
+{ event: "link_path"; 
+/**  Hex key. */
+key: string; 
+/**  Display name. */
+name: string; 
+/**  Direct or relayed. */
+path: PathKind; 
+/**  Hex key of the relaying member, when relayed. */
+via: string | null; 
+/**  Display name of the relaying member, when relayed. */
+via_name: string | null } | 
+/**  No connection to a member could be made for a while (attempts go on). */
+{ event: "unreachable"; 
+/**  Hex key. */
+key: string; 
+/**  Display name. */
+name: string; 
+/**  Why, and what can be done. */
+message: string } | 
 /**  The host changed; `invite` is set when we are the new host. */
 { event: "host_changed"; 
 /**  Hex key of the new host. */
@@ -297,6 +321,13 @@ key: string } |
 code: string; 
 /**  What happened and what to do. */
 message: string };
+
+/**  How datagrams reach a member. */
+export type PathKind = 
+/**  Straight between the two of us (through any NATs, hole punched). */
+"direct" | 
+/**  Through another member, who forwards the encrypted datagrams unread. */
+"relayed";
 
 /**  Speaking level of one person. */
 export type PeerLevel = {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { LinkInfo } from "./api";
-import { duration, keyLabel, linkQuality, meterPercent, safetyGroups, when, whoWasThere } from "./format";
+import { duration, keyLabel, linkQuality, meterPercent, pathLabel, safetyGroups, when, whoWasThere } from "./format";
 
-const link = (over: Partial<LinkInfo>): LinkInfo => ({ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 1000, audio_lost: 0, jitter_buffer_ms: 40, reported_loss_permille: null, up: true, ...over });
+const link = (over: Partial<LinkInfo>): LinkInfo => ({ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 1000, audio_lost: 0, jitter_buffer_ms: 40, reported_loss_permille: null, up: true, path: "direct", via: null, ...over });
 
 describe("safety numbers", () => {
   it("a 60-digit safety number reads as 12 groups of 5, in order", () => {
@@ -63,6 +63,21 @@ describe("link quality", () => {
   });
   it("the label carries the numbers for the tooltip", () => {
     expect(linkQuality(link({ rtt_ms: 42.4, audio_lost: 1, audio_received: 999 })).label).toBe("Link quality: good (42 ms, 0.1% loss)");
+  });
+});
+
+describe("link path", () => {
+  const names: Record<string, string> = { aa: "Ada" };
+  const nameOf = (k: string) => names[k];
+  it("says direct, or which member relays", () => {
+    expect(pathLabel(link({}), nameOf)).toBe("direct");
+    expect(pathLabel(link({ path: "relayed", via: "aa" }), nameOf)).toBe("relayed via Ada");
+  });
+  it("falls back when the relaying member is not known, and says nothing while down", () => {
+    expect(pathLabel(link({ path: "relayed", via: "zz" }), nameOf)).toBe("relayed via another member");
+    expect(pathLabel(link({ up: false }), nameOf)).toBe("");
+    expect(pathLabel(link({ path: null }), nameOf)).toBe("");
+    expect(pathLabel(undefined, nameOf)).toBe("");
   });
 });
 

@@ -70,6 +70,15 @@ export function linkQuality(l: LinkInfo | undefined): { level: Quality; bars: nu
   return { level: "poor", bars: 1, label: `Link quality: poor (${detail})` };
 }
 
+/** How a member's audio travels, in words: "direct", "relayed via Ada", or "" while no
+ * session is up. `nameOf` turns the relaying member's key into a display name. */
+export function pathLabel(l: LinkInfo | undefined, nameOf: (key: string) => string | undefined): string {
+  if (!l || !l.up || l.path == null) return "";
+  if (l.path === "direct") return "direct";
+  const via = l.via == null ? undefined : nameOf(l.via);
+  return `relayed via ${via ?? "another member"}`;
+}
+
 /** A microphone level in dBFS as a 0–100 meter value (−60 dBFS and below is empty). */
 export function meterPercent(dbfs: number): number {
   if (!Number.isFinite(dbfs)) return 0;

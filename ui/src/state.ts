@@ -121,6 +121,13 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       for (const l of e.links) links[l.key] = l;
       return { ...s, links };
     }
+    case "link_path": {
+      // Shown at once; the next "links" report carries the same.
+      const l = s.links[e.key];
+      return l ? { ...s, links: { ...s.links, [e.key]: { ...l, path: e.path, via: e.via } } } : s;
+    }
+    case "unreachable":
+      return { ...s, toasts: [...s.toasts, e.message] };
     case "muted_by_moderator":
       return { ...s, toasts: [...s.toasts, "A moderator muted you"] };
     case "host_changed":

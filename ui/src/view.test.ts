@@ -67,12 +67,18 @@ describe("render", () => {
   });
 
   it("link quality shows as bars with a spoken label", () => {
-    const s = reduce(joined, { event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 400, audio_received: 90, audio_lost: 10, jitter_buffer_ms: 60, reported_loss_permille: null, up: true }] });
+    const s = reduce(joined, { event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 400, audio_received: 90, audio_lost: 10, jitter_buffer_ms: 60, reported_loss_permille: null, up: true, path: "relayed", via: "aa" }] });
     document.body.innerHTML = render(s);
     const q = document.querySelector("[data-key=bb] .link");
     expect(q?.getAttribute("data-quality")).toBe("poor");
     expect(q?.getAttribute("aria-label")).toContain("poor");
     expect(q?.querySelectorAll("i.on")).toHaveLength(1);
+    // The path is part of the label: who relays, by name.
+    expect(q?.getAttribute("aria-label")).toMatch(/relayed via \S/);
+    expect(q?.getAttribute("data-path")).toBe("relayed");
+    const direct = reduce(s, { event: "link_path", key: "bb", name: "Bo", path: "direct", via: null, via_name: null });
+    document.body.innerHTML = render(direct);
+    expect(document.querySelector("[data-key=bb] .link")?.getAttribute("aria-label")).toMatch(/, direct$/);
   });
 
   it("the invite stays visible as text and the Invite dialog shows it as a QR code", () => {

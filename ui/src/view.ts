@@ -1,7 +1,7 @@
 // Rendering: the state becomes HTML; every control carries data-action (or data-nav,
 // data-form) for the controller and an accessible name.
 import type { Contact, Devices, HistoryRoom, MemberInfo, Role, Settings } from "./api";
-import { duration, keyLabel, linkQuality, meterPercent, participants, safetyGroups, when, whoWasThere } from "./format";
+import { duration, keyLabel, linkQuality, meterPercent, participants, pathLabel, safetyGroups, when, whoWasThere } from "./format";
 import { qrSvg } from "./qr";
 import { audience, canModerate, contact, me, stage, type Loaded, type UiState } from "./state";
 
@@ -65,8 +65,11 @@ function verifiedMark(c: Contact | undefined): string {
 
 function linkBars(s: UiState, m: MemberInfo): string {
   if (m.me) return "";
-  const q = linkQuality(s.links[m.key]);
-  return `<span class="link q-${q.level}" role="img" aria-label="${esc(q.label)}" title="${esc(q.label)}" data-quality="${q.level}">${[1, 2, 3].map((i) => `<i class="${i <= q.bars ? "on" : ""}"></i>`).join("")}</span>`;
+  const link = s.links[m.key];
+  const q = linkQuality(link);
+  const path = pathLabel(link, (k) => s.room?.members.find((x) => x.key === k)?.name);
+  const label = path ? `${q.label}, ${path}` : q.label;
+  return `<span class="link q-${q.level}" role="img" aria-label="${esc(label)}" title="${esc(label)}" data-quality="${q.level}" data-path="${esc(link?.path ?? "")}">${[1, 2, 3].map((i) => `<i class="${i <= q.bars ? "on" : ""}"></i>`).join("")}</span>`;
 }
 
 function personMenu(s: UiState, m: MemberInfo): string {
