@@ -6,13 +6,16 @@ set -euo pipefail
 # Build: C toolchain for libopus (cmake), SQLCipher's vendored OpenSSL (perl, make), ALSA
 # headers, WebRTC echo cancellation (its headers, and libclang for bindgen).
 # Test: the stock `sqlcipher` shell proves the store format; PulseAudio gives cpal a real
-# device on a machine without a sound card.
+# device on a machine without a sound card. The NAT test bed (tests/) builds home routers
+# in network namespaces with iproute2, iptables and conntrack, and shapes links with a
+# python3 shuttle.
 SALON_APT_PACKAGES=(
   build-essential pkg-config cmake perl make git ca-certificates curl
   libasound2-dev libwebrtc-audio-processing-dev libclang-dev
   sqlcipher
   pulseaudio pulseaudio-utils libasound2-plugins
   tcpdump
+  iproute2 iptables conntrack python3
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth
 )

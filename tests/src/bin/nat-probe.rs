@@ -1,0 +1,137 @@
+//! `nat-probe`: the UDP tool the bed's own tests run inside namespaces to see how a NAT
+//! maps and filters (a STUN server and client in miniature, in plain text).
+//!
+//! ```text
+//! nat-probe reflect PORT...            answer each datagram with "seen ADDR" (the source
+//!                                       address it came from) from the socket it reached,
+//!                                       and send "also ADDR" from every other port; until
+//!                                       stdin closes
+//! nat-probe listen PORT SECS [DEST...]  bind PORT, send "hello" to each DEST, and print
+//!                                       "FROM TEXT" for every datagram received for SECS
+//! nat-probe send PORT DEST TEXT         send TEXT to DEST from PORT (0: any)
+//! ```
+//!
+//! Each datagram is sent three times, 50 ms apart: the bed loses none, but a reply racing
+//! the conntrack entry of its request should not decide a test.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("reflect") => reflect(&args[1..]),
+        Some("listen") => listen(&args[1..]),
+        Some("send") => send(&args[1..]),
+        _ => Err(
+            "usage: nat-probe reflect PORT... | listen PORT SECS [DEST...] | send PORT DEST TEXT"
+                .into(),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nat-probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn bind(port: &str) -> Result<UdpSocket> {
+    let port: u16 = port.parse().map_err(|e| format!("port {port}: {e}"))?;
+    UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("bind {port}: {e}"))
+}
+
+fn addr(s: &str) -> Result<SocketAddr> {
+    s.parse().map_err(|e| format!("address {s}: {e}"))
+}
+
+fn send_thrice(sock: &UdpSocket, to: SocketAddr, text: &str) -> Result<()> {
+    for _ in 0..3 {
+        sock.send_to(text.as_bytes(), to)
+            .map_err(|e| format!("send to {to}: {e}"))?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn reflect(ports: &[String]) -> Result<()> {
+    let socks = ports.iter().map(|p| bind(p)).collect::<Result<Vec<_>>>()?;
+    for (i, sock) in socks.iter().enumerate() {
+        let sock = sock.try_clone().map_err(|e| e.to_string())?;
+        let others = socks
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, s)| s.try_clone())
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| e.to_string())?;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            let mut answered = Vec::new();
+            while let Ok((_, from)) = sock.recv_from(&mut buf) {
+                // Answer each source once: the prober sends each hello three times.
+                if answered.contains(&from) {
+                    continue;
+                }
+                answered.push(from);
+                let _ = sock.send_to(format!("seen {from}").as_bytes(), from);
+                for o in &others {
+                    let _ = o.send_to(format!("also {from}").as_bytes(), from);
+                }
+            }
+        });
+    }
+    println!("ready");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    // Serve until the test closes our stdin (or dies).
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    Ok(())
+}
+
+fn listen(args: &[String]) -> Result<()> {
+    let [port, secs, dests @ ..] = args else {
+        return Err("listen PORT SECS [DEST...]".into());
+    };
+    let sock = bind(port)?;
+    let secs: f64 = secs.parse().map_err(|e| format!("seconds {secs}: {e}"))?;
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let dests = dests.iter().map(|d| addr(d)).collect::<Result<Vec<_>>>()?;
+    {
+        let sock = sock.try_clone().map_err(|e| e.to_string())?;
+        std::thread::spawn(move || {
+            for d in dests {
+                let _ = send_thrice(&sock, d, "hello");
+            }
+        });
+    }
+    println!("ready");
+    let mut out = std::io::stdout();
+    let mut buf = [0u8; 1500];
+    let mut printed = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .map_err(|e| e.to_string())?;
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let line = format!("{from} {}", String::from_utf8_lossy(&buf[..n]));
+        if !printed.contains(&line) {
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+            out.flush().map_err(|e| e.to_string())?;
+            printed.push(line);
+        }
+    }
+    Ok(())
+}
+
+fn send(args: &[String]) -> Result<()> {
+    let [port, dest, text] = args else {
+        return Err("send PORT DEST TEXT".into());
+    };
+    send_thrice(&bind(port)?, addr(dest)?, text)
+}
