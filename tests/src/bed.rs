@@ -216,7 +216,8 @@ impl Bed {
         Some(bed)
     }
 
-    /// A directory of this bed's own, removed with it (data dirs, recordings, logs).
+    /// A directory of this bed's own, removed with it (data dirs, recordings, logs) unless
+    /// `SALON_KEEP_BED` is set.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -417,7 +418,11 @@ impl Drop for Bed {
         for ns in self.namespaces.iter().rev() {
             remove_namespace(ns);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("SALON_KEEP_BED").is_some() {
+            eprintln!("bed {}: kept {}", self.tag, self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -334,20 +334,19 @@ impl Salon {
 
     /// Leaves the room and waits for the process to end, so its recording is complete.
     pub fn leave(&mut self) {
-        if self.exited {
-            return;
-        }
-        let _ = writeln!(self.stdin, "leave").and_then(|()| self.stdin.flush());
+        leave_all(&mut [self]);
+    }
+
+    /// Waits up to 10 s for the process to end, then kills it.
+    fn wait_exit(&mut self) {
         let end = Instant::now() + Duration::from_secs(10);
         while Instant::now() < end {
             if let Ok(Some(_)) = self.child.try_wait() {
                 self.exited = true;
+                self.drain();
                 return;
             }
-            // Keep reading so a full pipe never blocks the node.
-            if let Ok(v) = self.events.recv_timeout(Duration::from_millis(50)) {
-                self.take(v);
-            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         eprintln!("{}: did not exit within 10 s of leave; killed", self.name);
         let _ = self.child.kill();
@@ -378,6 +377,17 @@ impl Salon {
             self.name,
             tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
         )
+    }
+}
+
+/// All of `nodes` leave at one moment (so each recording ends with everyone still
+/// talking), and their processes end.
+pub fn leave_all(nodes: &mut [&mut Salon]) {
+    for n in nodes.iter_mut().filter(|n| !n.exited) {
+        let _ = writeln!(n.stdin, "leave").and_then(|()| n.stdin.flush());
+    }
+    for n in nodes.iter_mut().filter(|n| !n.exited) {
+        n.wait_exit();
     }
 }
 

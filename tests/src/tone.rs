@@ -51,11 +51,12 @@ impl Recording {
         self.presence(hz).iter().filter(|p| **p).count() as f64 / 10.0
     }
 
-    /// Seconds in which `hz` is present among the last `window` seconds.
-    pub fn tone_seconds_in_last(&self, hz: f64, window: f64) -> f64 {
-        let p = self.presence(hz);
-        let n = ((window * 10.0) as usize).min(p.len());
-        p[p.len() - n..].iter().filter(|x| **x).count() as f64 / 10.0
+    /// Where `hz` was last present, in seconds from the start (the end of its last block).
+    pub fn last_heard(&self, hz: f64) -> Option<f64> {
+        self.presence(hz)
+            .iter()
+            .rposition(|x| *x)
+            .map(|i| (i + 1) as f64 / 10.0)
     }
 
     /// The longest run of blocks without `hz` between its first and last presence, in
@@ -131,6 +132,7 @@ mod tests {
             "{}",
             r.longest_gap(660.0)
         );
-        assert!((r.tone_seconds_in_last(660.0, 0.5) - 0.5).abs() < 1e-9);
+        assert_eq!(r.last_heard(660.0), Some(3.5));
+        assert_eq!(r.last_heard(440.0), None);
     }
 }
