@@ -27,7 +27,11 @@ use crate::identity::{Identity, PublicKey};
 use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
 use crate::link::{Link, Pending, Rebuild, Retry, Slot};
 use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
-use crate::path::{Challenge, Forward, Origin, Path, RelayPath};
+use crate::path::{
+    BIRTHDAY_ATTEMPTS, BIRTHDAY_BURST, BIRTHDAY_LOW_PORT, BIRTHDAY_PROBES, BIRTHDAY_RETRY,
+    BIRTHDAY_SOCKETS, BIRTHDAY_SPRAY_EVERY, BIRTHDAY_TICK, BIRTHDAY_WINDOW, Birthday, BirthdayRole,
+    Challenge, Forward, Hop, MAIN_SOCKET, Origin, Path, RelayPath,
+};
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
@@ -52,6 +56,9 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The bytes.
     pub contents: Vec<u8>,
+    /// Which of our sockets sends it: [`MAIN_SOCKET`], or one the driver opens on demand
+    /// for the birthday technique (the same number always means the same socket).
+    pub socket: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,19 +559,25 @@ impl Endpoint {
 
     // ---------------------------------------------------------------- input
 
-    /// Feeds one received datagram. Anything unauthenticated or malformed is dropped
-    /// without a reply and without changing state.
+    /// Feeds one datagram received on the main socket. Anything unauthenticated or
+    /// malformed is dropped without a reply and without changing state.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.handle_datagram_on(now, MAIN_SOCKET, from, data);
+    }
+
+    /// Feeds one datagram received on `socket` (see [`Transmit::socket`]).
+    pub fn handle_datagram_on(&mut self, now: Instant, socket: u16, from: SocketAddr, data: &[u8]) {
         let Ok(packet) = Packet::parse(data) else {
             return;
         };
+        let hop = Hop { addr: from, socket };
         match packet {
-            Packet::Init(init) => self.on_init(now, Origin::Direct(from), &init),
-            Packet::Response(resp) => self.on_response(now, Origin::Direct(from), &resp),
+            Packet::Init(init) => self.on_init(now, Origin::Direct(hop), &init),
+            Packet::Response(resp) => self.on_response(now, Origin::Direct(hop), &resp),
             Packet::Cookie(c) => self.on_cookie(now, &c),
             Packet::Transport(t) => match self.forwards.get(&t.receiver).copied() {
-                Some(f) => self.forward(from, f, data),
-                None => self.on_transport(now, from, &t),
+                Some(f) => self.forward(hop, f, data),
+                None => self.on_transport(now, hop, &t),
             },
         }
         self.flush(now);
@@ -714,18 +727,14 @@ impl Endpoint {
             attempts,
             next: now + backoff + jitter,
         });
-        let mut dests: Vec<SocketAddr> = link.addr.into_iter().collect();
-        for c in &link.candidates {
-            if !dests.contains(c) {
-                dests.push(*c);
-            }
-        }
+        let dests = link.direct_hops();
         link.last_send = now;
         let via = link.relay.map(|r| r.via).filter(|_| kind == Kind::Link);
         for d in &dests {
             self.transmits.push_back(Transmit {
-                destination: *d,
+                destination: d.addr,
                 contents: packet.clone(),
+                socket: d.socket,
             });
         }
         if let Some(via) = via {
@@ -743,8 +752,8 @@ impl Endpoint {
         }) = self.room.as_mut()
         {
             for d in dests {
-                if !tried.contains(&d) {
-                    tried.push(d);
+                if !tried.contains(&d.addr) {
+                    tried.push(d.addr);
                 }
             }
         }
@@ -786,7 +795,7 @@ impl Endpoint {
         if matches!(origin, Origin::Direct(_)) {
             self.load.record(now);
         }
-        if let Origin::Direct(from) = origin
+        if let Origin::Direct(Hop { addr: from, socket }) = origin
             && self.load.under_load(now)
         {
             let rng = &mut self.rng;
@@ -804,6 +813,7 @@ impl Endpoint {
                 self.transmits.push_back(Transmit {
                     destination: from,
                     contents: wire::encode_cookie(init.sender, &nonce, &sealed),
+                    socket,
                 });
                 return;
             }
@@ -1007,10 +1017,9 @@ impl Endpoint {
             self.indices.remove(&old.local_index);
         }
         link.install_initiated(Session::new(transport, local_index, resp.sender, true, now));
-        if let Origin::Direct(from) = origin {
+        if let Origin::Direct(hop) = origin {
             // The response answers our fresh initiation: the path it came by works.
-            link.addr = Some(from);
-            link.direct_recv = Some(now);
+            link.set_direct(hop, now);
         }
         link.last_recv = now;
         link.retry = None;
@@ -1053,7 +1062,7 @@ impl Endpoint {
         }
     }
 
-    fn on_transport(&mut self, now: Instant, from: SocketAddr, t: &wire::Transport<'_>) {
+    fn on_transport(&mut self, now: Instant, from: Hop, t: &wire::Transport<'_>) {
         let challenge_retry = self.cfg.probe_interval;
         let (peer, origin) = if let Some(&peer) = self.indices.get(&t.receiver) {
             (peer, Origin::Direct(from))
@@ -1103,17 +1112,16 @@ impl Endpoint {
         // and switch only when the answer comes back from it. The very first address of
         // a fresh session is taken as is (the handshake just ran over it).
         let mut challenge_to = None;
-        if let Origin::Direct(from) = origin {
-            if link.addr == Some(from) {
+        if let Origin::Direct(hop) = origin {
+            if link.direct_hop() == Some(hop) {
                 link.direct_recv = Some(now);
             } else if link.addr.is_none() && link.relay.is_none() {
-                link.addr = Some(from);
-                link.direct_recv = Some(now);
+                link.set_direct(hop, now);
             } else if link
                 .challenge
-                .is_none_or(|c| c.addr != from || now >= c.sent + challenge_retry)
+                .is_none_or(|c| c.hop != hop || now >= c.sent + challenge_retry)
             {
-                challenge_to = Some(from);
+                challenge_to = Some(hop);
             }
         }
         link.last_recv = now;
@@ -1172,7 +1180,7 @@ impl Endpoint {
                 }
                 Frame::PathResponse(token) => {
                     if let (Origin::Direct(from), Some(c)) = (origin, link.challenge)
-                        && c.addr == from
+                        && c.hop == from
                         && c.token == token
                     {
                         validated = Some(from);
@@ -1770,7 +1778,7 @@ impl Endpoint {
         now: Instant,
         peer: PublicKey,
         plain: &mut Vec<u8>,
-        route: Option<(SocketAddr, Option<u32>)>,
+        route: Option<(Hop, Option<u32>)>,
     ) -> bool {
         let reject_after = self.cfg.reject_after;
         if !frame::pad(plain) {
@@ -1792,8 +1800,9 @@ impl Endpoint {
                 }
                 link.last_send = now;
                 self.transmits.push_back(Transmit {
-                    destination: dest,
+                    destination: dest.addr,
                     contents,
+                    socket: dest.socket,
                 });
                 true
             }
@@ -1860,19 +1869,19 @@ impl Endpoint {
     /// How datagrams reach `peer` now: straight to its validated address while that path
     /// is fresh, else through a ready relay, else the validated address or the first
     /// candidate (a handshake in flight, or a path we still hope for).
-    fn route(&self, now: Instant, peer: &PublicKey) -> Option<(SocketAddr, Option<u32>)> {
+    fn route(&self, now: Instant, peer: &PublicKey) -> Option<(Hop, Option<u32>)> {
         let link = self.links.get(peer)?;
         let fresh = link.direct_fresh(now, self.direct_window());
         if !fresh
             && let Some(r) = link.relay
             && let Some(index) = r.send_index
-            && let Some(via) = self.links.get(&r.via).and_then(|l| l.addr)
+            && let Some(via) = self.links.get(&r.via).and_then(Link::direct_hop)
         {
             return Some((via, Some(index)));
         }
-        link.addr
-            .or_else(|| link.candidates.first().copied())
-            .map(|a| (a, None))
+        link.direct_hop()
+            .or_else(|| link.candidates.first().copied().map(Hop::main))
+            .map(|h| (h, None))
     }
 
     /// How long a direct path counts as working after its last authenticated datagram:
@@ -1887,7 +1896,7 @@ impl Endpoint {
         link.current.as_ref()?;
         match self.route(now, peer)? {
             (_, Some(_)) => link.relay.map(|r| Path::Relayed { via: r.via }),
-            (addr, None) => (link.addr == Some(addr)).then_some(Path::Direct(addr)),
+            (hop, None) => (link.direct_hop() == Some(hop)).then_some(Path::Direct(hop.addr)),
         }
     }
 
@@ -1895,8 +1904,9 @@ impl Endpoint {
     fn send_handshake(&mut self, origin: Origin, peer: PublicKey, packet: Vec<u8>) {
         match origin {
             Origin::Direct(to) => self.transmits.push_back(Transmit {
-                destination: to,
+                destination: to.addr,
                 contents: packet,
+                socket: to.socket,
             }),
             Origin::Relay(via) => {
                 let _ = self.send_message(
@@ -1913,9 +1923,9 @@ impl Endpoint {
     /// As a relay: passes a transport datagram on, with the receiver's index written in.
     /// Only the member the index was given to may use it, from its validated address, so
     /// nobody can bounce traffic off us.
-    fn forward(&mut self, from: SocketAddr, f: Forward, data: &[u8]) {
-        let source = self.links.get(&f.from).and_then(|l| l.addr);
-        let Some(dest) = self.links.get(&f.to).and_then(|l| l.addr) else {
+    fn forward(&mut self, from: Hop, f: Forward, data: &[u8]) {
+        let source = self.links.get(&f.from).and_then(Link::direct_hop);
+        let Some(dest) = self.links.get(&f.to).and_then(Link::direct_hop) else {
             return;
         };
         if source != Some(from) {
@@ -1926,8 +1936,9 @@ impl Endpoint {
         self.relayed.0 += 1;
         self.relayed.1 += contents.len() as u64;
         self.transmits.push_back(Transmit {
-            destination: dest,
+            destination: dest.addr,
             contents,
+            socket: dest.socket,
         });
     }
 
@@ -2072,13 +2083,13 @@ impl Endpoint {
     }
 
     /// Sends a path challenge straight to `to`.
-    fn send_challenge(&mut self, now: Instant, peer: PublicKey, to: SocketAddr) {
+    fn send_challenge(&mut self, now: Instant, peer: PublicKey, to: Hop) {
         let token = self.rng.next_u64();
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
         link.challenge = Some(Challenge {
-            addr: to,
+            hop: to,
             token,
             sent: now,
         });
@@ -2090,13 +2101,13 @@ impl Endpoint {
     /// The peer answered a challenge from `addr`: that is its direct path from now on.
     /// The host also puts it first among the member's candidates (it is where others
     /// should punch) and tells the member.
-    fn path_validated(&mut self, now: Instant, peer: PublicKey, addr: SocketAddr) {
+    fn path_validated(&mut self, now: Instant, peer: PublicKey, hop: Hop) {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        link.addr = Some(addr);
-        link.direct_recv = Some(now);
+        link.set_direct(hop, now);
         link.challenge = None;
+        let addr = hop.addr;
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
             return;
@@ -2139,6 +2150,7 @@ impl Endpoint {
             link.path_check = link
                 .direct_recv
                 .map(|t| (t + window).max(now + cfg.keepalive));
+            link.birthday = None;
             return;
         }
         link.path_check = Some(now + cfg.probe_interval);
@@ -2186,18 +2198,13 @@ impl Endpoint {
             });
         }
         if has_session {
+            self.maybe_start_birthday(now, peer);
             // Probes straight to every address the peer may have: they keep our side of
             // punched holes open, and the peer answers one that arrives with a challenge.
             let Some(link) = self.links.get(&peer) else {
                 return;
             };
-            let mut dests: Vec<SocketAddr> = link.addr.into_iter().collect();
-            for c in &link.candidates {
-                if !dests.contains(c) {
-                    dests.push(*c);
-                }
-            }
-            for d in dests {
+            for d in link.direct_hops() {
                 let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
                 let Some(link) = self.links.get_mut(&peer) else {
                     return;
@@ -2207,6 +2214,111 @@ impl Endpoint {
                 frame::push_probe(&mut plain, false, id);
                 self.send_plain_to(now, peer, &mut plain, Some((d, None)));
             }
+        }
+    }
+
+    /// Starts a birthday attempt on a relayed link when exactly one side sits behind a
+    /// port-translating NAT (both would need ~2^16 tries; neither means simultaneous open
+    /// should have worked and a firewall is in the way).
+    fn maybe_start_birthday(&mut self, now: Instant, peer: PublicKey) {
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
+        let (Some(mine), Some(theirs)) = (room.member(&self.me), room.member(&peer)) else {
+            return;
+        };
+        let role = match (mine.port_translated(), theirs.port_translated()) {
+            (true, false) => BirthdayRole::Spray,
+            (false, true) => BirthdayRole::Probe,
+            _ => return,
+        };
+        let Some(&target) = theirs.candidates.first() else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let ready = link.relay.is_some_and(|r| r.send_index.is_some());
+        let attempts = match link.birthday {
+            None => 0,
+            Some(b) if b.attempts < BIRTHDAY_ATTEMPTS && now >= b.started + BIRTHDAY_RETRY => {
+                b.attempts
+            }
+            Some(_) => return,
+        };
+        if !ready {
+            return;
+        }
+        // The prober waits a moment so the sprayer's mappings exist when probes arrive.
+        let first = match role {
+            BirthdayRole::Spray => now,
+            BirthdayRole::Probe => now + BIRTHDAY_TICK * 10,
+        };
+        link.birthday = Some(Birthday {
+            role,
+            target,
+            started: now,
+            next: first,
+            sent: 0,
+            attempts: attempts + 1,
+        });
+    }
+
+    /// One step of a birthday attempt: a spray from every extra socket, or a burst of
+    /// probes at random ports. Each datagram is an ordinary audio-sized ping in the link
+    /// session; whichever one gets through draws a path challenge and the link goes direct.
+    fn step_birthday(&mut self, now: Instant, peer: PublicKey) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let Some(mut b) = link.birthday else {
+            return;
+        };
+        if now >= b.started + BIRTHDAY_WINDOW || link.current.is_none() {
+            // Done: the next attempt (if any) starts from `maintain_path`.
+            b.next = b.started + BIRTHDAY_RETRY;
+            link.birthday = Some(b);
+            return;
+        }
+        let hops: Vec<Hop> = match b.role {
+            BirthdayRole::Spray => {
+                b.next = now + BIRTHDAY_SPRAY_EVERY;
+                (1..=BIRTHDAY_SOCKETS)
+                    .map(|socket| Hop {
+                        addr: b.target,
+                        socket,
+                    })
+                    .collect()
+            }
+            BirthdayRole::Probe => {
+                let n = BIRTHDAY_BURST.min(BIRTHDAY_PROBES.saturating_sub(b.sent));
+                b.sent += n;
+                b.next = if b.sent >= BIRTHDAY_PROBES {
+                    b.started + BIRTHDAY_WINDOW
+                } else {
+                    now + BIRTHDAY_TICK
+                };
+                let span = u32::from(u16::MAX - BIRTHDAY_LOW_PORT) + 1;
+                (0..n)
+                    .map(|_| {
+                        let port = BIRTHDAY_LOW_PORT + (self.rng.next_u32() % span) as u16;
+                        Hop::main(SocketAddr::new(b.target.ip(), port))
+                    })
+                    .collect()
+            }
+        };
+        if let Some(link) = self.links.get_mut(&peer) {
+            link.birthday = Some(b);
+        }
+        for hop in hops {
+            let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+            let Some(link) = self.links.get_mut(&peer) else {
+                return;
+            };
+            let id = link.next_ping_id;
+            link.next_ping_id = link.next_ping_id.wrapping_add(1);
+            frame::push_probe(&mut plain, false, id);
+            self.send_plain_to(now, peer, &mut plain, Some((hop, None)));
         }
     }
 
@@ -2273,6 +2385,11 @@ impl Endpoint {
                 && let Some(c) = l.path_check
             {
                 at(c);
+            }
+            if let Some(b) = l.birthday
+                && b.next < b.started + BIRTHDAY_RETRY
+            {
+                at(b.next);
             }
         }
         t
@@ -2368,6 +2485,9 @@ impl Endpoint {
                         + cfg.keepalive;
             let retry_due = link.retry.is_some_and(|r| now >= r.next);
             let path_due = open && link.path_check.is_some_and(|c| now >= c);
+            let birthday_due = link
+                .birthday
+                .is_some_and(|b| now >= b.next && b.next < b.started + BIRTHDAY_RETRY);
             // The report clock runs only while a session can carry the report (the same
             // condition under which `poll_timeout` asks for it).
             let report = if open && link.current.is_some() {
@@ -2390,6 +2510,9 @@ impl Endpoint {
             }
             if path_due {
                 self.maintain_path(now, peer);
+            }
+            if birthday_due {
+                self.step_birthday(now, peer);
             }
         }
         self.flush(now);

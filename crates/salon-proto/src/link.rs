@@ -10,7 +10,7 @@ use crate::channel::{ChannelConfig, ReliableChannel};
 use crate::event::LinkStats;
 use crate::handshake::Kind;
 use crate::identity::PublicKey;
-use crate::path::{Challenge, Path, RelayPath};
+use crate::path::{Birthday, Challenge, Hop, MAIN_SOCKET, Path, RelayPath};
 use crate::session::Session;
 
 /// A handshake we initiated and are waiting on.
@@ -76,8 +76,10 @@ pub struct Link {
     pub cookie: Option<([u8; 16], Instant)>,
     /// Reliable ordered control messages.
     pub channel: ReliableChannel,
-    /// Where the last authenticated datagram came from: where we send.
+    /// The peer's validated direct address: where we send.
     pub addr: Option<SocketAddr>,
+    /// Our socket for `addr`.
+    pub socket: u16,
     /// Addresses to try when no datagram has arrived yet.
     pub candidates: Vec<SocketAddr>,
     /// The peer's incarnation from the last confirmed handshake.
@@ -122,6 +124,8 @@ pub struct Link {
     pub unreachable_reported: bool,
     /// The path last reported to the application.
     pub reported_path: Option<Path>,
+    /// A birthday attempt against a symmetric NAT, running or done.
+    pub birthday: Option<Birthday>,
 }
 
 impl Link {
@@ -137,6 +141,7 @@ impl Link {
             cookie: None,
             channel: ReliableChannel::new(ChannelConfig::default()),
             addr: None,
+            socket: MAIN_SOCKET,
             candidates: Vec::new(),
             incarnation: None,
             next_incarnation: None,
@@ -158,6 +163,7 @@ impl Link {
             path_check: Some(now),
             unreachable_reported: false,
             reported_path: None,
+            birthday: None,
         }
     }
 
@@ -208,6 +214,33 @@ impl Link {
             }
         }
         None
+    }
+
+    /// The validated direct path, if any.
+    pub fn direct_hop(&self) -> Option<Hop> {
+        self.addr.map(|addr| Hop {
+            addr,
+            socket: self.socket,
+        })
+    }
+
+    /// Makes `hop` the direct path (it just carried an authenticated datagram).
+    pub fn set_direct(&mut self, hop: Hop, now: Instant) {
+        self.addr = Some(hop.addr);
+        self.socket = hop.socket;
+        self.direct_recv = Some(now);
+    }
+
+    /// Every way to try the peer straight: the validated path, then each candidate
+    /// address through our main socket.
+    pub fn direct_hops(&self) -> Vec<Hop> {
+        let mut hops: Vec<Hop> = self.direct_hop().into_iter().collect();
+        for c in &self.candidates {
+            if !hops.iter().any(|h| h.addr == *c) {
+                hops.push(Hop::main(*c));
+            }
+        }
+        hops
     }
 
     /// Whether the direct path carried an authenticated datagram within `window`.

@@ -80,6 +80,20 @@ pub struct Member {
 }
 
 impl Member {
+    /// Whether the member seems to sit behind a NAT that translates ports (as
+    /// endpoint-dependent, "symmetric", NATs do): the host saw it at an address and port
+    /// that none of its own socket addresses has. A NAT that keeps ports (most home
+    /// routers with endpoint-independent mapping) reads as not translating.
+    pub fn port_translated(&self) -> bool {
+        match self.candidates.split_first() {
+            Some((seen, own)) if !own.is_empty() => {
+                !own.iter().any(|c| c.ip() == seen.ip())
+                    && !own.iter().any(|c| c.port() == seen.port())
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn encode(&self, w: &mut Writer) {
         w.bytes(self.key.as_bytes())
             .string(&self.name)

@@ -13,6 +13,9 @@ use crate::{Candidate, CandidateKind, Config, Endpoint, Event, Identity, Invite,
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
+/// Most extra sockets a simulated node has (ports above its address's port).
+const MAX_SOCKETS: u16 = 1024;
+
 /// Frame period of simulated speakers.
 pub const FRAME: Duration = Duration::from_millis(20);
 
@@ -190,10 +193,12 @@ impl Net {
         ip
     }
 
-    /// The source address a datagram from node `i` to `to` shows outside its NAT,
-    /// creating the mapping (and the filter's permission) as a router would.
-    fn translate(&mut self, i: usize, to: SocketAddr) -> SocketAddr {
-        let inside = self.nodes[i].addr;
+    /// The source address a datagram from node `i`'s socket `socket` to `to` shows
+    /// outside its NAT, creating the mapping (and the filter's permission) as a router
+    /// would. Socket `k` of a node is bound to its address's port plus `k`.
+    fn translate(&mut self, i: usize, socket: u16, to: SocketAddr) -> SocketAddr {
+        let base = self.nodes[i].addr;
+        let inside = SocketAddr::new(base.ip(), base.port().wrapping_add(socket));
         let Some(n) = self.nodes[i].nat else {
             return inside;
         };
@@ -231,16 +236,17 @@ impl Net {
         SocketAddr::new(nat.ip, m.port)
     }
 
-    /// Which node a datagram from `from` to `to` reaches, after the receiving NAT's filter.
-    fn resolve(&self, from: SocketAddr, to: SocketAddr) -> Option<usize> {
-        if let Some(i) = self.nodes.iter().position(|n| n.addr == to) {
+    /// Which node and socket a datagram from `from` to `to` reaches, after the receiving
+    /// NAT's filter.
+    fn resolve(&self, from: SocketAddr, to: SocketAddr) -> Option<(usize, u16)> {
+        if let Some((i, socket)) = self.socket_at(to) {
             // An inside address is reachable only from the same router's LAN.
             let same_lan = self.nodes[i].nat.is_some_and(|n| {
                 self.nodes
                     .iter()
-                    .any(|o| o.nat == Some(n) && o.addr == from)
+                    .any(|o| o.nat == Some(n) && o.addr.ip() == from.ip())
             });
-            return (self.nodes[i].nat.is_none() || same_lan).then_some(i);
+            return (self.nodes[i].nat.is_none() || same_lan).then_some((i, socket));
         }
         let nat = self.nats.iter().find(|n| n.ip == to.ip())?;
         let m = nat.mappings.iter().find(|m| m.port == to.port())?;
@@ -252,7 +258,15 @@ impl Net {
         if !allowed {
             return None;
         }
-        self.nodes.iter().position(|n| n.addr == m.inside)
+        self.socket_at(m.inside)
+    }
+
+    /// The node and socket bound to inside address `addr`, if any.
+    fn socket_at(&self, addr: SocketAddr) -> Option<(usize, u16)> {
+        self.nodes.iter().enumerate().find_map(|(i, n)| {
+            let k = addr.port().wrapping_sub(n.addr.port());
+            (n.addr.ip() == addr.ip() && k <= MAX_SOCKETS).then_some((i, k))
+        })
     }
 
     /// Delivers `bytes` to whatever is at `to` as if sent from `from` (a spoofed source
@@ -305,7 +319,7 @@ impl Net {
         }
         while let Some(t) = self.nodes[i].ep.poll_transmit() {
             let from = if self.nodes[i].alive {
-                self.translate(i, t.destination)
+                self.translate(i, t.socket, t.destination)
             } else {
                 self.nodes[i].addr
             };
@@ -384,12 +398,14 @@ impl Net {
                 let Some(Reverse((_, _, to, from, bytes))) = self.queue.pop() else {
                     break;
                 };
-                let Some(dst) = self.resolve(from, to) else {
+                let Some((dst, socket)) = self.resolve(from, to) else {
                     continue;
                 };
                 if self.nodes[dst].alive {
                     let now = self.now;
-                    self.nodes[dst].ep.handle_datagram(now, from, &bytes);
+                    self.nodes[dst]
+                        .ep
+                        .handle_datagram_on(now, socket, from, &bytes);
                     self.pump(dst);
                 }
             }
