@@ -11,6 +11,7 @@ use salon_audio::{
     AudioEngine, AudioPacket, EngineConfig, EngineControl, EngineEvent, InputSpec, OutputSpec,
     TalkMode,
 };
+use salon_proto::path::MAIN_SOCKET;
 use salon_proto::{
     Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, Path, PublicKey, RoomView,
 };
@@ -204,6 +205,7 @@ impl Node {
             input_is_device,
             output_device,
             mic_test: false,
+            pool: SocketPool::new(SocketAddr::new(local_addr.ip(), 0)),
         };
         let stop = Arc::new(AtomicBool::new(false));
         bridge(engine, frame_tx, engine_event_tx, stop.clone());
@@ -284,6 +286,67 @@ struct Driver {
     output_device: Option<Option<String>>,
     /// Report levels outside a room too.
     mic_test: bool,
+    /// Extra sockets for the birthday technique.
+    pool: SocketPool,
+}
+
+/// Extra UDP sockets the protocol asks for by number ([`salon_proto::Transmit::socket`])
+/// when it punches through a symmetric NAT from many ports at once. Each is opened on
+/// first use and read by a small task that hands datagrams to the driver; all close when
+/// the room does.
+struct SocketPool {
+    bind: SocketAddr,
+    sockets: HashMap<u16, Arc<UdpSocket>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    tx: mpsc::UnboundedSender<(u16, SocketAddr, Vec<u8>)>,
+    rx: mpsc::UnboundedReceiver<(u16, SocketAddr, Vec<u8>)>,
+}
+
+impl SocketPool {
+    fn new(bind: SocketAddr) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            bind,
+            sockets: HashMap::new(),
+            readers: Vec::new(),
+            tx,
+            rx,
+        }
+    }
+
+    /// Socket number `id`, opened now if need be; `None` if the OS refuses (out of file
+    /// descriptors or ports): the datagram is lost, which the protocol tolerates.
+    fn get(&mut self, id: u16) -> Option<Arc<UdpSocket>> {
+        if let Some(s) = self.sockets.get(&id) {
+            return Some(s.clone());
+        }
+        let std_socket = StdUdpSocket::bind(self.bind).ok()?;
+        std_socket.set_nonblocking(true).ok()?;
+        let socket = Arc::new(UdpSocket::from_std(std_socket).ok()?);
+        let reader = socket.clone();
+        let tx = self.tx.clone();
+        self.readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, from)) = reader.recv_from(&mut buf).await {
+                let Some(d) = buf.get(..n) else {
+                    continue;
+                };
+                if tx.send((id, from, d.to_vec())).is_err() {
+                    break;
+                }
+            }
+        }));
+        self.sockets.insert(id, socket.clone());
+        Some(socket)
+    }
+
+    /// Closes every extra socket.
+    fn close(&mut self) {
+        for r in self.readers.drain(..) {
+            r.abort();
+        }
+        self.sockets.clear();
+    }
 }
 
 /// Owns the audio engine on a plain thread: moves encoded frames and device events into
@@ -421,6 +484,9 @@ impl Driver {
                 Some(e) = engine_events.recv() => {
                     let _ = self.events.send(NodeEvent::Audio { message: engine_event_text(&e) });
                 }
+                Some((socket, from, d)) = self.pool.rx.recv() => {
+                    self.endpoint.handle_datagram_on(Instant::now(), socket, from, &d);
+                }
                 _ = sleep => self.endpoint.handle_timeout(Instant::now()),
                 _ = report.tick() => {
                     let changed = self.loss.refresh(Instant::now());
@@ -451,7 +517,11 @@ impl Driver {
         while let Some(t) = self.endpoint.poll_transmit() {
             // A send error (no route, buffer full) is a lost datagram, which the protocol
             // already tolerates.
-            let _ = self.socket.send_to(&t.contents, t.destination).await;
+            if t.socket == MAIN_SOCKET {
+                let _ = self.socket.send_to(&t.contents, t.destination).await;
+            } else if let Some(s) = self.pool.get(t.socket) {
+                let _ = s.send_to(&t.contents, t.destination).await;
+            }
         }
         while let Some(ev) = self.endpoint.poll_event() {
             self.on_event(ev);
@@ -556,6 +626,7 @@ impl Driver {
                 }
             }
             Event::Left(reason) => {
+                self.pool.close();
                 self.room_open = false;
                 self.on_stage = false;
                 let changed = self.loss.clear();
