@@ -99,6 +99,35 @@ fn send(bed: &Bed, ns: &str, to: &str, text: &str) {
     assert!(st.success());
 }
 
+/// `nat-probe reflect` inside a namespace, until dropped.
+struct Reflector(Child);
+
+impl Reflector {
+    fn start(bed: &Bed, ns: &str, ports: &[&str]) -> Reflector {
+        let mut child = bed
+            .exec(ns, env!("CARGO_BIN_EXE_nat-probe"))
+            .arg("reflect")
+            .args(ports)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready");
+        Reflector(child)
+    }
+}
+
+impl Drop for Reflector {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take()); // it serves until its stdin closes
+        let _ = self.0.wait();
+    }
+}
+
 /// What one NAT did to the probes.
 #[derive(Debug, PartialEq, Eq)]
 struct Behaviour {
@@ -140,7 +169,7 @@ fn probe_nat(bed: &Bed, home: &Home, stun: &str, stranger: &str) -> Behaviour {
     send(bed, stranger, &mapped, "stranger");
     let got = l.finish();
     // Unsolicited: to a port the member listens on but never sent from.
-    let cold = Listener::start(bed, &home.ns, 4002, 1.0, &[]);
+    let cold = Listener::start(bed, &home.ns, 4002, 2.0, &[]);
     send(bed, stranger, &format!("{}:4002", home.router.wan), "cold");
     let cold = cold.finish();
     Behaviour {
@@ -160,18 +189,7 @@ fn bed_nats_map_and_filter_as_their_names_say() {
     let stun = bed.public();
     let stranger = bed.public();
     let homes: Vec<Home> = Nat::ALL.iter().map(|n| bed.home(*n, None)).collect();
-    let mut reflector = bed
-        .exec(&stun.ns, env!("CARGO_BIN_EXE_nat-probe"))
-        .args(["reflect", "3478", "3479"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(reflector.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let reflector = Reflector::start(&bed, &stun.ns, &["3478", "3479"]);
     let found: Vec<Behaviour> = std::thread::scope(|s| {
         let bed = &bed;
         let handles: Vec<_> = homes
@@ -183,8 +201,7 @@ fn bed_nats_map_and_filter_as_their_names_say() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    drop(reflector.stdin.take());
-    let _ = reflector.wait();
+    drop(reflector);
     let b = |same_mapping, port_kept, other_port_let_in, stranger_let_in, cold_let_in| Behaviour {
         same_mapping,
         port_kept,
@@ -202,6 +219,58 @@ fn bed_nats_map_and_filter_as_their_names_say() {
         eprintln!("[bed] {:<10} {got:?}", nat.label());
         assert_eq!(got, want, "{nat:?} NAT");
     }
+}
+
+/// Pings a reflector from `ns`: (replies received, median round trip in ms).
+fn ping(bed: &Bed, ns: &str, to: &str, count: usize) -> (usize, f64) {
+    let out = bed
+        .exec(ns, env!("CARGO_BIN_EXE_nat-probe"))
+        .args(["ping", to, &count.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "sent N received M rtt_ms MIN MEDIAN MAX"
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert!(f.len() == 8 && out.status.success(), "ping: {text}");
+    (f[3].parse().unwrap(), f[6].parse().unwrap_or(f64::NAN))
+}
+
+#[test]
+fn bed_shuttle_delays_and_drops_each_direction_as_shaped() {
+    let Some(mut bed) = Bed::new("shuttle") else {
+        return;
+    };
+    let echo = bed.public();
+    let shape = Shape {
+        up: Impairment {
+            delay_ms: 30.0,
+            jitter_ms: 5.0,
+            loss_percent: 10.0,
+            reorder_percent: 0.0,
+        },
+        down: Impairment {
+            delay_ms: 20.0,
+            ..Impairment::default()
+        },
+    };
+    let home = bed.home(Nat::Port, Some(shape));
+    let _reflector = Reflector::start(&bed, &echo.ns, &["3478"]);
+    let to = format!("{}:3478", echo.addr);
+    let (received, median) = ping(&bed, &home.ns, &to, 300);
+    eprintln!("[shuttle] shaped: {received} of 300 back, median round trip {median:.1} ms");
+    // 30 ms up and 20 ms down; 10 % of 300 lost one way: 30 on average, 5 the deviation.
+    assert!(
+        (45.0..70.0).contains(&median),
+        "median round trip {median} ms"
+    );
+    assert!((250..=288).contains(&received), "{received} of 300 back");
+    bed.reshape(&home, Shape::default());
+    let (received, median) = ping(&bed, &home.ns, &to, 100);
+    eprintln!("[shuttle] reshaped to nothing: {received} of 100 back, median {median:.1} ms");
+    assert!(
+        median < 10.0 && received == 100,
+        "{received} back, {median} ms"
+    );
 }
 
 // ------------------------------------------------------------------------ rooms
@@ -222,6 +291,9 @@ struct Outcome {
     problems: Vec<String>,
     /// Each recording's seconds of each tone.
     heard: Vec<String>,
+    /// The host's and Bo's last reports of their links to Ada (rtt, audio received and
+    /// lost, path).
+    links_to_ada: [serde_json::Value; 2],
     /// What failed outside hearing (a panic in the room's set-up).
     error: Option<String>,
 }
@@ -237,6 +309,7 @@ impl Outcome {
             stage_to_heard: None,
             problems: Vec::new(),
             heard: Vec::new(),
+            links_to_ada: Default::default(),
             error: Some(error),
         }
     }
@@ -390,6 +463,13 @@ fn room(cell: &str, a: Nat, b: Nat, shape: Option<Shape>, roam: Option<Nat>) -> 
         .map(str::to_owned)
         .collect();
     let direct = path.iter().all(|p| p == "direct");
+    let links_to_ada = [&host, &bo].map(|n| {
+        n.links
+            .iter()
+            .find(|l| l["name"] == ADA.0)
+            .cloned()
+            .unwrap_or_default()
+    });
     leave_all(&mut [&mut host, &mut ada, &mut bo]);
     // Each hears the two others for seconds; after a move, Ada again at the end.
     let mut heard = Vec::new();
@@ -462,6 +542,7 @@ fn room(cell: &str, a: Nat, b: Nat, shape: Option<Shape>, roam: Option<Nat>) -> 
         stage_to_heard,
         problems,
         heard,
+        links_to_ada,
         error: None,
     }
 }
@@ -622,5 +703,15 @@ fn a_member_on_a_slow_lossy_link_still_hears_everyone_and_is_heard() {
         "Impaired: Ada's link 40 ms +-5 ms and 3 % loss each way",
         std::slice::from_ref(&o),
     );
+    let [at_host, at_bo] = &o.links_to_ada;
+    eprintln!("links to Ada: the host's {at_host}; Bo's {at_bo}");
     assert!(o.hears_everyone(), "{:?} {:?}", o.error, o.problems);
+    // The shuttle is on the path: some of Ada's audio is lost on the way (the bed's own
+    // test pins its delays).
+    let lost: u64 = o
+        .links_to_ada
+        .iter()
+        .map(|l| l["audio_lost"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(lost > 0, "no loss on the links to Ada: {at_host}; {at_bo}");
 }

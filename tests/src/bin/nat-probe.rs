@@ -9,10 +9,14 @@
 //! nat-probe listen PORT SECS [DEST...]  bind PORT, send "hello" to each DEST, and print
 //!                                       "FROM TEXT" for every datagram received for SECS
 //! nat-probe send PORT DEST TEXT         send TEXT to DEST from PORT (0: any)
+//! nat-probe ping DEST COUNT             send COUNT numbered pings to a reflector, 5 ms
+//!                                       apart, and print "sent N received M rtt_ms
+//!                                       MIN MEDIAN MAX" (what an impaired link does)
 //! ```
 //!
-//! Each datagram is sent three times, 50 ms apart: the bed loses none, but a reply racing
-//! the conntrack entry of its request should not decide a test.
+//! `listen` and `send` send each datagram three times, 50 ms apart: the bed loses none,
+//! but a reply racing the conntrack entry of its request should not decide a test. A
+//! reflector echoes pings back as they are, every one.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -25,8 +29,10 @@ fn main() -> ExitCode {
         Some("reflect") => reflect(&args[1..]),
         Some("listen") => listen(&args[1..]),
         Some("send") => send(&args[1..]),
+        Some("ping") => ping(&args[1..]),
         _ => Err(
-            "usage: nat-probe reflect PORT... | listen PORT SECS [DEST...] | send PORT DEST TEXT"
+            "usage: nat-probe reflect PORT... | listen PORT SECS [DEST...] \
+                  | send PORT DEST TEXT | ping DEST COUNT"
                 .into(),
         ),
     };
@@ -73,7 +79,11 @@ fn reflect(ports: &[String]) -> Result<()> {
         std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
             let mut answered = Vec::new();
-            while let Ok((_, from)) = sock.recv_from(&mut buf) {
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                if buf.starts_with(b"ping ") {
+                    let _ = sock.send_to(&buf[..n], from);
+                    continue;
+                }
                 // Answer each source once: the prober sends each hello three times.
                 if answered.contains(&from) {
                     continue;
@@ -134,4 +144,54 @@ fn send(args: &[String]) -> Result<()> {
         return Err("send PORT DEST TEXT".into());
     };
     send_thrice(&bind(port)?, addr(dest)?, text)
+}
+
+fn ping(args: &[String]) -> Result<()> {
+    let [dest, count] = args else {
+        return Err("ping DEST COUNT".into());
+    };
+    let dest = addr(dest)?;
+    let count: usize = count.parse().map_err(|e| format!("count {count}: {e}"))?;
+    let sock = bind("0")?;
+    let start = Instant::now();
+    let sender = sock.try_clone().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        for i in 0..count {
+            let at = start.elapsed().as_micros();
+            let _ = sender.send_to(format!("ping {i} {at}").as_bytes(), dest);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    // Replies to the last ping may take the longest delay the tests use, and then some.
+    let end = start + Duration::from_millis(5 * count as u64) + Duration::from_secs(1);
+    let mut rtts = Vec::new();
+    let mut seen = vec![false; count];
+    let mut buf = [0u8; 1500];
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .map_err(|e| e.to_string())?;
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let mut f = text.split(' ').skip(1).map(|x| x.parse::<u128>().ok());
+        if let (Some(Some(i)), Some(Some(at))) = (f.next(), f.next())
+            && let Some(s) = seen.get_mut(i as usize)
+            && !*s
+        {
+            *s = true;
+            rtts.push((start.elapsed().as_micros() - at) as f64 / 1000.0);
+        }
+    }
+    rtts.sort_by(f64::total_cmp);
+    let pick = |q: f64| rtts.get(((rtts.len() as f64 - 1.0) * q) as usize).copied();
+    let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    println!(
+        "sent {count} received {} rtt_ms {} {} {}",
+        rtts.len(),
+        show(pick(0.0)),
+        show(pick(0.5)),
+        show(pick(1.0))
+    );
+    Ok(())
 }
