@@ -489,6 +489,12 @@ pub enum NodeEvent {
         /// Display name of the relaying member, when relayed.
         via_name: Option<String>,
     },
+    /// The home router forwards our port (UPnP-IGD, NAT-PMP or PCP): people outside can
+    /// reach us at `external`; `None` when a mapping went away.
+    PortMapping {
+        /// Our public address and port, while mapped.
+        external: Option<String>,
+    },
     /// No connection to a member could be made for a while (attempts go on).
     Unreachable {
         /// Hex key.

@@ -45,6 +45,9 @@ pub struct NodeConfig {
     pub proto: salon_proto::Config,
     /// How often speaking levels and link figures are reported.
     pub report_every: Duration,
+    /// Ask the home router (UPnP-IGD, NAT-PMP or PCP) to forward our port, so people
+    /// outside can reach us. Never on a loopback socket (nothing to map).
+    pub port_mapping: bool,
 }
 
 impl Default for NodeConfig {
@@ -56,6 +59,7 @@ impl Default for NodeConfig {
             engine: EngineConfig::default(),
             proto: salon_proto::Config::default(),
             report_every: Duration::from_millis(500),
+            port_mapping: true,
         }
     }
 }
@@ -184,6 +188,9 @@ impl Node {
         let _ = event_tx.send(NodeEvent::Listening {
             addr: local_addr.to_string(),
         });
+        let mapper = (cfg.port_mapping && !local_addr.ip().is_loopback())
+            .then(|| PortMapper::start(local_addr.port()))
+            .flatten();
         let driver = Driver {
             socket,
             local_addr,
@@ -206,6 +213,8 @@ impl Node {
             output_device,
             mic_test: false,
             pool: SocketPool::new(SocketAddr::new(local_addr.ip(), 0)),
+            mapper,
+            mapped: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         bridge(engine, frame_tx, engine_event_tx, stop.clone());
@@ -288,6 +297,49 @@ struct Driver {
     mic_test: bool,
     /// Extra sockets for the birthday technique.
     pool: SocketPool,
+    /// The router's port mapping, when it offers one.
+    mapper: Option<PortMapper>,
+    /// Our address on the router's public side, while mapped.
+    mapped: Option<SocketAddr>,
+}
+
+/// A port mapping on the home router (UPnP-IGD, NAT-PMP or PCP, whichever it speaks),
+/// renewed before its lease runs out, released when we stop. The external address arrives
+/// on a channel whenever it changes.
+struct PortMapper {
+    client: portmapper::Client,
+    changes: mpsc::UnboundedReceiver<Option<SocketAddr>>,
+}
+
+impl PortMapper {
+    /// Starts asking for a mapping of UDP `port`; `None` when the port is 0.
+    fn start(port: u16) -> Option<Self> {
+        let port = std::num::NonZeroU16::new(port)?;
+        let client = portmapper::Client::new(portmapper::Config::default());
+        client.update_local_port(port);
+        let mut watch = client.watch_external_address();
+        let (tx, changes) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while watch.changed().await.is_ok() {
+                let addr = (*watch.borrow_and_update()).map(SocketAddr::V4);
+                if tx.send(addr).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(Self { client, changes })
+    }
+
+    /// Releases the mapping, waiting a little (bounded) for the router to hear it.
+    async fn release(mut self) {
+        self.client.deactivate();
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Some(_)) = self.changes.recv().await {}
+        })
+        .await;
+        // The release request goes out after the address is cleared: let it leave.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// Extra UDP sockets the protocol asks for by number ([`salon_proto::Transmit::socket`])
@@ -484,6 +536,12 @@ impl Driver {
                 Some(e) = engine_events.recv() => {
                     let _ = self.events.send(NodeEvent::Audio { message: engine_event_text(&e) });
                 }
+                Some(mapped) = async {
+                    match self.mapper.as_mut() {
+                        Some(m) => m.changes.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.on_port_mapping(mapped),
                 Some((socket, from, d)) = self.pool.rx.recv() => {
                     self.endpoint.handle_datagram_on(Instant::now(), socket, from, &d);
                 }
@@ -499,8 +557,43 @@ impl Driver {
                 break;
             }
         }
+        if let Some(m) = self.mapper.take() {
+            m.release().await;
+        }
         self.history.finish();
         stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The router mapped our port (or the mapping went away): the room learns our new
+    /// addresses, and a host's invite carries the mapped address first.
+    fn on_port_mapping(&mut self, mapped: Option<SocketAddr>) {
+        if self.mapped == mapped {
+            return;
+        }
+        self.mapped = mapped;
+        let _ = self.events.send(NodeEvent::PortMapping {
+            external: mapped.map(|a| a.to_string()),
+        });
+        let own: Vec<SocketAddr> = self.own_candidates().iter().map(|c| c.addr).collect();
+        if self.endpoint.set_candidates(Instant::now(), own).is_ok()
+            && let Some(invite) = self.invite()
+        {
+            let _ = self.events.send(NodeEvent::Hosting {
+                invite: invite.encode(),
+            });
+        }
+    }
+
+    /// Our addresses for invites and the roster: the mapped one first, then the LAN ones.
+    fn own_candidates(&self) -> Vec<Candidate> {
+        self.mapped
+            .map(|addr| Candidate {
+                kind: CandidateKind::Reflexive,
+                addr,
+            })
+            .into_iter()
+            .chain(lan_candidates(self.local_addr))
+            .collect()
     }
 
     /// No more commands: leave the room (telling the others); the loop ends once the
@@ -701,7 +794,7 @@ impl Driver {
     }
 
     fn invite(&self) -> Option<Invite> {
-        self.endpoint.invite(lan_candidates(self.local_addr))
+        self.endpoint.invite(self.own_candidates())
     }
 
     fn report(&mut self) {
@@ -976,9 +1069,8 @@ impl Driver {
         let ep = &mut self.endpoint;
         match cmd {
             Command::Host { title } => {
-                let invite = ep
-                    .host(now, &title, &self.name, lan_candidates(self.local_addr))?
-                    .encode();
+                let own = self.own_candidates();
+                let invite = self.endpoint.host(now, &title, &self.name, own)?.encode();
                 let _ = self.events.send(NodeEvent::Hosting {
                     invite: invite.clone(),
                 });
@@ -986,8 +1078,8 @@ impl Driver {
             }
             Command::Join { invite } => {
                 let invite = Invite::parse(&invite)?;
-                let mine = candidates(self.local_addr);
-                ep.join(now, &invite, &self.name, mine)?;
+                let mine = self.own_candidates().iter().map(|c| c.addr).collect();
+                self.endpoint.join(now, &invite, &self.name, mine)?;
                 Ok(Reply::Ok)
             }
             Command::Leave => {

@@ -382,6 +382,40 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Our own addresses changed (a port mapping came or went, the network changed): the
+    /// room learns the new list, so members punch towards it. A member tells the host (a
+    /// repeated Hello); the host updates its own entry and sends the roster.
+    pub fn set_candidates(
+        &mut self,
+        now: Instant,
+        candidates: Vec<SocketAddr>,
+    ) -> Result<(), CommandError> {
+        let me = self.me;
+        let room = self.room.as_mut().ok_or(CommandError::NotInRoom)?;
+        room.my_candidates = candidates.clone();
+        if room.phase != Phase::Open {
+            return Ok(());
+        }
+        if room.host == me {
+            if let Some(m) = room.member_mut(&me) {
+                m.candidates = candidates;
+                m.candidates.truncate(crate::roster::MAX_CANDIDATES);
+            }
+            room.version += 1;
+            self.broadcast_state();
+            self.emit_room_changed();
+        } else {
+            let host = room.host;
+            let hello = Message::Hello {
+                name: room.my_name.clone(),
+                candidates,
+            };
+            self.send_message(&host, &hello)?;
+        }
+        self.flush(now);
+        Ok(())
+    }
+
     /// Raises (true) or lowers (false) our hand.
     pub fn set_hand(&mut self, now: Instant, raised: bool) -> Result<(), CommandError> {
         self.request(now, Message::SetHand(raised))
@@ -1622,13 +1656,20 @@ impl Endpoint {
             return;
         };
         room.secret = secret;
+        // Where the old host saw us first: joiners from outside our network reach that.
         let cands: Vec<Candidate> = room
-            .my_candidates
-            .iter()
-            .map(|a| Candidate {
+            .observed
+            .filter(|o| !room.my_candidates.contains(o))
+            .map(|addr| Candidate {
+                kind: CandidateKind::Reflexive,
+                addr,
+            })
+            .into_iter()
+            .chain(room.my_candidates.iter().map(|a| Candidate {
                 kind: CandidateKind::Lan,
                 addr: *a,
-            })
+            }))
+            .take(crate::invite::MAX_CANDIDATES)
             .collect();
         let invite = self.invite(cands);
         self.events

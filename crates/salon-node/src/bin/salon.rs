@@ -88,6 +88,9 @@ struct RoomArgs {
     /// Opus frame length in milliseconds (20 or 10).
     #[arg(long, default_value_t = 20)]
     frame_ms: u32,
+    /// Do not ask the home router to forward a port (UPnP-IGD, NAT-PMP, PCP).
+    #[arg(long)]
+    no_port_mapping: bool,
     /// Give up joining after this many seconds (tests shorten it).
     #[arg(long, hide = true, default_value_t = 15)]
     join_timeout_secs: u64,
@@ -206,6 +209,7 @@ async fn run_room(
         bind: args.bind,
         input,
         output,
+        port_mapping: !args.no_port_mapping,
         ..NodeConfig::default()
     };
     cfg.engine.noise_suppression = !args.no_noise_suppression;
@@ -425,6 +429,10 @@ fn print_event(ev: &NodeEvent, json: bool) {
             via_name.as_deref().unwrap_or("another member")
         ),
         NodeEvent::Unreachable { message, .. } => format!("warning: {message}"),
+        NodeEvent::PortMapping {
+            external: Some(addr),
+        } => format!("your router forwards {addr} to Salon: people outside can reach you"),
+        NodeEvent::PortMapping { external: None } => "your router's port forwarding ended".into(),
         NodeEvent::Levels { .. }
         | NodeEvent::Links { .. }
         | NodeEvent::LinkUp { .. }
