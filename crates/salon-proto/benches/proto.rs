@@ -1,4 +1,4 @@
-//! Handshake rate and per-datagram crypto cost.
+//! Handshake rate, per-datagram crypto cost, and what relaying costs a member.
 //!
 //! `cargo bench -p salon-proto --bench proto`
 
@@ -10,9 +10,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use salon_proto::handshake::{self, InitPayload, Keys, Kind, ResponsePayload, Status};
 use salon_proto::session::Session;
-use salon_proto::sim::Net;
+use salon_proto::sim::{NatKind, Net};
 use salon_proto::wire::{AUDIO_PLAINTEXT_LEN, Packet};
-use salon_proto::{Action, Identity};
+use salon_proto::{Action, Identity, Path};
 
 fn ident(n: u8) -> Identity {
     Identity::generate(&mut ChaCha20Rng::from_seed([n; 32]))
@@ -124,5 +124,53 @@ fn audio_datagram(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, handshakes, audio_datagram);
+/// What relaying costs the relaying member: one relayed audio datagram in, out again.
+fn relay(c: &mut Criterion) {
+    let mut net = Net::new(5);
+    let h = net.add("Host");
+    let a = net.add("A");
+    let b = net.add("B");
+    net.put_behind_nat(a, NatKind::Symmetric);
+    net.put_behind_nat(b, NatKind::Symmetric);
+    let Ok(inv) = net.host(h, "Bench") else {
+        panic!("host")
+    };
+    let _ = net.join(a, &inv);
+    let _ = net.join(b, &inv);
+    net.run_for(std::time::Duration::from_secs(2));
+    let ka = net.key(a);
+    let _ = net.with(h, |ep, now| ep.moderate(now, ka, Action::InviteToStage));
+    net.run_for(std::time::Duration::from_secs(6));
+    let Some(Path::Direct(from)) = net.nodes[h].ep.link_stats(&ka).and_then(|s| s.path) else {
+        panic!("host to A not direct")
+    };
+    // A's next audio frame: one datagram for the host, one for B through the host.
+    let now = net.now;
+    let _ = net.nodes[a].ep.send_audio(now, &[3u8; 120]);
+    let mut relayed = None;
+    while let Some(t) = net.nodes[a].ep.poll_transmit() {
+        net.nodes[h].ep.handle_datagram(now, from, &t.contents);
+        while let Some(out) = net.nodes[h].ep.poll_transmit() {
+            if out.contents.len() == t.contents.len() && out.contents[5..] == t.contents[5..] {
+                relayed = Some(t.contents.clone());
+            }
+        }
+    }
+    let Some(relayed) = relayed else {
+        panic!("A's audio to B did not go through the host")
+    };
+    let mut g = c.benchmark_group("relay");
+    g.throughput(Throughput::Bytes(relayed.len() as u64));
+    g.bench_function("forward one audio datagram", |bench| {
+        bench.iter(|| {
+            net.nodes[h]
+                .ep
+                .handle_datagram(now, from, black_box(&relayed));
+            black_box(net.nodes[h].ep.poll_transmit())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, handshakes, audio_datagram, relay);
 criterion_main!(benches);
