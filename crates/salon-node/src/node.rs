@@ -188,9 +188,15 @@ impl Node {
         let _ = event_tx.send(NodeEvent::Listening {
             addr: local_addr.to_string(),
         });
-        let mapper = (cfg.port_mapping && !local_addr.ip().is_loopback())
+        let outside = !local_addr.ip().is_loopback();
+        let mapper = (cfg.port_mapping && outside)
             .then(|| PortMapper::start(local_addr.port()))
             .flatten();
+        let network_changes = if outside {
+            watch_network().await
+        } else {
+            mpsc::unbounded_channel().1
+        };
         let driver = Driver {
             socket,
             local_addr,
@@ -215,6 +221,7 @@ impl Node {
             pool: SocketPool::new(SocketAddr::new(local_addr.ip(), 0)),
             mapper,
             mapped: None,
+            network_changes,
         };
         let stop = Arc::new(AtomicBool::new(false));
         bridge(engine, frame_tx, engine_event_tx, stop.clone());
@@ -301,6 +308,31 @@ struct Driver {
     mapper: Option<PortMapper>,
     /// Our address on the router's public side, while mapped.
     mapped: Option<SocketAddr>,
+    /// A tick per major change of the machine's network (interfaces, addresses, route).
+    network_changes: mpsc::UnboundedReceiver<()>,
+}
+
+/// Watches the machine's interfaces and default route (netlink on Linux) and ticks on
+/// each major change. Without a monitor (no netlink, a sandbox) nothing ever ticks, and
+/// peers still notice a move through their path checks, only later.
+async fn watch_network() -> mpsc::UnboundedReceiver<()> {
+    use n0_watcher::Watcher as _;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let Ok(monitor) = netwatch::netmon::Monitor::new().await else {
+        return rx;
+    };
+    tokio::spawn(async move {
+        let mut state = monitor.interface_state();
+        let mut last = state.get();
+        while let Ok(now) = state.updated().await {
+            if now.is_major_change(&last) && tx.send(()).is_err() {
+                break;
+            }
+            last = now;
+        }
+        drop(monitor);
+    });
+    rx
 }
 
 /// A port mapping on the home router (UPnP-IGD, NAT-PMP or PCP, whichever it speaks),
@@ -542,6 +574,7 @@ impl Driver {
                         None => std::future::pending().await,
                     }
                 } => self.on_port_mapping(mapped),
+                Some(()) = self.network_changes.recv() => self.on_network_change(),
                 Some((socket, from, d)) = self.pool.rx.recv() => {
                     self.endpoint.handle_datagram_on(Instant::now(), socket, from, &d);
                 }
@@ -582,6 +615,18 @@ impl Driver {
                 invite: invite.encode(),
             });
         }
+    }
+
+    /// The machine moved to another network: tell the room our addresses, ask the
+    /// (possibly new) router for a mapping, and check every path now.
+    fn on_network_change(&mut self) {
+        let now = Instant::now();
+        if let Some(m) = &self.mapper {
+            m.client.procure_mapping();
+        }
+        let own: Vec<SocketAddr> = self.own_candidates().iter().map(|c| c.addr).collect();
+        let _ = self.endpoint.set_candidates(now, own);
+        self.endpoint.network_changed(now);
     }
 
     /// Our addresses for invites and the roster: the mapped one first, then the LAN ones.

@@ -416,6 +416,29 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Our network changed (another Wi-Fi, a cable, tethering): look at every path now
+    /// instead of waiting for it to go stale. Links probe and challenge at once, and links
+    /// without a session retry their handshakes (punching from the new address).
+    pub fn network_changed(&mut self, now: Instant) {
+        for link in self.links.values_mut() {
+            link.path_check = Some(now);
+            link.challenge = None;
+            if link.current.is_none() && link.closing.is_none() {
+                link.retry = Some(Retry {
+                    attempts: 0,
+                    next: now,
+                });
+            }
+        }
+        // A datagram now tells everyone where we are: the host's challenge moves our
+        // roster entry, the others follow it.
+        let peers: Vec<PublicKey> = self.links.keys().copied().collect();
+        for p in peers {
+            self.send_keepalive(now, p, true, None);
+        }
+        self.flush(now);
+    }
+
     /// Raises (true) or lowers (false) our hand.
     pub fn set_hand(&mut self, now: Instant, raised: bool) -> Result<(), CommandError> {
         self.request(now, Message::SetHand(raised))
