@@ -258,17 +258,15 @@ fn bed_shuttle_delays_and_drops_each_direction_as_shaped() {
     let to = format!("{}:3478", echo.addr);
     let (received, median) = ping(&bed, &home.ns, &to, 300);
     eprintln!("[shuttle] shaped: {received} of 300 back, median round trip {median:.1} ms");
-    // 30 ms up and 20 ms down; 10 % of 300 lost one way: 30 on average, 5 the deviation.
-    assert!(
-        (45.0..70.0).contains(&median),
-        "median round trip {median} ms"
-    );
-    assert!((250..=288).contains(&received), "{received} of 300 back");
+    // 30 ms up and 20 ms down (and what a busy machine adds to a python process); 10 %
+    // of 300 lost one way: 30 on average, 5 the standard deviation.
+    assert!((45.0..90.0).contains(&median), "round trip {median} ms");
+    assert!((240..=295).contains(&received), "{received} of 300 back");
     bed.reshape(&home, Shape::default());
     let (received, median) = ping(&bed, &home.ns, &to, 100);
     eprintln!("[shuttle] reshaped to nothing: {received} of 100 back, median {median:.1} ms");
     assert!(
-        median < 10.0 && received == 100,
+        median < 20.0 && received == 100,
         "{received} back, {median} ms"
     );
 }
@@ -572,7 +570,7 @@ fn secs(d: Option<Duration>) -> String {
 fn table(title: &str, outcomes: &[Outcome]) {
     eprintln!("\n{title}");
     eprintln!(
-        "{:<22} {:<7} {:<28} {:<26} {:<11} {:<11}",
+        "{:<24} {:<6} {:<36} {:<22} {:<10} {:<10}",
         "cell (Ada x Bo)",
         "hears",
         "Ada-Bo path (Ada / Bo)",
@@ -582,7 +580,7 @@ fn table(title: &str, outcomes: &[Outcome]) {
     );
     for o in outcomes {
         eprintln!(
-            "{:<22} {:<7} {:<28} {:<26} {:<11} {:<11}",
+            "{:<24} {:<6} {:<36} {:<22} {:<10} {:<10}",
             o.cell,
             if o.hears_everyone() { "all" } else { "NO" },
             format!("{} / {}", o.path[0], o.path[1]),
@@ -595,6 +593,10 @@ fn table(title: &str, outcomes: &[Outcome]) {
             secs(o.stage_to_heard),
         );
     }
+    eprintln!(
+        "join->all: from Bo's join to Bo hearing the host and Ada; stage->all: from Bo's \
+         promotion to the host and Ada hearing Bo"
+    );
     for o in outcomes {
         if let Some(e) = &o.error {
             eprintln!("  {}: failed: {e}", o.cell);
