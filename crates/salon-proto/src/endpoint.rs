@@ -46,6 +46,10 @@ const MAX_BURST: usize = 32;
 /// key, so a repeat is a replay: dropping it before any other work means a replayed
 /// initiation gets no byte back, not even a cookie reply under load.
 const RECENT_MAC1: usize = 4096;
+/// A link whose direct path has been gone this long probes it less often...
+const PROBE_BACKOFF_AFTER: Duration = Duration::from_secs(30);
+/// ...at this interval.
+const PROBE_SLOW_INTERVAL: Duration = Duration::from_secs(8);
 /// Most initiation timestamps remembered per room before forgetting non-members.
 const MAX_SEEN_TIMESTAMPS: usize = 4096;
 
@@ -423,6 +427,7 @@ impl Endpoint {
         for link in self.links.values_mut() {
             link.path_check = Some(now);
             link.challenge = None;
+            link.last_probe = None;
             if link.current.is_none() && link.closing.is_none() {
                 link.retry = Some(Retry {
                     attempts: 0,
@@ -2265,9 +2270,23 @@ impl Endpoint {
             self.maybe_start_birthday(now, peer);
             // Probes straight to every address the peer may have: they keep our side of
             // punched holes open, and the peer answers one that arrives with a challenge.
-            let Some(link) = self.links.get(&peer) else {
+            // Every second at first; once the direct path has been gone a while (two
+            // strict NATs), every few seconds: a path that appears later still shows up.
+            let Some(link) = self.links.get_mut(&peer) else {
                 return;
             };
+            let since = link
+                .direct_recv
+                .or(link.current.as_ref().map(|s| s.created));
+            let long_gone = since.is_some_and(|t| now >= t + PROBE_BACKOFF_AFTER);
+            if long_gone
+                && link
+                    .last_probe
+                    .is_some_and(|t| now < t + PROBE_SLOW_INTERVAL)
+            {
+                return;
+            }
+            link.last_probe = Some(now);
             for d in link.direct_hops() {
                 let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
                 let Some(link) = self.links.get_mut(&peer) else {

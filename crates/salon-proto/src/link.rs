@@ -126,6 +126,8 @@ pub struct Link {
     pub reported_path: Option<Path>,
     /// A birthday attempt against a symmetric NAT, running or done.
     pub birthday: Option<Birthday>,
+    /// When we last probed the peer's addresses straight.
+    pub last_probe: Option<Instant>,
 }
 
 impl Link {
@@ -164,6 +166,7 @@ impl Link {
             unreachable_reported: false,
             reported_path: None,
             birthday: None,
+            last_probe: None,
         }
     }
 

@@ -289,3 +289,50 @@ fn symmetric_to_port_restricted_goes_direct_by_the_birthday_technique_in_nine_of
         "only {direct}/{tries} went direct"
     );
 }
+
+#[test]
+fn a_link_that_stays_relayed_probes_its_direct_path_less_often_after_thirty_seconds() {
+    let (mut net, [h, m1, m2]) = cell(17, NatKind::Symmetric, NatKind::Symmetric);
+    let host = net.nodes[h].addr;
+    let m1_ip = net.nodes[m1].addr; // inside address: its datagrams leave from its router
+    let probes_from_m1 = |net: &Net, from: usize| {
+        net.captured[from..]
+            .iter()
+            .filter(|c| c.to != host && c.from.ip() != m1_ip.ip() && c.bytes.len() == 189)
+            .filter(|c| c.from.ip() == router_ip(net, m1))
+            .count()
+    };
+    net.run_for(SECS(5));
+    assert_eq!(path(&net, m1, m2), Some(Path::Relayed { via: net.key(h) }));
+    let early = net.captured.len();
+    net.run_for(SECS(10));
+    let early_probes = probes_from_m1(&net, early);
+    net.run_for(SECS(30));
+    let late = net.captured.len();
+    net.run_for(SECS(40));
+    let late_probes = probes_from_m1(&net, late);
+    eprintln!("probes from Mia: {early_probes} in 10 s early, {late_probes} in 40 s late");
+    assert!(early_probes >= 10, "early: {early_probes}");
+    assert!(
+        late_probes * 10 <= early_probes * 40 / 4,
+        "late probing is not slower: {late_probes} in 40 s vs {early_probes} in 10 s"
+    );
+    assert_eq!(path(&net, m1, m2), Some(Path::Relayed { via: net.key(h) }));
+}
+
+/// The public IP of the router node `i` sits behind (what its datagrams show).
+fn router_ip(net: &Net, i: usize) -> std::net::IpAddr {
+    let host = net.nodes[0].addr;
+    net.captured
+        .iter()
+        .rev()
+        .find(|c| {
+            c.to == host && c.from.ip() != net.nodes[i].addr.ip() && {
+                // A datagram to the host from node i's router: the host's link to i says so.
+                net.nodes[0].ep.link_stats(&net.key(i)).and_then(|s| s.path)
+                    == Some(Path::Direct(c.from))
+            }
+        })
+        .map(|c| c.from.ip())
+        .expect("node talks to the host")
+}
