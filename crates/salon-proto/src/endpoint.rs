@@ -46,6 +46,10 @@ const MAX_BURST: usize = 32;
 /// key, so a repeat is a replay: dropping it before any other work means a replayed
 /// initiation gets no byte back, not even a cookie reply under load.
 const RECENT_MAC1: usize = 4096;
+/// A healthy direct path is proven by a round trip (a challenge) this often...
+const CONFIRM_EVERY: Duration = Duration::from_secs(5);
+/// ...and counts as one-way broken (the relay takes over) without one for this long.
+const CONFIRM_WINDOW: Duration = Duration::from_secs(12);
 /// A link whose direct path has been gone this long probes it less often...
 const PROBE_BACKOFF_AFTER: Duration = Duration::from_secs(30);
 /// ...at this interval.
@@ -426,7 +430,7 @@ impl Endpoint {
     pub fn network_changed(&mut self, now: Instant) {
         for link in self.links.values_mut() {
             link.path_check = Some(now);
-            link.challenge = None;
+            link.challenges.clear();
             link.last_probe = None;
             if link.current.is_none() && link.closing.is_none() {
                 link.retry = Some(Retry {
@@ -1174,14 +1178,22 @@ impl Endpoint {
         // and switch only when the answer comes back from it. The very first address of
         // a fresh session is taken as is (the handshake just ran over it).
         let mut challenge_to = None;
+        if let Origin::Relay(_) = origin {
+            let window = self.cfg.relay_after + self.cfg.keepalive;
+            if link.relay_recv.is_none_or(|t| now >= t + window) {
+                link.relay_since = Some(now);
+            }
+            link.relay_recv = Some(now);
+        }
         if let Origin::Direct(hop) = origin {
             if link.direct_hop() == Some(hop) {
                 link.direct_recv = Some(now);
             } else if link.addr.is_none() && link.relay.is_none() {
                 link.set_direct(hop, now);
-            } else if link
-                .challenge
-                .is_none_or(|c| c.hop != hop || now >= c.sent + challenge_retry)
+            } else if !link
+                .challenges
+                .iter()
+                .any(|c| c.hop == hop && now < c.sent + challenge_retry)
             {
                 challenge_to = Some(hop);
             }
@@ -1241,9 +1253,11 @@ impl Endpoint {
                     }
                 }
                 Frame::PathResponse(token) => {
-                    if let (Origin::Direct(from), Some(c)) = (origin, link.challenge)
-                        && c.hop == from
-                        && c.token == token
+                    if let Origin::Direct(from) = origin
+                        && link
+                            .challenges
+                            .iter()
+                            .any(|c| c.hop == from && c.token == token)
                     {
                         validated = Some(from);
                     }
@@ -1269,9 +1283,24 @@ impl Endpoint {
             self.send_pong(now, peer, *id);
         }
         if let Some((to, token)) = answer {
-            let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
-            frame::push_path(&mut plain, true, token);
-            self.send_plain_to(now, peer, &mut plain, Some((to, None)));
+            // The periodic proof of our current path can wait for an idle link's next
+            // keepalive (within a second), which keeps its one datagram a second; an
+            // answer about another address goes at once.
+            let on_stage = self
+                .room
+                .as_ref()
+                .and_then(|r| r.member(&self.me))
+                .is_some_and(|m| m.role.on_stage());
+            match self.links.get_mut(&peer) {
+                Some(link) if !on_stage && link.direct_hop() == Some(to) => {
+                    link.answer_wanted = Some(token);
+                }
+                _ => {
+                    let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
+                    frame::push_path(&mut plain, true, token);
+                    self.send_plain_to(now, peer, &mut plain, Some((to, None)));
+                }
+            }
         }
         if let Some(addr) = validated {
             self.path_validated(now, peer, addr);
@@ -1894,9 +1923,34 @@ impl Endpoint {
             link.ping = Some((id, now));
             frame::push_probe(&mut plain, false, id);
         }
-        if !plain.is_empty() {
-            self.send_plain(now, peer, &mut plain);
+        if plain.is_empty() {
+            return;
         }
+        // A round-trip proof (or an answer to one) that is due rides along, so an idle
+        // link keeps its one datagram a second.
+        let route = self.route(now, &peer);
+        if let Some(link) = self.links.get_mut(&peer)
+            && let Some((hop, None)) = route
+            && link.direct_hop() == Some(hop)
+            && let Some(token) = link.answer_wanted.take()
+        {
+            frame::push_path(&mut plain, true, token);
+        }
+        if let Some(link) = self.links.get_mut(&peer)
+            && link.confirm_wanted
+            && let Some((hop, None)) = route
+            && link.direct_hop() == Some(hop)
+        {
+            link.confirm_wanted = false;
+            let token = self.rng.next_u64();
+            link.remember_challenge(Challenge {
+                hop,
+                token,
+                sent: now,
+            });
+            frame::push_path(&mut plain, false, token);
+        }
+        self.send_plain_to(now, peer, &mut plain, route);
     }
 
     fn send_pong(&mut self, now: Instant, peer: PublicKey, id: u32) {
@@ -1940,8 +1994,20 @@ impl Endpoint {
     /// candidate (a handshake in flight, or a path we still hope for).
     fn route(&self, now: Instant, peer: &PublicKey) -> Option<(Hop, Option<u32>)> {
         let link = self.links.get(peer)?;
-        let fresh = link.direct_fresh(now, self.direct_window());
-        if !fresh
+        let window = self.direct_window();
+        let healthy = link.direct_healthy(now, window, CONFIRM_WINDOW);
+        // A peer that sends through the relay does not hear us directly (or thinks so):
+        // meet it there. The higher key follows the lower key's choice; the lower key
+        // follows only until a round trip on the direct path proves it works again, so
+        // the two cannot hold each other on the relay. Challenges and probes always go
+        // straight, which is how both find their way back.
+        let peer_relays = link.relay_recv.is_some_and(|t| now < t + window);
+        let follow = peer_relays
+            && (*peer < self.me
+                || link
+                    .relay_since
+                    .is_some_and(|s| link.direct_confirmed.is_none_or(|c| c <= s)));
+        if (!healthy || follow)
             && let Some(r) = link.relay
             && let Some(index) = r.send_index
             && let Some(via) = self.links.get(&r.via).and_then(Link::direct_hop)
@@ -2157,7 +2223,7 @@ impl Endpoint {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
-        link.challenge = Some(Challenge {
+        link.remember_challenge(Challenge {
             hop: to,
             token,
             sent: now,
@@ -2175,7 +2241,7 @@ impl Endpoint {
             return;
         };
         link.set_direct(hop, now);
-        link.challenge = None;
+        link.challenges.clear();
         let addr = hop.addr;
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
@@ -2206,6 +2272,11 @@ impl Endpoint {
         let window = self.direct_window();
         let cfg = self.cfg.clone();
         let member = self.is_other_member(&peer);
+        let on_stage = self
+            .room
+            .as_ref()
+            .and_then(|r| r.member(&self.me))
+            .is_some_and(|m| m.role.on_stage());
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
@@ -2214,12 +2285,34 @@ impl Endpoint {
             return;
         }
         let has_session = link.current.is_some();
-        if has_session && link.direct_fresh(now, window) {
-            // Healthy: look again when it would go stale.
-            link.path_check = link
-                .direct_recv
-                .map(|t| (t + window).max(now + cfg.keepalive));
+        if has_session && link.direct_healthy(now, window, CONFIRM_WINDOW) {
+            // Healthy. Prove the round trip now and then: receiving alone does not show
+            // that the peer hears us (a one-way break leaves us sending into nothing).
+            link.path_check = Some(now + cfg.probe_interval);
             link.birthday = None;
+            // Due every few seconds; every second while challenges go unanswered or the
+            // peer sends through the relay (it does not hear us directly, it seems).
+            let peer_relays = link.relay_recv.is_some_and(|t| now < t + window);
+            let due = link
+                .direct_confirmed
+                .is_none_or(|t| now >= t + CONFIRM_EVERY)
+                || link.unanswered(now) > 0
+                || peer_relays;
+            let recent = link
+                .challenges
+                .back()
+                .is_some_and(|c| now < c.sent + cfg.probe_interval);
+            if due && !recent {
+                // A stage member sends audio all the time, so its keepalives never come:
+                // the proof goes alone, one datagram among fifty a second. Anyone else's
+                // next keepalive carries it.
+                let busy = on_stage;
+                match link.direct_hop() {
+                    Some(hop) if busy => self.send_challenge(now, peer, hop),
+                    Some(_) => link.confirm_wanted = true,
+                    None => {}
+                }
+            }
             return;
         }
         link.path_check = Some(now + cfg.probe_interval);
@@ -2287,15 +2380,10 @@ impl Endpoint {
                 return;
             }
             link.last_probe = Some(now);
+            // Each probe is a path challenge: the answer proves the round trip, the
+            // arrival shows the peer a path (it challenges back).
             for d in link.direct_hops() {
-                let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
-                let Some(link) = self.links.get_mut(&peer) else {
-                    return;
-                };
-                let id = link.next_ping_id;
-                link.next_ping_id = link.next_ping_id.wrapping_add(1);
-                frame::push_probe(&mut plain, false, id);
-                self.send_plain_to(now, peer, &mut plain, Some((d, None)));
+                self.send_challenge(now, peer, d);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Everything we keep about one peer: its sessions (current, previous, unconfirmed next),
 //! a handshake in flight, the reliable channel, addresses, liveness and statistics.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,13 @@ use crate::handshake::Kind;
 use crate::identity::PublicKey;
 use crate::path::{Birthday, Challenge, Hop, MAIN_SOCKET, Path, RelayPath};
 use crate::session::Session;
+
+/// Path challenges remembered per link.
+const MAX_CHALLENGES: usize = 16;
+/// Unanswered challenges in a row after which the direct path counts as broken one way.
+pub const MAX_UNANSWERED: usize = 3;
+/// Time a challenge has to be answered (the peer may wait for its next keepalive).
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(1500);
 
 /// A handshake we initiated and are waiting on.
 pub struct Pending {
@@ -114,8 +122,11 @@ pub struct Link {
     pub relay: Option<RelayPath>,
     /// Relays that did not confirm in time, skipped when choosing the next.
     pub relay_tried: Vec<PublicKey>,
-    /// A path challenge in flight.
-    pub challenge: Option<Challenge>,
+    /// Path challenges in flight (the newest few).
+    pub challenges: VecDeque<Challenge>,
+    /// Last round trip proven on the direct path: a handshake over it, or a path response
+    /// from it. Receiving alone does not prove the peer hears us.
+    pub direct_confirmed: Option<Instant>,
     /// Since when the link has had no session (none yet, or lost); `None` while up.
     pub down_since: Option<Instant>,
     /// When to look at the path again (relay, probes, unreachable report).
@@ -128,6 +139,14 @@ pub struct Link {
     pub birthday: Option<Birthday>,
     /// When we last probed the peer's addresses straight.
     pub last_probe: Option<Instant>,
+    /// A round-trip proof of the direct path is due: the next keepalive carries it.
+    pub confirm_wanted: bool,
+    /// The peer's proof of our direct path, to answer in the next keepalive.
+    pub answer_wanted: Option<u64>,
+    /// Last authenticated datagram that came through a relay.
+    pub relay_recv: Option<Instant>,
+    /// Since when the peer has been sending through the relay without a break.
+    pub relay_since: Option<Instant>,
 }
 
 impl Link {
@@ -160,13 +179,18 @@ impl Link {
             direct_recv: None,
             relay: None,
             relay_tried: Vec::new(),
-            challenge: None,
+            challenges: VecDeque::new(),
+            direct_confirmed: None,
             down_since: Some(now),
             path_check: Some(now),
             unreachable_reported: false,
             reported_path: None,
             birthday: None,
             last_probe: None,
+            confirm_wanted: false,
+            answer_wanted: None,
+            relay_recv: None,
+            relay_since: None,
         }
     }
 
@@ -227,11 +251,38 @@ impl Link {
         })
     }
 
-    /// Makes `hop` the direct path (it just carried an authenticated datagram).
+    /// Makes `hop` the direct path: a round trip just went over it (a handshake, or a
+    /// challenge answered from it).
     pub fn set_direct(&mut self, hop: Hop, now: Instant) {
         self.addr = Some(hop.addr);
         self.socket = hop.socket;
         self.direct_recv = Some(now);
+        self.direct_confirmed = Some(now);
+    }
+
+    /// Whether the direct path works both ways: something arrived on it within `window`,
+    /// a round trip went over it within `confirm_window`, and fewer than
+    /// [`MAX_UNANSWERED`] challenges on it went unanswered since (a lost one or two on a
+    /// lossy path must not flip the link to a relay).
+    pub fn direct_healthy(&self, now: Instant, window: Duration, confirm_window: Duration) -> bool {
+        self.direct_fresh(now, window)
+            && self
+                .direct_confirmed
+                .is_some_and(|t| now.saturating_duration_since(t) < confirm_window)
+            && self.unanswered(now) < MAX_UNANSWERED
+    }
+
+    /// Challenges on the direct path sent since its last proven round trip that have had
+    /// [`ANSWER_WITHIN`] to come back and did not.
+    pub fn unanswered(&self, now: Instant) -> usize {
+        let Some(hop) = self.direct_hop() else {
+            return 0;
+        };
+        self.challenges
+            .iter()
+            .filter(|c| c.hop == hop && self.direct_confirmed.is_none_or(|t| c.sent > t))
+            .filter(|c| now >= c.sent + ANSWER_WITHIN)
+            .count()
     }
 
     /// Every way to try the peer straight: the validated path, then each candidate
@@ -244,6 +295,15 @@ impl Link {
             }
         }
         hops
+    }
+
+    /// Remembers a challenge sent, forgetting the oldest beyond a few (probes go to
+    /// several addresses at once).
+    pub fn remember_challenge(&mut self, c: Challenge) {
+        if self.challenges.len() >= MAX_CHALLENGES {
+            self.challenges.pop_front();
+        }
+        self.challenges.push_back(c);
     }
 
     /// Whether the direct path carried an authenticated datagram within `window`.

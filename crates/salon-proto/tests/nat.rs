@@ -336,3 +336,61 @@ fn router_ip(net: &Net, i: usize) -> std::net::IpAddr {
         .map(|c| c.from.ip())
         .expect("node talks to the host")
 }
+
+#[test]
+fn a_direct_path_that_breaks_one_way_moves_both_sides_to_the_relay_and_audio_flows_again() {
+    // Either member may hold the lower key, which decides who follows whom: break each
+    // direction in turn.
+    for (seed, flip) in [(19, false), (19, true), (23, false), (23, true)] {
+        one_way_break(seed, flip);
+    }
+}
+
+/// Breaks the direct path from one member to the other (Mia to Noor, or the reverse with
+/// `flip`) and checks the receiver hears the sender again through the relay.
+fn one_way_break(seed: u64, flip: bool) {
+    let (mut net, [h, a, b]) = cell(seed, NatKind::FullCone, NatKind::FullCone);
+    let (m1, m2) = if flip { (b, a) } else { (a, b) };
+    assert!(net.run_until(SECS(6), |n| {
+        matches!(path(n, m1, m2), Some(Path::Direct(_))) && audio_since(n, m2, m1, 0) > 50
+    }));
+    let Some(Path::Direct(m2_seen_by_m1)) = path(&net, m1, m2) else {
+        unreachable!()
+    };
+    let Some(Path::Direct(m1_seen_by_m2)) = path(&net, m2, m1) else {
+        unreachable!()
+    };
+    // From now on nothing m1 sends straight to m2 arrives; the other way still works.
+    net.hijack = Some((m1_seen_by_m2, m2_seen_by_m1));
+    let mark = net.events(m2).len();
+    let mark1 = net.events(m1).len();
+    let t0 = net.now;
+    let back = net.run_until(SECS(20), |n| {
+        n.events(m2)[mark..]
+            .iter()
+            .rev()
+            .take(100)
+            .filter(|e| matches!(e, Event::Audio { from, .. } if *from == n.key(m1)))
+            .count()
+            > 40
+            && path(n, m1, m2) == Some(Path::Relayed { via: n.key(h) })
+    });
+    let took = net.now.duration_since(t0);
+    assert!(
+        back,
+        "seed {seed} flip {flip}: never heard again: {:?}",
+        path(&net, m1, m2)
+    );
+    eprintln!("one-way break (seed {seed}, flip {flip}): on the relay, heard again after {took:?}");
+    assert!(took <= SECS(8), "seed {seed} flip {flip}: took {took:?}");
+    // The sessions survived the switch (no peer timeout on either side).
+    assert!(!net.events(m2)[mark..].contains(&Event::LinkDown(net.key(m1))));
+    assert!(!net.events(m1)[mark1..].contains(&Event::LinkDown(net.key(m2))));
+    // Heard steadily from here on, and nobody timed out or left.
+    let mark = net.events(m2).len();
+    net.run_for(SECS(4));
+    assert!(audio_since(&net, m2, m1, mark) >= 180);
+    for i in [m1, m2] {
+        assert!(!net.events(i).iter().any(|e| matches!(e, Event::Left(_))));
+    }
+}

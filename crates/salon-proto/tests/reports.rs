@@ -59,9 +59,11 @@ fn speaker_on_a_20_percent_loss_network_hears_about_20_percent_from_its_listener
         let got = speak_and_collect(&mut net, ids[0], ids[1], 30);
         // 30 s at one report per 2 s, a fifth of them lost on the way back.
         assert!(got.len() >= 8, "seed {seed}: only {} reports", got.len());
+        // One report covers ~100 frames: at 20 % loss its standard deviation is 40‰,
+        // so single reports stay within ±4σ (the mean below is the tight check).
         for l in &got {
             assert!(
-                (100..=300).contains(l),
+                (40..=360).contains(l),
                 "seed {seed}: report of {l}‰ in {got:?}"
             );
         }
