@@ -193,6 +193,24 @@ impl Net {
         ip
     }
 
+    /// Puts node `i` on the same home network as node `with` (behind its router), with an
+    /// inside address of its own.
+    pub fn share_nat(&mut self, i: usize, with: usize) {
+        let Some(n) = self.nodes[with].nat else {
+            return;
+        };
+        let base = self.nodes[with].addr;
+        let node = &mut self.nodes[i];
+        node.nat = Some(n);
+        node.addr = match base.ip() {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                SocketAddr::from(([a, b, c, 100 + (i & 0x7f) as u8], node.addr.port()))
+            }
+            IpAddr::V6(_) => base,
+        };
+    }
+
     /// The source address a datagram from node `i`'s socket `socket` to `to` shows
     /// outside its NAT, creating the mapping (and the filter's permission) as a router
     /// would. Socket `k` of a node is bound to its address's port plus `k`.

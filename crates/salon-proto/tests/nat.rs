@@ -394,3 +394,22 @@ fn one_way_break(seed: u64, flip: bool) {
         assert!(!net.events(i).iter().any(|e| matches!(e, Event::Left(_))));
     }
 }
+
+#[test]
+fn two_members_behind_one_router_talk_over_their_lan_addresses_without_hairpinning() {
+    let mut net = Net::new(29);
+    let h = net.add("Host");
+    let m1 = net.add("Mia");
+    let m2 = net.add("Noor");
+    // A symmetric router that does not hairpin: only the LAN addresses can work.
+    net.put_behind_nat(m1, NatKind::Symmetric);
+    net.share_nat(m2, m1);
+    let invite = net.host(h, "Same flat").unwrap();
+    net.join(m1, &invite).unwrap();
+    net.join(m2, &invite).unwrap();
+    let ids = [h, m1, m2];
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(&ids) && n.mesh_up(&ids)));
+    let lan = |i: usize| net.nodes[i].addr;
+    assert_eq!(path(&net, m1, m2), Some(Path::Direct(lan(m2))));
+    assert_eq!(path(&net, m2, m1), Some(Path::Direct(lan(m1))));
+}
