@@ -47,6 +47,13 @@ fn cell(seed: u64, a: NatKind, b: NatKind) -> (Net, [usize; 3]) {
     (net, ids)
 }
 
+/// The first address node `at`'s roster gives for member `who` (where others punch).
+fn first_candidate(net: &Net, at: usize, who: usize) -> Option<std::net::SocketAddr> {
+    let room = net.nodes[at].ep.room()?;
+    let m = room.members.iter().find(|m| m.key == net.key(who))?;
+    m.candidates.first().copied()
+}
+
 fn path(net: &Net, at: usize, to: usize) -> Option<Path> {
     net.nodes[at]
         .ep
@@ -190,14 +197,8 @@ fn a_spoofed_source_replaying_a_datagram_moves_no_link() {
     let mark = net.events(h).len();
     net.run_for(SECS(2));
     assert!(audio_since(&net, h, m1, mark) > 50);
-    let roster = net.nodes[h].ep.room().unwrap();
-    let mia = roster
-        .members
-        .iter()
-        .find(|m| m.key == net.key(m1))
-        .unwrap();
     assert_eq!(
-        mia.candidates.first(),
+        first_candidate(&net, h, m1).as_ref(),
         Some(&real),
         "roster kept Mia's address"
     );
@@ -230,14 +231,8 @@ fn a_member_that_moves_to_another_network_is_heard_again_by_everyone() {
             .iter()
             .any(|e| matches!(e, Event::Left(_)))
     );
-    let roster = net.nodes[m2].ep.room().unwrap();
-    let mia = roster
-        .members
-        .iter()
-        .find(|m| m.key == net.key(m1))
-        .unwrap();
     assert_eq!(
-        mia.candidates.first().copied(),
+        first_candidate(&net, m2, m1),
         match new {
             Some(Path::Direct(a)) => Some(a),
             _ => None,
