@@ -3,7 +3,7 @@
 //! and records history on the history thread.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use salon_audio::backend::device::{Direction, list_devices};
@@ -156,6 +156,13 @@ impl Node {
             addr: cfg.bind,
             source,
         })?;
+        // Beside an IPv4 socket on every interface, an IPv6 one (same port when free):
+        // peers with global IPv6 addresses reach each other without any NAT in the way.
+        let socket6 = if cfg.bind == SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.bind.port())) {
+            bind_v6(local_addr.port()).or_else(|| bind_v6(0))
+        } else {
+            None
+        };
         let frame_ms = (cfg.engine.codec.frame.samples() / 48) as u32;
         // Listeners' reports move the encoder's loss hint; without any it stays here.
         let default_loss = cfg.engine.codec.expected_loss_pct;
@@ -199,6 +206,7 @@ impl Node {
         };
         let driver = Driver {
             socket,
+            socket6,
             local_addr,
             endpoint,
             engine: control,
@@ -277,6 +285,8 @@ impl Node {
 
 struct Driver {
     socket: UdpSocket,
+    /// The IPv6 socket, when the machine has IPv6 and the node listens everywhere.
+    socket6: Option<UdpSocket>,
     local_addr: SocketAddr,
     endpoint: Endpoint,
     engine: EngineControl<PublicKey>,
@@ -495,8 +505,8 @@ fn unreachable_message(name: &str, tried: &[SocketAddr], relay_asked: bool) -> S
 }
 
 /// [`candidates`] as invite candidates.
-fn lan_candidates(local: SocketAddr) -> Vec<Candidate> {
-    candidates(local)
+fn lan_candidates(local: SocketAddr, port6: Option<u16>) -> Vec<Candidate> {
+    candidates(local, port6)
         .into_iter()
         .map(|addr| Candidate {
             kind: CandidateKind::Lan,
@@ -505,25 +515,58 @@ fn lan_candidates(local: SocketAddr) -> Vec<Candidate> {
         .collect()
 }
 
-/// Addresses to put in an invite for a socket bound to `local`.
-fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
+/// Addresses to put in an invite for a socket bound to `local` (and an IPv6 socket on
+/// `port6`): the LAN address towards the outside, the global IPv6 address, loopback.
+fn candidates(local: SocketAddr, port6: Option<u16>) -> Vec<SocketAddr> {
     if !local.ip().is_unspecified() {
         return vec![local];
     }
     let mut out = Vec::new();
     // The address the OS would use towards the outside; `connect` on UDP sends nothing.
-    if let Ok(probe) = StdUdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        && probe.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).is_ok()
-        && let Ok(a) = probe.local_addr()
-        && !a.ip().is_unspecified()
+    if let Some(ip) = outward_ip(SocketAddr::from((Ipv4Addr::new(192, 0, 2, 1), 9))) {
+        out.push(SocketAddr::new(ip, local.port()));
+    }
+    // Only a routable IPv6 address is worth telling: link-local ones need a scope.
+    if let Some(port) = port6
+        && let Some(ip) = outward_ip(SocketAddr::from((
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            9,
+        )))
+        && let IpAddr::V6(v6) = ip
+        && !v6.is_loopback()
+        && !v6.is_unicast_link_local()
     {
-        out.push(SocketAddr::new(a.ip(), local.port()));
+        out.push(SocketAddr::new(ip, port));
     }
     out.push(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         local.port(),
     ));
     out
+}
+
+/// The local address the OS picks to reach `towards` (a documentation address: UDP
+/// `connect` only consults the routing table and sends nothing).
+fn outward_ip(towards: SocketAddr) -> Option<IpAddr> {
+    let any = match towards {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let probe = StdUdpSocket::bind(any).ok()?;
+    probe.connect(towards).ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+/// An IPv6-only UDP socket on `port` (0: any), or `None` without IPv6.
+fn bind_v6(port: u16) -> Option<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).ok()?;
+    s.set_only_v6(true).ok()?;
+    s.set_nonblocking(true).ok()?;
+    s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())
+        .ok()?;
+    UdpSocket::from_std(s.into()).ok()
 }
 
 impl Driver {
@@ -536,6 +579,7 @@ impl Driver {
         stop: Arc<AtomicBool>,
     ) {
         let mut buf = vec![0u8; 2048];
+        let mut buf6 = vec![0u8; 2048];
         let mut report = tokio::time::interval(self.report_every);
         let mut commands_open = true;
         loop {
@@ -550,6 +594,17 @@ impl Driver {
                 r = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r
                         && let Some(d) = buf.get(..n) {
+                            self.endpoint.handle_datagram(Instant::now(), from, d);
+                        }
+                }
+                r = async {
+                    match &self.socket6 {
+                        Some(s) => s.recv_from(&mut buf6).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Ok((n, from)) = r
+                        && let Some(d) = buf6.get(..n) {
                             self.endpoint.handle_datagram(Instant::now(), from, d);
                         }
                 }
@@ -637,7 +692,13 @@ impl Driver {
                 addr,
             })
             .into_iter()
-            .chain(lan_candidates(self.local_addr))
+            .chain(lan_candidates(
+                self.local_addr,
+                self.socket6
+                    .as_ref()
+                    .and_then(|s| s.local_addr().ok())
+                    .map(|a| a.port()),
+            ))
             .collect()
     }
 
@@ -656,7 +717,12 @@ impl Driver {
             // A send error (no route, buffer full) is a lost datagram, which the protocol
             // already tolerates.
             if t.socket == MAIN_SOCKET {
-                let _ = self.socket.send_to(&t.contents, t.destination).await;
+                // The main "socket" is a pair: IPv6 destinations leave from the IPv6 one.
+                let socket = match (&self.socket6, t.destination) {
+                    (Some(s6), SocketAddr::V6(_)) => s6,
+                    _ => &self.socket,
+                };
+                let _ = socket.send_to(&t.contents, t.destination).await;
             } else if let Some(s) = self.pool.get(t.socket) {
                 let _ = s.send_to(&t.contents, t.destination).await;
             }
