@@ -287,6 +287,13 @@ path: PathKind;
 via: string | null; 
 /**  Display name of the relaying member, when relayed. */
 via_name: string | null } | 
+/**
+ *  The home router forwards our port (UPnP-IGD, NAT-PMP or PCP): people outside can
+ *  reach us at `external`; `None` when a mapping went away.
+ */
+{ event: "port_mapping"; 
+/**  Our public address and port, while mapped. */
+external: string | null } | 
 /**  No connection to a member could be made for a while (attempts go on). */
 { event: "unreachable"; 
 /**  Hex key. */

@@ -24,6 +24,8 @@ export interface UiState {
   profile?: { name: string; fingerprint: string };
   room?: RoomInfo;
   invite?: string;
+  /** Our public address while the home router forwards our port (null: it does not). */
+  portMapping?: string | null;
   chat: ChatLine[];
   speaking: Record<string, boolean>;
   inputDbfs: number;
@@ -83,6 +85,8 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
   switch (e.event) {
     case "hosting":
       return { ...s, invite: e.invite };
+    case "port_mapping":
+      return { ...s, portMapping: e.external };
     case "joined":
       return { ...s, screen: "room", room: e.room, chat: [], error: undefined, menu: undefined };
     case "room": {

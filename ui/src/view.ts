@@ -126,6 +126,14 @@ function person(s: UiState, m: MemberInfo): string {
   </li>`;
 }
 
+/** Whether people outside our network can reach us with the invite, in plain words. */
+function reachability(s: UiState): string {
+  if (s.portMapping) {
+    return `<p class="muted" data-testid="reachability">Your router forwards ${esc(s.portMapping)} to Salon, so people outside your network can join.</p>`;
+  }
+  return `<p class="muted" data-testid="reachability">Your router did not open a port for Salon (no UPnP, NAT-PMP or PCP), so only people on your network, or with a public address, may be able to join. To host for others, forward a UDP port on your router to this computer and start Salon with SALON_BIND=0.0.0.0:PORT.</p>`;
+}
+
 function dialog(s: UiState): string {
   const d = s.dialog;
   if (!d) return "";
@@ -134,6 +142,7 @@ function dialog(s: UiState): string {
     if (!s.invite) return "";
     body = `<h2 id="dialog-title">Invite people</h2>
       <p class="lede">Anyone with this invite can join. Scan it with another device or send the text over a channel you trust.</p>
+      ${reachability(s)}
       <div class="qr-box" data-testid="invite-qr">${qrSvg(s.invite)}</div>
       <code class="invite-full">${esc(s.invite)}</code>
       <div class="dialog-actions">
