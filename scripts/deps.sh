@@ -8,14 +8,16 @@ set -euo pipefail
 # Test: the stock `sqlcipher` shell proves the store format; PulseAudio gives cpal a real
 # device on a machine without a sound card. The NAT test bed (tests/) builds home routers
 # in network namespaces with iproute2, iptables and conntrack, and shapes links with a
-# python3 shuttle.
+# python3 shuttle; a router that grants port mappings runs miniupnpd (UPnP-IGD, NAT-PMP,
+# PCP) in its namespace: miniupnpd-nftables is the daemon alone (no service, no maintainer
+# scripts; the `miniupnpd` package would add a system service), and nft makes its chains.
 SALON_APT_PACKAGES=(
   build-essential pkg-config cmake perl make git ca-certificates curl
   libasound2-dev libwebrtc-audio-processing-dev libclang-dev
   sqlcipher
   pulseaudio pulseaudio-utils libasound2-plugins
   tcpdump
-  iproute2 iptables conntrack python3
+  iproute2 iptables conntrack python3 miniupnpd-nftables nftables
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth
 )

@@ -5,7 +5,15 @@
 //!                                ├─ "internet": bridge br0 in its own namespace, 203.0.113.254
 //!  home router r1  wan 203.0.113.1 ┘
 //!        lan 10.1.0.1 ── member m1 10.1.0.2   (a veth, or a TAP pair through the shuttle)
+//!  home router r2  wan 198.20.0.2  (grants port mappings: miniupnpd on its LAN side)
+//!        lan 10.2.0.1 ── member m2 10.2.0.2
 //! ```
+//!
+//! The bridge carries two /24 blocks, each on-link for every node: 203.0.113.0/24 (RFC 5737
+//! TEST-NET-3) for most, and 198.20.0.0/24 for the WAN of a router that grants port
+//! mappings ([`Bed::mapping_home`]): miniupnpd refuses to map anything while its WAN address
+//! is in a reserved block, and TEST-NET-3 is one. 198.20.0.0/24 is the first block past
+//! RFC 2544's benchmarking 198.18.0.0/15; like the rest, it never leaves the bridge.
 //!
 //! Every namespace, link and process belongs to one [`Bed`] and goes when it is dropped,
 //! also when a test panics. Names carry the process id and a counter, so beds in one test
@@ -21,18 +29,25 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// Names of everything a bed creates start with this, then the process id.
 const PREFIX: &str = "stb";
 /// The "internet" namespace's address on its bridge; every public node's default route.
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+/// Public addresses are 203.0.113.N ...
+const INTERNET: [u8; 3] = [203, 0, 113];
+/// ... but a router granting port mappings has 198.20.0.N (see the module documentation).
+const MAPPING_NET: [u8; 3] = [198, 20, 0];
 /// The impairment shuttle, written into each bed's directory when a link needs it.
 const SHUTTLE: &str = include_str!("shuttle.py");
+/// The nftables table (family inet) a mapping router's miniupnpd fills.
+const MAPPER_TABLE: &str = "miniupnpd";
 
 /// How a home router translates and filters (RFC 4787 terms in brackets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,6 +81,15 @@ impl Nat {
             Nat::Symmetric => "symmetric",
         }
     }
+}
+
+/// Which port mapping protocols a mapping router ([`Bed::mapping_home`]) speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// UPnP-IGD, NAT-PMP and PCP, as most home routers with UPnP on.
+    All,
+    /// NAT-PMP and PCP only (UPnP off), as Apple's routers and some OpenWrt set-ups.
+    NatPmpAndPcp,
 }
 
 /// What one direction of an impaired link does to each frame.
@@ -104,6 +128,31 @@ impl Shape {
             )
         };
         format!("{} {}\n", d(&self.up), d(&self.down))
+    }
+}
+
+/// An interface's counters ([`Bed::counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+}
+
+impl std::ops::Sub for Counters {
+    type Output = Counters;
+    fn sub(self, o: Counters) -> Counters {
+        Counters {
+            rx_bytes: self.rx_bytes - o.rx_bytes,
+            rx_packets: self.rx_packets - o.rx_packets,
+            tx_bytes: self.tx_bytes - o.tx_bytes,
+            tx_packets: self.tx_packets - o.tx_packets,
+        }
     }
 }
 
@@ -171,6 +220,8 @@ pub struct Bed {
     namespaces: Vec<String>,
     /// Impairment shuttles by member namespace.
     shuttles: HashMap<String, Shuttle>,
+    /// miniupnpd by router namespace.
+    mappers: HashMap<String, Child>,
     next_octet: u8,
 }
 
@@ -199,6 +250,7 @@ impl Bed {
             dir,
             namespaces: Vec::new(),
             shuttles: HashMap::new(),
+            mappers: HashMap::new(),
             next_octet: 1,
         };
         let net = bed.namespace("net");
@@ -213,6 +265,15 @@ impl Bed {
             "br0",
         ]);
         ip(&["-n", &net, "link", "set", "dev", "br0", "up"]);
+        ip(&[
+            "-n",
+            &net,
+            "route",
+            "add",
+            &block(MAPPING_NET),
+            "dev",
+            "br0",
+        ]);
         Some(bed)
     }
 
@@ -231,16 +292,22 @@ impl Bed {
     pub fn public(&mut self) -> Public {
         let o = self.octet();
         let ns = self.namespace(&format!("h{o}"));
-        let addr = Ipv4Addr::new(203, 0, 113, o);
+        let [a, b, c] = INTERNET;
+        let addr = Ipv4Addr::new(a, b, c, o);
         self.plug(&ns, &format!("p-h{o}"), "eth0", addr);
         Public { ns, addr }
     }
 
     /// A home router of the given kind, with nothing behind it yet.
     pub fn router(&mut self, nat: Nat) -> Router {
+        self.router_in(nat, INTERNET)
+    }
+
+    /// A home router whose WAN address is in `net`.x.
+    fn router_in(&mut self, nat: Nat, [a, b, c]: [u8; 3]) -> Router {
         let o = self.octet();
         let ns = self.namespace(&format!("r{o}"));
-        let wan = Ipv4Addr::new(203, 0, 113, o);
+        let wan = Ipv4Addr::new(a, b, c, o);
         self.plug(&ns, &format!("p-r{o}"), "wan", wan);
         sh(&ns, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         let router = Router {
@@ -260,6 +327,121 @@ impl Bed {
         let ns = self.namespace(&format!("m{}", router.net));
         self.attach(&ns, &router, shape);
         Home { ns, router }
+    }
+
+    /// A member behind a new router of the given kind that also grants port mappings to
+    /// its LAN, as a home router with UPnP switched on does: miniupnpd answers the
+    /// `protocols` there and forwards each mapped port (an nftables DNAT rule in a table
+    /// of its own, before the router's NAT). Needs `miniupnpd` (the nftables build) and
+    /// `nft`: check [`mapping_available`] first.
+    pub fn mapping_home(&mut self, nat: Nat, protocols: Protocols) -> Home {
+        let router = self.router_in(nat, MAPPING_NET);
+        let ns = self.namespace(&format!("m{}", router.net));
+        self.attach(&ns, &router, None);
+        self.start_miniupnpd(&router, protocols);
+        Home { ns, router }
+    }
+
+    /// The UDP port mappings `router`'s miniupnpd has in force now: (outside port, inside
+    /// address), read from its DNAT rules.
+    pub fn port_mappings(&self, router: &Router) -> Vec<(u16, SocketAddrV4)> {
+        assert!(
+            self.mappers.contains_key(&router.ns),
+            "{}: {} grants no port mappings (make it with Bed::mapping_home)",
+            self.tag,
+            router.ns
+        );
+        let out = Command::new("ip")
+            .args(["netns", "exec", &router.ns, "nft", "list", "chain"])
+            .args(["inet", MAPPER_TABLE, "prerouting_miniupnpd"])
+            .output()
+            .expect("nft list chain");
+        assert!(
+            out.status.success(),
+            "{}: nft list chain in {}: {}",
+            self.tag,
+            router.ns,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `iif "wan" @nh,72,8 0x11 th dport 33194 dnat ip to 10.2.0.2:59479`
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let at = |key: &str| w.iter().position(|x| *x == key).and_then(|i| w.get(i + 1));
+                Some((at("dport")?.parse().ok()?, at("to")?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Starts miniupnpd in `router`, in the foreground, until the bed goes.
+    fn start_miniupnpd(&mut self, router: &Router, protocols: Protocols) {
+        // The chains miniupnpd fills (its nftables build expects them to exist): a
+        // forward chain that accepts what it maps (the router's own filter lets DNATed
+        // flows through too) and a DNAT chain ahead of the router's NAT.
+        let table = format!(
+            "table inet {MAPPER_TABLE} {{\n\
+             chain forward {{ type filter hook forward priority 0; policy accept; jump miniupnpd; }}\n\
+             chain miniupnpd {{ }}\n\
+             chain prerouting {{ type nat hook prerouting priority -101; policy accept; jump prerouting_miniupnpd; }}\n\
+             chain postrouting {{ type nat hook postrouting priority 99; policy accept; jump postrouting_miniupnpd; }}\n\
+             chain prerouting_miniupnpd {{ }}\n\
+             chain postrouting_miniupnpd {{ }}\n\
+             }}\n"
+        );
+        feed(
+            Command::new("ip").args(["netns", "exec", &router.ns, "nft", "-f", "-"]),
+            &table,
+        );
+        let lan = Ipv4Addr::new(10, router.net, 0, 0);
+        let conf = format!(
+            "ext_ifname=wan\nlistening_ip=lan\nport=0\nenable_natpmp=yes\nenable_upnp={}\n\
+             secure_mode=yes\nsystem_uptime=yes\nupnp_table_name={MAPPER_TABLE}\n\
+             upnp_nat_table_name={MAPPER_TABLE}\nuuid=5a1f0000-0000-4000-8000-{:012x}\n\
+             allow 1024-65535 {lan}/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
+            if protocols == Protocols::All {
+                "yes"
+            } else {
+                "no"
+            },
+            router.net
+        );
+        let conf_path = self.dir.join(format!("miniupnpd-{}.conf", router.ns));
+        std::fs::write(&conf_path, conf).expect("write miniupnpd.conf");
+        let log_path = self.dir.join(format!("miniupnpd-{}.log", router.ns));
+        let log = std::fs::File::create(&log_path).expect("miniupnpd log");
+        let child = self
+            .exec(&router.ns, "miniupnpd")
+            .arg("-d")
+            .arg("-f")
+            .arg(&conf_path)
+            .arg("-P")
+            .arg(self.dir.join(format!("miniupnpd-{}.pid", router.ns)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("miniupnpd log"))
+            .stderr(log)
+            .spawn()
+            .expect("start miniupnpd");
+        self.mappers.insert(router.ns.clone(), child);
+        // It says so once it serves all three protocols.
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if text.contains("Listening for NAT-PMP/PCP traffic") {
+                return;
+            }
+            let gone = self
+                .mappers
+                .get_mut(&router.ns)
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            assert!(
+                !gone && Instant::now() < end,
+                "{}: miniupnpd in {} did not start:\n{text}",
+                self.tag,
+                router.ns
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Moves a member behind another router (which must have no member yet), as a laptop
@@ -300,6 +482,25 @@ impl Bed {
         c
     }
 
+    /// What interface `dev` of namespace `ns` has received and sent so far (bytes count
+    /// whole Ethernet frames).
+    pub fn counters(&self, ns: &str, dev: &str) -> Counters {
+        let out = Command::new("ip")
+            .args(["-j", "-s", "-n", ns, "link", "show", "dev", dev])
+            .output()
+            .expect("ip -s link");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: ip -s link show {dev} in {ns}: {e}", self.tag));
+        let stats = &v[0]["stats64"];
+        let n = |dir: &str, what: &str| stats[dir][what].as_u64().expect("a counter");
+        Counters {
+            rx_bytes: n("rx", "bytes"),
+            rx_packets: n("rx", "packets"),
+            tx_bytes: n("tx", "bytes"),
+            tx_packets: n("tx", "packets"),
+        }
+    }
+
     /// The router's UDP conntrack table, for failure messages.
     pub fn conntrack(&self, router: &Router) -> String {
         Command::new("ip")
@@ -325,8 +526,9 @@ impl Bed {
     }
 
     /// Plugs namespace `ns` into the bridge: a veth `port` on the bridge, `dev` in `ns`
-    /// with `addr`, and a default route to the "internet" namespace (which forwards
-    /// nothing: the route only gives programs an outward address to see).
+    /// with `addr`, both address blocks on-link, and a default route to the "internet"
+    /// namespace (which forwards nothing: the route only gives programs an outward
+    /// address to see).
     fn plug(&self, ns: &str, port: &str, dev: &str, addr: Ipv4Addr) {
         let net = &self.namespaces[0];
         ip(&[
@@ -335,14 +537,14 @@ impl Bed {
         ip(&["-n", net, "link", "set", "dev", port, "master", "br0", "up"]);
         ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
         ip(&["-n", ns, "link", "set", "dev", dev, "up"]);
+        for b in [INTERNET, MAPPING_NET] {
+            if addr.octets()[..3] != b {
+                ip(&["-n", ns, "route", "add", &block(b), "dev", dev]);
+            }
+        }
+        let gw = GATEWAY.to_string();
         ip(&[
-            "-n",
-            ns,
-            "route",
-            "add",
-            "default",
-            "via",
-            &GATEWAY.to_string(),
+            "-n", ns, "route", "add", "default", "via", &gw, "dev", dev, "onlink",
         ]);
     }
 
@@ -415,6 +617,10 @@ impl Drop for Bed {
             let _ = s.child.kill();
             let _ = s.child.wait();
         }
+        for (_, mut m) in self.mappers.drain() {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
         for ns in self.namespaces.iter().rev() {
             remove_namespace(ns);
         }
@@ -471,15 +677,63 @@ fn sweep_stale() {
 /// Whether this machine can make beds. When it cannot (not root, a tool missing), says why
 /// and returns false so the test `tag` can skip, or fails the test if `SALON_CI=1`.
 pub fn available(tag: &str) -> bool {
-    let Err(why) = usable() else {
+    verdict(tag, "run", usable())
+}
+
+/// Whether this machine can also capture what crosses the bed's interfaces
+/// ([`crate::capture::Capture`]): a bed and `tcpdump`. Skips (or fails, with
+/// `SALON_CI=1`) as [`available`] does.
+pub fn capture_available(tag: &str) -> bool {
+    let tcpdump = Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .map(drop)
+        .map_err(|_| "`tcpdump` (apt-get install tcpdump; scripts/deps.sh lists it)".into());
+    available(tag) && verdict(tag, "capture", tcpdump)
+}
+
+/// Whether this machine can also make routers that grant port mappings
+/// ([`Bed::mapping_home`]): a bed, `miniupnpd` built for nftables, and `nft`. Skips (or
+/// fails, with `SALON_CI=1`) as [`available`] does.
+pub fn mapping_available(tag: &str) -> bool {
+    available(tag) && verdict(tag, "grant port mappings", mapping_usable())
+}
+
+/// True when `need` is met; otherwise says what the bed cannot `what` without and
+/// returns false, or panics if `SALON_CI=1`.
+fn verdict(tag: &str, what: &str, need: Result<(), String>) -> bool {
+    let Err(why) = need else {
         return true;
     };
     assert!(
         std::env::var("SALON_CI").as_deref() != Ok("1"),
-        "{tag}: the NAT test bed cannot run: it needs {why} (SALON_CI=1, so this fails instead of skipping)"
+        "{tag}: the NAT test bed cannot {what}: it needs {why} (SALON_CI=1, so this fails instead of skipping)"
     );
-    eprintln!("skipping {tag}: the NAT test bed needs {why}");
+    eprintln!("skipping {tag}: the NAT test bed cannot {what}: it needs {why}");
     false
+}
+
+fn mapping_usable() -> Result<(), String> {
+    let version = Command::new("miniupnpd")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .map_err(
+            |_| "`miniupnpd` (apt-get install miniupnpd-nftables; scripts/deps.sh lists it)",
+        )?;
+    if !version.contains("nftables") {
+        return Err(format!(
+            "the nftables build of miniupnpd (apt-get install miniupnpd-nftables), not: {}",
+            version.trim()
+        ));
+    }
+    Command::new("nft")
+        .arg("--version")
+        .output()
+        .map_err(|_| "`nft` (apt-get install nftables; scripts/deps.sh lists it)")?;
+    Ok(())
 }
 
 /// Why this machine cannot make a bed, if it cannot.
@@ -513,6 +767,11 @@ fn usable() -> Result<(), String> {
         .clone()
 }
 
+/// `a.b.c.0/24`.
+fn block([a, b, c]: [u8; 3]) -> String {
+    format!("{a}.{b}.{c}.0/24")
+}
+
 /// Runs `ip ARGS`, panicking with its error output if it fails.
 fn ip(args: &[&str]) {
     run(Command::new("ip").args(args));
@@ -531,6 +790,29 @@ fn run(cmd: &mut Command) {
         out.status.success(),
         "bed: {cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Runs `cmd` with `input` on its standard input, panicking with its error output if it
+/// fails.
+fn feed(cmd: &mut Command, input: &str) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("bed: cannot run {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write to stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "bed: {cmd:?} failed: {}\n{input}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -576,23 +858,8 @@ fn configure_nat(router: &Router) {
         filter.join("\n"),
         nat.join("\n")
     );
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &router.ns, "iptables-restore"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("iptables-restore");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(rules.as_bytes())
-        .expect("write rules");
-    let out = child.wait_with_output().expect("iptables-restore");
-    assert!(
-        out.status.success(),
-        "bed: iptables-restore in {} failed: {}\n{rules}",
-        router.ns,
-        String::from_utf8_lossy(&out.stderr)
+    feed(
+        Command::new("ip").args(["netns", "exec", &router.ns, "iptables-restore"]),
+        &rules,
     );
 }

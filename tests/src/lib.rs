@@ -1,5 +1,6 @@
 //! Salon's whole-system tests: real `salon` processes in rooms across a NAT test bed made
-//! of Linux network namespaces ([`bed`]), heard through the tones they send ([`tone`]).
+//! of Linux network namespaces ([`bed`]), heard through the tones they send ([`tone`]),
+//! gathered into rooms of three ([`room`]), their traffic captured ([`capture`]).
 //!
 //! The bed needs root (namespaces, iptables) and `ip`, `iptables`, `conntrack` and
 //! `python3` (scripts/deps.sh installs them). Without them a test prints why and passes,
@@ -14,6 +15,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bed;
+pub mod capture;
+pub mod room;
 pub mod salon;
 pub mod tone;
 

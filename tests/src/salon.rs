@@ -2,8 +2,10 @@
 //! commands on stdin, JSON events on stdout, each event stamped with when it arrived.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -113,7 +115,16 @@ impl Salon {
         Salon::start(bed, ns, root, name, &["join", invite], input)
     }
 
-    fn start(bed: &Bed, ns: &str, root: &Path, name: &str, args: &[&str], input: &str) -> Salon {
+    /// `salon ARGS` (`host --title T …`, `join INVITE …`) as `name` from namespace `ns`,
+    /// bound to any port, events in JSON, sending `input`, recording what it plays.
+    pub fn start(
+        bed: &Bed,
+        ns: &str,
+        root: &Path,
+        name: &str,
+        args: &[&str],
+        input: &str,
+    ) -> Salon {
         init(root, name);
         let out = root.join(format!("{name}.wav"));
         let stderr = root.join(format!("{name}.log"));
@@ -163,6 +174,72 @@ impl Salon {
             .as_str()
             .expect("invite text")
             .to_owned()
+    }
+
+    /// The invite a hosting node printed once its router mapped its port, and the mapped
+    /// address (`port_mapping`, then `hosting` again with that address first).
+    pub fn mapped_invite(&mut self, limit: Duration) -> (SocketAddr, String) {
+        let (at, v) = self.wait("a port mapping", limit, |v| {
+            v["event"] == "port_mapping" && v["external"].is_string()
+        });
+        let external = v["external"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .expect("port_mapping names an address");
+        let after = |s: &Salon| {
+            s.log
+                .iter()
+                .find(|(t, v)| *t >= at && v["event"] == "hosting")
+                .map(|(_, v)| v["invite"].as_str().expect("invite text").to_owned())
+        };
+        self.wait_until("the invite after the port mapping", limit, |s| {
+            after(s).is_some()
+        });
+        (external, after(self).expect("just seen"))
+    }
+
+    /// The process id (`ip netns exec` runs the program in its own place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time the process has used so far, user and system, in seconds
+    /// (`/proc/PID/stat`).
+    pub fn cpu_seconds(&self) -> f64 {
+        static TICK: OnceLock<f64> = OnceLock::new();
+        let hz = *TICK.get_or_init(|| {
+            Command::new("getconf")
+                .arg("CLK_TCK")
+                .output()
+                .ok()
+                .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+                .unwrap_or(100.0)
+        });
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .unwrap_or_else(|e| panic!("{}: /proc/PID/stat: {e}", self.name));
+        // After "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let rest = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f[i - 3].parse::<f64>().expect("a tick count");
+        (ticks(14) + ticks(15)) / hz
+    }
+
+    /// Waits up to `limit` for the process to end by itself, taking in its last events;
+    /// its exit status, or `None` if it still runs.
+    pub fn exit_status(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            self.drain();
+            if let Ok(Some(st)) = self.child.try_wait() {
+                self.exited = true;
+                self.pump(Instant::now() + Duration::from_millis(200), |_| false);
+                return Some(st);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Takes in the events that arrived until `until`, or until `done` holds.
