@@ -40,9 +40,10 @@ pub struct Config {
     /// a hundred 20 ms frames (a loss figure to ±4 % at 20 % loss) and, being twice the
     /// keepalive, lets a listener's reports and pings alternate at one datagram a second.
     pub report_interval: Duration,
-    /// A link with no working direct path for this long goes through a relay (another
-    /// member). Long enough for hole punching from both sides (a few round trips and a
-    /// handshake retry), short enough that a person waiting to hear someone barely notices.
+    /// A new link with no session after this long also goes through a relay (another
+    /// member). Long enough for hole punching from both sides (the initiations cross in
+    /// one round trip; a lost one is retried after 0.5 s), short enough that someone who
+    /// joins hears everyone within about two seconds either way.
     pub relay_after: Duration,
     /// While a link has no fresh direct path, send a probe straight to each of the peer's
     /// addresses this often: it keeps punched holes open and finds a direct path that
@@ -70,7 +71,7 @@ impl Default for Config {
             linger: Duration::from_secs(2),
             handshake_load_threshold: 64,
             report_interval: Duration::from_secs(2),
-            relay_after: Duration::from_secs(2),
+            relay_after: Duration::from_millis(1500),
             probe_interval: Duration::from_secs(1),
             relay_ready_timeout: Duration::from_secs(3),
             unreachable_after: Duration::from_secs(10),

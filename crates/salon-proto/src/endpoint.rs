@@ -1179,7 +1179,8 @@ impl Endpoint {
         // a fresh session is taken as is (the handshake just ran over it).
         let mut challenge_to = None;
         if let Origin::Relay(_) = origin {
-            let window = self.cfg.relay_after + self.cfg.keepalive;
+            // `direct_window`, spelled out: `link` holds `self` here.
+            let window = self.cfg.keepalive * 3;
             if link.relay_recv.is_none_or(|t| now >= t + window) {
                 link.relay_since = Some(now);
             }
@@ -2020,9 +2021,9 @@ impl Endpoint {
     }
 
     /// How long a direct path counts as working after its last authenticated datagram:
-    /// a lost keepalive or two must not flip a link to the relay.
+    /// three keepalives, so a lost one or two must not flip a link to the relay.
     fn direct_window(&self) -> Duration {
-        self.cfg.relay_after + self.cfg.keepalive
+        self.cfg.keepalive * 3
     }
 
     /// The path a link uses now, if it has a session.
