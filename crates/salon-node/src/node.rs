@@ -359,6 +359,17 @@ impl PortMapper {
         let port = std::num::NonZeroU16::new(port)?;
         let client = portmapper::Client::new(portmapper::Config::default());
         client.update_local_port(port);
+        // Without a probe first the client only tries UPnP; a router that speaks just
+        // NAT-PMP or PCP answers the probe, and the next attempt then uses its protocol.
+        let prober = client.clone();
+        tokio::spawn(async move {
+            if let Ok(Ok(Ok(found))) =
+                tokio::time::timeout(Duration::from_secs(5), prober.probe()).await
+                && (found.pcp || found.nat_pmp || found.upnp)
+            {
+                prober.procure_mapping();
+            }
+        });
         let mut watch = client.watch_external_address();
         let (tx, changes) = mpsc::unbounded_channel();
         tokio::spawn(async move {
