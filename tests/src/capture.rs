@@ -96,7 +96,18 @@ impl Capture {
         let path = bed.dir().join(format!("{name}.pcap"));
         let mut child = bed
             .exec(ns, "tcpdump")
-            .args(["-i", dev, "-U", "-n", "-s", "0", "-Z", "root", "-w"])
+            .args([
+                "-i",
+                dev,
+                "-U",
+                "--immediate-mode",
+                "-n",
+                "-s",
+                "0",
+                "-Z",
+                "root",
+                "-w",
+            ])
             .arg(&path)
             .arg(filter)
             .stdout(Stdio::null())

@@ -92,6 +92,8 @@ pub struct Outcome {
     pub stage_to_heard: Option<Duration>,
     /// The address the host's router mapped for it, when it sits behind one.
     pub mapped: Option<SocketAddr>,
+    /// From the host's start to its router's mapping.
+    pub mapped_after: Option<Duration>,
     /// What fell short ("Ada hears Bo 0.0 s", …).
     pub problems: Vec<String>,
     /// Each recording's seconds of each tone, and notes.
@@ -114,6 +116,7 @@ impl Outcome {
             join_to_hear: None,
             stage_to_heard: None,
             mapped: None,
+            mapped_after: None,
             problems: Vec::new(),
             heard: Vec::new(),
             links_to_ada: Default::default(),
@@ -188,6 +191,8 @@ pub struct Trio {
     /// The address the host's router mapped, when the members joined with an invite
     /// printed after the mapping.
     pub mapped: Option<SocketAddr>,
+    /// From the host's start to its `port_mapping` event, when it waited for one.
+    pub mapped_after: Option<Duration>,
     /// When the host promoted Bo.
     pub promoted: Instant,
     /// Whether everyone heard everyone within [`HEAR_LIMIT`] of Bo's promotion.
@@ -218,6 +223,11 @@ pub fn gather(bed: &Bed, ns: [&str; 3], cast: [(&str, f64); 3], title: &str, map
     } else {
         (None, host.invite())
     };
+    let mapped_after = host
+        .log
+        .iter()
+        .find(|(_, v)| v["event"] == "port_mapping" && v["external"].is_string())
+        .map(|(t, _)| t.duration_since(host.started));
     let mut ada = Salon::join(bed, ns[1], &root, cast[1].0, &invite, &tone(1));
     ada.wait("joined", HEAR_LIMIT, |v| v["event"] == "joined");
     host.say(&format!("promote {}", cast[1].0));
@@ -253,6 +263,7 @@ pub fn gather(bed: &Bed, ns: [&str; 3], cast: [(&str, f64); 3], title: &str, map
         bo,
         invite,
         mapped,
+        mapped_after,
         promoted,
         everyone,
     }
@@ -383,6 +394,7 @@ pub fn room(cell: &Cell) -> Outcome {
         mut ada,
         mut bo,
         mapped,
+        mapped_after,
         ..
     } = trio;
     let path = [describe(&ada, BO.0), describe(&bo, ADA.0)];
@@ -482,6 +494,7 @@ pub fn room(cell: &Cell) -> Outcome {
         join_to_hear,
         stage_to_heard,
         mapped,
+        mapped_after,
         problems,
         heard,
         links_to_ada,
@@ -565,8 +578,11 @@ pub fn table(title: &str, outcomes: &[Outcome]) {
         }
         if let Some(m) = o.mapped {
             eprintln!(
-                "  {}: host mapped at {m}; Ada-Host {}, Bo-Host {}",
-                o.cell, o.host_path[0], o.host_path[1]
+                "  {}: host mapped at {m} {} after it started; Ada-Host {}, Bo-Host {}",
+                o.cell,
+                secs(o.mapped_after),
+                o.host_path[0],
+                o.host_path[1]
             );
         }
         eprintln!("  {}: heard {}", o.cell, o.heard.join("; "));

@@ -78,9 +78,6 @@ fn a_host_behind_any_nat_that_maps_its_port_is_joined_from_behind_nats_and_the_m
 }
 
 #[test]
-#[ignore = "salon-node never gets a mapping from a router that speaks only NAT-PMP and PCP: \
-            portmapper tries UPnP alone until Client::probe() has found the others, and the \
-            node never calls it"]
 fn a_host_behind_a_router_that_speaks_only_nat_pmp_and_pcp_gets_a_mapping_and_is_joined() {
     if !bed::mapping_available("NAT-PMP and PCP only") {
         return;

@@ -12,6 +12,10 @@
 //! nat-probe ping DEST COUNT             send COUNT numbered pings to a reflector, 5 ms
 //!                                       apart, and print "sent N received M rtt_ms
 //!                                       MIN MEDIAN MAX" (what an impaired link does)
+//! nat-probe spoof SRC DEST FILE         send each payload of FILE (one in hex a line) to
+//!                                       DEST as a UDP datagram that claims to come from
+//!                                       SRC (any address: a raw socket writes the IP
+//!                                       header), 5 ms apart; print "sent N"
 //! ```
 //!
 //! `listen` and `send` send each datagram three times, 50 ms apart: the bed loses none,
@@ -30,9 +34,10 @@ fn main() -> ExitCode {
         Some("listen") => listen(&args[1..]),
         Some("send") => send(&args[1..]),
         Some("ping") => ping(&args[1..]),
+        Some("spoof") => spoof(&args[1..]),
         _ => Err(
             "usage: nat-probe reflect PORT... | listen PORT SECS [DEST...] \
-                  | send PORT DEST TEXT | ping DEST COUNT"
+                  | send PORT DEST TEXT | ping DEST COUNT | spoof SRC DEST FILE"
                 .into(),
         ),
     };
@@ -194,4 +199,94 @@ fn ping(args: &[String]) -> Result<()> {
         show(pick(1.0))
     );
     Ok(())
+}
+
+fn spoof(args: &[String]) -> Result<()> {
+    let [src, dest, file] = args else {
+        return Err("spoof SRC DEST FILE".into());
+    };
+    let (SocketAddr::V4(src), SocketAddr::V4(dest)) = (addr(src)?, addr(dest)?) else {
+        return Err("spoof: IPv4 addresses only".into());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let payloads = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| unhex(l.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    // IPPROTO_RAW: the IP header is ours to write (the kernel fills in its checksum).
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(255)),
+    )
+    .map_err(|e| format!("raw socket: {e}"))?;
+    let to = socket2::SockAddr::from(SocketAddr::V4(dest));
+    for (i, p) in payloads.iter().enumerate() {
+        let packet = udp_packet(src, dest, p, i as u16);
+        sock.send_to(&packet, &to)
+            .map_err(|e| format!("send to {dest}: {e}"))?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("sent {}", payloads.len());
+    Ok(())
+}
+
+fn unhex(h: &str) -> Result<Vec<u8>> {
+    if !h.len().is_multiple_of(2) {
+        return Err(format!("odd hex length {}", h.len()));
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|e| format!("hex: {e}")))
+        .collect()
+}
+
+/// An IPv4 packet carrying `payload` in a UDP datagram from `src` to `dest`.
+fn udp_packet(
+    src: std::net::SocketAddrV4,
+    dest: std::net::SocketAddrV4,
+    payload: &[u8],
+    id: u16,
+) -> Vec<u8> {
+    let udp_len = 8 + payload.len() as u16;
+    let mut p = Vec::with_capacity(20 + usize::from(udp_len));
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&(20 + udp_len).to_be_bytes());
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]); // don't fragment, TTL, UDP, checksum
+    p.extend_from_slice(&src.ip().octets());
+    p.extend_from_slice(&dest.ip().octets());
+    let mut udp = Vec::with_capacity(usize::from(udp_len));
+    udp.extend_from_slice(&src.port().to_be_bytes());
+    udp.extend_from_slice(&dest.port().to_be_bytes());
+    udp.extend_from_slice(&udp_len.to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    // The UDP checksum covers a pseudo-header of both addresses, the protocol and length.
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.ip().octets());
+    pseudo.extend_from_slice(&dest.ip().octets());
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&udp_len.to_be_bytes());
+    pseudo.extend_from_slice(&udp);
+    let sum = match checksum(&pseudo) {
+        0 => 0xffff,
+        s => s,
+    };
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&udp);
+    p
+}
+
+/// The Internet checksum (RFC 1071).
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
