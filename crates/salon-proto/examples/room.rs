@@ -94,6 +94,7 @@ fn report(net: &mut Net, ids: &[usize]) {
                     "host changed{}",
                     if invite.is_some() { " to me" } else { "" }
                 ),
+                Event::InviteChanged { reason, .. } => format!("new invite ({reason:?})"),
                 Event::Left(r) => format!("left: {r:?}"),
                 Event::JoinFailed(f) => format!("join failed: {f}"),
                 Event::LinkUp(_)

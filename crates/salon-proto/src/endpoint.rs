@@ -17,7 +17,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::config::Config;
 use crate::cookie::{CookieJar, LoadMonitor, RateLimiter, mac, mac2, open_reply};
 use crate::error::CommandError;
-use crate::event::{Event, JoinFailure, LeftReason, LinkStats, RoomView};
+use crate::event::{Event, InviteChange, JoinFailure, LeftReason, LinkStats, RoomView};
 use crate::frame::{self, Frame, MAX_AUDIO_FRAME};
 use crate::handshake::{
     self, InitPayload, Keys, Kind, ResponsePayload, Status, cookie_key, join_mac1_key,
@@ -575,6 +575,20 @@ impl Endpoint {
         }
         self.events.push_back(Event::Left(reason));
         self.flush(now);
+    }
+
+    /// Revokes the current invite (host only): draws a fresh room secret, so the host no
+    /// longer answers anyone who holds the old invite, and returns the new invite (also
+    /// announced as [`Event::InviteChanged`]). The room goes on untouched: members keep
+    /// their seats, links and epoch, and learn nothing of it.
+    pub fn revoke_invite(&mut self, now: Instant) -> Result<Invite, CommandError> {
+        let me = self.me;
+        if self.open_room()?.host != me {
+            return Err(CommandError::NotHost);
+        }
+        let _ = now;
+        self.rotate_room_secret(InviteChange::Revoked)
+            .ok_or(CommandError::NotInRoom)
     }
 
     /// Ends the room for everyone (host only).
@@ -1523,7 +1537,48 @@ impl Endpoint {
         self.new_epoch();
         self.broadcast_state();
         self.emit_room_changed();
+        if ban {
+            // The ban holds their key only: with the old invite a fresh identity would
+            // get a seat again. A new room secret makes the old invite answer nothing.
+            self.rotate_room_secret(InviteChange::Removal);
+        }
         self.schedule_rekeys(now);
+    }
+
+    /// Host: draws a fresh room secret, so initiations whose mac1 is keyed with the old
+    /// one match no key and get no answer, and hands the application the new invite.
+    /// Members are not told: only the host admits joiners (and a successor draws its own
+    /// secret), so the secret stays with whoever the host gives the invite to.
+    fn rotate_room_secret(&mut self, reason: InviteChange) -> Option<Invite> {
+        let secret = self.random32();
+        self.room.as_mut()?.secret = secret;
+        let invite = self.own_invite()?;
+        self.events.push_back(Event::InviteChanged {
+            invite: invite.clone(),
+            reason,
+        });
+        Some(invite)
+    }
+
+    /// Our invite with the addresses we know of ourselves: where the old host saw us
+    /// first (joiners from outside our network reach that), then our own addresses.
+    fn own_invite(&self) -> Option<Invite> {
+        let room = self.room.as_ref()?;
+        let cands: Vec<Candidate> = room
+            .observed
+            .filter(|o| !room.my_candidates.contains(o))
+            .map(|addr| Candidate {
+                kind: CandidateKind::Reflexive,
+                addr,
+            })
+            .into_iter()
+            .chain(room.my_candidates.iter().map(|a| Candidate {
+                kind: CandidateKind::Lan,
+                addr: *a,
+            }))
+            .take(crate::invite::MAX_CANDIDATES)
+            .collect();
+        self.invite(cands)
     }
 
     fn new_epoch(&mut self) {
@@ -1714,22 +1769,7 @@ impl Endpoint {
             return;
         };
         room.secret = secret;
-        // Where the old host saw us first: joiners from outside our network reach that.
-        let cands: Vec<Candidate> = room
-            .observed
-            .filter(|o| !room.my_candidates.contains(o))
-            .map(|addr| Candidate {
-                kind: CandidateKind::Reflexive,
-                addr,
-            })
-            .into_iter()
-            .chain(room.my_candidates.iter().map(|a| Candidate {
-                kind: CandidateKind::Lan,
-                addr: *a,
-            }))
-            .take(crate::invite::MAX_CANDIDATES)
-            .collect();
-        let invite = self.invite(cands);
+        let invite = self.own_invite();
         self.events
             .push_back(Event::HostChanged { host: me, invite });
     }

@@ -62,6 +62,15 @@ impl std::fmt::Display for JoinFailure {
     }
 }
 
+/// Why the host's invite changed (the old one admits nobody from now on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteChange {
+    /// A member was removed: they (or anyone they gave it to) held the old invite.
+    Removal,
+    /// The host revoked the invite (it leaked, or the room should close its doors).
+    Revoked,
+}
+
 /// Why we are no longer in the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeftReason {
@@ -162,6 +171,15 @@ pub enum Event {
         host: PublicKey,
         /// Our new invite, if we are the new host.
         invite: Option<Invite>,
+    },
+    /// We host the room and drew a fresh room secret: the old invite admits nobody (the
+    /// host does not answer it), so share this one with people who should still be able
+    /// to join. Members already in the room are not affected.
+    InviteChanged {
+        /// The new invite.
+        invite: Invite,
+        /// Why it changed.
+        reason: InviteChange,
     },
     /// We are out of the room.
     Left(LeftReason),

@@ -28,7 +28,7 @@ pub mod wire;
 pub use config::Config;
 pub use endpoint::{Endpoint, Transmit};
 pub use error::CommandError;
-pub use event::{Event, JoinFailure, LeftReason, LinkStats, RoomView};
+pub use event::{Event, InviteChange, JoinFailure, LeftReason, LinkStats, RoomView};
 pub use identity::{Identity, PublicKey};
 pub use invite::{Candidate, CandidateKind, Invite, InviteError, RoomId};
 pub use message::Action;

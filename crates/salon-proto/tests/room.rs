@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use salon_proto::sim::Net;
-use salon_proto::{Action, Config, Event, JoinFailure, LeftReason, Role};
+use salon_proto::{Action, Config, Event, InviteChange, JoinFailure, LeftReason, Role};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -235,9 +235,19 @@ fn removal_opens_new_epoch_and_removed_member_cannot_decrypt_or_rejoin() {
     net.pump(victim);
     assert_eq!(net.audio_from(victim, host), heard_before);
     assert!(net.audio_from(ids[1], host) > 80);
-    // Rejoining with the old invite is refused with a reason.
+    // The old invite answers nothing now (the removal rotated the room secret)...
     net.run_for(SECS(3));
     net.join(victim, &invite).unwrap();
+    assert!(net.run_until(SECS(20), |n| {
+        n.events(victim)
+            .iter()
+            .any(|e| matches!(e, Event::JoinFailed(JoinFailure::Unreachable { .. })))
+    }));
+    assert_eq!(room_size(&net, host), 3);
+    // ...and with the new one (say it leaked) the ban on the key is told as such.
+    let current = invite_of(&net, host);
+    assert_ne!(current.secret, invite.secret);
+    net.join(victim, &current).unwrap();
     assert!(net.run_until(SECS(10), |n| {
         n.events(victim)
             .contains(&Event::JoinFailed(JoinFailure::Removed))
@@ -635,4 +645,176 @@ fn early_chat(seed: u64) {
         has(host, "welcome"),
         "seed {seed}: the host missed the member's line"
     );
+}
+
+// ---- removal that sticks (issue 12, must fix 1): the room secret rotates on removal.
+
+/// Whether node `i` received a datagram from anyone since `captured[from..]`.
+fn answered(net: &Net, i: usize, from: usize) -> usize {
+    let addr = net.nodes[i].addr;
+    net.captured[from..].iter().filter(|c| c.to == addr).count()
+}
+
+/// The host's invite as a joiner would have received it.
+fn invite_of(net: &Net, host: usize) -> salon_proto::Invite {
+    net.nodes[host]
+        .ep
+        .invite(vec![salon_proto::Candidate {
+            kind: salon_proto::CandidateKind::Lan,
+            addr: net.nodes[host].addr,
+        }])
+        .unwrap()
+}
+
+#[test]
+fn removed_member_with_a_fresh_identity_and_the_old_invite_gets_no_answer_and_decrypts_nothing() {
+    let (mut net, ids) = room(40, 4, 0.0, 0.0, 5);
+    let old = invite_of(&net, ids[0]);
+    let (host, victim) = (ids[0], ids[3]);
+    let kv = net.key(victim);
+    net.with(host, |ep, now| ep.moderate(now, kv, Action::Remove))
+        .unwrap();
+    let rest = &ids[..3];
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(rest)
+        && room_size(n, host) == 3
+        && n.mesh_up(rest)));
+    assert!(
+        net.events(victim)
+            .contains(&Event::Left(LeftReason::Removed))
+    );
+    let seen_at_removal = net.events(victim).len();
+    // The host got a new invite to hand the remaining people; the old one is dead.
+    let new = new_invites(&net, host);
+    assert_eq!(new.len(), 1, "one new invite per removal");
+    assert_eq!(new[0].1, InviteChange::Removal);
+    assert_ne!(new[0].0.secret, old.secret);
+    assert_eq!(invite_of(&net, host).secret, new[0].0.secret);
+    // `salon init` in a fresh folder: a new identity, at a new address, with the invite
+    // the removed member kept.
+    let fast = Config {
+        join_timeout: SECS(5),
+        ..Config::default()
+    };
+    let again = net.add_with("Mallory", fast);
+    let since = net.captured.len();
+    net.join(again, &old).unwrap();
+    // The room goes on meanwhile: a speaker and chat.
+    net.nodes[host].speaking = true;
+    net.with(ids[1], |ep, now| ep.send_chat(now, "after the removal"))
+        .unwrap();
+    net.run_for(SECS(7));
+    assert_eq!(
+        answered(&net, again, since),
+        0,
+        "the host answered the old invite"
+    );
+    assert!(
+        matches!(net.events(again).last(), Some(Event::JoinFailed(JoinFailure::Unreachable { tried })) if tried.contains(&net.nodes[host].addr)),
+        "{:?}",
+        net.events(again).last()
+    );
+    assert!(
+        !net.events(again).iter().any(|e| matches!(
+            e,
+            Event::Joined(_) | Event::Audio { .. } | Event::Chat { .. }
+        )),
+        "the fresh identity got a seat"
+    );
+    assert_eq!(room_size(&net, host), 3);
+    assert!(net.rosters_agree(rest));
+    assert!(net.audio_from(ids[1], host) > 80);
+    assert!(net.chats(host).iter().any(|c| c.2 == "after the removal"));
+    // Every datagram of the room since the removal, fed to the removed member and to its
+    // new identity (as an on-path observer holding their keys would): nothing opens.
+    let packets: Vec<_> = net.captured[since..].to_vec();
+    for who in [victim, again] {
+        let before = net.events(who).len();
+        for c in &packets {
+            let now = net.now;
+            net.nodes[who].ep.handle_datagram(now, c.from, &c.bytes);
+        }
+        net.pump(who);
+        assert_eq!(
+            net.events(who).len(),
+            before,
+            "node {who} got events from room traffic after the removal: {:?}",
+            &net.events(who)[before..]
+        );
+    }
+    // Its own links winding down is all the removed member noticed since.
+    let after = &net.events(victim)[seen_at_removal..];
+    assert!(
+        after.iter().all(|e| matches!(e, Event::LinkDown(_))),
+        "the removed member saw something after its removal: {after:?}"
+    );
+}
+
+/// The new invites node `i` was handed (removals and revocations), in order.
+fn new_invites(net: &Net, i: usize) -> Vec<(salon_proto::Invite, InviteChange)> {
+    net.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            Event::InviteChanged { invite, reason } => Some((invite.clone(), *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn revoked_invite_admits_nobody_the_new_one_does_and_members_see_no_change() {
+    let (mut net, ids) = room(41, 3, 0.0, 0.0, 5);
+    let host = ids[0];
+    let old = invite_of(&net, host);
+    let before: Vec<_> = ids
+        .iter()
+        .map(|&i| net.nodes[i].ep.room().unwrap())
+        .collect();
+    let seen: Vec<usize> = ids.iter().map(|&i| net.events(i).len()).collect();
+    // Only the host holds the invite.
+    assert!(net.with(ids[1], |ep, now| ep.revoke_invite(now)).is_err());
+    let new = net.with(host, |ep, now| ep.revoke_invite(now)).unwrap();
+    assert_ne!(new.secret, old.secret);
+    assert_eq!(new.room_id, old.room_id);
+    assert_eq!(new.host, old.host);
+    assert_eq!(
+        new_invites(&net, host),
+        vec![(new.clone(), InviteChange::Revoked)]
+    );
+    assert_eq!(invite_of(&net, host).secret, new.secret);
+    let fast = Config {
+        join_timeout: SECS(5),
+        ..Config::default()
+    };
+    let stale = net.add_with("Stale", fast.clone());
+    let since = net.captured.len();
+    net.join(stale, &old).unwrap();
+    net.run_for(SECS(7));
+    assert_eq!(
+        answered(&net, stale, since),
+        0,
+        "the host answered a revoked invite"
+    );
+    assert!(matches!(
+        net.events(stale).last(),
+        Some(Event::JoinFailed(JoinFailure::Unreachable { .. }))
+    ));
+    // Members' rosters are untouched: same epoch, same version, no event at all.
+    for (n, &i) in ids.iter().enumerate() {
+        assert_eq!(net.nodes[i].ep.room().unwrap(), before[n], "node {i}");
+        if i != host {
+            assert_eq!(
+                &net.events(i)[seen[n]..],
+                &[] as &[Event],
+                "node {i} noticed the revocation"
+            );
+        }
+    }
+    assert!(net.mesh_up(&ids));
+    // The new invite admits.
+    let fresh = net.add_with("Fresh", fast);
+    net.join(fresh, &new).unwrap();
+    let all = [ids[0], ids[1], ids[2], fresh];
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(&all)
+        && room_size(n, host) == 4
+        && n.mesh_up(&all)));
 }
