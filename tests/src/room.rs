@@ -58,6 +58,8 @@ pub struct Cell {
     /// Moves Ada behind a third router of this kind once everyone hears everyone (the
     /// host must be public).
     pub roam: Option<Nat>,
+    /// How long everyone listens once everyone hears everyone (before a move, and after).
+    pub listen: Duration,
 }
 
 impl Cell {
@@ -70,6 +72,7 @@ impl Cell {
             b,
             shape: None,
             roam: None,
+            listen: LISTEN,
         }
     }
 }
@@ -90,6 +93,8 @@ pub struct Outcome {
     pub join_to_hear: Option<Duration>,
     /// Bo's promotion to the host and Ada hearing Bo.
     pub stage_to_heard: Option<Duration>,
+    /// Bo's join to both ends of the Ada–Bo link last turning direct, when they end so.
+    pub join_to_direct: Option<Duration>,
     /// The address the host's router mapped for it, when it sits behind one.
     pub mapped: Option<SocketAddr>,
     /// From the host's start to its router's mapping.
@@ -115,6 +120,7 @@ impl Outcome {
             direct: false,
             join_to_hear: None,
             stage_to_heard: None,
+            join_to_direct: None,
             mapped: None,
             mapped_after: None,
             problems: Vec::new(),
@@ -352,7 +358,7 @@ pub fn room(cell: &Cell) -> Outcome {
     .map(|t| t.duration_since(trio.promoted));
     let mut notes = Vec::new();
     if trio.everyone {
-        pump_all(&mut trio.all(), LISTEN, |_| false);
+        pump_all(&mut trio.all(), cell.listen, |_| false);
         if let Some(to) = &spare {
             let public = public.as_ref().expect("a roaming cell has a public host");
             let before = [
@@ -379,7 +385,7 @@ pub fn room(cell: &Cell) -> Outcome {
                 if back { "within" } else { "NOT within" },
                 moved.elapsed()
             ));
-            pump_all(&mut trio.all(), LISTEN, |_| false);
+            pump_all(&mut trio.all(), cell.listen, |_| false);
             let via = format!("src={} dst={}", to.member_addr(), public.addr);
             if !bed.conntrack(to).contains(&via) {
                 problems.push(format!(
@@ -405,6 +411,11 @@ pub fn room(cell: &Cell) -> Outcome {
         .map(str::to_owned)
         .collect();
     let direct = path.iter().all(|p| p == "direct");
+    let turned =
+        |n: &Salon, peer: &str| n.path_to(peer).filter(|p| p.path == "direct").map(|p| p.at);
+    let join_to_direct = turned(&ada, BO.0)
+        .zip(turned(&bo, ADA.0))
+        .map(|(a, b)| a.max(b).saturating_duration_since(joined));
     let links_to_ada = [&host, &bo].map(|n| {
         n.links
             .iter()
@@ -493,6 +504,7 @@ pub fn room(cell: &Cell) -> Outcome {
         direct,
         join_to_hear,
         stage_to_heard,
+        join_to_direct,
         mapped,
         mapped_after,
         problems,
@@ -532,6 +544,15 @@ pub fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panicked".into())
 }
 
+/// The cells of `outcomes` where not everyone heard everyone (or the room failed).
+pub fn deaf(outcomes: &[Outcome]) -> Vec<&str> {
+    outcomes
+        .iter()
+        .filter(|o| !o.hears_everyone())
+        .map(|o| o.cell.as_str())
+        .collect()
+}
+
 /// `1.23 s`, or `never`.
 pub fn secs(d: Option<Duration>) -> String {
     d.map_or_else(|| "never".into(), |d| format!("{:.2} s", d.as_secs_f64()))
@@ -541,18 +562,25 @@ pub fn secs(d: Option<Duration>) -> String {
 /// recording held.
 pub fn table(title: &str, outcomes: &[Outcome]) {
     eprintln!("\n{title}");
+    let w = outcomes
+        .iter()
+        .map(|o| o.cell.len())
+        .max()
+        .unwrap_or(0)
+        .max(15);
     eprintln!(
-        "{:<28} {:<6} {:<36} {:<22} {:<10} {:<10}",
+        "{:<w$} {:<6} {:<36} {:<22} {:<10} {:<10} {:<10}",
         "cell (Ada x Bo)",
         "hears",
         "Ada-Bo path (Ada / Bo)",
         "history (Ada's view)",
         "join->all",
-        "stage->all"
+        "stage->all",
+        "join->direct"
     );
     for o in outcomes {
         eprintln!(
-            "{:<28} {:<6} {:<36} {:<22} {:<10} {:<10}",
+            "{:<w$} {:<6} {:<36} {:<22} {:<10} {:<10} {:<10}",
             o.cell,
             if o.hears_everyone() { "all" } else { "NO" },
             format!("{} / {}", o.path[0], o.path[1]),
@@ -563,11 +591,17 @@ pub fn table(title: &str, outcomes: &[Outcome]) {
             },
             secs(o.join_to_hear),
             secs(o.stage_to_heard),
+            if o.direct {
+                secs(o.join_to_direct)
+            } else {
+                "-".into()
+            },
         );
     }
     eprintln!(
         "join->all: from Bo's join to Bo hearing the host and Ada; stage->all: from Bo's \
-         promotion to the host and Ada hearing Bo"
+         promotion to the host and Ada hearing Bo; join->direct: from Bo's join to both ends \
+         of the Ada-Bo link direct for good"
     );
     for o in outcomes {
         if let Some(e) = &o.error {
