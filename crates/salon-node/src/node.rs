@@ -358,17 +358,14 @@ impl PortMapper {
     fn start(port: u16) -> Option<Self> {
         let port = std::num::NonZeroU16::new(port)?;
         let client = portmapper::Client::new(portmapper::Config::default());
-        client.update_local_port(port);
-        // Without a probe first the client only tries UPnP; a router that speaks just
-        // NAT-PMP or PCP answers the probe, and the next attempt then uses its protocol.
-        let prober = client.clone();
+        // Probe first, then ask: without a probe the client only tries UPnP (a router
+        // that speaks just NAT-PMP or PCP is never asked), and asking before the probe
+        // returns lets it replace an in-flight UPnP request whose mapping then nobody
+        // releases (a two-hour lease left open on the router).
+        let asker = client.clone();
         tokio::spawn(async move {
-            if let Ok(Ok(Ok(found))) =
-                tokio::time::timeout(Duration::from_secs(5), prober.probe()).await
-                && (found.pcp || found.nat_pmp || found.upnp)
-            {
-                prober.procure_mapping();
-            }
+            let _ = tokio::time::timeout(Duration::from_secs(3), asker.probe()).await;
+            asker.update_local_port(port);
         });
         let mut watch = client.watch_external_address();
         let (tx, changes) = mpsc::unbounded_channel();
