@@ -2231,6 +2231,14 @@ impl Endpoint {
             send_index: None,
             opened: now,
         });
+        // A link still without a session sends its next initiation through the relay at
+        // once instead of at the next retry (up to seconds away).
+        if link.current.is_none() && link.closing.is_none() {
+            link.retry = Some(Retry {
+                attempts: link.retry.map_or(0, |r| r.attempts),
+                next: now,
+            });
+        }
         self.relay_in.insert(index, peer);
         let _ = self.send_message(&via, &Message::RelayOpen { peer, index });
     }
@@ -2534,8 +2542,12 @@ impl Endpoint {
         }
     }
 
-    /// Tells the application about every link whose path changed.
+    /// Tells the application about every link whose path changed (once in the room: the
+    /// host link's path is told after `Joined`, when the application knows the names).
     fn report_paths(&mut self, now: Instant) {
+        if self.room.as_ref().is_none_or(|r| r.phase != Phase::Open) {
+            return;
+        }
         let peers: Vec<PublicKey> = self.links.keys().copied().collect();
         for peer in peers {
             let path = self.path_of(now, &peer);

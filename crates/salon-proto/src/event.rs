@@ -47,11 +47,23 @@ impl std::fmt::Display for JoinFailure {
         match self {
             JoinFailure::Unreachable { tried } => {
                 let list: Vec<String> = tried.iter().map(ToString::to_string).collect();
-                write!(
-                    f,
-                    "the host did not answer at {}; check the invite is current and the host is online",
-                    list.join(", ")
-                )
+                if !tried.is_empty() && tried.iter().all(|a| !is_public(a.ip())) {
+                    // Only addresses inside the host's own network: from anywhere else
+                    // nothing can work, and saying so beats "check the invite".
+                    write!(
+                        f,
+                        "the host did not answer at {}, which are addresses on the host's own network only: \
+                         their router opened no port for Salon. Unless you are on that network, ask the \
+                         host to turn on UPnP or NAT-PMP on their router, or to forward a UDP port to Salon",
+                        list.join(", ")
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the host did not answer at {}; check the invite is current and the host is online",
+                        list.join(", ")
+                    )
+                }
             }
             JoinFailure::Removed => {
                 write!(f, "you were removed from this room and cannot rejoin it")
@@ -69,6 +81,28 @@ pub enum InviteChange {
     Removal,
     /// The host revoked the invite (it leaked, or the room should close its doors).
     Revoked,
+}
+
+/// Whether `ip` can be reached from the internet at large (not loopback, private,
+/// shared carrier-grade NAT, link-local or unique-local space).
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || (first & 0xfe00) == 0xfc00)
+        }
+    }
 }
 
 /// Why we are no longer in the room.
@@ -183,4 +217,44 @@ pub enum Event {
     },
     /// We are out of the room.
     Left(LeftReason),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+    use super::*;
+
+    fn message(tried: &[&str]) -> String {
+        JoinFailure::Unreachable {
+            tried: tried.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn an_invite_with_only_the_hosts_own_network_addresses_says_the_router_opened_no_port() {
+        for tried in [
+            &["10.1.0.2:4000", "127.0.0.1:4000"][..],
+            &["192.168.1.20:4000"],
+            &["172.20.0.5:4000", "[fd00::5]:4000"],
+            &["100.72.1.1:4000"],
+        ] {
+            let m = message(tried);
+            assert!(m.contains("router opened no port"), "{tried:?}: {m}");
+            assert!(m.contains(tried[0]), "{m}");
+        }
+    }
+
+    #[test]
+    fn an_invite_with_a_public_address_asks_to_check_the_invite_and_the_host() {
+        for tried in [
+            &["203.0.113.7:4000", "10.1.0.2:4000"][..],
+            &["[2001:db8::7]:4000"],
+        ] {
+            let m = message(tried);
+            assert!(m.contains("check the invite is current"), "{tried:?}: {m}");
+            assert!(!m.contains("router opened no port"), "{m}");
+        }
+    }
 }

@@ -149,16 +149,215 @@ pub fn successor(members: &[Member], leaving: &PublicKey) -> Option<PublicKey> {
 }
 
 /// Whether `name` is acceptable as a display name: 1–64 bytes after trimming, no control
-/// characters (they would garble every other member's UI).
+/// characters (they would garble every other member's UI) and no invisible characters
+/// (they would let two names that look the same differ; see [`invisible`]).
 pub fn valid_name(name: &str) -> bool {
     let t = name.trim();
-    !t.is_empty() && t.len() <= MAX_NAME_LEN && !t.chars().any(char::is_control)
+    !t.is_empty() && t.len() <= MAX_NAME_LEN && visible_text(t)
 }
 
-/// Whether `title` is acceptable as a room title.
+/// Whether `title` is acceptable as a room title: the same rules as [`valid_name`], with
+/// the longer title limit.
 pub fn valid_title(title: &str) -> bool {
     let t = title.trim();
-    !t.is_empty() && t.len() <= MAX_TITLE_LEN && !t.chars().any(char::is_control)
+    !t.is_empty() && t.len() <= MAX_TITLE_LEN && visible_text(t)
+}
+
+/// Whether `c` is a control character or an invisible formatting character that has
+/// no business in a name or title: C0 and C1 controls and DEL, line and paragraph
+/// separators, zero-width spaces and joiners, bidirectional embeddings, overrides,
+/// isolates and marks, invisible operators, the soft hyphen, the byte-order mark,
+/// Hangul fillers, interlinear annotation and tag characters. Zero-width joiners and
+/// non-joiners are judged in context by [`visible_text`].
+pub fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}' // soft hyphen
+            | '\u{034F}' // combining grapheme joiner
+            | '\u{061C}' // Arabic letter mark
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels (invisible)
+            | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
+            | '\u{200B}' // zero-width space
+            | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
+            | '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates
+            | '\u{FEFF}' // zero-width no-break space (byte-order mark)
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+            | '\u{1D173}'..='\u{1D17A}' // musical formatting
+            | '\u{E0000}'..='\u{E007F}' // tags
+        )
+}
+
+/// The zero-width non-joiner and joiner are part of correct spelling in Persian, Indic
+/// scripts and emoji sequences, so they are allowed only between two visible non-ASCII
+/// characters; anywhere else (at an edge, next to Latin text or a space, doubled) they
+/// only serve to make two names differ invisibly.
+fn visible_text(t: &str) -> bool {
+    let chars: Vec<char> = t.chars().collect();
+    let joinable = |c: Option<&char>| {
+        c.is_some_and(|&c| !c.is_ascii() && !c.is_whitespace() && !invisible(c) && !is_zw_joiner(c))
+    };
+    chars.iter().enumerate().all(|(i, &c)| {
+        if is_zw_joiner(c) {
+            joinable(i.checked_sub(1).and_then(|p| chars.get(p))) && joinable(chars.get(i + 1))
+        } else {
+            !invisible(c)
+        }
+    })
+}
+
+fn is_zw_joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
+}
+
+/// Common characters that look like a Latin letter or digit, mapped to it (a subset of
+/// Unicode's confusables.txt, UTS #39, for the Cyrillic, Greek and Latin look-alikes that
+/// matter in names; applied after NFKC, which already folds full-width, mathematical and
+/// other compatibility forms). Digits and `|` that pass for letters map to the letter.
+const CONFUSABLES: &[(char, char)] = &[
+    // Cyrillic lowercase
+    ('а', 'a'),
+    ('в', 'b'),
+    ('г', 'r'),
+    ('е', 'e'),
+    ('ё', 'e'),
+    ('һ', 'h'),
+    ('і', 'i'),
+    ('ї', 'i'),
+    ('ј', 'j'),
+    ('к', 'k'),
+    ('м', 'm'),
+    ('н', 'h'),
+    ('о', 'o'),
+    ('п', 'n'),
+    ('р', 'p'),
+    ('с', 'c'),
+    ('т', 't'),
+    ('у', 'y'),
+    ('х', 'x'),
+    ('ѕ', 's'),
+    ('ԁ', 'd'),
+    ('ԛ', 'q'),
+    ('ԝ', 'w'),
+    ('ӏ', 'l'),
+    ('ɡ', 'g'),
+    ('ь', 'b'),
+    // Cyrillic uppercase (checked before lowercasing, since some fold differently)
+    ('А', 'a'),
+    ('В', 'b'),
+    ('Е', 'e'),
+    ('Ё', 'e'),
+    ('Н', 'h'),
+    ('І', 'l'),
+    ('Ї', 'i'),
+    ('Ј', 'j'),
+    ('К', 'k'),
+    ('М', 'm'),
+    ('О', 'o'),
+    ('Р', 'p'),
+    ('С', 'c'),
+    ('Т', 't'),
+    ('У', 'y'),
+    ('Х', 'x'),
+    ('Ѕ', 's'),
+    ('Ԁ', 'd'),
+    ('Ԛ', 'q'),
+    ('Ԝ', 'w'),
+    ('Ӏ', 'l'),
+    // Greek
+    ('α', 'a'),
+    ('ο', 'o'),
+    ('ρ', 'p'),
+    ('ν', 'v'),
+    ('ι', 'i'),
+    ('κ', 'k'),
+    ('χ', 'x'),
+    ('υ', 'u'),
+    ('τ', 't'),
+    ('ε', 'e'),
+    ('η', 'n'),
+    ('ω', 'w'),
+    ('γ', 'y'),
+    ('Α', 'a'),
+    ('Β', 'b'),
+    ('Ε', 'e'),
+    ('Ζ', 'z'),
+    ('Η', 'h'),
+    ('Ι', 'l'),
+    ('Κ', 'k'),
+    ('Μ', 'm'),
+    ('Ν', 'n'),
+    ('Ο', 'o'),
+    ('Ρ', 'p'),
+    ('Τ', 't'),
+    ('Υ', 'y'),
+    ('Χ', 'x'),
+    // Latin look-alikes: capital I and digit one pass for l, zero for o
+    ('I', 'l'),
+    ('1', 'l'),
+    ('|', 'l'),
+    ('0', 'o'),
+    ('ı', 'i'),
+    ('ȷ', 'j'),
+];
+
+/// The form in which two display names are compared: Unicode NFKC, invisible
+/// characters dropped, common Cyrillic/Greek/Latin look-alikes folded to one Latin
+/// letter, lowercased, `rn` read as `m`, runs of white space collapsed and trimmed. Two
+/// names with the same folded form look alike to a person, so a name that folds like a
+/// known contact's is treated as that contact's (for key-change warnings).
+///
+/// This is a small hand-picked table, not all of UTS #39 (no crate lean enough for a
+/// sans-IO protocol crate ships the full skeleton data): it covers the scripts people
+/// most often mistake for Latin. Characters it does not know stay as they are.
+pub fn fold_name(name: &str) -> String {
+    fold(name, true)
+}
+
+/// [`fold_name`], reading a capital `I` as `l` (how it looks next to lowercase letters) or
+/// as `i` (what it means in an all-capitals name).
+fn fold(name: &str, capital_i_as_l: bool) -> String {
+    let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(name);
+    let mut out = String::with_capacity(nfkc.len());
+    for c in nfkc.chars() {
+        if invisible(c) || is_zw_joiner(c) || matches!(c, '\u{FE00}'..='\u{FE0F}') {
+            continue;
+        }
+        let c = if c == 'I' && !capital_i_as_l {
+            'i'
+        } else {
+            CONFUSABLES
+                .iter()
+                .find(|(from, _)| *from == c)
+                .map_or(c, |(_, to)| *to)
+        };
+        if c.is_whitespace() {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            continue;
+        }
+        for l in c.to_lowercase() {
+            // Lowercasing can produce a look-alike again (e.g. Cyrillic Р → р).
+            let l = CONFUSABLES
+                .iter()
+                .find(|(from, _)| *from == l)
+                .map_or(l, |(_, to)| *to);
+            out.push(l);
+        }
+    }
+    let trimmed = out.trim_end();
+    trimmed.replace("rn", "m")
+}
+
+/// Whether two display names look alike to a person: their [`fold_name`] forms agree, or
+/// they agree when a capital `I` is read as `i` (so `ALICE` matches `alice` as well as
+/// `AIice` matching `Alice`).
+pub fn names_look_alike(a: &str, b: &str) -> bool {
+    fold(a, true) == fold(b, true) || fold(a, false) == fold(b, false)
 }
 
 #[cfg(test)]
@@ -218,5 +417,79 @@ mod tests {
         assert!(!valid_name("a\u{7}b"));
         assert!(!valid_name(&"x".repeat(65)));
         assert!(valid_title("Friday jazz"));
+    }
+
+    #[test]
+    fn names_and_titles_with_invisible_or_control_characters_are_rejected() {
+        for bad in [
+            "Ali\u{200B}ce",         // zero-width space
+            "Alice\u{200D}",         // zero-width joiner after Latin
+            "\u{200C}Alice",         // zero-width non-joiner at the start
+            "Ali\u{2060}ce",         // word joiner
+            "Alice\u{FEFF}",         // byte-order mark
+            "\u{202E}ecilA",         // right-to-left override
+            "Ali\u{2066}ce\u{2069}", // bidi isolate
+            "Alice\u{200F}",         // right-to-left mark
+            "Al\u{00AD}ice",         // soft hyphen
+            "A\u{1B}[31mlice",       // C0 escape
+            "A\u{9B}lice",           // C1 control sequence introducer
+            "A\u{7F}lice",           // DEL
+            "Ali\nce",               // newline
+            "Alice\u{2028}Bob",      // line separator
+            "\u{3164}",              // Hangul filler alone
+            "Alice\u{E0041}",        // tag character
+            "\u{200B}",              // nothing visible
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+            assert!(!valid_title(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_in_many_scripts_are_accepted() {
+        for good in [
+            "Ada Lovelace",
+            "José Müller",
+            "Zoë O'Brien-Smith",
+            "Łukasz Żółć",
+            "Александра",
+            "Σωκράτης",
+            "李小龍",
+            "山田 太郎",
+            "김민준",
+            "محمد",
+            "דוד",
+            "देवनागरी",
+            "ศรีสมร",
+            "Nguyễn Văn A",
+            "می\u{200C}خواهم",  // Persian, non-joiner between two letters
+            "क्\u{200D}ष",       // Devanagari, joiner after a virama
+            "👩\u{200D}💻 dev", // emoji sequence
+            "DJ ♫",
+        ] {
+            assert!(valid_name(good), "{good:?}");
+            assert!(valid_title(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn look_alike_names_fold_to_the_same_form() {
+        assert!(names_look_alike("\u{0410}lice", "Alice")); // Cyrillic А
+        assert!(names_look_alike("Аlісе", "alice")); // Cyrillic а, і, с, е
+        assert!(names_look_alike("Ρаураl", "Paypal")); // Greek Ρ, Cyrillic а, у
+        assert!(names_look_alike("ＡＤＡ", "ada")); // full width (NFKC)
+        assert!(names_look_alike("Ａda", "Ada"));
+        assert!(names_look_alike("𝐀𝐝𝐚", "Ada")); // mathematical bold (NFKC)
+        assert!(names_look_alike("Jose\u{0301}", "José")); // combining accent (NFC)
+        assert!(names_look_alike("  Ada   Lovelace ", "Ada Lovelace"));
+        assert!(names_look_alike("AIice", "Alice")); // capital I for l
+        assert!(names_look_alike("A1ice", "Alice"));
+        assert!(names_look_alike("B0b", "Bob"));
+        assert!(names_look_alike("Kim", "Kirn")); // rn for m
+        assert!(names_look_alike("ALICE", "alice"));
+        assert!(names_look_alike("Ali\u{200B}ce", "Alice")); // even if one got past checks
+        assert!(!names_look_alike("Alice", "Alicia"));
+        assert!(!names_look_alike("Ada", "Eda"));
+        assert!(!names_look_alike("Александра", "Alexandra"));
     }
 }
