@@ -1,11 +1,13 @@
 //! Contacts: peers met in rooms, with a verified flag and key-change detection.
 //!
 //! Peers are known by their static public key; the name is whatever they call
-//! themselves. A name that matches a known contact but arrives with a different key is
+//! themselves. A name that looks like a known contact's (compared by
+//! [`names_look_alike`]: NFKC, look-alike letters folded) but arrives with a different key is
 //! reported ([`Observation::KeyChanged`]) and nothing is stored until the user decides:
 //! the key may have changed, or someone else may be using the name.
 
 use rusqlite::{OptionalExtension, Row};
+use salon_proto::roster::names_look_alike;
 
 use crate::error::{Result, StoreError};
 use crate::store::Store;
@@ -128,12 +130,16 @@ impl Store {
                 previous_name,
             }
         } else {
+            // Names are compared as a person sees them (NFKC, look-alike letters folded,
+            // case and spacing ignored), so "Аlice" with a Cyrillic А is Alice's name.
+            // Contact lists are small: folding each name here is cheap.
             let known = {
                 let mut stmt = tx.prepare(&format!(
-                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE name = ?1
+                    "SELECT {CONTACT_COLUMNS} FROM contacts
                      ORDER BY verified DESC, last_seen DESC"
                 ))?;
-                stmt.query_map([name], contact_from_row)?
+                stmt.query_map([], contact_from_row)?
+                    .filter(|c| c.as_ref().map_or(true, |c| names_look_alike(&c.name, name)))
                     .collect::<rusqlite::Result<Vec<_>>>()?
             };
             if known.is_empty() {

@@ -25,6 +25,41 @@ fn identity_and_profile_survive_reopen_and_identity_is_never_replaced() {
 }
 
 #[test]
+fn a_look_alike_name_with_a_new_key_is_reported_as_a_key_change() {
+    let dir = TempDir::new("confusable");
+    let mut s = create(&dir.db());
+    let alice = match s.observe_peer(&[1; 32], "Alice", Timestamp(10)).unwrap() {
+        Observation::New(c) => c,
+        o => panic!("{o:?}"),
+    };
+    // Cyrillic А, full-width letters, a capital I for l, extra spaces, other case:
+    // each looks like "Alice" and must not slip in as a new contact.
+    for (i, look_alike) in ["\u{0410}lice", "Ａｌｉｃｅ", "AIice", " alice ", "ALICE"]
+        .into_iter()
+        .enumerate()
+    {
+        let key = [10 + i as u8; 32];
+        match s.observe_peer(&key, look_alike, Timestamp(20)).unwrap() {
+            Observation::KeyChanged {
+                known,
+                presented_key,
+            } => {
+                assert_eq!(presented_key, key, "{look_alike:?}");
+                assert_eq!(known.len(), 1, "{look_alike:?}");
+                assert_eq!(known[0].id, alice.id, "{look_alike:?}");
+            }
+            o => panic!("{look_alike:?}: {o:?}"),
+        }
+    }
+    assert_eq!(s.contacts().unwrap().len(), 1);
+    // A name that only resembles it is someone new.
+    assert!(matches!(
+        s.observe_peer(&[3; 32], "Alicia", Timestamp(30)).unwrap(),
+        Observation::New(_)
+    ));
+}
+
+#[test]
 fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
     let dir = TempDir::new("contacts");
     let mut s = create(&dir.db());
