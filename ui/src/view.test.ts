@@ -35,6 +35,15 @@ describe("render", () => {
     expect(document.querySelector("[data-op=remove]")).toBeNull();
   });
 
+  it("shows the 20-word safety code in five groups that wrap only between groups", () => {
+    const code = "acid acorn acre acts / afar affix aged agent / agile aging agony ahead / aim ajar alarm alias / alibi alien alike alive";
+    document.body.innerHTML = render({ ...joined, room: { ...joined.room!, safety_code: code } });
+    const el = document.querySelector("[data-testid=safety-code]");
+    expect(el?.textContent).toBe(code);
+    const groups = [...(el?.querySelectorAll(".code-group") ?? [])].map((g) => g.textContent);
+    expect(groups).toEqual(["acid acorn acre acts", "afar affix aged agent", "agile aging agony ahead", "aim ajar alarm alias", "alibi alien alike alive"]);
+  });
+
   it("the person menu holds volume, safety numbers and the moderator actions", () => {
     document.body.innerHTML = render({ ...joined, menu: "bb", volumes: { bb: 1.5 } });
     const menu = document.querySelector("[data-menu=bb]");

@@ -1,7 +1,7 @@
 // Rendering: the state becomes HTML; every control carries data-action (or data-nav,
 // data-form) for the controller and an accessible name.
 import type { Contact, Devices, HistoryRoom, MemberInfo, Role, Settings } from "./api";
-import { duration, keyLabel, linkQuality, meterPercent, participants, pathLabel, safetyGroups, when, whoWasThere } from "./format";
+import { duration, keyLabel, linkQuality, meterPercent, participants, pathLabel, safetyCodeGroups, safetyGroups, when, whoWasThere } from "./format";
 import { qrSvg } from "./qr";
 import { audience, canModerate, contact, me, stage, type Loaded, type UiState } from "./state";
 
@@ -253,7 +253,7 @@ function room(s: UiState, err: string): string {
   const onStage = mine && mine.role !== "listener";
   return `<section class="page room" data-screen="room">
     <header class="room-head">
-      <div class="room-title"><h1>${esc(r.title)}</h1><p class="safety">Safety code <strong data-testid="safety-code">${esc(r.safety_code)}</strong></p></div>
+      <div class="room-title"><h1>${esc(r.title)}</h1><p class="safety">Safety code <strong data-testid="safety-code" title="Read all 20 words aloud with the others: if everyone sees the same words, nobody sits in the middle">${safetyCodeGroups(r.safety_code).map((g) => `<span class="code-group">${esc(g)}</span>`).join(" / ")}</strong></p></div>
       ${
         s.invite
           ? `<div class="invite-box"><code class="invite" data-testid="invite">${esc(s.invite)}</code>
