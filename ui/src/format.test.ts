@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LinkInfo } from "./api";
-import { duration, keyLabel, linkQuality, meterPercent, pathLabel, safetyGroups, when, whoWasThere } from "./format";
+import { duration, keyLabel, linkQuality, meterPercent, pathLabel, safetyCodeGroups, safetyGroups, when, whoWasThere } from "./format";
 
 const link = (over: Partial<LinkInfo>): LinkInfo => ({ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 1000, audio_lost: 0, jitter_buffer_ms: 40, reported_loss_permille: null, up: true, path: "direct", via: null, ...over });
 
@@ -17,6 +17,17 @@ describe("safety numbers", () => {
 
   it("spaces in the number do not shift the groups", () => {
     expect(safetyGroups("12345 67890")).toEqual(["12345", "67890"]);
+  });
+});
+
+describe("room safety code", () => {
+  it("a 20-word code reads as five groups of four words, in order", () => {
+    const code = "acid acorn acre acts / afar affix aged agent / agile aging agony ahead / aim ajar alarm alias / alibi alien alike alive";
+    const g = safetyCodeGroups(code);
+    expect(g).toHaveLength(5);
+    expect(g.every((x) => x.split(" ").length === 4)).toBe(true);
+    expect(g[0]).toBe("acid acorn acre acts");
+    expect(g.join(" / ")).toBe(code);
   });
 });
 

@@ -9,6 +9,14 @@ export function safetyGroups(n: string): string[] {
   return groups;
 }
 
+/**
+ * The room safety code in its groups: five groups of four words, separated by " / "
+ * (a code without separators is one group).
+ */
+export function safetyCodeGroups(code: string): string[] {
+  return code.split(" / ").map((g) => g.trim()).filter((g) => g.length > 0);
+}
+
 /** "1 h 05 min", "12 min", "45 s", or "ongoing" while the room has not ended. */
 export function duration(room: Pick<HistoryRoom, "started_at" | "ended_at">): string {
   if (room.ended_at == null) return "ongoing";
