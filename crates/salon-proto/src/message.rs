@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::identity::PublicKey;
-use crate::roster::{MAX_CANDIDATES, MAX_MEMBERS_ON_WIRE, MAX_NAME_LEN, MAX_TITLE_LEN, Member};
+use crate::roster::{
+    MAX_CANDIDATES, MAX_MEMBERS_ON_WIRE, MAX_NAME_LEN, MAX_TITLE_LEN, Member, valid_title,
+};
 
 /// Most banned keys a roster carries (the oldest are dropped beyond that).
 pub const MAX_BANNED_ON_WIRE: usize = 256;
@@ -261,6 +263,11 @@ impl Message {
             }
             STATE => {
                 let title = r.string(MAX_TITLE_LEN)?;
+                // A title with control or invisible characters never comes from an honest
+                // host (it refuses to open a room with one).
+                if !valid_title(&title) {
+                    return Err(DecodeError::Invalid("title"));
+                }
                 let epoch = r.u64()?;
                 let epoch_secret = r.array()?;
                 let version = r.u64()?;
@@ -394,6 +401,22 @@ mod tests {
     fn every_message_round_trips() {
         for m in samples() {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn a_state_with_a_bidi_override_in_the_title_or_a_name_does_not_decode() {
+        for (title, name) in [("Night\u{202E}owls", "Ada"), ("Night owls", "A\u{2066}da")] {
+            let mut sample = samples();
+            let Message::State(mut state) = sample.swap_remove(1) else {
+                panic!("sample 1 is a State")
+            };
+            state.title = title.into();
+            if let Some(m) = state.members.first_mut() {
+                m.name = name.into();
+            }
+            let bytes = Message::State(state).encode();
+            assert!(Message::decode(&bytes).is_err(), "{title:?} {name:?}");
         }
     }
 

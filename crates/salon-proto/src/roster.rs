@@ -110,6 +110,10 @@ impl Member {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let key = PublicKey(r.array()?);
         let name = r.string(MAX_NAME_LEN)?;
+        // The host refuses such names at join, so a roster carrying one is forged or broken.
+        if !valid_name(&name) {
+            return Err(DecodeError::Invalid("name"));
+        }
         let role = Role::from_byte(r.u8()?)?;
         let hand_raised = r.bool()?;
         let muted = r.bool()?;
@@ -443,6 +447,16 @@ mod tests {
             assert!(!valid_name(bad), "{bad:?}");
             assert!(!valid_title(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_roster_member_with_an_invisible_name_does_not_decode() {
+        let mut a = m(7, Role::Speaker, 4);
+        a.name = "Ali\u{200B}ce".into();
+        let mut w = Writer::new();
+        a.encode(&mut w);
+        let bytes = w.into_inner();
+        assert!(Member::decode(&mut Reader::new(&bytes)).is_err());
     }
 
     #[test]
