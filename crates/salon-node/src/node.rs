@@ -977,14 +977,16 @@ impl Driver {
             .unwrap_or_else(|| hex(key).chars().take(8).collect())
     }
 
-    /// Finds a member by display name (case-insensitive) or hex key prefix.
+    /// Finds a member by display name or hex key prefix. Names match when they look alike
+    /// (case-insensitive, NFKC, look-alike letters folded), so with "Alice" and a Cyrillic
+    /// "Аlice" in the room, `alice` is ambiguous instead of picking one of them.
     fn resolve(&self, target: &str) -> Result<PublicKey, NodeError> {
         let t = target.trim();
         let lower = t.to_lowercase();
         let by_name: Vec<PublicKey> = self
             .names
             .iter()
-            .filter(|(_, n)| n.to_lowercase() == lower)
+            .filter(|(_, n)| salon_proto::roster::names_look_alike(n, t))
             .map(|(k, _)| *k)
             .collect();
         let found = if by_name.is_empty() && t.len() >= 4 {
