@@ -46,10 +46,9 @@ const MAX_BURST: usize = 32;
 /// key, so a repeat is a replay: dropping it before any other work means a replayed
 /// initiation gets no byte back, not even a cookie reply under load.
 const RECENT_MAC1: usize = 4096;
-/// A healthy direct path is proven by a round trip (a challenge) this often...
+/// A direct path's round trip is proven (a challenge) this often, so that the lower key
+/// knows when to leave the relay again (see `route`).
 const CONFIRM_EVERY: Duration = Duration::from_secs(5);
-/// ...and counts as one-way broken (the relay takes over) without one for this long.
-const CONFIRM_WINDOW: Duration = Duration::from_secs(12);
 /// A link whose direct path has been gone this long probes it less often...
 const PROBE_BACKOFF_AFTER: Duration = Duration::from_secs(30);
 /// ...at this interval.
@@ -2036,7 +2035,9 @@ impl Endpoint {
     fn route(&self, now: Instant, peer: &PublicKey) -> Option<(Hop, Option<u32>)> {
         let link = self.links.get(peer)?;
         let window = self.direct_window();
-        let healthy = link.direct_healthy(now, window, CONFIRM_WINDOW);
+        // Something arrived straight lately. Whether the peer hears us is its own
+        // judgement: if it does not, it goes to the relay, and we follow it there.
+        let healthy = link.direct_fresh(now, window);
         // A peer that sends through the relay does not hear us directly (or thinks so):
         // meet it there. The higher key follows the lower key's choice; the lower key
         // follows only until a round trip on the direct path proves it works again, so
@@ -2334,18 +2335,17 @@ impl Endpoint {
             return;
         }
         let has_session = link.current.is_some();
-        if has_session && link.direct_healthy(now, window, CONFIRM_WINDOW) {
+        if has_session && link.direct_fresh(now, window) {
             // Healthy. Prove the round trip now and then: receiving alone does not show
             // that the peer hears us (a one-way break leaves us sending into nothing).
             link.path_check = Some(now + cfg.probe_interval);
             link.birthday = None;
-            // Due every few seconds; every second while challenges go unanswered or the
-            // peer sends through the relay (it does not hear us directly, it seems).
+            // Due every few seconds; every second while the peer sends through the relay
+            // (it does not hear us directly, it seems: the answer tells when it does).
             let peer_relays = link.relay_recv.is_some_and(|t| now < t + window);
             let due = link
                 .direct_confirmed
                 .is_none_or(|t| now >= t + CONFIRM_EVERY)
-                || link.unanswered(now) > 0
                 || peer_relays;
             let recent = link
                 .challenges

@@ -16,10 +16,6 @@ use crate::session::Session;
 
 /// Path challenges remembered per link.
 const MAX_CHALLENGES: usize = 16;
-/// Unanswered challenges in a row after which the direct path counts as broken one way.
-pub const MAX_UNANSWERED: usize = 3;
-/// Time a challenge has to be answered (the peer may wait for its next keepalive).
-pub const ANSWER_WITHIN: Duration = Duration::from_millis(1500);
 
 /// A handshake we initiated and are waiting on.
 pub struct Pending {
@@ -258,31 +254,6 @@ impl Link {
         self.socket = hop.socket;
         self.direct_recv = Some(now);
         self.direct_confirmed = Some(now);
-    }
-
-    /// Whether the direct path works both ways: something arrived on it within `window`,
-    /// a round trip went over it within `confirm_window`, and fewer than
-    /// [`MAX_UNANSWERED`] challenges on it went unanswered since (a lost one or two on a
-    /// lossy path must not flip the link to a relay).
-    pub fn direct_healthy(&self, now: Instant, window: Duration, confirm_window: Duration) -> bool {
-        self.direct_fresh(now, window)
-            && self
-                .direct_confirmed
-                .is_some_and(|t| now.saturating_duration_since(t) < confirm_window)
-            && self.unanswered(now) < MAX_UNANSWERED
-    }
-
-    /// Challenges on the direct path sent since its last proven round trip that have had
-    /// [`ANSWER_WITHIN`] to come back and did not.
-    pub fn unanswered(&self, now: Instant) -> usize {
-        let Some(hop) = self.direct_hop() else {
-            return 0;
-        };
-        self.challenges
-            .iter()
-            .filter(|c| c.hop == hop && self.direct_confirmed.is_none_or(|t| c.sent > t))
-            .filter(|c| now >= c.sent + ANSWER_WITHIN)
-            .count()
     }
 
     /// Every way to try the peer straight: the validated path, then each candidate
