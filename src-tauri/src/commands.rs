@@ -160,6 +160,17 @@ pub async fn host_room(state: State<'_, AppState>, title: String) -> Result<Stri
     }
 }
 
+/// Revokes the invite of the room we host (the old one admits nobody; the room goes on);
+/// returns the new invite.
+#[tauri::command]
+#[specta::specta]
+pub async fn revoke_invite(state: State<'_, AppState>) -> Result<String, ApiError> {
+    match run(&state, Command::RevokeInvite).await? {
+        Reply::Invite { invite } => Ok(invite),
+        _ => Err(ApiError::new("internal", "no invite came back")),
+    }
+}
+
 /// Joins a room by invite.
 #[tauri::command]
 #[specta::specta]

@@ -29,6 +29,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::create_profile,
             commands::unlock,
             commands::host_room,
+            commands::revoke_invite,
             commands::join_room,
             commands::leave_room,
             commands::end_room,

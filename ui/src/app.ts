@@ -355,6 +355,11 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       case "copy-invite":
         await navigator.clipboard?.writeText(state.invite ?? "");
         return toast("Invite copied");
+      case "revoke-invite": {
+        // The node also sends `invite_changed`, which tells the user.
+        const invite = await api.revokeInvite();
+        return set({ ...state, invite });
+      }
       case "show-invite":
         opener = el;
         return set({ ...state, dialog: { kind: "invite" }, menu: undefined });

@@ -14,6 +14,11 @@ export const commands = {
 	unlock: (passphrase: string) => __TAURI_INVOKE<ProfileInfo>("unlock", { passphrase }),
 	/**  Opens a room; returns its invite. */
 	hostRoom: (title: string) => __TAURI_INVOKE<string>("host_room", { title }),
+	/**
+	 *  Revokes the invite of the room we host (the old one admits nobody; the room goes on);
+	 *  returns the new invite.
+	 */
+	revokeInvite: () => __TAURI_INVOKE<string>("revoke_invite"),
 	/**  Joins a room by invite. */
 	joinRoom: (invite: string) => __TAURI_INVOKE<null>("join_room", { invite }),
 	/**  Leaves the room (a host hands it over). */
@@ -159,6 +164,13 @@ export type HistoryRoom = {
 	/**  Chat lines kept. */
 	message_count: number,
 };
+
+/**  Why the invite of the room we host changed. */
+export type InviteReason = 
+/**  Someone was removed: they held the old invite. */
+"removal" | 
+/**  We revoked it. */
+"revoked";
 
 /**  Why we are out of a room. */
 export type LeaveReason = 
@@ -308,6 +320,15 @@ message: string } |
 host: string; 
 /**  Our new invite. */
 invite: string | null } | 
+/**
+ *  We host the room and its invite changed: the old one admits nobody any more (the
+ *  host does not answer it), so share this one instead. Members are not affected.
+ */
+{ event: "invite_changed"; 
+/**  The new invite text. */
+invite: string; 
+/**  Why it changed. */
+reason: InviteReason } | 
 /**  We are out of the room. */
 { event: "left"; 
 /**  Why. */

@@ -111,6 +111,15 @@ describe("screens and history state", () => {
     expect(s.room?.title).toBe("Renamed");
   });
 
+  it("a new invite after a removal or a revocation replaces the old one and says why", () => {
+    const s = reduce({ ...initial, invite: "salon:old" }, { event: "invite_changed", invite: "salon:new", reason: "removal" });
+    expect(s.invite).toBe("salon:new");
+    expect(s.toasts.at(-1)).toMatch(/old one stopped working/);
+    const r = reduce(s, { event: "invite_changed", invite: "salon:newer", reason: "revoked" });
+    expect(r.invite).toBe("salon:newer");
+    expect(r.toasts.at(-1)).toMatch(/revoked/);
+  });
+
   it("the first room info (hosting) opens the room screen", () => {
     const s = reduce({ ...initial, screen: "home" }, { event: "room", room: room() });
     expect(s.screen).toBe("room");

@@ -85,6 +85,13 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
   switch (e.event) {
     case "hosting":
       return { ...s, invite: e.invite };
+    case "invite_changed": {
+      const why =
+        e.reason === "removal"
+          ? "New invite: the old one stopped working when someone was removed"
+          : "Invite revoked: the old one no longer works";
+      return { ...s, invite: e.invite, toasts: [...s.toasts, why] };
+    }
     case "port_mapping":
       return { ...s, portMapping: e.external };
     case "joined":

@@ -97,6 +97,7 @@ describe("render", () => {
     expect(document.querySelector("[data-action=show-invite]")).not.toBeNull();
     document.body.innerHTML = render({ ...s, dialog: { kind: "invite" } });
     expect(document.querySelector("[role=dialog][aria-modal=true] [data-testid=invite-qr] svg")).not.toBeNull();
+    expect(document.querySelector("[role=dialog] button[data-action=revoke-invite]")).not.toBeNull();
     // Whether outsiders can join is said plainly, with what to do when they cannot.
     expect(document.querySelector("[data-testid=reachability]")?.textContent).toContain("forward a UDP port");
     const mapped = reduce({ ...s, dialog: { kind: "invite" } }, { event: "port_mapping", external: "198.51.100.7:45000" });

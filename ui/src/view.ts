@@ -147,8 +147,10 @@ function dialog(s: UiState): string {
       <code class="invite-full">${esc(s.invite)}</code>
       <div class="dialog-actions">
         <button data-action="copy-invite" class="primary">${icon("copy")} Copy invite</button>
+        <button data-action="revoke-invite" title="The old invite stops working; people in the room stay">Revoke invite</button>
         <button data-action="close-dialog">Close</button>
-      </div>`;
+      </div>
+      <p class="muted">Revoking makes a new invite: whoever holds the old one can no longer join. Removing someone does the same.</p>`;
   } else {
     const n = d.number;
     const groups = safetyGroups(n.safety_number);

@@ -24,6 +24,10 @@ pub enum Command {
     Leave,
     /// End the room for everyone (host).
     EndRoom,
+    /// Revoke the invite of the room we host: the old one admits nobody from now on; the
+    /// room goes on. Replies with the new invite (also sent as
+    /// [`NodeEvent::InviteChanged`]).
+    RevokeInvite,
     /// Mute or unmute our microphone.
     SetMuted(bool),
     /// Raise or lower our hand.
@@ -511,6 +515,14 @@ pub enum NodeEvent {
         /// Our new invite.
         invite: Option<String>,
     },
+    /// We host the room and its invite changed: the old one admits nobody any more (the
+    /// host does not answer it), so share this one instead. Members are not affected.
+    InviteChanged {
+        /// The new invite text.
+        invite: String,
+        /// Why it changed.
+        reason: InviteReason,
+    },
     /// We are out of the room.
     Left {
         /// Why.
@@ -545,6 +557,17 @@ pub fn hex(key: &PublicKey) -> String {
 /// Lower-case hex of bytes.
 pub fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why the invite of the room we host changed.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteReason {
+    /// Someone was removed: they held the old invite.
+    Removal,
+    /// We revoked it.
+    Revoked,
 }
 
 /// Why we are out of a room.

@@ -10,7 +10,9 @@ pub mod node;
 pub mod profile;
 pub mod test_sound;
 
-pub use api::{ActionName, Command, NodeEvent, Reply, RoomInfo, parse_input, parse_output};
+pub use api::{
+    ActionName, Command, InviteReason, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
+};
 pub use error::NodeError;
 pub use node::{Node, NodeConfig, NodeHandle};
 pub use profile::{Profile, default_data_dir};

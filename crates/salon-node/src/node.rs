@@ -13,7 +13,8 @@ use salon_audio::{
 };
 use salon_proto::path::MAIN_SOCKET;
 use salon_proto::{
-    Candidate, CandidateKind, Endpoint, Event, Invite, LeftReason, Path, PublicKey, RoomView,
+    Candidate, CandidateKind, Endpoint, Event, Invite, InviteChange, LeftReason, Path, PublicKey,
+    RoomView,
 };
 use salon_store::Store;
 use std::sync::Arc;
@@ -22,8 +23,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{
-    Command, DeviceList, LeaveReason, LinkInfo, NodeEvent, PathKind, PeerLevel, Reply,
-    SafetyNumberInfo, SettingsInfo, hex, role_name, room_info,
+    Command, DeviceList, InviteReason, LeaveReason, LinkInfo, NodeEvent, PathKind, PeerLevel,
+    Reply, SafetyNumberInfo, SettingsInfo, hex, role_name, room_info,
 };
 use crate::error::NodeError;
 use crate::history::{self, History, Record, StoreJob};
@@ -837,6 +838,13 @@ impl Driver {
                     invite,
                 }
             }
+            Event::InviteChanged { invite, reason } => NodeEvent::InviteChanged {
+                invite: invite.encode(),
+                reason: match reason {
+                    InviteChange::Removal => InviteReason::Removal,
+                    InviteChange::Revoked => InviteReason::Revoked,
+                },
+            },
             Event::Left(reason) => {
                 self.pool.close();
                 self.room_open = false;
@@ -1211,6 +1219,9 @@ impl Driver {
                 ep.end_room(now)?;
                 Ok(Reply::Ok)
             }
+            Command::RevokeInvite => Ok(Reply::Invite {
+                invite: ep.revoke_invite(now)?.encode(),
+            }),
             Command::SetMuted(m) => {
                 ep.set_muted(now, m)?;
                 self.engine.set_muted(m)?;

@@ -53,8 +53,9 @@ impl std::fmt::Display for JoinFailure {
                     write!(
                         f,
                         "the host did not answer at {}, which are addresses on the host's own network only: \
-                         their router opened no port for Salon. Unless you are on that network, ask the \
-                         host to turn on UPnP or NAT-PMP on their router, or to forward a UDP port to Salon",
+                         their router opened no port for Salon (or the host replaced this invite: ask for \
+                         the current one). Unless you are on that network, ask the host to turn on UPnP \
+                         or NAT-PMP on their router, or to forward a UDP port to Salon",
                         list.join(", ")
                     )
                 } else {

@@ -181,7 +181,9 @@ pub fn link_prologue(room_id: &[u8; 16], epoch: u64) -> Vec<u8> {
 }
 
 /// mac1 key for joins: only holders of the invite (host key and room secret) can compute
-/// it, so the host answers nobody else and spends no DH on them.
+/// it, so the host answers nobody else and spends no DH on them. The host keys it with its
+/// *current* room secret only, so an invite replaced by a removal or revoked matches
+/// nothing.
 pub fn join_mac1_key(host: &PublicKey, room_secret: &[u8; 32]) -> [u8; 32] {
     hash(&[b"salon/1 mac1 join", host.as_bytes(), room_secret])
 }

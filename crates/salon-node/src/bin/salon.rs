@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use salon_node::{
-    Command, Node, NodeConfig, NodeError, NodeEvent, Reply, api::PathKind, default_data_dir,
-    parse_input, parse_output, profile,
+    Command, InviteReason, Node, NodeConfig, NodeError, NodeEvent, Reply, api::PathKind,
+    default_data_dir, parse_input, parse_output, profile,
 };
 use salon_proto::Action;
 use salon_store::KdfParams;
@@ -317,6 +317,7 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
         "say" => need("some text").map(Command::Chat),
         "leave" => Ok(Command::Leave),
         "end" => Ok(Command::EndRoom),
+        "revoke" => Ok(Command::RevokeInvite),
         "status" => Ok(Command::Status),
         "verify" => need("a name").map(|target| Command::VerifyContact {
             target,
@@ -333,7 +334,7 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
             }
         }
         _ => Err(format!(
-            "unknown command \"{word}\"; try mute, unmute, hand, lower, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, leave, end"
+            "unknown command \"{word}\"; try mute, unmute, hand, lower, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, revoke, leave, end"
         )),
     })
 }
@@ -410,6 +411,13 @@ fn print_event(ev: &NodeEvent, json: bool) {
         NodeEvent::HostChanged { host, .. } => {
             format!("the host is now {}", &host[..host.len().min(8)])
         }
+        NodeEvent::InviteChanged { invite, reason } => format!(
+            "the old invite no longer admits anyone ({}); new invite: {invite}",
+            match reason {
+                InviteReason::Removal => "someone was removed",
+                InviteReason::Revoked => "you revoked it",
+            }
+        ),
         NodeEvent::Left { reason } => format!("left the room ({reason})"),
         NodeEvent::Audio { message } => format!("audio: {message}"),
         NodeEvent::KeyChanged { name, key } => {
