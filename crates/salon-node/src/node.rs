@@ -77,6 +77,9 @@ pub struct Node {
     events: mpsc::UnboundedReceiver<NodeEvent>,
     local_addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    /// Answered (or dropped) once the audio engine has stopped and closed its output, so
+    /// a WAV file's header is final.
+    audio_stopped: oneshot::Receiver<()>,
 }
 
 impl std::fmt::Debug for Node {
@@ -233,7 +236,7 @@ impl Node {
             network_changes,
         };
         let stop = Arc::new(AtomicBool::new(false));
-        bridge(engine, frame_tx, engine_event_tx, stop.clone());
+        let audio_stopped = bridge(engine, frame_tx, engine_event_tx, stop.clone());
         let (stop_node, stop_rx) = oneshot::channel();
         let task = tokio::spawn(driver.run(command_rx, stop_rx, frame_rx, engine_event_rx, stop));
         Ok(Node {
@@ -242,6 +245,7 @@ impl Node {
             events,
             local_addr,
             task,
+            audio_stopped,
         })
     }
 
@@ -276,11 +280,15 @@ impl Node {
     }
 
     /// Leaves the room if in one (telling the others), waits for the goodbye to be
-    /// delivered, and stops.
+    /// delivered, and stops, returning once the audio output is closed (a WAV file is
+    /// complete, header included, so a process may exit right after).
     pub async fn shutdown(self) {
         let _ = self.command(Command::Leave).await;
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(4), self.task).await;
+        // The driver has told the audio thread to stop (even when it timed out above, the
+        // task ends with the runtime); wait for the engine to finish its output.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.audio_stopped).await;
     }
 }
 
@@ -454,13 +462,14 @@ impl SocketPool {
 
 /// Owns the audio engine on a plain thread: moves encoded frames and device events into
 /// the async world (the engine hands them over std channels), and stops the engine when
-/// the driver ends.
+/// the driver ends. The returned receiver resolves once the engine has stopped.
 fn bridge(
     engine: AudioEngine<PublicKey>,
     frames: mpsc::UnboundedSender<AudioPacket>,
     events: mpsc::UnboundedSender<EngineEvent>,
     stop: Arc<AtomicBool>,
-) {
+) -> oneshot::Receiver<()> {
+    let (stopped_tx, stopped) = oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("salon-audio-bridge".into())
         .spawn(move || {
@@ -481,9 +490,12 @@ fn bridge(
                 }
             }
             engine.stop();
+            let _ = stopped_tx.send(());
         });
-    // Without the thread the node still works, just silently: nothing to send.
+    // Without the thread the node still works, just silently: nothing to send. (The
+    // engine, dropped with the closure, stopped already; so did the sender.)
     drop(spawned);
+    stopped
 }
 
 /// The API's view of a protocol path: its kind, and the relaying member if any.
