@@ -162,6 +162,23 @@ impl FdWatcher {
         }
     }
 
+    /// Waits until the watcher has seen a temporary file and found plaintext in one (or
+    /// `limit` passes): the condition the control run holds its temp file open for.
+    fn wait_for_temp_file_with_canary(&self, limit: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let seen = !self.seen_tmp.lock().unwrap().is_empty();
+            let leaked = !self.leaks.lock().unwrap().is_empty();
+            if seen && leaked {
+                return true;
+            }
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     fn finish(mut self) -> (BTreeSet<String>, BTreeSet<String>) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
@@ -261,13 +278,21 @@ fn temp_file_child() {
         }
         c.execute_batch("COMMIT").unwrap();
     }
-    for _ in 0..5 {
-        // Iterate the sorted rows so the sort cannot be optimised away.
+    {
+        // The sort spills to temporary files before the first row comes back, and merges
+        // from them while rows are read: hold the statement there until the watcher has
+        // seen the file (a condition, not a number of sorts, so a slow or busy machine
+        // cannot make the watcher miss it).
         let mut stmt = c.prepare("SELECT v FROM t ORDER BY random()").unwrap();
-        let n = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .count();
+        let mut rows = stmt.query([]).unwrap();
+        let first: String = rows.next().unwrap().unwrap().get(0).unwrap();
+        assert!(first.contains(CANARIES[4]));
+        let ok = w.wait_for_temp_file_with_canary(std::time::Duration::from_secs(60));
+        println!("CONTROL waited ok={ok}");
+        let mut n = 1;
+        while rows.next().unwrap().is_some() {
+            n += 1;
+        }
         assert_eq!(n, 50_000);
     }
     drop(c);
