@@ -81,6 +81,7 @@ pub fn init(root: &Path, name: &str) {
     let out = Command::new(salon_binary())
         .args(common_args(root, name))
         .args(["init", "--name", name, "--kdf-memory-kib", "256"])
+        .env("SALON_INSECURE_KDF_FOR_TESTS", "1")
         .output()
         .expect("run salon init");
     assert!(

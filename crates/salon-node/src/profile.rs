@@ -84,8 +84,23 @@ fn db(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
 }
 
-/// Creates a new profile: the data directory, an encrypted store, a fresh identity.
+/// Creates a new profile: the data directory (0700 on Unix), an encrypted store (its files
+/// 0600), a fresh identity. Refuses Argon2 settings below [`KdfParams::MINIMUM`] unless
+/// the environment says this is a test ([`KdfParams::INSECURE_TEST_ENV`]).
 pub fn create(
+    dir: &Path,
+    passphrase: &str,
+    name: &str,
+    kdf: KdfParams,
+) -> Result<Profile, NodeError> {
+    kdf.check_minimum()?;
+    create_unchecked_kdf(dir, passphrase, name, kdf)
+}
+
+/// Like [`create`] but takes any valid Argon2 settings, however cheap: for in-process
+/// tests, which must not weaken real profiles through the environment.
+#[doc(hidden)]
+pub fn create_unchecked_kdf(
     dir: &Path,
     passphrase: &str,
     name: &str,
@@ -97,10 +112,12 @@ pub fn create(
     if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
         return Err(NodeError::WeakPassphrase);
     }
-    std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
-        what: format!("cannot create the data directory {}", dir.display()),
-        source,
-    })?;
+    std::fs::create_dir_all(dir)
+        .and_then(|()| make_private_dir(dir))
+        .map_err(|source| NodeError::Io {
+            what: format!("cannot create the data directory {}", dir.display()),
+            source,
+        })?;
     let mut store = Store::create(&db(dir), passphrase, kdf)?;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| NodeError::Io {
@@ -121,8 +138,21 @@ pub fn create(
     })
 }
 
-/// Opens an existing profile with the passphrase.
+/// Lets only the owner into `dir` (0700 on Unix).
+fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+/// Opens an existing profile with the passphrase. A data directory that others can
+/// enter (made by an older version) is closed to them first, best effort.
 pub fn unlock(dir: &Path, passphrase: &str) -> Result<Profile, NodeError> {
+    let _ = make_private_dir(dir);
     let store = Store::open(&db(dir), passphrase)?;
     let Some(id) = store.identity()? else {
         return Err(NodeError::NoIdentity(dir.to_owned()));
@@ -159,12 +189,51 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let short = "x".repeat(MIN_PASSPHRASE_CHARS - 1);
         assert!(matches!(
-            create(&dir, &short, "Ada", KdfParams::INSECURE_FAST),
+            create_unchecked_kdf(&dir, &short, "Ada", KdfParams::INSECURE_FAST),
             Err(NodeError::WeakPassphrase)
         ));
         assert!(!dir.exists(), "nothing written for a refused passphrase");
         let enough = "x".repeat(MIN_PASSPHRASE_CHARS);
-        assert!(create(&dir, &enough, "Ada", KdfParams::INSECURE_FAST).is_ok());
+        assert!(create_unchecked_kdf(&dir, &enough, "Ada", KdfParams::INSECURE_FAST).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_new_profile_refuses_argon2_settings_below_the_minimum_and_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("salon-weak-kdf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let weak = KdfParams {
+            m_cost_kib: KdfParams::MINIMUM.m_cost_kib - 1,
+            ..KdfParams::MINIMUM
+        };
+        assert!(matches!(
+            create(&dir, "long enough", "Ada", weak),
+            Err(NodeError::Store(salon_store::StoreError::WeakKdf { .. }))
+        ));
+        assert!(!dir.exists(), "nothing written for refused settings");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_profile_is_a_0700_folder_of_0600_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("salon-perm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = create_unchecked_kdf(&dir, "long enough", "Ada", KdfParams::INSECURE_FAST).unwrap();
+        p.store.export_backup(&dir.join("backup.db")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700, "data folder");
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        for needed in ["salon.db", "salon.db-wal", "salon.db-shm", "backup.db"] {
+            assert!(files.contains(&dir.join(needed)), "{needed} in {files:?}");
+        }
+        for f in &files {
+            assert_eq!(mode(f), 0o600, "{}", f.display());
+        }
+        drop(p);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

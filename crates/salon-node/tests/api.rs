@@ -38,7 +38,7 @@ fn config() -> NodeConfig {
 }
 
 async fn start(dir: &Path, name: &str) -> Node {
-    let p = profile::create(dir, PASS, name, KdfParams::INSECURE_FAST).unwrap();
+    let p = profile::create_unchecked_kdf(dir, PASS, name, KdfParams::INSECURE_FAST).unwrap();
     Node::start(p, config()).await.unwrap()
 }
 

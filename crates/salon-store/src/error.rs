@@ -73,6 +73,17 @@ pub enum StoreError {
     #[error("the system keychain is unavailable ({0}); the passphrase is needed at each start")]
     KeychainUnavailable(String),
 
+    /// Argon2 parameters below [`crate::KdfParams::MINIMUM`] for a new history or passphrase.
+    #[error(
+        "Argon2 settings of {m_cost_kib} KiB and {t_cost} passes are below the minimum of 19456 KiB and 2 passes"
+    )]
+    WeakKdf {
+        /// The memory asked for, in KiB.
+        m_cost_kib: u32,
+        /// The passes asked for.
+        t_cost: u32,
+    },
+
     /// A value passed to the API is not acceptable.
     #[error("invalid input: {0}")]
     InvalidInput(String),

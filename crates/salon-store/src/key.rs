@@ -61,6 +61,37 @@ impl KdfParams {
         p_cost: 1,
     };
 
+    /// The weakest stretching [`KdfParams::check_minimum`] lets a new history or a new
+    /// passphrase have: OWASP's minimum for Argon2id (19 MiB, 2 passes, 1 lane).
+    pub const MINIMUM: KdfParams = KdfParams {
+        m_cost_kib: 19 * 1024,
+        t_cost: 2,
+        p_cost: 1,
+    };
+
+    /// The environment variable that, set to `1`, lets [`KdfParams::check_minimum`] accept
+    /// weaker parameters. Test harnesses set it so that creating many profiles stays fast;
+    /// nothing else should.
+    pub const INSECURE_TEST_ENV: &'static str = "SALON_INSECURE_KDF_FOR_TESTS";
+
+    /// Whether these parameters cost at least [`KdfParams::MINIMUM`] (memory and passes).
+    pub fn meets_minimum(&self) -> bool {
+        self.m_cost_kib >= Self::MINIMUM.m_cost_kib && self.t_cost >= Self::MINIMUM.t_cost
+    }
+
+    /// Refuses parameters below [`KdfParams::MINIMUM`] with [`StoreError::WeakKdf`], unless
+    /// [`KdfParams::INSECURE_TEST_ENV`] is `1` in the environment (tests only).
+    pub fn check_minimum(&self) -> Result<()> {
+        if self.meets_minimum() || std::env::var(Self::INSECURE_TEST_ENV).is_ok_and(|v| v == "1") {
+            Ok(())
+        } else {
+            Err(StoreError::WeakKdf {
+                m_cost_kib: self.m_cost_kib,
+                t_cost: self.t_cost,
+            })
+        }
+    }
+
     /// Checks the parameters are within what Argon2 accepts and what a header may ask
     /// for (so a damaged or hostile header cannot request terabytes of memory).
     pub fn validate(&self) -> Result<()> {
@@ -274,9 +305,7 @@ impl Header {
     /// Writes the header durably to `path` (which must not exist yet).
     pub fn write_new(&self, path: &Path) -> Result<()> {
         let ctx = || format!("writing key header {}", path.display());
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut f = private(fs::OpenOptions::new().write(true).create_new(true))
             .open(path)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -290,6 +319,14 @@ impl Header {
             .map_err(|e| StoreError::io(ctx(), e))?;
         sync_parent_dir(path)
     }
+}
+
+/// Files the store creates are readable by their owner only (0600 on Unix); SQLite gives
+/// the `-wal` and `-shm` files the mode of the database file.
+pub(crate) fn private(o: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(o, 0o600);
+    o
 }
 
 /// Makes a rename or create in `path`'s directory durable.

@@ -39,13 +39,15 @@ impl InstanceLock {
     }
 
     fn try_acquire(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| StoreError::io(format!("opening lock file {}", path.display()), e))?;
+        let file = crate::key::private(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .open(path)
+        .map_err(|e| StoreError::io(format!("opening lock file {}", path.display()), e))?;
         match file.try_lock() {
             Ok(()) => Ok(InstanceLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(StoreError::Locked),

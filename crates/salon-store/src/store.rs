@@ -141,6 +141,11 @@ impl Store {
         // Header first: a database without its header could never be opened.
         header.write_new(&files.header)?;
         let options = OpenOptions::default();
+        // Created empty here, owner-only: SQLite keeps the mode and copies it to the
+        // `-wal` and `-shm` files.
+        crate::key::private(fs::OpenOptions::new().write(true).create_new(true))
+            .open(&files.db)
+            .map_err(|e| StoreError::io(format!("creating {}", files.db.display()), e))?;
         let mut conn = connect(&files.db, &key, true, &options)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         migrations::migrate_to(&mut conn, version)?;
@@ -443,9 +448,7 @@ fn export_into(conn: &Connection, dest: &Path, key: &RawKey) -> Result<()> {
         .ok_or_else(|| StoreError::InvalidInput("the path is not valid UTF-8".into()))?;
     // The connection may not create files (opens must never create a database), so make
     // the empty target here; `create_new` also refuses to clobber an existing file.
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    crate::key::private(fs::OpenOptions::new().write(true).create_new(true))
         .open(dest)
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {

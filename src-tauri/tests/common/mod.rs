@@ -735,6 +735,7 @@ impl CliPeer {
         let st = Command::new(Self::salon())
             .args(&common)
             .args(["init", "--name", name, "--kdf-memory-kib", "256"])
+            .env("SALON_INSECURE_KDF_FOR_TESTS", "1")
             .output()
             .unwrap();
         assert!(

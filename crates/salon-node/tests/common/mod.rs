@@ -52,6 +52,7 @@ pub fn init(root: &Path, name: &str) -> PathBuf {
             pass.to_str().unwrap(),
         ])
         .args(["init", "--name", name, "--kdf-memory-kib", "256"])
+        .env("SALON_INSECURE_KDF_FOR_TESTS", "1")
         .output()
         .unwrap();
     assert!(
