@@ -359,9 +359,44 @@ fn print_json_or(json: bool, value: &serde_json::Value, text: &str) {
 }
 
 /// Prints one line; a closed stdout (the reader went away) is not worth a panic.
+///
+/// Names, titles and chat arrive from other people: a control character in them (an
+/// escape sequence that retitles or clears the terminal, a carriage return that hides
+/// text, a bidi override that reorders it) would act on the reader's terminal. Every
+/// line goes out through [`terminal_safe`]; the history keeps what was received.
 fn out(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
+    let _ = writeln!(std::io::stdout(), "{}", terminal_safe(line));
+}
+
+/// Characters that act on a terminal or on text direction instead of being shown: C0
+/// (but the newline of multi-line output), DEL, C1 and the Unicode bidi controls.
+fn is_unsafe_char(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `line` with each unsafe character written as a visible escape (`\u{1b}`). Inside a
+/// JSON line such characters only occur in strings, where the same form is a valid
+/// JSON escape (`\u001b`), so JSON output stays exact for programs.
+fn terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let json = line.starts_with('{');
+    let mut s = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if is_unsafe_char(c) {
+            if json {
+                s.push_str(&format!("\\u{:04x}", u32::from(c)));
+            } else {
+                s.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+        } else {
+            s.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(s)
 }
 
 fn print_event(ev: &NodeEvent, json: bool) {
@@ -455,31 +490,31 @@ fn history(dir: &Path, pass_file: Option<&Path>, limit: u32) -> Result<(), Strin
     let p = profile::unlock(dir, &pass).map_err(|e| e.to_string())?;
     let rooms = p.store.rooms(None, limit).map_err(|e| e.to_string())?;
     if rooms.is_empty() {
-        println!("no rooms yet");
+        out("no rooms yet");
     }
     for r in rooms {
         let mins = r.ended_at.map(|e| (e.0 - r.started_at.0) / 60_000);
-        println!(
+        out(&format!(
             "{} \"{}\"{}{}",
             if r.hosted { "hosted" } else { "joined" },
             r.title,
             mins.map(|m| format!(", {m} min"))
                 .unwrap_or_else(|| ", not ended".into()),
             r.invite.as_ref().map(|_| ", invite kept").unwrap_or("")
-        );
+        ));
         if let Ok(ps) = p.store.participants(r.id) {
             let names: Vec<String> = ps
                 .iter()
                 .map(|x| format!("{} ({})", x.name, x.role.as_str()))
                 .collect();
-            println!("  people: {}", names.join(", "));
+            out(&format!("  people: {}", names.join(", ")));
         }
         if let Ok(msgs) = p
             .store
             .messages(r.id, salon_store::Page::Latest { limit: 50 })
         {
             for m in msgs {
-                println!("  <{}> {}", m.sender_name, m.text);
+                out(&format!("  <{}> {}", m.sender_name, m.text));
             }
         }
     }
@@ -504,4 +539,40 @@ fn devices() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_and_bidi_controls_in_text_output_are_shown_not_obeyed() {
+        let evil = "<Mal\u{1b}]0;pwned\u{7}> hi\u{1b}[2J\r\u{9b}31m\u{202e}txt.exe";
+        let safe = terminal_safe(evil);
+        assert_eq!(
+            safe,
+            "<Mal\\u{1b}]0;pwned\\u{7}> hi\\u{1b}[2J\\u{d}\\u{9b}31m\\u{202e}txt.exe"
+        );
+        assert!(!safe.chars().any(is_unsafe_char));
+        assert_eq!(
+            terminal_safe("plain <Ada> héllo 👋"),
+            "plain <Ada> héllo 👋"
+        );
+        assert_eq!(terminal_safe("two\nlines"), "two\nlines");
+    }
+
+    #[test]
+    fn json_event_lines_escape_control_characters_and_stay_exact() {
+        let ev = NodeEvent::Chat {
+            name: "Mal\u{1b}[31m".into(),
+            from: String::new(),
+            text: "\u{9b}2J\u{202e}x\u{7f}".into(),
+        };
+        let line = serde_json::to_string(&ev).unwrap_or_default();
+        let safe = terminal_safe(&line);
+        assert!(!safe.chars().any(is_unsafe_char), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap_or_default();
+        assert_eq!(back["name"], "Mal\u{1b}[31m");
+        assert_eq!(back["text"], "\u{9b}2J\u{202e}x\u{7f}");
+    }
 }
