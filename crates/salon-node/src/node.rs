@@ -389,9 +389,18 @@ impl PortMapper {
         Some(Self { client, changes })
     }
 
-    /// Releases the mapping, waiting a little (bounded) for the router to hear it.
-    async fn release(mut self) {
+    /// Releases the mapping, waiting a little (bounded) for the router to hear it. With
+    /// no mapping held (`mapped` false and none arrived since) there is nothing to wait
+    /// for, and leaving is not slowed down.
+    async fn release(mut self, mapped: bool) {
         self.client.deactivate();
+        let mut held = mapped;
+        while let Ok(change) = self.changes.try_recv() {
+            held = change.is_some();
+        }
+        if !held {
+            return;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             while let Some(Some(_)) = self.changes.recv().await {}
         })
@@ -667,7 +676,7 @@ impl Driver {
             }
         }
         if let Some(m) = self.mapper.take() {
-            m.release().await;
+            m.release(self.mapped.is_some()).await;
         }
         self.history.finish();
         stop.store(true, Ordering::Relaxed);
