@@ -173,6 +173,9 @@ pub struct Endpoint {
     relay_halves: HashMap<(PublicKey, PublicKey), u32>,
     /// As a relay: datagrams and bytes forwarded.
     relayed: (u64, u64),
+    /// Something may have moved a link's path since the last report (time alone does
+    /// too: every timer run sets it).
+    paths_dirty: bool,
 }
 
 /// Constant-time comparison of MACs.
@@ -220,6 +223,7 @@ impl Endpoint {
             forwards: HashMap::new(),
             relay_halves: HashMap::new(),
             relayed: (0, 0),
+            paths_dirty: false,
         }
     }
 
@@ -650,6 +654,9 @@ impl Endpoint {
             return;
         };
         let hop = Hop { addr: from, socket };
+        if !matches!(packet, Packet::Transport(_)) {
+            self.paths_dirty = true;
+        }
         match packet {
             Packet::Init(init) => self.on_init(now, Origin::Direct(hop), &init),
             Packet::Response(resp) => self.on_response(now, Origin::Direct(hop), &resp),
@@ -1172,6 +1179,9 @@ impl Endpoint {
             return;
         };
         let mut restarted = false;
+        // Whether this datagram can have changed the link's path (most audio cannot: it
+        // arrives on a path already fresh, and the path sweep then has nothing to do).
+        let mut moved = slot == Slot::Next || !link.reported_up;
         if slot == Slot::Next {
             if let Some(old) = link.previous.take() {
                 self.indices.remove(&old.local_index);
@@ -1196,14 +1206,17 @@ impl Endpoint {
             let window = self.cfg.keepalive * 3;
             if link.relay_recv.is_none_or(|t| now >= t + window) {
                 link.relay_since = Some(now);
+                moved = true;
             }
             link.relay_recv = Some(now);
         }
         if let Origin::Direct(hop) = origin {
             if link.direct_hop() == Some(hop) {
+                moved |= !link.direct_fresh(now, self.cfg.keepalive * 3);
                 link.direct_recv = Some(now);
             } else if link.addr.is_none() && link.relay.is_none() {
                 link.set_direct(hop, now);
+                moved = true;
             } else if !link
                 .challenges
                 .iter()
@@ -1315,6 +1328,10 @@ impl Endpoint {
                     self.send_plain_to(now, peer, &mut plain, Some((to, None)));
                 }
             }
+        }
+        // Control messages (relay set-up among them) and a validated path can move paths.
+        if moved || validated.is_some() || !messages.is_empty() {
+            self.paths_dirty = true;
         }
         if let Some(addr) = validated {
             self.path_validated(now, peer, addr);
@@ -2544,8 +2561,12 @@ impl Endpoint {
 
     /// Tells the application about every link whose path changed (once in the room: the
     /// host link's path is told after `Joined`, when the application knows the names).
+    /// Only when something that moves paths happened since the last sweep: a flush
+    /// follows every audio datagram, and those almost never do.
     fn report_paths(&mut self, now: Instant) {
-        if self.room.as_ref().is_none_or(|r| r.phase != Phase::Open) {
+        if !std::mem::take(&mut self.paths_dirty)
+            || self.room.as_ref().is_none_or(|r| r.phase != Phase::Open)
+        {
             return;
         }
         let peers: Vec<PublicKey> = self.links.keys().copied().collect();
@@ -2621,6 +2642,8 @@ impl Endpoint {
 
     /// Runs every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Paths also change with time alone (a direct path goes stale).
+        self.paths_dirty = true;
         let Some(room) = self.room.as_ref() else {
             return;
         };
