@@ -297,7 +297,7 @@ fn members_behind_any_two_nats_hear_every_speaker_and_cone_pairs_link_directly()
 
 #[test]
 #[ignore = "a benchmark for the issue's target (symmetric and cone members direct in at least \
-            90 % of tries): ten rooms, about a minute"]
+            90 % of tries): ten rooms, about a minute; scripts/test.sh runs it after the tests"]
 fn a_symmetric_and_a_port_restricted_member_link_directly_in_nine_of_ten_tries() {
     if !bed::available("birthday") {
         return;
