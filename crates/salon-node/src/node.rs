@@ -168,6 +168,8 @@ impl Node {
             None
         };
         let frame_ms = (cfg.engine.codec.frame.samples() / 48) as u32;
+        let frame_period =
+            std::time::Duration::from_micros(cfg.engine.codec.frame.samples() as u64 * 1000 / 48);
         // Listeners' reports move the encoder's loss hint; without any it stays here.
         let default_loss = cfg.engine.codec.expected_loss_pct;
         let engine = AudioEngine::<PublicKey>::start(cfg.engine, cfg.input, cfg.output)?;
@@ -195,7 +197,11 @@ impl Node {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let endpoint = Endpoint::new(cfg.proto, profile.identity, seed, now, unix);
+        // The slot of the constant-rate schedule is our codec's frame period, so a stage
+        // member's frames and everyone else's timer slots go at one rate.
+        let mut proto = cfg.proto;
+        proto.slot = frame_period;
+        let endpoint = Endpoint::new(proto, profile.identity, seed, now, unix);
         let _ = event_tx.send(NodeEvent::Listening {
             addr: local_addr.to_string(),
         });

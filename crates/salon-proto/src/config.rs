@@ -54,7 +54,24 @@ pub struct Config {
     /// A peer we have had no session with for this long is reported unreachable (once per
     /// outage), with the addresses tried.
     pub unreachable_after: Duration,
+    /// The slot of the constant-rate schedule: the codec frame period. Every link of a
+    /// stage member (and, in a uniform-rate room, of every member) sends exactly one
+    /// 189-byte datagram per slot, carrying audio, control or padding, so an observer
+    /// sees one size at one rate whatever happens in the room (PROTOCOL §5.1).
+    pub slot: Duration,
+    /// The slot of a listener's links in a room without uniform rates: four datagrams a
+    /// second carry its acks, chat and hand raises without a burst that shows when.
+    pub listener_slot: Duration,
+    /// Whether a room we host asks every member to send at the stage rate (`slot`), so a
+    /// capture cannot tell speakers from listeners. Members follow the host's setting;
+    /// it applies while the room has at most [`UNIFORM_RATE_MAX_MEMBERS`] members.
+    pub uniform_rate: bool,
 }
+
+/// Largest room in which the uniform-rate setting applies: every member then uploads
+/// about 86.8 kb/s to each other member (one 189-byte datagram per 20 ms, with IPv4 and
+/// UDP headers), 1.3 Mb/s in a room of 16.
+pub const UNIFORM_RATE_MAX_MEMBERS: usize = 16;
 
 impl Default for Config {
     fn default() -> Self {
@@ -75,6 +92,9 @@ impl Default for Config {
             probe_interval: Duration::from_secs(1),
             relay_ready_timeout: Duration::from_secs(3),
             unreachable_after: Duration::from_secs(10),
+            slot: Duration::from_millis(20),
+            listener_slot: Duration::from_millis(250),
+            uniform_rate: true,
         }
     }
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::config::Config;
+use crate::allowance::{Allowance, CHAT_BURST, CHAT_EVERY, REQUEST_BURST, REQUEST_EVERY};
+use crate::config::{Config, UNIFORM_RATE_MAX_MEMBERS};
 use crate::cookie::{CookieJar, LoadMonitor, RateLimiter, mac, mac2, open_reply};
 use crate::error::CommandError;
 use crate::event::{Event, InviteChange, JoinFailure, LeftReason, LinkStats, RoomView};
@@ -34,14 +35,14 @@ use crate::path::{
 };
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
+use crate::schedule::{STEAL_GAP, Schedule};
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
-use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, MAX_PLAINTEXT_LEN, Packet};
+use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, Packet};
 
 /// How long a cookie from a cookie reply stays usable (the responder rotates its secret
 /// every two minutes).
 const COOKIE_LIFETIME: Duration = Duration::from_secs(120);
 /// Most datagrams one flush sends on one link, so a huge backlog cannot starve the rest.
-const MAX_BURST: usize = 32;
 /// How many recent initiation mac1 values we remember. mac1 covers the fresh ephemeral
 /// key, so a repeat is a replay: dropping it before any other work means a replayed
 /// initiation gets no byte back, not even a cookie reply under load.
@@ -108,6 +109,12 @@ struct Room {
     want_muted: bool,
     /// Our address as the host sees it (our reflexive address).
     observed: Option<SocketAddr>,
+    /// The host's uniform-rate setting (PROTOCOL §5.1).
+    uniform: bool,
+    /// Host: each member's allowance of requests (hand, mute, moderation, hello).
+    requests: HashMap<PublicKey, Allowance>,
+    /// Each member's allowance of chat messages we deliver (ours included).
+    chat_allowance: HashMap<PublicKey, Allowance>,
 }
 
 impl Room {
@@ -129,7 +136,13 @@ impl Room {
             version: self.version,
             members: self.members.clone(),
             banned,
+            uniform: self.uniform,
         }
+    }
+
+    /// Whether every member sends at the stage rate now.
+    fn uniform_now(&self) -> bool {
+        self.uniform && self.members.len() <= UNIFORM_RATE_MAX_MEMBERS
     }
 
     fn view(&self) -> RoomView {
@@ -176,6 +189,8 @@ pub struct Endpoint {
     /// Something may have moved a link's path since the last report (time alone does
     /// too: every timer run sets it).
     paths_dirty: bool,
+    /// The slot clock of the constant-rate schedule.
+    schedule: Schedule,
 }
 
 /// Constant-time comparison of MACs.
@@ -224,6 +239,7 @@ impl Endpoint {
             relay_halves: HashMap::new(),
             relayed: (0, 0),
             paths_dirty: false,
+            schedule: Schedule::default(),
         }
     }
 
@@ -335,6 +351,9 @@ impl Endpoint {
             audio_seq: 0,
             want_muted: false,
             observed: None,
+            uniform: self.cfg.uniform_rate,
+            requests: HashMap::new(),
+            chat_allowance: HashMap::new(),
         };
         self.events.push_back(Event::Joined(room.view()));
         self.room = Some(room);
@@ -381,6 +400,9 @@ impl Endpoint {
             audio_seq: 0,
             want_muted: false,
             observed: None,
+            uniform: false,
+            requests: HashMap::new(),
+            chat_allowance: HashMap::new(),
         });
         let mut link = Link::new(invite.host, now);
         link.candidates = invite.candidates.iter().map(|c| c.addr).collect();
@@ -442,11 +464,11 @@ impl Endpoint {
                 });
             }
         }
-        // A datagram now tells everyone where we are: the host's challenge moves our
-        // roster entry, the others follow it.
-        let peers: Vec<PublicKey> = self.links.keys().copied().collect();
-        for p in peers {
-            self.send_keepalive(now, p, true, None);
+        // Our next slot tells everyone where we are: the host's challenge moves our
+        // roster entry, the others follow it. It carries a ping, so the answer shows
+        // whether the path still works.
+        for link in self.links.values_mut() {
+            link.next_ping = now;
         }
         self.flush(now);
     }
@@ -493,6 +515,16 @@ impl Endpoint {
         }
         let me = self.me;
         let room = self.open_room_mut()?;
+        // The allowance every receiver holds us to: over it, receivers would drop the
+        // line, so it is refused here with a message instead.
+        if !room
+            .chat_allowance
+            .entry(me)
+            .or_insert_with(|| Allowance::new(now, CHAT_BURST, CHAT_EVERY))
+            .take(now)
+        {
+            return Err(CommandError::ChatTooFast);
+        }
         room.chat_sent += 1;
         let seq = room.chat_sent;
         let name = room.my_name.clone();
@@ -533,9 +565,24 @@ impl Endpoint {
         let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
         frame::push_audio(&mut plain, seq, codec_frame);
         frame::pad(&mut plain);
+        let reject_after = self.cfg.reject_after;
         for peer in peers {
+            // The frame fills this link's slot, unless control has waited long enough
+            // for the slot to be given up to it (`STEAL_GAP`).
+            let steal = self.links.get_mut(&peer).is_some_and(|l| {
+                let steal = l.audio_run >= STEAL_GAP && l.control_waiting(now);
+                if !steal {
+                    l.audio_run = l.audio_run.saturating_add(1);
+                }
+                steal
+            });
+            if steal && self.send_control_slot(now, peer, reject_after, Some(seq)) {
+                continue;
+            }
             self.send_plain(now, peer, &mut plain);
         }
+        let period = self.slot_period();
+        self.schedule.audio_sent(now, period);
         Ok(())
     }
 
@@ -1125,8 +1172,8 @@ impl Endpoint {
             };
             let _ = self.send_message(&peer, &hello);
         }
-        // Confirm the session to the responder right away, even with nothing to say.
-        self.send_keepalive(now, peer, true, None);
+        // The next slot confirms the session to the responder, even with nothing to say.
+        self.schedule.start(now);
     }
 
     fn on_cookie(&mut self, now: Instant, c: &wire::CookieReply<'_>) {
@@ -1258,16 +1305,22 @@ impl Endpoint {
                     });
                 }
                 Frame::Ping(id) => pongs.push(id),
+                Frame::Skipped(seq) => {
+                    if on_stage {
+                        link.skip_audio(now, seq, report_interval);
+                    }
+                }
                 Frame::Report { loss_permille } => {
                     if is_member {
                         report = Some(loss_permille);
                     }
                 }
-                Frame::Pong(id) => {
+                Frame::Pong { id, held_ms } => {
                     if let Some((pid, sent)) = link.ping
                         && pid == id
                     {
-                        link.stats.rtt = Some(now.saturating_duration_since(sent));
+                        let held = Duration::from_millis(u64::from(held_ms));
+                        link.stats.rtt = Some(now.saturating_duration_since(sent + held));
                         link.ping = None;
                     }
                 }
@@ -1305,21 +1358,18 @@ impl Endpoint {
         if restarted && let Some(r) = self.room.as_mut() {
             r.chat_seen.remove(&peer);
         }
-        // One pong per datagram however many pings it carried: no amplification.
-        if let Some(id) = pongs.last() {
-            self.send_pong(now, peer, *id);
+        // One pong per slot however many pings came: no amplification.
+        if let Some(id) = pongs.last()
+            && let Some(link) = self.links.get_mut(&peer)
+        {
+            link.pong_owed = Some((*id, now));
         }
         if let Some((to, token)) = answer {
-            // The periodic proof of our current path can wait for an idle link's next
-            // keepalive (within a second), which keeps its one datagram a second; an
-            // answer about another address goes at once.
-            let on_stage = self
-                .room
-                .as_ref()
-                .and_then(|r| r.member(&self.me))
-                .is_some_and(|m| m.role.on_stage());
+            // The proof of our current path rides in the next slot; an answer about
+            // another address (a probe's) goes at once, to that address.
+            let in_slot = self.route(now, &peer) == Some((to, None));
             match self.links.get_mut(&peer) {
-                Some(link) if !on_stage && link.direct_hop() == Some(to) => {
+                Some(link) if in_slot && link.direct_hop() == Some(to) => {
                     link.answer_wanted = Some(token);
                 }
                 _ => {
@@ -1357,6 +1407,11 @@ impl Endpoint {
         let i_am_host = room.host == self.me && room.phase == Phase::Open;
         match msg {
             Message::State(s) => self.apply_state(now, from, s),
+            Message::Update {
+                epoch,
+                version,
+                member,
+            } => self.apply_update(now, from, epoch, version, member),
             Message::Chat { seq, text } => {
                 let Some(room) = self.room.as_mut() else {
                     return;
@@ -1369,6 +1424,16 @@ impl Endpoint {
                 }
                 let last = room.chat_seen.get(&from).copied().unwrap_or(0);
                 if seq <= last {
+                    return;
+                }
+                // An honest sender keeps to the same allowance (`send_chat` refuses), so
+                // only a flood is dropped here.
+                if !room
+                    .chat_allowance
+                    .entry(from)
+                    .or_insert_with(|| Allowance::new(now, CHAT_BURST, CHAT_EVERY))
+                    .take(now)
+                {
                     return;
                 }
                 room.chat_seen.insert(from, seq);
@@ -1397,8 +1462,9 @@ impl Endpoint {
                     && r.via == from
                 {
                     r.send_index = Some(index);
-                    // Confirms a responder session waiting on us, and shows the path.
-                    self.send_keepalive(now, peer, true, None);
+                    // The next slot confirms a responder session waiting on us, and its
+                    // ping shows the path.
+                    l.next_ping = now;
                 }
             }
             Message::RelayTo { peer, datagram } => self.on_relay_to(from, peer, datagram),
@@ -1420,7 +1486,30 @@ impl Endpoint {
         let Some(room) = self.room.as_mut() else {
             return;
         };
+        let request = matches!(
+            msg,
+            Message::Hello { .. }
+                | Message::SetHand(_)
+                | Message::SetMuted(_)
+                | Message::Moderate { .. }
+        );
+        // Each request costs the host a roster update to everyone: a member gets as many
+        // as a person could make, and the rest are ignored.
+        if request
+            && from != me
+            && !room
+                .requests
+                .entry(from)
+                .or_insert_with(|| Allowance::new(now, REQUEST_BURST, REQUEST_EVERY))
+                .take(now)
+        {
+            return;
+        }
         let mut changed = false;
+        // The member whose entry changed, when only one did: a delta goes out instead of
+        // the whole roster. A newcomer gets the whole roster.
+        let mut changed_key = from;
+        let mut newcomer = false;
         match msg {
             Message::Hello { name, candidates } => {
                 if from == me || !valid_name(&name) || room.banned.contains(&from) {
@@ -1448,6 +1537,7 @@ impl Endpoint {
                     }
                     let joined = room.next_join_order;
                     room.next_join_order += 1;
+                    newcomer = true;
                     room.members.push(Member {
                         key: from,
                         name: name.trim().to_owned(),
@@ -1495,6 +1585,7 @@ impl Endpoint {
                     self.remove_member(now, target, true);
                     return;
                 }
+                changed_key = target;
                 let Some(m) = room.member_mut(&target) else {
                     return;
                 };
@@ -1522,10 +1613,91 @@ impl Endpoint {
             if let Some(room) = self.room.as_mut() {
                 room.version += 1;
             }
-            self.broadcast_state();
+            self.broadcast_update(changed_key, newcomer);
             self.emit_room_changed();
         }
-        let _ = now;
+    }
+
+    /// Host: tells everyone that `key`'s entry changed (a delta), and a newcomer `key`
+    /// the whole roster.
+    fn broadcast_update(&mut self, key: PublicKey, newcomer: bool) {
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
+        let Some(member) = room.member(&key).cloned() else {
+            return self.broadcast_state();
+        };
+        let update = Message::Update {
+            epoch: room.epoch,
+            version: room.version,
+            member,
+        };
+        if newcomer {
+            let state = Message::State(room.state());
+            if self.send_message(&key, &state).is_err()
+                && let Some(l) = self.links.get_mut(&key)
+            {
+                l.roster_resync = true;
+            }
+            self.broadcast_roster(&update, Some(key));
+        } else {
+            self.broadcast_roster(&update, None);
+        }
+    }
+
+    /// Sends a roster message to every member but us (and `except`). A member whose
+    /// channel is full does not silently miss it: it gets the whole roster as soon as
+    /// its channel has drained (`flush`).
+    fn broadcast_roster(&mut self, msg: &Message, except: Option<PublicKey>) {
+        let me = self.me;
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
+        let peers: Vec<PublicKey> = room
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| *k != me && Some(*k) != except)
+            .collect();
+        let bytes = msg.encode();
+        for p in peers {
+            if let Some(link) = self.links.get_mut(&p)
+                && (link.roster_resync || link.channel.send(&bytes).is_err())
+            {
+                link.roster_resync = true;
+            }
+        }
+    }
+
+    /// Member: applies the host's delta if it follows our roster exactly; anything else
+    /// (another epoch, a gap, not from the host, a second host) changes nothing.
+    fn apply_update(
+        &mut self,
+        now: Instant,
+        from: PublicKey,
+        epoch: u64,
+        version: u64,
+        member: Member,
+    ) {
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
+        if from != room.host
+            || room.phase != Phase::Open
+            || epoch != room.epoch
+            || Some(version) != room.version.checked_add(1)
+            || member.role == Role::Host
+        {
+            return;
+        }
+        let mut s = room.state();
+        s.version = version;
+        match s.members.iter_mut().find(|m| m.key == member.key) {
+            Some(m) if m.role == Role::Host => return,
+            Some(m) => *m = member,
+            None => s.members.push(member),
+        }
+        self.apply_state(now, from, s);
     }
 
     /// Host: takes a member out of the roster and opens a new epoch. With `ban`, the
@@ -1611,7 +1783,7 @@ impl Endpoint {
             return;
         };
         let msg = Message::State(room.state());
-        let _ = self.broadcast(&msg, None);
+        self.broadcast_roster(&msg, None);
     }
 
     fn emit_room_changed(&mut self) {
@@ -1680,6 +1852,7 @@ impl Endpoint {
         room.version = s.version;
         room.members = s.members;
         room.banned = s.banned.into_iter().collect();
+        room.uniform = s.uniform;
         room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
         let present: HashSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
         room.chat_seen.retain(|k, _| present.contains(k));
@@ -1965,81 +2138,126 @@ impl Endpoint {
         }
     }
 
-    /// Sends one audio-sized datagram carrying a reception report, a ping, or both.
-    fn send_keepalive(&mut self, now: Instant, peer: PublicKey, ping: bool, report: Option<u16>) {
+    /// The slot length of our links now (PROTOCOL §5.1).
+    fn slot_period(&self) -> Duration {
+        let me = self.me;
+        let full_rate = self
+            .room
+            .as_ref()
+            .is_some_and(|r| r.uniform_now() || r.member(&me).is_some_and(|m| m.role.on_stage()));
+        Schedule::period(self.cfg.slot, self.cfg.listener_slot, full_rate)
+    }
+
+    /// The timer's slot: one datagram on every link that can carry one, with whatever
+    /// control it owes, else padding.
+    fn run_slot(&mut self, now: Instant) {
+        let reject_after = self.cfg.reject_after;
+        let peers: Vec<PublicKey> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.is_up(now, reject_after))
+            .map(|(k, _)| *k)
+            .collect();
+        for peer in peers {
+            self.send_control_slot(now, peer, reject_after, None);
+        }
+    }
+
+    /// Fills one slot to `peer` with the control it owes (a pong, a reception report, a
+    /// path proof or its answer, a ping when due, channel acks and segments) and sends
+    /// it, padded to the one size. Returns whether a datagram left.
+    fn send_control_slot(
+        &mut self,
+        now: Instant,
+        peer: PublicKey,
+        reject_after: Duration,
+        skipped: Option<u32>,
+    ) -> bool {
+        let keepalive = self.cfg.keepalive;
+        let route = self.route(now, &peer);
+        let token = self.rng.next_u64();
         let Some(link) = self.links.get_mut(&peer) else {
-            return;
+            return false;
         };
+        if !link.is_up(now, reject_after) {
+            return false;
+        }
+        // Path proofs ride only on the direct path they are about.
+        let direct = match route {
+            Some((hop, None)) if link.direct_hop() == Some(hop) => Some(hop),
+            _ => None,
+        };
+        if direct.is_none() {
+            // Proofs of a direct path we do not use: moot (the path checks probe it).
+            link.confirm_wanted = false;
+            link.answer_wanted = None;
+        }
         let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
-        if let Some(loss) = report {
+        if let Some(seq) = skipped {
+            frame::push_skipped(&mut plain, seq);
+        }
+        if let Some((id, since)) = link.pong_owed.take() {
+            let held = now.saturating_duration_since(since).as_millis();
+            frame::push_pong(&mut plain, id, u16::try_from(held).unwrap_or(u16::MAX));
+        }
+        if let Some(loss) = link.report_owed.take() {
             frame::push_report(&mut plain, loss);
         }
-        if ping {
+        if let Some(hop) = direct {
+            if let Some(t) = link.answer_wanted.take() {
+                frame::push_path(&mut plain, true, t);
+            } else if link.confirm_wanted {
+                link.confirm_wanted = false;
+                link.remember_challenge(Challenge {
+                    hop,
+                    token,
+                    sent: now,
+                });
+                frame::push_path(&mut plain, false, token);
+            }
+        }
+        if now >= link.next_ping {
             let id = link.next_ping_id;
             link.next_ping_id = link.next_ping_id.wrapping_add(1);
             link.ping = Some((id, now));
-            frame::push_probe(&mut plain, false, id);
+            link.next_ping = now + keepalive;
+            frame::push_ping(&mut plain, id);
         }
-        if plain.is_empty() {
-            return;
-        }
-        // A round-trip proof (or an answer to one) that is due rides along, so an idle
-        // link keeps its one datagram a second.
-        let route = self.route(now, &peer);
-        if let Some(link) = self.links.get_mut(&peer)
-            && let Some((hop, None)) = route
-            && link.direct_hop() == Some(hop)
-            && let Some(token) = link.answer_wanted.take()
-        {
-            frame::push_path(&mut plain, true, token);
-        }
-        if let Some(link) = self.links.get_mut(&peer)
-            && link.confirm_wanted
-            && let Some((hop, None)) = route
-            && link.direct_hop() == Some(hop)
-        {
-            link.confirm_wanted = false;
-            let token = self.rng.next_u64();
-            link.remember_challenge(Challenge {
-                hop,
-                token,
-                sent: now,
-            });
-            frame::push_path(&mut plain, false, token);
-        }
-        self.send_plain_to(now, peer, &mut plain, route);
+        let budget = wire::AUDIO_PLAINTEXT_LEN.saturating_sub(plain.len());
+        link.channel.write_frames(now, &mut plain, budget);
+        link.audio_run = 0;
+        self.send_plain_to(now, peer, &mut plain, route)
     }
 
-    fn send_pong(&mut self, now: Instant, peer: PublicKey, id: u32) {
-        let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
-        frame::push_probe(&mut plain, true, id);
-        self.send_plain(now, peer, &mut plain);
-    }
-
-    /// Sends whatever the reliable channels want to send (new data, retransmissions, acks).
+    /// After input or a command: nothing is sent here (everything waits for its slot);
+    /// a member whose roster update did not fit its channel gets the whole roster once
+    /// there is room, and paths are reported.
     fn flush(&mut self, now: Instant) {
-        let reject_after = self.cfg.reject_after;
-        let peers: Vec<PublicKey> = self.links.keys().copied().collect();
-        for peer in peers {
-            for _ in 0..MAX_BURST {
-                let Some(link) = self.links.get_mut(&peer) else {
-                    break;
-                };
-                if !link.is_up(now, reject_after) || !link.channel.wants_to_send(now) {
-                    break;
-                }
-                let mut plain = Vec::with_capacity(MAX_PLAINTEXT_LEN);
-                if link
-                    .channel
-                    .write_frames(now, &mut plain, MAX_PLAINTEXT_LEN)
-                    == 0
-                {
-                    break;
-                }
-                if !self.send_plain(now, peer, &mut plain) {
-                    break;
+        let i_host = self
+            .room
+            .as_ref()
+            .is_some_and(|r| r.host == self.me && r.phase == Phase::Open);
+        if i_host {
+            let stale: Vec<PublicKey> = self
+                .links
+                .iter()
+                .filter(|(_, l)| l.roster_resync && l.channel.queued_bytes() == 0)
+                .map(|(k, _)| *k)
+                .collect();
+            if let Some(state) = self.room.as_ref().map(|r| Message::State(r.state())) {
+                for peer in stale {
+                    if self.send_message(&peer, &state).is_ok()
+                        && let Some(l) = self.links.get_mut(&peer)
+                    {
+                        l.roster_resync = false;
+                    }
                 }
             }
+        }
+        if self.links.values().any(|l| l.current.is_some()) {
+            self.schedule.start(now);
+        } else {
+            self.schedule.stop();
         }
         self.report_paths(now);
     }
@@ -2286,6 +2504,15 @@ impl Endpoint {
 
     /// Sends a path challenge straight to `to`.
     fn send_challenge(&mut self, now: Instant, peer: PublicKey, to: Hop) {
+        // A challenge to where our slots go anyway rides in the next slot: an extra
+        // datagram on the flow would show on the wire.
+        if self.route(now, &peer) == Some((to, None))
+            && let Some(link) = self.links.get_mut(&peer)
+            && link.direct_hop() == Some(to)
+        {
+            link.confirm_wanted = true;
+            return;
+        }
         let token = self.rng.next_u64();
         let Some(link) = self.links.get_mut(&peer) else {
             return;
@@ -2328,7 +2555,7 @@ impl Endpoint {
         m.candidates.truncate(crate::roster::MAX_CANDIDATES);
         room.version += 1;
         let _ = self.send_message(&peer, &Message::Observed(addr));
-        self.broadcast_state();
+        self.broadcast_update(peer, false);
         self.emit_room_changed();
     }
 
@@ -2339,11 +2566,6 @@ impl Endpoint {
         let window = self.direct_window();
         let cfg = self.cfg.clone();
         let member = self.is_other_member(&peer);
-        let on_stage = self
-            .room
-            .as_ref()
-            .and_then(|r| r.member(&self.me))
-            .is_some_and(|m| m.role.on_stage());
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
@@ -2369,14 +2591,10 @@ impl Endpoint {
                 .back()
                 .is_some_and(|c| now < c.sent + cfg.probe_interval);
             if due && !recent {
-                // A stage member sends audio all the time, so its keepalives never come:
-                // the proof goes alone, one datagram among fifty a second. Anyone else's
-                // next keepalive carries it.
-                let busy = on_stage;
-                match link.direct_hop() {
-                    Some(hop) if busy => self.send_challenge(now, peer, hop),
-                    Some(_) => link.confirm_wanted = true,
-                    None => {}
+                // The next slot carries it (a stage member's link gives up an audio
+                // frame for it).
+                if link.direct_hop().is_some() {
+                    link.confirm_wanted = true;
                 }
             }
             return;
@@ -2554,7 +2772,7 @@ impl Endpoint {
             };
             let id = link.next_ping_id;
             link.next_ping_id = link.next_ping_id.wrapping_add(1);
-            frame::push_probe(&mut plain, false, id);
+            frame::push_ping(&mut plain, id);
             self.send_plain_to(now, peer, &mut plain, Some((hop, None)));
         }
     }
@@ -2599,6 +2817,9 @@ impl Endpoint {
         if let Some(since) = room.host_gone {
             at(since + self.cfg.peer_timeout * 3);
         }
+        if let Some(slot) = self.schedule.due() {
+            at(slot);
+        }
         for (peer, l) in &self.links {
             if let Some(r) = l.retry {
                 at(r.next);
@@ -2608,14 +2829,8 @@ impl Endpoint {
             }
             if let Some(s) = &l.current {
                 at(s.created + self.cfg.reject_after);
-                at(l.ping
-                    .map_or(l.last_send, |(_, sent)| sent.max(l.last_send))
-                    + self.cfg.keepalive);
                 if self.me < *peer && l.retry.is_none() && l.closing.is_none() {
                     at(s.created + self.cfg.rekey_after);
-                }
-                if let Some(c) = l.channel.poll_timeout() {
-                    at(c);
                 }
                 if room.phase == Phase::Open
                     && let Some(r) = l.report_next
@@ -2724,12 +2939,6 @@ impl Endpoint {
             }
             let timed_out = link.reported_up
                 && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout;
-            let ping_due = link.current.is_some()
-                && now
-                    >= link
-                        .ping
-                        .map_or(link.last_send, |(_, s)| s.max(link.last_send))
-                        + cfg.keepalive;
             let retry_due = link.retry.is_some_and(|r| now >= r.next);
             let path_due = open && link.path_check.is_some_and(|c| now >= c);
             let birthday_due = link
@@ -2752,8 +2961,10 @@ impl Endpoint {
             if retry_due {
                 self.start_handshake(now, peer);
             }
-            if ping_due || report.is_some() {
-                self.send_keepalive(now, peer, ping_due, report);
+            if let Some(loss) = report
+                && let Some(l) = self.links.get_mut(&peer)
+            {
+                l.report_owed = Some(loss);
             }
             if path_due {
                 self.maintain_path(now, peer);
@@ -2761,6 +2972,10 @@ impl Endpoint {
             if birthday_due {
                 self.step_birthday(now, peer);
             }
+        }
+        let period = self.slot_period();
+        if self.schedule.take_due(now, period) {
+            self.run_slot(now);
         }
         self.flush(now);
     }
@@ -2857,7 +3072,7 @@ mod tests {
             ending_with(&[REPORT_TYPE, 0xff, 0xff]), // 65535 ‰
             {
                 let mut p = vec![REPORT_TYPE, 0x03, 0xe9];
-                frame::push_probe(&mut p, false, 5);
+                frame::push_ping(&mut p, 5);
                 frame::pad(&mut p);
                 p
             },

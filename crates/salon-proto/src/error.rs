@@ -34,6 +34,10 @@ pub enum CommandError {
     /// An audio frame larger than an audio datagram carries.
     #[error("audio frame of {0} bytes is larger than the {max} allowed", max = crate::frame::MAX_AUDIO_FRAME)]
     AudioFrameTooLarge(usize),
+    /// More chat messages than the room allows in a short time (`allowance::CHAT_BURST`,
+    /// then one every `allowance::CHAT_EVERY`): the others would drop them.
+    #[error("you are sending chat messages too fast; wait a moment and send again")]
+    ChatTooFast,
     /// The reliable channel to a peer is full (the peer is not acknowledging).
     #[error("too much unsent data to a member; the connection may be failing")]
     Backlog,

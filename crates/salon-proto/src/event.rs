@@ -128,6 +128,9 @@ pub struct LinkStats {
     pub audio_received: u64,
     /// Audio frames the peer sent that never arrived (from sequence gaps).
     pub audio_lost: u64,
+    /// Audio frames the peer did not send us because their slot carried control
+    /// (PROTOCOL §5.1): concealed by the receiver, not counted as lost.
+    pub audio_skipped: u64,
     /// Reliable-channel retransmissions towards the peer.
     pub retransmissions: u64,
     /// Whether a session is up.

@@ -25,6 +25,9 @@ pub const PATH_CHALLENGE_TYPE: u8 = 0x07;
 /// A path response: `token u64` of the challenge it answers, sent back to where the
 /// challenge came from.
 pub const PATH_RESPONSE_TYPE: u8 = 0x08;
+/// Frame type: the audio frame with this sequence number was not sent to this peer (its
+/// slot carried control instead), so it does not count as lost.
+pub const SKIPPED_TYPE: u8 = 0x09;
 /// Largest loss a reception report may carry: 1000 tenths of a percent, all of it.
 pub const MAX_LOSS_PERMILLE: u16 = 1000;
 /// Bytes an audio frame adds around the codec bytes.
@@ -46,7 +49,14 @@ pub enum Frame<'a> {
     /// Round-trip probe.
     Ping(u32),
     /// Answer to a probe.
-    Pong(u32),
+    Pong {
+        /// The ping's id.
+        id: u32,
+        /// Milliseconds the answer waited for a slot (subtracted from the round trip).
+        held_ms: u16,
+    },
+    /// The sender's audio frame `seq` gave its slot to control: not a loss.
+    Skipped(u32),
     /// Reception report: audio loss from us the peer measured, in tenths of a percent.
     Report {
         /// Lost frames per thousand expected over the report interval (0..=1000).
@@ -75,14 +85,21 @@ pub fn parse(plaintext: &[u8]) -> Result<Vec<Frame<'_>>, DecodeError> {
                 frames.push(Frame::Audio { seq, data });
                 rest = r.rest();
             }
-            PING_TYPE | PONG_TYPE => {
+            PING_TYPE | SKIPPED_TYPE => {
+                let mut r = Reader::new(&rest[1..]);
+                let n = r.u32()?;
+                frames.push(if ty == PING_TYPE {
+                    Frame::Ping(n)
+                } else {
+                    Frame::Skipped(n)
+                });
+                rest = r.rest();
+            }
+            PONG_TYPE => {
                 let mut r = Reader::new(&rest[1..]);
                 let id = r.u32()?;
-                frames.push(if ty == PING_TYPE {
-                    Frame::Ping(id)
-                } else {
-                    Frame::Pong(id)
-                });
+                let held_ms = r.u16()?;
+                frames.push(Frame::Pong { id, held_ms });
                 rest = r.rest();
             }
             REPORT_TYPE => {
@@ -124,10 +141,23 @@ pub fn push_audio(out: &mut Vec<u8>, seq: u32, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-/// Appends a ping or pong.
-pub fn push_probe(out: &mut Vec<u8>, pong: bool, id: u32) {
-    out.push(if pong { PONG_TYPE } else { PING_TYPE });
+/// Appends a ping.
+pub fn push_ping(out: &mut Vec<u8>, id: u32) {
+    out.push(PING_TYPE);
     out.extend_from_slice(&id.to_be_bytes());
+}
+
+/// Appends a pong that waited `held_ms` for its slot.
+pub fn push_pong(out: &mut Vec<u8>, id: u32, held_ms: u16) {
+    out.push(PONG_TYPE);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&held_ms.to_be_bytes());
+}
+
+/// Appends a note that audio frame `seq` was not sent to this peer.
+pub fn push_skipped(out: &mut Vec<u8>, seq: u32) {
+    out.push(SKIPPED_TYPE);
+    out.extend_from_slice(&seq.to_be_bytes());
 }
 
 /// Appends a path challenge or response.
@@ -167,8 +197,9 @@ mod tests {
     fn frames_round_trip_and_padding_ends_the_list() {
         let mut pt = Vec::new();
         push_audio(&mut pt, 42, &[7; 100]);
-        push_probe(&mut pt, false, 9);
-        push_probe(&mut pt, true, 10);
+        push_ping(&mut pt, 9);
+        push_pong(&mut pt, 10, 300);
+        push_skipped(&mut pt, 41);
         channel::Frame::Ack { next: 3, bits: 1 }.encode(&mut pt);
         assert!(pad(&mut pt));
         assert_eq!(pt.len(), 160);
@@ -181,7 +212,11 @@ mod tests {
                     data: &[7; 100]
                 },
                 Frame::Ping(9),
-                Frame::Pong(10),
+                Frame::Pong {
+                    id: 10,
+                    held_ms: 300
+                },
+                Frame::Skipped(41),
                 Frame::Channel(channel::Frame::Ack { next: 3, bits: 1 }),
             ]
         );
@@ -224,7 +259,7 @@ mod tests {
     fn reception_report_round_trips_and_shares_the_audio_size() {
         let mut pt = Vec::new();
         push_report(&mut pt, 200);
-        push_probe(&mut pt, false, 3);
+        push_ping(&mut pt, 3);
         assert_eq!(pt, [REPORT_TYPE, 0, 200, PING_TYPE, 0, 0, 0, 3]);
         assert!(pad(&mut pt));
         assert_eq!(pt.len(), AUDIO_PLAINTEXT_LEN);

@@ -4,6 +4,7 @@
 //! reads, no OS randomness, no audio, no storage: the `salon-node` crate drives an
 //! [`Endpoint`] from a UDP socket and a timer. See `docs/PROTOCOL.md` for the wire format.
 
+pub mod allowance;
 pub mod channel;
 pub mod codec;
 pub mod config;
@@ -21,11 +22,12 @@ pub mod path;
 pub mod replay;
 pub mod roster;
 pub mod safety_code;
+pub mod schedule;
 pub mod session;
 pub mod sim;
 pub mod wire;
 
-pub use config::Config;
+pub use config::{Config, UNIFORM_RATE_MAX_MEMBERS};
 pub use endpoint::{Endpoint, Transmit};
 pub use error::CommandError;
 pub use event::{Event, InviteChange, JoinFailure, LeftReason, LinkStats, RoomView};

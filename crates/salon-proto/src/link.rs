@@ -143,6 +143,25 @@ pub struct Link {
     pub relay_recv: Option<Instant>,
     /// Since when the peer has been sending through the relay without a break.
     pub relay_since: Option<Instant>,
+    /// A ping from the peer to answer in our next slot (the latest one), and when it came.
+    pub pong_owed: Option<(u32, Instant)>,
+    /// A reception report to carry in our next slot.
+    pub report_owed: Option<u16>,
+    /// When our next ping is due (it rides in a slot; one a keepalive interval).
+    pub next_ping: Instant,
+    /// Audio frames sent in a row since a slot last went to control (`schedule::STEAL_GAP`).
+    pub audio_run: u32,
+    /// A roster update for this member did not fit its channel: the next slot with room
+    /// sends the whole roster instead (host only).
+    pub roster_resync: bool,
+}
+
+/// A reliable channel whose segments fit a slot (`schedule::SEGMENT_DATA`).
+fn slot_channel() -> ReliableChannel {
+    ReliableChannel::new(ChannelConfig {
+        max_segment_data: crate::schedule::SEGMENT_DATA,
+        ..ChannelConfig::default()
+    })
 }
 
 impl Link {
@@ -156,7 +175,7 @@ impl Link {
             pending: None,
             retry: None,
             cookie: None,
-            channel: ReliableChannel::new(ChannelConfig::default()),
+            channel: slot_channel(),
             addr: None,
             socket: MAIN_SOCKET,
             candidates: Vec::new(),
@@ -187,6 +206,11 @@ impl Link {
             answer_wanted: None,
             relay_recv: None,
             relay_since: None,
+            pong_owed: None,
+            report_owed: None,
+            next_ping: now,
+            audio_run: 0,
+            roster_resync: false,
         }
     }
 
@@ -195,6 +219,16 @@ impl Link {
         self.current
             .as_mut()
             .filter(|s| now.saturating_duration_since(s.created) < reject_after)
+    }
+
+    /// Whether control is waiting for a slot: what a stage member's link may give up an
+    /// audio frame for.
+    pub fn control_waiting(&self, now: Instant) -> bool {
+        // A pong only rides along: the answer says how long it waited.
+        self.report_owed.is_some()
+            || self.answer_wanted.is_some()
+            || self.confirm_wanted
+            || self.channel.wants_to_send(now)
     }
 
     /// Whether a session can carry data now.
@@ -315,12 +349,26 @@ impl Link {
     /// Counts one audio frame with sequence number `seq` from the peer, and starts the
     /// reception-report clock with the first one.
     pub fn count_audio(&mut self, now: Instant, seq: u32, report_interval: Duration) {
+        self.account_audio(now, seq, report_interval, true);
+    }
+
+    /// Notes that the peer's audio frame `seq` gave its slot to control: neither
+    /// received nor lost (a gap it filled was counted lost and is cancelled).
+    pub fn skip_audio(&mut self, now: Instant, seq: u32, report_interval: Duration) {
+        self.account_audio(now, seq, report_interval, false);
+    }
+
+    fn account_audio(&mut self, now: Instant, seq: u32, report_interval: Duration, received: bool) {
         if self.report_next.is_none() {
             self.report_next = Some(now + report_interval);
             self.report_base = (self.stats.audio_received, self.stats.audio_lost);
         }
+        if received {
+            self.stats.audio_received += 1;
+        } else {
+            self.stats.audio_skipped += 1;
+        }
         let st = &mut self.stats;
-        st.audio_received += 1;
         match self.audio_high {
             Some(h) if seq.wrapping_sub(h) as i32 > 0 => {
                 st.audio_lost += u64::from(seq.wrapping_sub(h) - 1);
@@ -350,7 +398,7 @@ impl Link {
 
     /// Restarts the reliable channel (the peer restarted and lost its side of it).
     pub fn reset_channel(&mut self) {
-        self.channel = ReliableChannel::new(ChannelConfig::default());
+        self.channel = slot_channel();
         self.audio_high = None;
     }
 }

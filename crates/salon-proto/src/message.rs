@@ -67,6 +67,9 @@ pub struct RoomState {
     pub members: Vec<Member>,
     /// Keys removed from the room: whoever hosts next keeps refusing them.
     pub banned: Vec<PublicKey>,
+    /// The host's uniform-rate setting: every member sends at the stage rate while the
+    /// room has at most `UNIFORM_RATE_MAX_MEMBERS` members (PROTOCOL §5.1).
+    pub uniform: bool,
 }
 
 impl std::fmt::Debug for RoomState {
@@ -91,6 +94,17 @@ pub enum Message {
     },
     /// Host → members: the room as it is now.
     State(RoomState),
+    /// Host → members: one member's entry changed (hand, mute, role, name, addresses)
+    /// or a member joined; the roster moves from `version - 1` to `version` in the same
+    /// epoch. A delta keeps a hand raise or a mute to one slot instead of a whole roster.
+    Update {
+        /// Epoch the update belongs to.
+        epoch: u64,
+        /// Roster version after the update.
+        version: u64,
+        /// The member's new entry (added if the key is not in the roster).
+        member: Member,
+    },
     /// Member → host: raise (true) or lower (false) my hand.
     SetHand(bool),
     /// Member → host: my microphone is muted (true) or live (false).
@@ -174,6 +188,7 @@ const RELAY_READY: u8 = 12;
 const RELAY_ASK: u8 = 13;
 const RELAY_TO: u8 = 14;
 const RELAY_FROM: u8 = 15;
+const UPDATE: u8 = 16;
 
 /// Largest datagram a [`Message::RelayTo`] or [`Message::RelayFrom`] carries: a handshake initiation.
 pub const MAX_RELAYED_LEN: usize = crate::wire::INIT_LEN;
@@ -204,6 +219,15 @@ impl Message {
                 for k in s.banned.iter().take(MAX_BANNED_ON_WIRE) {
                     w.bytes(k.as_bytes());
                 }
+                w.bool(s.uniform);
+            }
+            Message::Update {
+                epoch,
+                version,
+                member,
+            } => {
+                w.u8(UPDATE).u64(*epoch).u64(*version);
+                member.encode(&mut w);
             }
             Message::SetHand(b) => {
                 w.u8(SET_HAND).bool(*b);
@@ -285,6 +309,7 @@ impl Message {
                 let banned = (0..b)
                     .map(|_| r.array().map(PublicKey))
                     .collect::<Result<_, _>>()?;
+                let uniform = r.bool()?;
                 Message::State(RoomState {
                     title,
                     epoch,
@@ -292,8 +317,14 @@ impl Message {
                     version,
                     members,
                     banned,
+                    uniform,
                 })
             }
+            UPDATE => Message::Update {
+                epoch: r.u64()?,
+                version: r.u64()?,
+                member: Member::decode(&mut r)?,
+            },
             SET_HAND => Message::SetHand(r.bool()?),
             SET_MUTED => Message::SetMuted(r.bool()?),
             MODERATE => Message::Moderate {
@@ -360,6 +391,7 @@ mod tests {
                     joined: 0,
                 }],
                 banned: vec![PublicKey([9; 32])],
+                uniform: true,
             }),
             Message::SetHand(true),
             Message::SetMuted(false),
@@ -393,6 +425,19 @@ mod tests {
             Message::RelayFrom {
                 peer: PublicKey([7; 32]),
                 datagram: vec![2; 341],
+            },
+            Message::Update {
+                epoch: 3,
+                version: 10,
+                member: Member {
+                    key: PublicKey([8; 32]),
+                    name: "Bo".into(),
+                    role: Role::Listener,
+                    hand_raised: true,
+                    muted: false,
+                    candidates: vec!["192.0.2.1:5".parse().unwrap()],
+                    joined: 2,
+                },
             },
         ]
     }

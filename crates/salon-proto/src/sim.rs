@@ -76,6 +76,8 @@ pub struct Captured {
     pub bytes: Vec<u8>,
     /// Produced by `send_audio`.
     pub audio: bool,
+    /// When it was sent (simulated time).
+    pub at: Instant,
 }
 
 /// A datagram on its way: arrival time, tie-break sequence, destination address, source
@@ -346,6 +348,7 @@ impl Net {
                 to: t.destination,
                 bytes: t.contents.clone(),
                 audio,
+                at: self.now,
             });
             if !self.nodes[i].alive {
                 continue;

@@ -123,8 +123,9 @@ fn vectors() -> BTreeMap<&'static str, String> {
         data: &Message::SetHand(true).encode(),
     }
     .encode(&mut control);
-    frame::push_probe(&mut control, false, 9);
-    frame::push_probe(&mut control, true, 8);
+    frame::push_ping(&mut control, 9);
+    frame::push_pong(&mut control, 8, 12);
+    frame::push_skipped(&mut control, 77);
     assert!(frame::pad(&mut control));
     v.insert("plaintext.control", hex(&control));
     v.insert(
@@ -135,7 +136,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
     // A reception report riding with a ping, from the listener to the speaker: audio-sized.
     let mut report = Vec::new();
     frame::push_report(&mut report, 200);
-    frame::push_probe(&mut report, false, 10);
+    frame::push_ping(&mut report, 10);
     assert!(frame::pad(&mut report));
     assert_eq!(
         frame::parse(&report).unwrap(),
@@ -155,7 +156,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
 
     // A keepalive carrying a path challenge and the answer to the peer's: audio-sized.
     let mut path = Vec::new();
-    frame::push_probe(&mut path, false, 11);
+    frame::push_ping(&mut path, 11);
     frame::push_path(&mut path, false, 0x0102_0304_0506_0708);
     frame::push_path(&mut path, true, 0x1112_1314_1516_1718);
     assert!(frame::pad(&mut path));
@@ -244,7 +245,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
         candidates: vec!["192.0.2.1:4433".parse().unwrap()],
         joined: 2,
     };
-    let messages: [(&str, Message); 15] = [
+    let messages: [(&str, Message); 16] = [
         (
             "message.hello",
             Message::Hello {
@@ -259,8 +260,9 @@ fn vectors() -> BTreeMap<&'static str, String> {
                 epoch: 5,
                 epoch_secret: EPOCH_SECRET,
                 version: 2,
-                members: vec![member],
+                members: vec![member.clone()],
                 banned: vec![host.public_key()],
+                uniform: true,
             }),
         ),
         ("message.set_hand", Message::SetHand(true)),
@@ -311,6 +313,14 @@ fn vectors() -> BTreeMap<&'static str, String> {
             Message::RelayTo {
                 peer: host.public_key(),
                 datagram: resp.clone(),
+            },
+        ),
+        (
+            "message.update",
+            Message::Update {
+                epoch: 5,
+                version: 3,
+                member: member.clone(),
             },
         ),
         (

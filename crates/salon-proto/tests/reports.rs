@@ -156,22 +156,55 @@ fn two_speakers_report_to_each_other_though_neither_ever_idles() {
     }
 }
 
+/// Datagrams `from` sent `to` in the capture from index `before`, each asserted 189 bytes.
+fn datagrams(net: &Net, before: usize, from: usize, to: usize) -> usize {
+    let (from, to) = (net.nodes[from].addr, net.nodes[to].addr);
+    net.captured[before..]
+        .iter()
+        .filter(|c| c.from == from && c.to == to)
+        .inspect(|c| assert_eq!(c.bytes.len(), 189, "every slot is audio-sized"))
+        .count()
+}
+
 #[test]
-fn reports_replace_keepalives_so_a_listener_still_sends_one_datagram_a_second() {
-    let (mut net, ids) = room(37, 2, 0.0, 0);
-    let (host, listener) = (ids[0], ids[1]);
+fn reports_ride_in_a_listeners_slots_so_its_rate_stays_constant() {
+    // Without uniform rates a listener sends one datagram per listener slot (250 ms);
+    // its reports take no datagram of their own.
+    let mut net = Net::new(37);
+    let cfg = salon_proto::Config {
+        uniform_rate: false,
+        ..salon_proto::Config::default()
+    };
+    let host = net.add_with("host", cfg.clone());
+    let listener = net.add_with("listener", cfg);
+    let invite = net.host(host, "Reports").unwrap();
+    net.join(listener, &invite).unwrap();
     net.nodes[host].speaking = true;
     net.run_for(SECS(5));
-    let (from, to) = (net.nodes[listener].addr, net.nodes[host].addr);
     let before = net.captured.len();
     let since = net.events(host).len();
     net.run_for(SECS(30));
-    let sent = net.captured[before..]
-        .iter()
-        .filter(|c| c.from == from && c.to == to)
-        .inspect(|c| assert_eq!(c.bytes.len(), 189, "a report is audio-sized"))
-        .count();
-    // Pings alone would be 30; pings plus separate reports would be 45.
-    assert!((29..=32).contains(&sent), "{sent} datagrams in 30 s");
+    let sent = datagrams(&net, before, listener, host);
+    assert!((119..=121).contains(&sent), "{sent} datagrams in 30 s");
     assert!(reports(&net, host, since).len() >= 14);
+}
+
+#[test]
+fn in_a_uniform_rate_room_a_listener_sends_exactly_as_often_as_a_speaker() {
+    let (mut net, ids) = room(38, 3, 0.0, 0);
+    let (host, listener, other) = (ids[0], ids[1], ids[2]);
+    net.nodes[host].speaking = true;
+    net.run_for(SECS(5));
+    let before = net.captured.len();
+    net.run_for(SECS(30));
+    // 30 s of 20 ms slots.
+    let speaker = datagrams(&net, before, host, listener);
+    let heard = datagrams(&net, before, listener, host);
+    let idle = datagrams(&net, before, listener, other);
+    for n in [speaker, heard, idle] {
+        assert!(
+            (1499..=1501).contains(&n),
+            "{speaker} {heard} {idle} datagrams in 30 s"
+        );
+    }
 }
