@@ -244,7 +244,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
         candidates: vec!["192.0.2.1:4433".parse().unwrap()],
         joined: 2,
     };
-    let messages: [(&str, Message); 15] = [
+    let messages: [(&str, Message); 18] = [
         (
             "message.hello",
             Message::Hello {
@@ -319,6 +319,20 @@ fn vectors() -> BTreeMap<&'static str, String> {
                 peer: joiner.public_key(),
                 datagram: resp.clone(),
             },
+        ),
+        (
+            "message.stage_invite",
+            Message::StageInvite {
+                by: host.public_key(),
+            },
+        ),
+        (
+            "message.stage_answer.accept",
+            Message::StageAnswer { accept: true },
+        ),
+        (
+            "message.stage_answer.decline",
+            Message::StageAnswer { accept: false },
         ),
     ];
     for (name, m) in messages {
