@@ -314,6 +314,8 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
         "audience" | "demote" => moderate(Action::MoveToAudience),
         "moderator" => moderate(Action::MakeModerator),
         "kick" | "remove" => moderate(Action::Remove),
+        "accept" => Ok(Command::AnswerStageInvite { accept: true }),
+        "decline" => Ok(Command::AnswerStageInvite { accept: false }),
         "say" => need("some text").map(Command::Chat),
         "leave" => Ok(Command::Leave),
         "end" => Ok(Command::EndRoom),
@@ -334,7 +336,7 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
             }
         }
         _ => Err(format!(
-            "unknown command \"{word}\"; try mute, unmute, hand, lower, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, revoke, leave, end"
+            "unknown command \"{word}\"; try mute, unmute, hand, lower, accept, decline, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, revoke, leave, end"
         )),
     })
 }
@@ -439,6 +441,12 @@ fn print_event(ev: &NodeEvent, json: bool) {
         }
         NodeEvent::RoleChanged { role } => format!("you are now a {role}"),
         NodeEvent::MutedByModerator => "a moderator muted you; type `unmute` to speak again".into(),
+        NodeEvent::StageInvited { name, .. } => {
+            format!("{name} invites you to the stage: type `accept` or `decline`")
+        }
+        NodeEvent::StageInviteDeclined { name, .. } => {
+            format!("{name} declined the invitation to the stage")
+        }
         NodeEvent::Chat { name, text, .. } => format!("<{name}> {text}"),
         NodeEvent::HostChanged {
             invite: Some(inv), ..
