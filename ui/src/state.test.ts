@@ -33,7 +33,7 @@ const room = (over: Partial<RoomInfo> = {}): RoomInfo => ({
 
 describe("reduce", () => {
   it("a stage invitation opens a prompt naming the moderator and changes no role", () => {
-    const listening = reduce(initial, { event: "joined", room: room({ members: [room().members[0], { ...room().members[1], me: true }].map((m, i) => ({ ...m, me: i === 1 })) }) });
+    const listening = reduce(initial, { event: "joined", room: room({ members: room().members.map((m) => ({ ...m, me: m.key === "bb" })) }) });
     const s = reduce({ ...listening, menu: "aa" }, { event: "stage_invited", key: "aa", name: "Ada" });
     expect(s.dialog).toEqual({ kind: "stage_invite", key: "aa", name: "Ada" });
     expect(s.menu).toBeUndefined();

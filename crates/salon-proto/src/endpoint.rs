@@ -3284,4 +3284,27 @@ mod tests {
         net.run_for(Duration::from_secs(2));
         assert_eq!(invitations(&net, b), vec![kh]);
     }
+
+    #[test]
+    fn a_departed_listeners_invitation_is_forgotten_and_lapsed_ones_go_with_the_next_invite() {
+        let (mut net, ids) = stage_room(59, 4);
+        let (h, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
+        let pending = |net: &Net| net.nodes[h].ep.room.as_ref().unwrap().stage_invites.len();
+        for who in [a, b] {
+            let k = net.key(who);
+            net.with(h, |ep, now| ep.moderate(now, k, Action::InviteToStage))
+                .unwrap();
+        }
+        assert_eq!(pending(&net), 2);
+        net.with(a, |ep, now| ep.leave(now)).unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| pending(n) == 1));
+        // b's invitation lapses; the next one sent (to c) clears it out.
+        net.run_for(STAGE_INVITE_LIFETIME);
+        assert_eq!(pending(&net), 1);
+        let kc = net.key(c);
+        net.with(h, |ep, now| ep.moderate(now, kc, Action::InviteToStage))
+            .unwrap();
+        let room = net.nodes[h].ep.room.as_ref().unwrap();
+        assert_eq!(room.stage_invites.keys().collect::<Vec<_>>(), vec![&kc]);
+    }
 }
