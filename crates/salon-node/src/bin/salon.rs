@@ -408,6 +408,14 @@ fn print_event(ev: &NodeEvent, json: bool) {
         }
         return;
     }
+    if let Some(text) = event_text(ev) {
+        out(&text);
+    }
+}
+
+/// The line a person reads for `ev`; `None` for the frequent figures (levels, links) and
+/// link chatter, which only scripts (`--events json`) want.
+fn event_text(ev: &NodeEvent) -> Option<String> {
     let text = match ev {
         NodeEvent::Listening { addr } => format!("listening on {addr}"),
         NodeEvent::Hosting { invite } => format!("invite: {invite}"),
@@ -488,9 +496,9 @@ fn print_event(ev: &NodeEvent, json: bool) {
         | NodeEvent::Links { .. }
         | NodeEvent::LinkUp { .. }
         | NodeEvent::LinkDown { .. }
-        | NodeEvent::FirstAudio { .. } => return,
+        | NodeEvent::FirstAudio { .. } => return None,
     };
-    out(&text);
+    Some(text)
 }
 
 fn history(dir: &Path, pass_file: Option<&Path>, limit: u32) -> Result<(), String> {
@@ -567,6 +575,26 @@ mod tests {
             "plain <Ada> héllo 👋"
         );
         assert_eq!(terminal_safe("two\nlines"), "two\nlines");
+    }
+
+    #[test]
+    fn a_stage_invitation_is_printed_with_how_to_answer_it_and_accept_or_decline_answers() {
+        let ev = NodeEvent::StageInvited {
+            key: "ab".into(),
+            name: "Ada".into(),
+        };
+        assert_eq!(
+            event_text(&ev).as_deref(),
+            Some("Ada invites you to the stage: type `accept` or `decline`")
+        );
+        assert!(matches!(
+            parse_action("accept"),
+            Some(Ok(Command::AnswerStageInvite { accept: true }))
+        ));
+        assert!(matches!(
+            parse_action(" decline "),
+            Some(Ok(Command::AnswerStageInvite { accept: false }))
+        ));
     }
 
     #[test]
