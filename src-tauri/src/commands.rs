@@ -220,6 +220,15 @@ pub async fn moderate(
         .map(drop)
 }
 
+/// Accepts (true) or declines (false) the stage invitation we were shown.
+#[tauri::command]
+#[specta::specta]
+pub async fn answer_stage_invite(state: State<'_, AppState>, accept: bool) -> Result<(), ApiError> {
+    run(&state, Command::AnswerStageInvite { accept })
+        .await
+        .map(drop)
+}
+
 /// Sends a chat line.
 #[tauri::command]
 #[specta::specta]

@@ -36,6 +36,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::set_muted,
             commands::set_hand,
             commands::moderate,
+            commands::answer_stage_invite,
             commands::send_chat,
             commands::set_peer_volume,
             commands::verify_contact,

@@ -136,6 +136,9 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
         "{} button[data-op=invite_to_stage]",
         person("audience", "Cli-Hopper")
     ));
+    // The peer's hand is down, so it is asked first; it says yes.
+    peer.wait("the stage invitation", |v| v["event"] == "stage_invited");
+    peer.say("accept");
     peer.wait("promotion", |v| {
         v["event"] == "role_changed" && v["role"] == "speaker"
     });
@@ -338,11 +341,13 @@ fn two_apps_share_a_room_chat_promote_speak_and_leave() {
                 .filter(|t| t.contains("thanks, Ada"))
         });
 
-        step!("A promotes B; B is told, and B's tone lights B's ring in A's window");
+        step!("A invites B; B accepts in its prompt, and B's tone lights B's ring in A's window");
         a.click(&format!(
             "{} button[data-op=invite_to_stage]",
             person("audience", "Bea")
         ));
+        b.wait_for("[data-dialog=stage_invite]");
+        b.click("[data-action=stage-answer][data-accept=true]");
         b.wait_for(&person("stage", "Bea (you)"));
         b.wait_for("button[data-action=mute][aria-pressed=false]");
         a.wait_for(&person("stage", "Bea"));

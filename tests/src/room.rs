@@ -237,6 +237,7 @@ pub fn gather(bed: &Bed, ns: [&str; 3], cast: [(&str, f64); 3], title: &str, map
     let mut ada = Salon::join(bed, ns[1], &root, cast[1].0, &invite, &tone(1));
     ada.wait("joined", HEAR_LIMIT, |v| v["event"] == "joined");
     host.say(&format!("promote {}", cast[1].0));
+    ada.accept_stage_invite(HEAR_LIMIT);
     ada.wait_until("on stage", HEAR_LIMIT, |s| s.on_stage(cast[1].0));
     step!(
         tag,
@@ -248,6 +249,8 @@ pub fn gather(bed: &Bed, ns: [&str; 3], cast: [(&str, f64); 3], title: &str, map
     bo.wait("joined", HEAR_LIMIT, |v| v["event"] == "joined");
     host.say(&format!("promote {}", cast[2].0));
     let promoted = Instant::now();
+    // Bo says yes at once; the time to hear everyone counts from the host's action.
+    bo.accept_stage_invite(HEAR_LIMIT);
     let everyone = pump_all(
         &mut [&mut host, &mut ada, &mut bo],
         HEAR_LIMIT,

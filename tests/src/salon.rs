@@ -166,6 +166,15 @@ impl Salon {
         self.stdin.flush().expect("flush salon stdin");
     }
 
+    /// Waits for a stage invitation (`promote NAME` on a moderator asks first) and
+    /// accepts it, as someone pressing "Accept" at once would.
+    pub fn accept_stage_invite(&mut self, limit: Duration) {
+        self.wait("a stage invitation", limit, |v| {
+            v["event"] == "stage_invited"
+        });
+        self.say("accept");
+    }
+
     /// The invite a hosting node printed.
     pub fn invite(&mut self) -> String {
         self.wait("its invite", Duration::from_secs(15), |v| {

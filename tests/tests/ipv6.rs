@@ -64,6 +64,7 @@ fn a_host_with_only_ipv6_is_joined_and_heard_over_its_global_ipv6_address() {
         s.joined_at().is_some()
     });
     host.say("promote Ivo");
+    member.accept_stage_invite(Duration::from_secs(15));
     let mut nodes = [&mut host, &mut member];
     let heard = pump_all(&mut nodes, Duration::from_secs(15), all_hear_all);
     assert!(

@@ -302,6 +302,36 @@ describe("people in a room", () => {
     expect(document.activeElement).toBe($("[data-action=menu][data-target=bb]"));
   });
 
+  it("a stage invitation prompts, and Accept answers yes to the node", async () => {
+    await mount({ answer_stage_invite: () => null });
+    emitNode({ event: "joined", room: roomInfo("listener") });
+    emitNode({ event: "stage_invited", key: "aa", name: "Ada" });
+    await flush();
+    expect($("[data-testid=stage-invite]")?.textContent).toBe("Ada invites you to speak. Your microphone will turn on.");
+    // Focus starts on Decline: a stray Enter must not open the microphone.
+    expect(document.activeElement?.textContent).toBe("Decline");
+    expect(sent("answer_stage_invite")).toEqual([]);
+    click("[data-action=stage-answer][data-accept=true]");
+    await flush();
+    expect(sent("answer_stage_invite")).toEqual([{ accept: true }]);
+    expect($("[role=dialog]")).toBeNull();
+  });
+
+  it("Decline, or dismissing the stage prompt, answers no", async () => {
+    await mount({ answer_stage_invite: () => null });
+    emitNode({ event: "joined", room: roomInfo("listener") });
+    emitNode({ event: "stage_invited", key: "aa", name: "Ada" });
+    await flush();
+    click("[data-action=stage-answer][data-accept=false]");
+    await flush();
+    emitNode({ event: "stage_invited", key: "aa", name: "Ada" });
+    await flush();
+    key("keydown", "Escape");
+    await flush();
+    expect(sent("answer_stage_invite")).toEqual([{ accept: false }, { accept: false }]);
+    expect($("[role=dialog]")).toBeNull();
+  });
+
   it("moderator actions in the menu call moderate with the target", async () => {
     await mount({ moderate: () => null });
     emitNode({ event: "joined", room: roomInfo("host") });

@@ -104,7 +104,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     }
     // Focus follows dialogs and menus in and back out.
     if (!hadDialog && state.dialog) {
-      root.querySelector<HTMLElement>(".dialog .dialog-actions button, .dialog button")?.focus();
+      (root.querySelector<HTMLElement>(".dialog [data-autofocus]") ?? root.querySelector<HTMLElement>(".dialog .dialog-actions button, .dialog button"))?.focus();
     } else if (hadDialog && !state.dialog) {
       if (opener?.isConnected) opener.focus();
       opener = null;
@@ -336,6 +336,13 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
 
   // ——— Clicks ———
 
+  /** Closes the open dialog; dismissing a stage invitation declines it, so the inviter is not left waiting. */
+  function closeDialog() {
+    const declining = state.dialog?.kind === "stage_invite";
+    set({ ...state, dialog: undefined });
+    if (declining) void attempt(() => api.answerStageInvite(false));
+  }
+
   async function act(action: string, el: HTMLElement) {
     const mine = me(state);
     const target = el.dataset.target ?? "";
@@ -386,7 +393,10 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
         return set(verified(state, target, on));
       }
       case "close-dialog":
-        return set({ ...state, dialog: undefined });
+        return closeDialog();
+      case "stage-answer":
+        set({ ...state, dialog: undefined });
+        return api.answerStageInvite(el.dataset.accept === "true");
       case "open-history":
         return openHistory(Number(el.dataset.room));
       case "history-more":
@@ -407,7 +417,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
 
   on<MouseEvent>(root, "click", (ev) => {
     const t = ev.target as HTMLElement;
-    if (t.matches("[data-overlay]")) return set({ ...state, dialog: undefined });
+    if (t.matches("[data-overlay]")) return closeDialog();
     // A click outside an open person menu closes it.
     if (state.menu && !t.closest(".popover") && !t.closest("[data-action=menu]")) set({ ...state, menu: undefined });
     const navEl = t.closest<HTMLElement>("[data-nav]");
@@ -445,7 +455,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       return;
     }
     if (ev.key === "Escape") {
-      if (state.dialog) return set({ ...state, dialog: undefined });
+      if (state.dialog) return closeDialog();
       if (state.menu) {
         const key = state.menu;
         set({ ...state, menu: undefined });

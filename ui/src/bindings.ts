@@ -31,6 +31,8 @@ export const commands = {
 	setHand: (raised: boolean) => __TAURI_INVOKE<null>("set_hand", { raised }),
 	/**  A moderator action on someone (by hex key). */
 	moderate: (target: string, action: ActionName) => __TAURI_INVOKE<null>("moderate", { target, action }),
+	/**  Accepts (true) or declines (false) the stage invitation we were shown. */
+	answerStageInvite: (accept: boolean) => __TAURI_INVOKE<null>("answer_stage_invite", { accept }),
 	/**  Sends a chat line. */
 	sendChat: (text: string) => __TAURI_INVOKE<null>("send_chat", { text }),
 	/**  Volume of one person (by hex key), 0–2. */
@@ -74,7 +76,7 @@ export const EVENT = "salon://event" as const;
  *  UI's spelling is generated from here rather than written again by hand.
  */
 export type ActionName = 
-/**  Bring an audience member on stage. */
+/**  Invite an audience member on stage (asked first unless their hand is up). */
 "invite_to_stage" | 
 /**  Send a speaker back to the audience. */
 "move_to_audience" | 
@@ -255,6 +257,26 @@ room: RoomInfo } |
 role: RoleName } | 
 /**  A moderator muted us. */
 { event: "muted_by_moderator" } | 
+/**
+ *  A moderator invites us on stage. Nothing changes until we answer with
+ *  [`Command::AnswerStageInvite`] (within a minute): the microphone stays off the air.
+ */
+{ event: "stage_invited"; 
+/**  Hex key of the moderator who invited us. */
+key: string; 
+/**  Their display name. */
+name: string } | 
+/**
+ *  We host the room and a listener declined a stage invitation (ours or a
+ *  moderator's).
+ */
+{ event: "stage_invite_declined"; 
+/**  Hex key of the listener who declined. */
+key: string; 
+/**  Their display name. */
+name: string; 
+/**  Hex key of whoever sent the invitation. */
+by: string } | 
 /**  A chat line. */
 { event: "chat"; 
 /**  Sender's hex key. */

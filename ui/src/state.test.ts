@@ -32,6 +32,32 @@ const room = (over: Partial<RoomInfo> = {}): RoomInfo => ({
 });
 
 describe("reduce", () => {
+  it("a stage invitation opens a prompt naming the moderator and changes no role", () => {
+    const listening = reduce(initial, { event: "joined", room: room({ members: room().members.map((m) => ({ ...m, me: m.key === "bb" })) }) });
+    const s = reduce({ ...listening, menu: "aa" }, { event: "stage_invited", key: "aa", name: "Ada" });
+    expect(s.dialog).toEqual({ kind: "stage_invite", key: "aa", name: "Ada" });
+    expect(s.menu).toBeUndefined();
+    expect(s.room).toBe(listening.room);
+  });
+
+  it("the stage prompt closes once we are on stage, when we leave, or when the host changes", () => {
+    const asked: UiState = { ...reduce(initial, { event: "joined", room: room() }), dialog: { kind: "stage_invite", key: "aa", name: "Ada" } };
+    const meListening = room({ members: room().members.map((m) => ({ ...m, me: m.key === "bb" })) });
+    const still = reduce(asked, { event: "room", room: meListening });
+    expect(still.dialog?.kind).toBe("stage_invite");
+    const onStage = room({ members: meListening.members.map((m) => (m.key === "bb" ? { ...m, role: "speaker" as const } : m)) });
+    expect(reduce(still, { event: "room", room: onStage }).dialog).toBeUndefined();
+    expect(reduce(still, { event: "left", reason: "ended" }).dialog).toBeUndefined();
+    expect(reduce(still, { event: "host_changed", host: "cc", invite: null }).dialog).toBeUndefined();
+    // Other dialogs stay open on a host change.
+    expect(reduce({ ...still, dialog: { kind: "invite" } }, { event: "host_changed", host: "cc", invite: null }).dialog).toEqual({ kind: "invite" });
+  });
+
+  it("a declined invitation is told to the host in a toast", () => {
+    const s = reduce(reduce(initial, { event: "joined", room: room() }), { event: "stage_invite_declined", key: "bb", name: "Bo", by: "aa" });
+    expect(s.toasts).toContain("Bo declined the invitation to speak");
+  });
+
   it("joining a room shows the room with its stage and audience", () => {
     const s = reduce(initial, { event: "joined", room: room() });
     expect(s.screen).toBe("room");

@@ -11,7 +11,8 @@ export type Loaded<T> = { status: "loading" } | { status: "ok"; value: T } | { s
 export interface HistoryList { rooms: HistoryRoom[]; more: boolean; loading: boolean; error?: string }
 export interface HistoryDetail { room: HistoryRoom; messages: HistoryMessage[]; more: boolean; loading: boolean; error?: string }
 
-export type Dialog = { kind: "invite" } | { kind: "safety"; number: SafetyNumber; error?: string };
+/** `stage_invite`: a moderator (`key`, `name`) asks us on stage; nothing happens until we answer. */
+export type Dialog = { kind: "invite" } | { kind: "safety"; number: SafetyNumber; error?: string } | { kind: "stage_invite"; key: string; name: string };
 
 /** Feedback shown inside the settings screen, one slot per form. */
 export interface SettingsNotes { settings?: string; mic?: string; passphrase?: { ok: boolean; text: string }; backup?: { ok: boolean; text: string } }
@@ -111,7 +112,9 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       // user may be looking at Settings while the roster changes).
       const screen = s.room ? s.screen : "room";
       const menu = s.menu && e.room.members.some((m) => m.key === s.menu) ? s.menu : undefined;
-      return { ...s, screen, room: e.room, toasts, menu };
+      // Off the audience benches (or out of the roster), an invitation is moot.
+      const dialog = s.dialog?.kind === "stage_invite" && after?.role !== "listener" ? undefined : s.dialog;
+      return { ...s, screen, room: e.room, toasts, menu, dialog };
     }
     case "join_failed":
       return { ...s, screen: "home", room: undefined, error: e.message };
@@ -141,12 +144,20 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       return { ...s, toasts: [...s.toasts, e.message] };
     case "muted_by_moderator":
       return { ...s, toasts: [...s.toasts, "A moderator muted you"] };
-    case "host_changed":
-      return e.invite ? { ...s, invite: e.invite, toasts: [...s.toasts, "You are the host now"] } : s;
+    case "stage_invited":
+      // The prompt takes over any other dialog: it needs an answer within a minute.
+      return { ...s, dialog: { kind: "stage_invite", key: e.key, name: e.name }, menu: undefined };
+    case "stage_invite_declined":
+      return { ...s, toasts: [...s.toasts, `${e.name} declined the invitation to speak`] };
+    case "host_changed": {
+      // The invitation lived with the old host: it cannot be answered any more.
+      const dialog = s.dialog?.kind === "stage_invite" ? undefined : s.dialog;
+      return e.invite ? { ...s, dialog, invite: e.invite, toasts: [...s.toasts, "You are the host now"] } : { ...s, dialog };
+    }
     case "left": {
       const why = { left: "You left the room", removed: "You were removed from the room", ended: "The room has ended", timed_out: "Lost contact with the room" }[e.reason];
       const screen = s.screen === "room" ? "home" : s.screen;
-      const dialog = s.dialog?.kind === "invite" ? undefined : s.dialog;
+      const dialog = s.dialog?.kind === "invite" || s.dialog?.kind === "stage_invite" ? undefined : s.dialog;
       return { ...s, screen, room: undefined, invite: undefined, speaking: {}, links: {}, menu: undefined, dialog, toasts: [...s.toasts, why] };
     }
     case "key_changed": {

@@ -253,6 +253,18 @@ describe("navigation", () => {
 });
 
 describe("dialogs", () => {
+  it("a stage invitation asks with Accept and Decline and says the microphone will turn on", () => {
+    document.body.innerHTML = render({ ...joined, dialog: { kind: "stage_invite", key: "aa", name: "Ada <i>" } });
+    const box = document.querySelector("[role=dialog][aria-modal=true][data-dialog=stage_invite]");
+    expect(box?.querySelector("[data-testid=stage-invite]")?.textContent).toBe("Ada <i> invites you to speak. Your microphone will turn on.");
+    const buttons = [...(box?.querySelectorAll<HTMLButtonElement>("[data-action=stage-answer]") ?? [])];
+    expect(buttons.map((b) => [b.textContent, b.dataset.accept])).toEqual([
+      ["Accept", "true"],
+      ["Decline", "false"],
+    ]);
+    expect(box?.querySelector("[data-autofocus]")?.textContent).toBe("Decline");
+  });
+
   it("an open dialog makes the rest of the window inert", () => {
     document.body.innerHTML = render({ ...joined, invite: "salon:x", dialog: { kind: "invite" } });
     expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(true);

@@ -151,6 +151,14 @@ function dialog(s: UiState): string {
         <button data-action="close-dialog">Close</button>
       </div>
       <p class="muted">Revoking makes a new invite: whoever holds the old one can no longer join. Removing someone does the same.</p>`;
+  } else if (d.kind === "stage_invite") {
+    // Decline comes first in focus order (see app.ts): a stray Enter must not open the microphone.
+    body = `<h2 id="dialog-title">Invitation to speak</h2>
+      <p class="lede" data-testid="stage-invite">${esc(d.name)} invites you to speak. Your microphone will turn on.</p>
+      <div class="dialog-actions">
+        <button class="primary" data-action="stage-answer" data-accept="true">Accept</button>
+        <button data-action="stage-answer" data-accept="false" data-autofocus>Decline</button>
+      </div>`;
   } else {
     const n = d.number;
     const groups = safetyGroups(n.safety_number);

@@ -106,6 +106,9 @@ fn eight_in_a_room() {
     });
     host.say(&format!("promote {}", names[1]));
     host.say(&format!("promote {}", names[2]));
+    for p in peers.iter_mut().take(2) {
+        p.accept_stage_invite();
+    }
     std::thread::sleep(Duration::from_secs(3));
     let all_pids: Vec<u32> = std::iter::once(host.child.id())
         .chain(peers.iter().map(|p| p.child.id()))

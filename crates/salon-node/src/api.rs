@@ -39,6 +39,13 @@ pub enum Command {
         /// What to do.
         action: Action,
     },
+    /// Answer the stage invitation of the last [`NodeEvent::StageInvited`]: `true` goes on
+    /// stage (the microphone reaches the room once the host has made us a speaker, with
+    /// [`NodeEvent::RoleChanged`]), `false` stays in the audience.
+    AnswerStageInvite {
+        /// Accept (true) or decline (false).
+        accept: bool,
+    },
     /// Send a chat line.
     Chat(String),
     /// Switch the microphone source.
@@ -442,6 +449,24 @@ pub enum NodeEvent {
     },
     /// A moderator muted us.
     MutedByModerator,
+    /// A moderator invites us on stage. Nothing changes until we answer with
+    /// [`Command::AnswerStageInvite`] (within a minute): the microphone stays off the air.
+    StageInvited {
+        /// Hex key of the moderator who invited us.
+        key: String,
+        /// Their display name.
+        name: String,
+    },
+    /// We host the room and a listener declined a stage invitation (ours or a
+    /// moderator's).
+    StageInviteDeclined {
+        /// Hex key of the listener who declined.
+        key: String,
+        /// Their display name.
+        name: String,
+        /// Hex key of whoever sent the invitation.
+        by: String,
+    },
     /// A chat line.
     Chat {
         /// Sender's hex key.
@@ -716,7 +741,7 @@ pub fn parse_output(s: &str) -> Result<OutputSpec, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionName {
-    /// Bring an audience member on stage.
+    /// Invite an audience member on stage (asked first unless their hand is up).
     InviteToStage,
     /// Send a speaker back to the audience.
     MoveToAudience,

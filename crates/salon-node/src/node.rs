@@ -807,6 +807,17 @@ impl Driver {
                 let _ = self.engine.set_muted(true);
                 NodeEvent::MutedByModerator
             }
+            // Only a question: `on_stage` (which lets our audio reach the room) moves on
+            // the role change that follows a "yes", never on the invitation itself.
+            Event::StageInvited { by } => NodeEvent::StageInvited {
+                key: hex(&by),
+                name: self.name_of(&by),
+            },
+            Event::StageInviteDeclined { member, by } => NodeEvent::StageInviteDeclined {
+                key: hex(&member),
+                name: self.name_of(&member),
+                by: hex(&by),
+            },
             Event::Chat {
                 from, name, text, ..
             } => {
@@ -1261,6 +1272,10 @@ impl Driver {
             Command::Moderate { target, action } => {
                 let k = self.resolve(&target)?;
                 self.endpoint.moderate(now, k, action)?;
+                Ok(Reply::Ok)
+            }
+            Command::AnswerStageInvite { accept } => {
+                ep.answer_stage_invite(now, accept)?;
                 Ok(Reply::Ok)
             }
             Command::Chat(text) => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use salon_audio::{EngineConfig, InputSpec, OutputSpec};
-use salon_node::api::{SettingsInfo, ThemeChoice};
+use salon_node::api::{RoleName, SettingsInfo, ThemeChoice};
 use salon_node::{Command, Node, NodeConfig, NodeError, NodeEvent, Reply, profile};
 use salon_store::{KdfParams, Store};
 
@@ -538,5 +538,104 @@ async fn with_push_to_talk_the_room_sees_a_speaker_muted_unless_the_key_is_held(
     })
     .await;
     a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Whether a levels report says our microphone reaches the room.
+fn transmitting(ev: &NodeEvent) -> Option<bool> {
+    match ev {
+        NodeEvent::Levels { transmitting, .. } => Some(*transmitting),
+        _ => None,
+    }
+}
+
+/// Ada invites Bo (whose hand is down) on stage; returns the inviter's name Bo was shown.
+async fn ada_invites_bo(a: &Node, b: &mut Node) -> String {
+    ok(
+        a,
+        Command::Moderate {
+            target: "Bo".into(),
+            action: salon_proto::Action::InviteToStage,
+        },
+    )
+    .await;
+    wait_for(b, "the stage invitation", |e| match e {
+        NodeEvent::StageInvited { name, .. } => Some(name.clone()),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_invited_listener_is_not_on_the_air_until_it_accepts() {
+    let (mut a, mut b, root) = ada_hosts_bo_joins("stage-accept", "Stage").await;
+    assert_eq!(ada_invites_bo(&a, &mut b).await, "Ada");
+    // A second of level reports (every 100 ms) after the invitation: Bo's tone never
+    // reaches the room, and Ada hears nothing from him.
+    for _ in 0..10 {
+        let on_air = wait_for(&mut b, "Bo's levels", transmitting).await;
+        assert!(!on_air, "transmitting on the invitation alone");
+    }
+    let heard = wait_for(&mut a, "Ada's link to Bo", |e| match e {
+        NodeEvent::Links { links } => links
+            .iter()
+            .find(|l| l.name == "Bo")
+            .map(|l| l.audio_received),
+        _ => None,
+    })
+    .await;
+    assert_eq!(heard, 0);
+    ok(&b, Command::AnswerStageInvite { accept: true }).await;
+    wait_for(&mut b, "Bo a speaker", |e| {
+        matches!(
+            e,
+            NodeEvent::RoleChanged {
+                role: RoleName::Speaker
+            }
+        )
+        .then_some(())
+    })
+    .await;
+    wait_for(&mut b, "Bo on the air", |e| {
+        (transmitting(e) == Some(true)).then_some(())
+    })
+    .await;
+    wait_for(&mut a, "Bo audible", |e| {
+        matches!(e, NodeEvent::FirstAudio { .. }).then_some(())
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn a_listener_who_declines_stays_in_the_audience_and_the_host_hears_of_it() {
+    let (mut a, mut b, root) = ada_hosts_bo_joins("stage-decline", "Stage").await;
+    ada_invites_bo(&a, &mut b).await;
+    ok(&b, Command::AnswerStageInvite { accept: false }).await;
+    let who = wait_for(&mut a, "the decline", |e| match e {
+        NodeEvent::StageInviteDeclined { name, .. } => Some(name.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(who, "Bo");
+    for _ in 0..10 {
+        let on_air = wait_for(&mut b, "Bo's levels", transmitting).await;
+        assert!(!on_air, "transmitting after declining");
+    }
+    let Reply::Room { room: Some(room) } = ok(&b, Command::Status).await else {
+        panic!("no room")
+    };
+    let me = room.members.iter().find(|m| m.me).expect("Bo in his room");
+    assert_eq!(me.role, RoleName::Listener);
+    // The invitation is used up: a late "yes" is refused.
+    let e = b
+        .command(Command::AnswerStageInvite { accept: true })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "not_allowed");
+    a.shutdown().await;
+    b.shutdown().await;
     let _ = std::fs::remove_dir_all(&root);
 }

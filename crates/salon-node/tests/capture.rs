@@ -185,6 +185,7 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
         .collect();
     assert_eq!(keys.len(), 3);
     host.say(&format!("promote {}", names[1]));
+    bo.accept_stage_invite();
     bo.room_has("on stage", |r| {
         member(r, names[1]).is_some_and(|m| m["role"] == "speaker")
     });

@@ -60,13 +60,15 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
         });
     }
     step!("four in the room");
-    // Ivo raises a hand; the host invites Ivo and Juno on stage; Kai stays in the audience.
+    // Ivo raises a hand; the host invites Ivo and Juno on stage (Ivo asked, so goes up at
+    // once; Juno is asked and accepts); Kai stays in the audience.
     ivo.say("hand");
     host.room_has("Ivo's hand", |r| {
         member(r, "Ivo").is_some_and(|m| m["hand_raised"] == true)
     });
     host.say("promote Ivo");
     host.say("promote Juno");
+    juno.accept_stage_invite();
     for p in [&mut ivo, &mut juno, &mut kai] {
         p.room_has("Ivo and Juno on stage", |r| {
             member(r, "Ivo").is_some_and(|m| m["role"] == "speaker")

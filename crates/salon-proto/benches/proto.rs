@@ -12,7 +12,7 @@ use salon_proto::handshake::{self, InitPayload, Keys, Kind, ResponsePayload, Sta
 use salon_proto::session::Session;
 use salon_proto::sim::{NatKind, Net};
 use salon_proto::wire::{AUDIO_PLAINTEXT_LEN, Packet};
-use salon_proto::{Action, Identity, Path};
+use salon_proto::{Identity, Path};
 
 fn ident(n: u8) -> Identity {
     Identity::generate(&mut ChaCha20Rng::from_seed([n; 32]))
@@ -103,8 +103,7 @@ fn audio_datagram(c: &mut Criterion) {
     };
     let _ = net.join(l, &inv);
     net.run_for(std::time::Duration::from_secs(2));
-    let kl = net.key(l);
-    let _ = net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage));
+    let _ = net.bring_on_stage(h, l);
     net.run_for(std::time::Duration::from_secs(1));
     let from = net.nodes[h].addr;
     let frame = [3u8; 120];
@@ -139,7 +138,7 @@ fn relay(c: &mut Criterion) {
     let _ = net.join(b, &inv);
     net.run_for(std::time::Duration::from_secs(2));
     let ka = net.key(a);
-    let _ = net.with(h, |ep, now| ep.moderate(now, ka, Action::InviteToStage));
+    let _ = net.bring_on_stage(h, a);
     net.run_for(std::time::Duration::from_secs(6));
     let Some(Path::Direct(from)) = net.nodes[h].ep.link_stats(&ka).and_then(|s| s.path) else {
         panic!("host to A not direct")

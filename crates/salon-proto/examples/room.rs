@@ -96,6 +96,8 @@ fn report(net: &mut Net, ids: &[usize]) {
                 ),
                 Event::InviteChanged { reason, .. } => format!("new invite ({reason:?})"),
                 Event::Left(r) => format!("left: {r:?}"),
+                Event::StageInvited { .. } => "invited on stage".to_owned(),
+                Event::StageInviteDeclined { .. } => "a stage invitation was declined".to_owned(),
                 Event::JoinFailed(f) => format!("join failed: {f}"),
                 Event::LinkUp(_)
                 | Event::LinkDown(_)

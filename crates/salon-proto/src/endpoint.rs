@@ -56,6 +56,18 @@ const PROBE_BACKOFF_AFTER: Duration = Duration::from_secs(30);
 const PROBE_SLOW_INTERVAL: Duration = Duration::from_secs(8);
 /// Most initiation timestamps remembered per room before forgetting non-members.
 const MAX_SEEN_TIMESTAMPS: usize = 4096;
+/// How long a stage invitation can be accepted: long enough for someone to notice the
+/// prompt, short enough that a stale "yes" cannot open a microphone much later.
+pub const STAGE_INVITE_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Host side: a stage invitation waiting for the listener's answer.
+#[derive(Debug, Clone, Copy)]
+struct StageInvitation {
+    /// The moderator (or the host) who invited.
+    by: PublicKey,
+    /// The answer counts only before this.
+    expires: Instant,
+}
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +127,10 @@ struct Room {
     requests: HashMap<PublicKey, Allowance>,
     /// Each member's allowance of chat messages we deliver (ours included).
     chat_allowance: HashMap<PublicKey, Allowance>,
+    /// Host: pending stage invitations, at most one per member (a new one replaces it).
+    stage_invites: HashMap<PublicKey, StageInvitation>,
+    /// Listener: the stage invitation we may answer (the inviter, and when it came).
+    stage_invited: Option<(PublicKey, Instant)>,
 }
 
 impl Room {
@@ -354,6 +370,8 @@ impl Endpoint {
             uniform: self.cfg.uniform_rate,
             requests: HashMap::new(),
             chat_allowance: HashMap::new(),
+            stage_invites: HashMap::new(),
+            stage_invited: None,
         };
         self.events.push_back(Event::Joined(room.view()));
         self.room = Some(room);
@@ -403,6 +421,8 @@ impl Endpoint {
             uniform: false,
             requests: HashMap::new(),
             chat_allowance: HashMap::new(),
+            stage_invites: HashMap::new(),
+            stage_invited: None,
         });
         let mut link = Link::new(invite.host, now);
         link.candidates = invite.candidates.iter().map(|c| c.addr).collect();
@@ -506,6 +526,20 @@ impl Endpoint {
             return Err(CommandError::UnknownMember);
         }
         self.request(now, Message::Moderate { target, action })
+    }
+
+    /// Answers the stage invitation of the last [`Event::StageInvited`]: `accept` tells the
+    /// host to make us a speaker ([`Event::RoleChanged`] follows, and only then may the
+    /// application open the microphone); `false` declines and we stay in the audience.
+    /// Either way the invitation is used up. Fails with [`CommandError::NoStageInvite`]
+    /// when there is none to answer, or it is older than [`STAGE_INVITE_LIFETIME`].
+    pub fn answer_stage_invite(&mut self, now: Instant, accept: bool) -> Result<(), CommandError> {
+        let room = self.open_room_mut()?;
+        match room.stage_invited.take() {
+            Some((_, at)) if now < at + STAGE_INVITE_LIFETIME => {}
+            _ => return Err(CommandError::NoStageInvite),
+        }
+        self.request(now, Message::StageAnswer { accept })
     }
 
     /// Sends a chat line to everyone in the room.
@@ -1449,6 +1483,7 @@ impl Endpoint {
             }
             Message::Ended if from == room.host => self.close_after_notice(now, LeftReason::Ended),
             Message::Leave => self.on_leave(now, from),
+            Message::StageInvite { by } if from == room.host => self.on_stage_invite(now, by),
             Message::Observed(addr) if from == room.host => {
                 if let Some(r) = self.room.as_mut() {
                     r.observed = Some(addr);
@@ -1492,6 +1527,7 @@ impl Endpoint {
                 | Message::SetHand(_)
                 | Message::SetMuted(_)
                 | Message::Moderate { .. }
+                | Message::StageAnswer { .. }
         );
         // Each request costs the host a roster update to everyone: a member gets as many
         // as a person could make, and the rest are ignored.
@@ -1585,14 +1621,24 @@ impl Endpoint {
                     self.remove_member(now, target, true);
                     return;
                 }
+                let asked = room.member(&target).is_some_and(|m| m.hand_raised);
+                if action == Action::InviteToStage && subject == Role::Listener && !asked {
+                    // Nobody is put on stage (and so has their microphone opened) without
+                    // saying yes: ask first, and wait for the StageAnswer.
+                    self.send_stage_invite(now, from, target);
+                    return;
+                }
                 changed_key = target;
                 let Some(m) = room.member_mut(&target) else {
                     return;
                 };
                 match action {
+                    // A raised hand already asked to speak (the Clubhouse model): on stage
+                    // at once, no invitation.
                     Action::InviteToStage if m.role == Role::Listener => {
                         m.role = Role::Speaker;
                         m.hand_raised = false;
+                        room.stage_invites.remove(&target);
                     }
                     Action::MoveToAudience if m.role.on_stage() => {
                         m.role = Role::Listener;
@@ -1605,6 +1651,38 @@ impl Endpoint {
                     Action::Mute if m.role.on_stage() => m.muted = true,
                     _ => return,
                 }
+                changed = true;
+            }
+            Message::StageAnswer { accept } => {
+                // Used up whatever the answer: one invitation, one answer.
+                let Some(invitation) = room.stage_invites.remove(&from) else {
+                    return;
+                };
+                if now >= invitation.expires {
+                    return;
+                }
+                if !accept {
+                    self.events.push_back(Event::StageInviteDeclined {
+                        member: from,
+                        by: invitation.by,
+                    });
+                    return;
+                }
+                // The inviter must still be allowed to invite (not demoted since).
+                if !room
+                    .member(&invitation.by)
+                    .is_some_and(|m| m.role.can_moderate())
+                {
+                    return;
+                }
+                let Some(m) = room.member_mut(&from) else {
+                    return;
+                };
+                if m.role != Role::Listener {
+                    return;
+                }
+                m.role = Role::Speaker;
+                m.hand_raised = false;
                 changed = true;
             }
             _ => {}
@@ -1712,6 +1790,7 @@ impl Endpoint {
         }
         room.members.retain(|m| m.key != target);
         room.chat_seen.remove(&target);
+        room.stage_invites.remove(&target);
         if ban {
             room.banned.insert(target);
             let _ = self.send_message(&target, &Message::Removed);
@@ -1731,6 +1810,43 @@ impl Endpoint {
             self.rotate_room_secret(InviteChange::Removal);
         }
         self.schedule_rekeys(now);
+    }
+
+    /// Host: remembers a stage invitation from `by` to the listener `target` (replacing
+    /// any earlier one) and sends it. Lapsed invitations and ones for members who are gone
+    /// are dropped first, so the map never holds more than one entry per member.
+    fn send_stage_invite(&mut self, now: Instant, by: PublicKey, target: PublicKey) {
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        let members = &room.members;
+        room.stage_invites
+            .retain(|k, inv| now < inv.expires && members.iter().any(|m| m.key == *k));
+        room.stage_invites.insert(
+            target,
+            StageInvitation {
+                by,
+                expires: now + STAGE_INVITE_LIFETIME,
+            },
+        );
+        let _ = self.send_message(&target, &Message::StageInvite { by });
+    }
+
+    /// Listener: the host relays a moderator's stage invitation. Kept for the application
+    /// to answer only while we are a listener and `by` may moderate; anything else is
+    /// dropped unseen.
+    fn on_stage_invite(&mut self, now: Instant, by: PublicKey) {
+        let me = self.me;
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        let listening = room.member(&me).is_some_and(|m| m.role == Role::Listener);
+        let may_invite = room.member(&by).is_some_and(|m| m.role.can_moderate());
+        if room.phase != Phase::Open || !listening || !may_invite {
+            return;
+        }
+        room.stage_invited = Some((by, now));
+        self.events.push_back(Event::StageInvited { by });
     }
 
     /// Host: draws a fresh room secret, so initiations whose mac1 is keyed with the old
@@ -1859,6 +1975,11 @@ impl Endpoint {
         room.host = new_host;
         room.host_gone = None;
         room.successor_state = None;
+        // An invitation is void once we are off the audience benches, or its host (who
+        // alone holds the other half of it) is gone.
+        if mine.role != Role::Listener || old_host != new_host {
+            room.stage_invited = None;
+        }
         let view = room.view();
         if joining {
             room.phase = Phase::Open;
@@ -1996,6 +2117,7 @@ impl Endpoint {
         room.host = me;
         room.host_gone = None;
         room.successor_state = None;
+        room.stage_invited = None;
         room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
         self.new_epoch();
         self.broadcast_state();
@@ -3054,8 +3176,7 @@ mod tests {
         let kb = net.key(b);
         // b on stage: the audio frame in front of each bad report would count if the
         // parser took the frames before a bad one and dropped only the report.
-        net.with(a, |ep, now| ep.moderate(now, kb, Action::InviteToStage))
-            .unwrap();
+        net.bring_on_stage(a, b).unwrap();
         assert!(net.run_until(Duration::from_secs(10), |n| {
             n.nodes[a]
                 .ep
@@ -3116,5 +3237,290 @@ mod tests {
                 loss_permille: 1000
             })
         );
+    }
+
+    /// A host and `n - 1` listeners, all joined and linked.
+    fn stage_room(seed: u64, n: usize) -> (Net, Vec<usize>) {
+        let mut net = Net::new(seed);
+        let ids: Vec<usize> = (0..n).map(|i| net.add(&format!("m{i}"))).collect();
+        let invite = net.host(ids[0], "Stage").unwrap();
+        for &i in &ids[1..] {
+            net.join(i, &invite).unwrap();
+        }
+        assert!(
+            net.run_until(Duration::from_secs(20), |n| n.rosters_agree(&ids)
+                && n.mesh_up(&ids))
+        );
+        (net, ids)
+    }
+
+    /// `who`'s role in `at`'s roster.
+    fn role(net: &Net, at: usize, who: usize) -> Option<Role> {
+        let k = net.key(who);
+        net.nodes[at]
+            .ep
+            .room()?
+            .members
+            .iter()
+            .find(|m| m.key == k)
+            .map(|m| m.role)
+    }
+
+    fn invitations(net: &Net, i: usize) -> Vec<PublicKey> {
+        net.events(i)
+            .iter()
+            .filter_map(|e| match e {
+                Event::StageInvited { by } => Some(*by),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `from` sends `msg` to `to` over their channel, bypassing every local check.
+    fn send_raw(net: &mut Net, from: usize, to: usize, msg: &Message) {
+        let k = net.key(to);
+        net.with(from, |ep, now| {
+            ep.send_message(&k, msg).unwrap();
+            ep.flush(now);
+        });
+    }
+
+    #[test]
+    fn a_stage_invitation_alone_does_not_put_the_listener_on_stage() {
+        let (mut net, ids) = stage_room(50, 3);
+        let (h, l) = (ids[0], ids[1]);
+        let kl = net.key(l);
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        net.run_for(Duration::from_secs(5));
+        assert_eq!(invitations(&net, l), vec![net.key(h)]);
+        for &i in &ids {
+            assert_eq!(role(&net, i, l), Some(Role::Listener), "at node {i}");
+        }
+        assert!(
+            !net.events(l)
+                .iter()
+                .any(|e| matches!(e, Event::RoleChanged(_)))
+        );
+        assert_eq!(
+            net.with(l, |ep, now| ep.send_audio(now, &[1; 50])),
+            Err(CommandError::NotOnStage)
+        );
+        // Only the invitee hears of it.
+        assert!(invitations(&net, ids[2]).is_empty());
+    }
+
+    #[test]
+    fn accepting_a_stage_invitation_makes_the_listener_a_speaker_everywhere() {
+        let (mut net, ids) = stage_room(51, 3);
+        let (h, l) = (ids[0], ids[1]);
+        let kl = net.key(l);
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
+        net.with(l, |ep, now| ep.answer_stage_invite(now, true))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| {
+            ids.iter().all(|&i| role(n, i, l) == Some(Role::Speaker))
+        }));
+        assert!(net.events(l).contains(&Event::RoleChanged(Role::Speaker)));
+        // One invitation, one answer.
+        assert_eq!(
+            net.with(l, |ep, now| ep.answer_stage_invite(now, true)),
+            Err(CommandError::NoStageInvite)
+        );
+    }
+
+    #[test]
+    fn declining_a_stage_invitation_leaves_the_listener_in_the_audience_and_tells_the_host() {
+        let (mut net, ids) = stage_room(52, 2);
+        let (h, l) = (ids[0], ids[1]);
+        let (kh, kl) = (net.key(h), net.key(l));
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
+        let version = net.nodes[h].ep.room.as_ref().unwrap().version;
+        net.with(l, |ep, now| ep.answer_stage_invite(now, false))
+            .unwrap();
+        let declined = Event::StageInviteDeclined { member: kl, by: kh };
+        assert!(net.run_until(Duration::from_secs(5), |n| n.events(h).contains(&declined)));
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(role(&net, h, l), Some(Role::Listener));
+        assert_eq!(role(&net, l, l), Some(Role::Listener));
+        assert_eq!(net.nodes[h].ep.room.as_ref().unwrap().version, version);
+        // The "no" used the invitation up: a "yes" sent after it does nothing.
+        send_raw(&mut net, l, h, &Message::StageAnswer { accept: true });
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(role(&net, h, l), Some(Role::Listener));
+    }
+
+    #[test]
+    fn a_stage_answer_without_an_invitation_changes_nothing() {
+        let (mut net, ids) = stage_room(53, 2);
+        let (h, l) = (ids[0], ids[1]);
+        assert_eq!(
+            net.with(l, |ep, now| ep.answer_stage_invite(now, true)),
+            Err(CommandError::NoStageInvite)
+        );
+        let before = net.nodes[h].ep.room();
+        let events = net.events(h).len();
+        send_raw(&mut net, l, h, &Message::StageAnswer { accept: true });
+        send_raw(&mut net, l, h, &Message::StageAnswer { accept: false });
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(net.nodes[h].ep.room(), before);
+        assert_eq!(role(&net, l, l), Some(Role::Listener));
+        assert!(
+            !net.events(h)[events..]
+                .iter()
+                .any(|e| matches!(e, Event::RoomChanged(_) | Event::StageInviteDeclined { .. }))
+        );
+    }
+
+    #[test]
+    fn an_expired_stage_invitation_cannot_be_accepted() {
+        let (mut net, ids) = stage_room(54, 2);
+        let (h, l) = (ids[0], ids[1]);
+        let kl = net.key(l);
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
+        net.run_for(STAGE_INVITE_LIFETIME);
+        assert_eq!(
+            net.with(l, |ep, now| ep.answer_stage_invite(now, true)),
+            Err(CommandError::NoStageInvite)
+        );
+        // The host refuses it too (a listener whose clock runs late, or a forged answer).
+        send_raw(&mut net, l, h, &Message::StageAnswer { accept: true });
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(role(&net, h, l), Some(Role::Listener));
+        assert_eq!(role(&net, l, l), Some(Role::Listener));
+        assert!(
+            net.nodes[h]
+                .ep
+                .room
+                .as_ref()
+                .unwrap()
+                .stage_invites
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_listener_with_a_raised_hand_goes_straight_on_stage_without_an_invitation() {
+        let (mut net, ids) = stage_room(55, 2);
+        let (h, l) = (ids[0], ids[1]);
+        let kl = net.key(l);
+        net.with(l, |ep, now| ep.set_hand(now, true)).unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| {
+            n.nodes[h]
+                .ep
+                .room()
+                .is_some_and(|r| r.members.iter().any(|m| m.key == kl && m.hand_raised))
+        }));
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| {
+            role(n, h, l) == Some(Role::Speaker) && role(n, l, l) == Some(Role::Speaker)
+        }));
+        assert!(invitations(&net, l).is_empty());
+    }
+
+    #[test]
+    fn a_moderators_invitation_names_them_and_a_newer_one_replaces_it() {
+        let (mut net, ids) = stage_room(56, 3);
+        let (h, m, l) = (ids[0], ids[1], ids[2]);
+        let (kh, km, kl) = (net.key(h), net.key(m), net.key(l));
+        net.with(h, |ep, now| ep.moderate(now, km, Action::MakeModerator))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| role(n, m, m)
+            == Some(Role::Moderator)));
+        net.with(m, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| invitations(n, l) == vec![km]));
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| invitations(n, l)
+            == vec![km, kh]));
+        let pending = &net.nodes[h].ep.room.as_ref().unwrap().stage_invites;
+        assert_eq!(pending.len(), 1, "one invitation per member");
+        net.with(l, |ep, now| ep.answer_stage_invite(now, false))
+            .unwrap();
+        let declined = Event::StageInviteDeclined { member: kl, by: kh };
+        assert!(net.run_until(Duration::from_secs(5), |n| n.events(h).contains(&declined)));
+        assert_eq!(role(&net, h, l), Some(Role::Listener));
+    }
+
+    #[test]
+    fn an_invitation_is_void_once_the_listener_is_no_longer_a_listener() {
+        let (mut net, ids) = stage_room(57, 2);
+        let (h, l) = (ids[0], ids[1]);
+        let kl = net.key(l);
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::MakeModerator))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| role(n, l, l)
+            == Some(Role::Moderator)));
+        assert_eq!(
+            net.with(l, |ep, now| ep.answer_stage_invite(now, true)),
+            Err(CommandError::NoStageInvite)
+        );
+        // A "yes" that gets through anyway does not turn the moderator into a speaker.
+        send_raw(&mut net, l, h, &Message::StageAnswer { accept: true });
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(role(&net, h, l), Some(Role::Moderator));
+    }
+
+    #[test]
+    fn a_stage_invite_not_from_the_host_or_to_a_speaker_is_dropped() {
+        let (mut net, ids) = stage_room(58, 3);
+        let (h, a, b) = (ids[0], ids[1], ids[2]);
+        let (kh, ka) = (net.key(h), net.key(a));
+        // A member forging the host's invitation: not from the host, so not seen.
+        send_raw(&mut net, a, b, &Message::StageInvite { by: kh });
+        // The host naming someone who may not moderate: dropped.
+        send_raw(&mut net, h, b, &Message::StageInvite { by: ka });
+        net.run_for(Duration::from_secs(2));
+        assert!(invitations(&net, b).is_empty());
+        assert_eq!(
+            net.with(b, |ep, now| ep.answer_stage_invite(now, true)),
+            Err(CommandError::NoStageInvite)
+        );
+        // A speaker has nothing to be invited to.
+        net.bring_on_stage(h, a).unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| role(n, a, a)
+            == Some(Role::Speaker)));
+        let seen = invitations(&net, a).len();
+        send_raw(&mut net, h, a, &Message::StageInvite { by: kh });
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(invitations(&net, a).len(), seen);
+        // The control: the same message to a listener from the host is seen.
+        send_raw(&mut net, h, b, &Message::StageInvite { by: kh });
+        net.run_for(Duration::from_secs(2));
+        assert_eq!(invitations(&net, b), vec![kh]);
+    }
+
+    #[test]
+    fn a_departed_listeners_invitation_is_forgotten_and_lapsed_ones_go_with_the_next_invite() {
+        let (mut net, ids) = stage_room(59, 4);
+        let (h, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
+        let pending = |net: &Net| net.nodes[h].ep.room.as_ref().unwrap().stage_invites.len();
+        for who in [a, b] {
+            let k = net.key(who);
+            net.with(h, |ep, now| ep.moderate(now, k, Action::InviteToStage))
+                .unwrap();
+        }
+        assert_eq!(pending(&net), 2);
+        net.with(a, |ep, now| ep.leave(now)).unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| pending(n) == 1));
+        // b's invitation lapses; the next one sent (to c) clears it out.
+        net.run_for(STAGE_INVITE_LIFETIME);
+        assert_eq!(pending(&net), 1);
+        let kc = net.key(c);
+        net.with(h, |ep, now| ep.moderate(now, kc, Action::InviteToStage))
+            .unwrap();
+        let room = net.nodes[h].ep.room.as_ref().unwrap();
+        assert_eq!(room.stage_invites.keys().collect::<Vec<_>>(), vec![&kc]);
     }
 }

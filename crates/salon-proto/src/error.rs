@@ -41,6 +41,10 @@ pub enum CommandError {
     /// The reliable channel to a peer is full (the peer is not acknowledging).
     #[error("too much unsent data to a member; the connection may be failing")]
     Backlog,
+    /// Answering a stage invitation when there is none (never sent, already answered,
+    /// lapsed, or void because our role or the host changed).
+    #[error("nobody is inviting you on stage now (the invitation may have lapsed)")]
+    NoStageInvite,
     /// The room is still being joined.
     #[error("still joining the room; wait until it opens")]
     StillJoining,

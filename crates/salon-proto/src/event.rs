@@ -152,6 +152,24 @@ pub enum Event {
     RoleChanged(Role),
     /// A moderator muted our microphone (the application mutes capture; we may unmute).
     MutedByModerator,
+    /// A moderator (`by`, possibly the host) invites us on stage. Nothing changes yet: the
+    /// application asks the user and answers with
+    /// [`Endpoint::answer_stage_invite`](crate::Endpoint::answer_stage_invite); we become a
+    /// speaker (and [`Event::RoleChanged`] follows) only if the user accepts within
+    /// [`STAGE_INVITE_LIFETIME`](crate::endpoint::STAGE_INVITE_LIFETIME).
+    StageInvited {
+        /// The moderator who invited us.
+        by: PublicKey,
+    },
+    /// We host the room and `member` said no to the stage invitation `by` sent. Only the
+    /// host learns this: a moderator other than the host is not told over the wire (they
+    /// see the member still in the audience).
+    StageInviteDeclined {
+        /// The listener who declined.
+        member: PublicKey,
+        /// The moderator (or the host) who had invited them.
+        by: PublicKey,
+    },
     /// A chat line, delivered once and in order per sender.
     Chat {
         /// Sender's key.

@@ -17,7 +17,9 @@ pub const MAX_CHAT_LEN: usize = 2000;
 /// What a moderator asks the host to do to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Bring an audience member on stage as a speaker.
+    /// Ask an audience member on stage: the host sends them a [`Message::StageInvite`] and
+    /// makes them a speaker only when they accept. A listener whose hand is raised already
+    /// asked to speak, so they go on stage at once.
     InviteToStage,
     /// Send a stage member back to the audience.
     MoveToAudience,
@@ -171,6 +173,17 @@ pub enum Message {
         /// The whole handshake datagram, untouched.
         datagram: Vec<u8>,
     },
+    /// Host → a listener: the moderator `by` invites you on stage. Nothing changes until
+    /// you answer with [`Message::StageAnswer`]: the microphone opens only on "yes".
+    StageInvite {
+        /// The moderator (or the host) who sent the invitation.
+        by: PublicKey,
+    },
+    /// Listener → host: yes (`true`) or no (`false`) to the pending stage invitation.
+    StageAnswer {
+        /// Whether the listener goes on stage.
+        accept: bool,
+    },
 }
 
 const HELLO: u8 = 1;
@@ -189,6 +202,8 @@ const RELAY_ASK: u8 = 13;
 const RELAY_TO: u8 = 14;
 const RELAY_FROM: u8 = 15;
 const UPDATE: u8 = 16;
+const STAGE_INVITE: u8 = 17;
+const STAGE_ANSWER: u8 = 18;
 
 /// Largest datagram a [`Message::RelayTo`] or [`Message::RelayFrom`] carries: a handshake initiation.
 pub const MAX_RELAYED_LEN: usize = crate::wire::INIT_LEN;
@@ -267,6 +282,12 @@ impl Message {
             }
             Message::RelayFrom { peer, datagram } => {
                 w.u8(RELAY_FROM).bytes(peer.as_bytes()).var_bytes(datagram);
+            }
+            Message::StageInvite { by } => {
+                w.u8(STAGE_INVITE).bytes(by.as_bytes());
+            }
+            Message::StageAnswer { accept } => {
+                w.u8(STAGE_ANSWER).bool(*accept);
             }
         }
         w.into_inner()
@@ -358,6 +379,10 @@ impl Message {
                 peer: PublicKey(r.array()?),
                 datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
             },
+            STAGE_INVITE => Message::StageInvite {
+                by: PublicKey(r.array()?),
+            },
+            STAGE_ANSWER => Message::StageAnswer { accept: r.bool()? },
             _ => return Err(DecodeError::Invalid("message type")),
         };
         r.finish()?;
@@ -439,6 +464,11 @@ mod tests {
                     joined: 2,
                 },
             },
+            Message::StageInvite {
+                by: PublicKey([8; 32]),
+            },
+            Message::StageAnswer { accept: true },
+            Message::StageAnswer { accept: false },
         ]
     }
 
@@ -462,6 +492,18 @@ mod tests {
             }
             let bytes = Message::State(state).encode();
             assert!(Message::decode(&bytes).is_err(), "{title:?} {name:?}");
+        }
+    }
+
+    #[test]
+    fn a_stage_answer_that_is_not_0_or_1_and_a_truncated_update_do_not_decode() {
+        for bad in [
+            &[STAGE_ANSWER, 2][..],
+            &[STAGE_ANSWER, 0xff],
+            &[16],
+            &[16, 0],
+        ] {
+            assert!(Message::decode(bad).is_err(), "{bad:02x?}");
         }
     }
 

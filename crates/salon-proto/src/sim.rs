@@ -9,7 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::error::CommandError;
-use crate::{Candidate, CandidateKind, Config, Endpoint, Event, Identity, Invite, PublicKey};
+use crate::{
+    Action, Candidate, CandidateKind, Config, Endpoint, Event, Identity, Invite, PublicKey,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -480,6 +482,29 @@ impl Net {
         let r = f(&mut self.nodes[i].ep, now);
         self.pump(i);
         r
+    }
+
+    /// Moderator `by` invites node `who` on stage, and `who` accepts as soon as the
+    /// invitation arrives (within 20 s of simulated time), as a listener pressing "Accept"
+    /// at once would. A listener whose hand is raised goes on stage without an
+    /// invitation, so there is nothing to answer. Callers still wait for the roster.
+    pub fn bring_on_stage(&mut self, by: usize, who: usize) -> Result<(), CommandError> {
+        let k = self.key(who);
+        let hand_raised = self.nodes[by]
+            .ep
+            .room()
+            .is_some_and(|r| r.members.iter().any(|m| m.key == k && m.hand_raised));
+        let seen = self.nodes[who].events.len();
+        self.with(by, |ep, now| ep.moderate(now, k, Action::InviteToStage))?;
+        if hand_raised {
+            return Ok(());
+        }
+        self.run_until(Duration::from_secs(20), |n| {
+            n.nodes[who].events[seen..]
+                .iter()
+                .any(|e| matches!(e, Event::StageInvited { .. }))
+        });
+        self.with(who, |ep, now| ep.answer_stage_invite(now, true))
     }
 
     /// Node `i` stops sending and receiving (a killed process).

@@ -245,7 +245,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
         candidates: vec!["192.0.2.1:4433".parse().unwrap()],
         joined: 2,
     };
-    let messages: [(&str, Message); 16] = [
+    let messages: [(&str, Message); 19] = [
         (
             "message.hello",
             Message::Hello {
@@ -329,6 +329,20 @@ fn vectors() -> BTreeMap<&'static str, String> {
                 peer: joiner.public_key(),
                 datagram: resp.clone(),
             },
+        ),
+        (
+            "message.stage_invite",
+            Message::StageInvite {
+                by: host.public_key(),
+            },
+        ),
+        (
+            "message.stage_answer.accept",
+            Message::StageAnswer { accept: true },
+        ),
+        (
+            "message.stage_answer.decline",
+            Message::StageAnswer { accept: false },
         ),
     ];
     for (name, m) in messages {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use salon_proto::sim::{NatKind, Net};
-use salon_proto::{Action, Event, Path};
+use salon_proto::{Event, Path};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -37,9 +37,7 @@ fn cell(seed: u64, a: NatKind, b: NatKind) -> (Net, [usize; 3]) {
         "{a:?}/{b:?}: room did not form"
     );
     for m in [m1, m2] {
-        let k = net.key(m);
-        net.with(h, |ep, now| ep.moderate(now, k, Action::InviteToStage))
-            .unwrap();
+        net.bring_on_stage(h, m).unwrap();
     }
     for i in ids {
         net.nodes[i].speaking = true;

@@ -127,10 +127,7 @@ fn two_speakers_report_to_each_other_though_neither_ever_idles() {
     let (mut net, ids) = room(36, 2, 0.10, 0);
     let (host, a) = (ids[0], ids[1]);
     let ka = net.key(a);
-    net.with(host, |ep, now| {
-        ep.moderate(now, ka, salon_proto::Action::InviteToStage)
-    })
-    .unwrap();
+    net.bring_on_stage(host, a).unwrap();
     assert!(net.run_until(SECS(10), |n| {
         n.nodes[a]
             .ep

@@ -279,9 +279,7 @@ fn host_leaving_hands_the_room_to_a_moderator_and_the_room_goes_on() {
     net.run_for(SECS(3));
     assert!(net.nodes[host].ep.is_idle());
     // The new host runs the room: a chat and a promotion still work.
-    let k1 = net.key(ids[1]);
-    net.with(m, |ep, now| ep.moderate(now, k1, Action::InviteToStage))
-        .unwrap();
+    net.bring_on_stage(m, ids[1]).unwrap();
     assert!(net.run_until(SECS(5), |n| {
         rest.iter()
             .all(|i| role_of(n, *i, ids[1]) == Some(Role::Speaker))
@@ -293,8 +291,7 @@ fn crashed_host_times_out_and_the_earliest_speaker_takes_over() {
     let (mut net, ids) = room(6, 4, 0.02, 0.0, 10);
     let (host, s) = (ids[0], ids[2]);
     let ks = net.key(s);
-    net.with(host, |ep, now| ep.moderate(now, ks, Action::InviteToStage))
-        .unwrap();
+    net.bring_on_stage(host, s).unwrap();
     assert!(net.run_until(SECS(5), |n| role_of(n, ids[1], s) == Some(Role::Speaker)));
     net.kill(host);
     let rest = &ids[1..];

@@ -30,11 +30,7 @@ fn captured_session_shows_no_names_titles_chat_room_id_or_keys_and_one_audio_siz
         net.join(i, &invite).unwrap();
     }
     assert!(net.run_until(SECS(20), |n| n.rosters_agree(&ids) && n.mesh_up(&ids)));
-    let k1 = net.key(ids[1]);
-    net.with(ids[0], |ep, now| {
-        ep.moderate(now, k1, Action::InviteToStage)
-    })
-    .unwrap();
+    net.bring_on_stage(ids[0], ids[1]).unwrap();
     net.run_for(SECS(1));
     net.nodes[ids[0]].speaking = true;
     net.nodes[ids[1]].speaking = true;
@@ -113,11 +109,7 @@ fn random_mutated_and_replayed_datagrams_get_no_reply_and_change_nothing() {
         net.join(i, &invite).unwrap();
     }
     assert!(net.run_until(SECS(10), |n| n.rosters_agree(&ids) && n.mesh_up(&ids)));
-    let k1 = net.key(ids[1]);
-    net.with(ids[0], |ep, now| {
-        ep.moderate(now, k1, Action::InviteToStage)
-    })
-    .unwrap();
+    net.bring_on_stage(ids[0], ids[1]).unwrap();
     net.run_for(SECS(1));
     net.nodes[ids[0]].speaking = true;
     net.nodes[ids[1]].speaking = true;

@@ -314,6 +314,8 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
         "audience" | "demote" => moderate(Action::MoveToAudience),
         "moderator" => moderate(Action::MakeModerator),
         "kick" | "remove" => moderate(Action::Remove),
+        "accept" => Ok(Command::AnswerStageInvite { accept: true }),
+        "decline" => Ok(Command::AnswerStageInvite { accept: false }),
         "say" => need("some text").map(Command::Chat),
         "leave" => Ok(Command::Leave),
         "end" => Ok(Command::EndRoom),
@@ -334,7 +336,7 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
             }
         }
         _ => Err(format!(
-            "unknown command \"{word}\"; try mute, unmute, hand, lower, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, revoke, leave, end"
+            "unknown command \"{word}\"; try mute, unmute, hand, lower, accept, decline, promote NAME, audience NAME, moderator NAME, mute NAME, kick NAME, say TEXT, volume NAME GAIN, verify NAME, status, revoke, leave, end"
         )),
     })
 }
@@ -406,6 +408,14 @@ fn print_event(ev: &NodeEvent, json: bool) {
         }
         return;
     }
+    if let Some(text) = event_text(ev) {
+        out(&text);
+    }
+}
+
+/// The line a person reads for `ev`; `None` for the frequent figures (levels, links) and
+/// link chatter, which only scripts (`--events json`) want.
+fn event_text(ev: &NodeEvent) -> Option<String> {
     let text = match ev {
         NodeEvent::Listening { addr } => format!("listening on {addr}"),
         NodeEvent::Hosting { invite } => format!("invite: {invite}"),
@@ -439,6 +449,12 @@ fn print_event(ev: &NodeEvent, json: bool) {
         }
         NodeEvent::RoleChanged { role } => format!("you are now a {role}"),
         NodeEvent::MutedByModerator => "a moderator muted you; type `unmute` to speak again".into(),
+        NodeEvent::StageInvited { name, .. } => {
+            format!("{name} invites you to the stage: type `accept` or `decline`")
+        }
+        NodeEvent::StageInviteDeclined { name, .. } => {
+            format!("{name} declined the invitation to the stage")
+        }
         NodeEvent::Chat { name, text, .. } => format!("<{name}> {text}"),
         NodeEvent::HostChanged {
             invite: Some(inv), ..
@@ -480,9 +496,9 @@ fn print_event(ev: &NodeEvent, json: bool) {
         | NodeEvent::Links { .. }
         | NodeEvent::LinkUp { .. }
         | NodeEvent::LinkDown { .. }
-        | NodeEvent::FirstAudio { .. } => return,
+        | NodeEvent::FirstAudio { .. } => return None,
     };
-    out(&text);
+    Some(text)
 }
 
 fn history(dir: &Path, pass_file: Option<&Path>, limit: u32) -> Result<(), String> {
@@ -559,6 +575,26 @@ mod tests {
             "plain <Ada> héllo 👋"
         );
         assert_eq!(terminal_safe("two\nlines"), "two\nlines");
+    }
+
+    #[test]
+    fn a_stage_invitation_is_printed_with_how_to_answer_it_and_accept_or_decline_answers() {
+        let ev = NodeEvent::StageInvited {
+            key: "ab".into(),
+            name: "Ada".into(),
+        };
+        assert_eq!(
+            event_text(&ev).as_deref(),
+            Some("Ada invites you to the stage: type `accept` or `decline`")
+        );
+        assert!(matches!(
+            parse_action("accept"),
+            Some(Ok(Command::AnswerStageInvite { accept: true }))
+        ));
+        assert!(matches!(
+            parse_action(" decline "),
+            Some(Ok(Command::AnswerStageInvite { accept: false }))
+        ));
     }
 
     #[test]

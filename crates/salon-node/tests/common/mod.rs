@@ -159,6 +159,15 @@ impl Peer {
         );
     }
 
+    /// Waits for a stage invitation (a moderator's `promote NAME` asks first) and
+    /// accepts it, as someone pressing "Accept" at once would.
+    pub fn accept_stage_invite(&mut self) {
+        self.wait("a stage invitation", Duration::from_secs(10), |v| {
+            v["event"] == "stage_invited"
+        });
+        self.say("accept");
+    }
+
     /// Waits until the latest room state (not any earlier one) satisfies `pred`.
     pub fn room_has(&mut self, what: &str, pred: impl Fn(&Value) -> bool) {
         if self.room.as_ref().is_some_and(&pred) {
