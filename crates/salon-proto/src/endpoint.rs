@@ -615,6 +615,18 @@ impl Endpoint {
             }
             self.send_plain(now, peer, &mut plain);
         }
+        // Links to someone outside the roster (a joiner before its Hello is in, a removed
+        // member being told) get no audio, but their slot all the same: the timer stands
+        // back while audio flows.
+        let others: Vec<PublicKey> = self
+            .links
+            .iter()
+            .filter(|(k, l)| l.is_up(now, reject_after) && !self.is_other_member(k))
+            .map(|(k, _)| *k)
+            .collect();
+        for peer in others {
+            self.send_control_slot(now, peer, reject_after, None);
+        }
         let period = self.slot_period();
         self.schedule.audio_sent(now, period);
         Ok(())
