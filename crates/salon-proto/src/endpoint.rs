@@ -23,7 +23,7 @@ use crate::handshake::{
     self, InitPayload, Keys, Kind, ResponsePayload, Status, cookie_key, join_mac1_key,
     join_prologue, link_hint, link_mac1_key, link_prologue,
 };
-use crate::identity::{Identity, PublicKey};
+use crate::identity::{Identity, PublicKey, is_low_order};
 use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
 use crate::link::{Link, Pending, Rebuild, Retry, Slot};
 use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
@@ -356,6 +356,9 @@ impl Endpoint {
         }
         if !valid_name(name) {
             return Err(CommandError::InvalidName);
+        }
+        if invite.host.is_low_order() {
+            return Err(CommandError::WeakHostKey);
         }
         self.room = Some(Room {
             id: invite.room_id,
@@ -846,6 +849,11 @@ impl Endpoint {
     }
 
     fn on_init(&mut self, now: Instant, origin: Origin, init: &wire::Init<'_>) {
+        // A small-order ephemeral would make `es` (and `ee`) all zeros: drop it before it
+        // touches the mac1 memory, the load count or a DH.
+        if init.noise.get(..32).is_none_or(is_low_order) {
+            return;
+        }
         let Some(room) = self.room.as_ref() else {
             return;
         };
@@ -1019,6 +1027,10 @@ impl Endpoint {
     }
 
     fn on_response(&mut self, now: Instant, origin: Origin, resp: &wire::Response<'_>) {
+        // Refused before the pending handshake is touched (no rebuild needed).
+        if resp.noise.get(..32).is_none_or(is_low_order) {
+            return;
+        }
         let Some(&peer) = self.indices.get(&resp.receiver) else {
             return;
         };
@@ -2806,6 +2818,7 @@ mod tests {
 
     use super::*;
     use crate::frame::REPORT_TYPE;
+    use crate::handshake::InitPayload;
     use crate::sim::Net;
 
     /// Seals `plain` with `from`'s session to `to`, as `from` would send it.
@@ -2824,6 +2837,87 @@ mod tests {
         p.extend_from_slice(tail);
         assert_eq!(p.len(), wire::AUDIO_PLAINTEXT_LEN);
         p
+    }
+
+    /// A join initiation to `invite`'s host from `joiner`, with a valid mac1; with
+    /// `ephemeral` set, built around that (small-order) ephemeral as an attacker holding
+    /// the invite could.
+    fn join_initiation(invite: &Invite, joiner: &Identity, ephemeral: Option<[u8; 32]>) -> Vec<u8> {
+        let prologue = join_prologue(&invite.room_id.0);
+        let keys = Keys {
+            local: joiner,
+            psk: invite.secret.as_bytes(),
+            prologue: &prologue,
+        };
+        let payload = InitPayload {
+            timestamp: 1,
+            incarnation: 2,
+        };
+        let noise = match ephemeral {
+            Some(e) => handshake::initiate_with_low_order_ephemeral(
+                Kind::Join,
+                &keys,
+                &invite.host,
+                &payload,
+                e,
+            )
+            .unwrap(),
+            None => {
+                handshake::initiate(Kind::Join, &keys, &invite.host, &payload, [8; 32])
+                    .unwrap()
+                    .1
+            }
+        };
+        let mut packet = wire::encode_init(77, &[0; MAC_LEN], &noise).unwrap();
+        let mac1 = mac(
+            &join_mac1_key(&invite.host, invite.secret.as_bytes()),
+            &packet[..INIT_MAC1_OFFSET],
+        );
+        packet[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&mac1);
+        packet
+    }
+
+    #[test]
+    fn join_initiation_with_a_low_order_ephemeral_creates_no_state_and_draws_no_response() {
+        let mut net = Net::new(41);
+        let a = net.add("a");
+        let invite = net.host(a, "Low order").unwrap();
+        net.run_for(Duration::from_millis(100));
+        while net.nodes[a].ep.poll_transmit().is_some() {}
+        while net.nodes[a].ep.poll_event().is_some() {}
+        let joiner = Identity::generate(&mut ChaCha20Rng::seed_from_u64(9));
+        let from: SocketAddr = "192.0.2.9:4000".parse().unwrap();
+        let order8 = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        let mut p_plus_one = [0xff; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0xff; // bit 255 set as well: still low order
+        for e in [[0; 32], order8, p_plus_one] {
+            let d = join_initiation(&invite, &joiner, Some(e));
+            let now = net.now;
+            let ep = &mut net.nodes[a].ep;
+            let (room, timeout) = (ep.room(), ep.poll_timeout());
+            ep.handle_datagram(now, from, &d);
+            assert_eq!(ep.poll_transmit(), None, "answered {e:02x?}");
+            assert_eq!(ep.poll_event(), None);
+            assert_eq!(ep.room(), room);
+            assert_eq!(ep.poll_timeout(), timeout);
+            assert!(ep.recent_mac1.0.is_empty(), "mac1 remembered");
+            assert!(
+                ep.links.is_empty() && ep.indices.is_empty(),
+                "state for {e:02x?}"
+            );
+        }
+        // The same joiner with an ordinary ephemeral is answered: the refusals above came
+        // from the ephemeral, not from the harness.
+        let d = join_initiation(&invite, &joiner, None);
+        let now = net.now;
+        net.nodes[a].ep.handle_datagram(now, from, &d);
+        assert!(net.nodes[a].ep.poll_transmit().is_some());
+        assert!(net.nodes[a].ep.links.contains_key(&joiner.public_key()));
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub enum CommandError {
     /// The reliable channel to a peer is full (the peer is not acknowledging).
     #[error("too much unsent data to a member; the connection may be failing")]
     Backlog,
+    /// The invite's host key is a small-order X25519 point (see
+    /// [`crate::invite::InviteError::WeakHostKey`]).
+    #[error("the invite's host key is invalid; ask the host for a new invite")]
+    WeakHostKey,
     /// The room is still being joined.
     #[error("still joining the room; wait until it opens")]
     StillJoining,

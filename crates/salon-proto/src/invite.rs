@@ -220,6 +220,12 @@ pub enum InviteError {
         "The invite contains unexpected extra data. Ask the host for a new invite, or update Salon."
     )]
     TrailingData,
+    /// The host key is a small-order X25519 point: no real key is, and a handshake with
+    /// it would have no secret from the host's side.
+    #[error(
+        "The invite's host key is invalid (a weak X25519 key no real host has). Ask the host for a new invite."
+    )]
+    WeakHostKey,
 }
 
 /// Everything a joiner needs: whom to talk to, where, and the secret that admits them.
@@ -240,6 +246,9 @@ impl Invite {
     /// [`MIN_CANDIDATES`]..=[`MAX_CANDIDATES`] and every port non-zero. Hosts call this
     /// before showing an invite, so they never hand out one that fails to parse.
     pub fn validate(&self) -> Result<(), InviteError> {
+        if self.host.is_low_order() {
+            return Err(InviteError::WeakHostKey);
+        }
         if self.candidates.len() < MIN_CANDIDATES {
             return Err(InviteError::NoCandidates);
         }
@@ -443,6 +452,9 @@ fn parse_payload(payload: &[u8]) -> Result<Invite, InviteError> {
         return Err(InviteError::UnsupportedVersion { found: version });
     }
     let host = PublicKey(r.array()?);
+    if host.is_low_order() {
+        return Err(InviteError::WeakHostKey);
+    }
     let room_id = RoomId(r.array()?);
     let secret = RoomSecret::from_bytes(r.array()?);
     let n = usize::from(r.u8()?);
@@ -720,6 +732,23 @@ mod tests {
         inv.candidates.clear();
         assert_eq!(inv.validate(), Err(InviteError::NoCandidates));
         assert_eq!(sample().validate(), Ok(()));
+    }
+
+    #[test]
+    fn invite_with_a_low_order_host_key_is_refused_with_a_clear_error() {
+        let mut p_minus_one = [0xff; 32];
+        p_minus_one[0] = 0xec;
+        p_minus_one[31] = 0x7f;
+        for key in [[0u8; 32], p_minus_one] {
+            let mut invite = sample();
+            invite.host = PublicKey(key);
+            assert_eq!(invite.validate(), Err(InviteError::WeakHostKey));
+            // Built by hand, as a hostile or broken host could (encode does not validate).
+            let text = invite.encode();
+            let err = text.parse::<Invite>().unwrap_err();
+            assert_eq!(err, InviteError::WeakHostKey);
+            assert!(err.to_string().contains("host key is invalid"), "{err}");
+        }
     }
 
     #[test]

@@ -282,9 +282,7 @@ impl Message {
                 if b > MAX_BANNED_ON_WIRE {
                     return Err(DecodeError::Invalid("banned"));
                 }
-                let banned = (0..b)
-                    .map(|_| r.array().map(PublicKey))
-                    .collect::<Result<_, _>>()?;
+                let banned = (0..b).map(|_| r.key()).collect::<Result<_, _>>()?;
                 Message::State(RoomState {
                     title,
                     epoch,
@@ -297,7 +295,7 @@ impl Message {
             SET_HAND => Message::SetHand(r.bool()?),
             SET_MUTED => Message::SetMuted(r.bool()?),
             MODERATE => Message::Moderate {
-                target: PublicKey(r.array()?),
+                target: r.key()?,
                 action: Action::from_byte(r.u8()?)?,
             },
             CHAT => Message::Chat {
@@ -309,22 +307,20 @@ impl Message {
             ENDED => Message::Ended,
             OBSERVED => Message::Observed(r.socket_addr()?),
             RELAY_OPEN => Message::RelayOpen {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 index: r.u32()?,
             },
             RELAY_READY => Message::RelayReady {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 index: r.u32()?,
             },
-            RELAY_ASK => Message::RelayAsk {
-                peer: PublicKey(r.array()?),
-            },
+            RELAY_ASK => Message::RelayAsk { peer: r.key()? },
             RELAY_TO => Message::RelayTo {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
             },
             RELAY_FROM => Message::RelayFrom {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
             },
             _ => return Err(DecodeError::Invalid("message type")),
@@ -418,6 +414,53 @@ mod tests {
             let bytes = Message::State(state).encode();
             assert!(Message::decode(&bytes).is_err(), "{title:?} {name:?}");
         }
+    }
+
+    #[test]
+    fn messages_naming_a_low_order_key_do_not_decode() {
+        let low = PublicKey([0; 32]);
+        let with_low_key: Vec<Message> = samples()
+            .into_iter()
+            .filter_map(|m| {
+                Some(match m {
+                    Message::State(mut s) => {
+                        s.members[0].key = low;
+                        s.banned.clear();
+                        Message::State(s)
+                    }
+                    Message::Moderate { action, .. } => Message::Moderate {
+                        target: low,
+                        action,
+                    },
+                    Message::RelayOpen { index, .. } => Message::RelayOpen { peer: low, index },
+                    Message::RelayReady { index, .. } => Message::RelayReady { peer: low, index },
+                    Message::RelayAsk { .. } => Message::RelayAsk { peer: low },
+                    Message::RelayTo { datagram, .. } => Message::RelayTo {
+                        peer: low,
+                        datagram,
+                    },
+                    Message::RelayFrom { datagram, .. } => Message::RelayFrom {
+                        peer: low,
+                        datagram,
+                    },
+                    _ => return None,
+                })
+            })
+            .collect();
+        assert_eq!(with_low_key.len(), 7);
+        for m in with_low_key {
+            assert_eq!(
+                Message::decode(&m.encode()),
+                Err(DecodeError::Invalid("low-order key")),
+                "{m:?}"
+            );
+        }
+        // A banned entry is a peer key too.
+        let Some(Message::State(mut s)) = samples().into_iter().nth(1) else {
+            panic!("sample 1 is a State");
+        };
+        s.banned = vec![low];
+        assert!(Message::decode(&Message::State(s).encode()).is_err());
     }
 
     #[test]
