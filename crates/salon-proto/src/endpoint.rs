@@ -24,7 +24,7 @@ use crate::handshake::{
     join_prologue, link_hint, link_mac1_key, link_prologue,
 };
 use crate::identity::{Identity, PublicKey, is_low_order};
-use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
+use crate::invite::{Candidate, CandidateKind, Invite, RoomId};
 use crate::link::{Link, Pending, Rebuild, Retry, Slot};
 use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
 use crate::path::{
@@ -34,6 +34,7 @@ use crate::path::{
 };
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
+use crate::secret::Secret32;
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
 use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, MAX_PLAINTEXT_LEN, Packet};
 
@@ -83,7 +84,7 @@ enum Phase {
 
 struct Room {
     id: RoomId,
-    secret: [u8; 32],
+    secret: Secret32,
     title: String,
     my_name: String,
     my_candidates: Vec<SocketAddr>,
@@ -96,7 +97,7 @@ struct Room {
     successor_state: Option<(PublicKey, RoomState)>,
     phase: Phase,
     epoch: u64,
-    epoch_secret: [u8; 32],
+    epoch_secret: Secret32,
     version: u64,
     members: Vec<Member>,
     banned: HashSet<PublicKey>,
@@ -122,14 +123,14 @@ impl Room {
     fn state(&self) -> RoomState {
         let mut banned: Vec<PublicKey> = self.banned.iter().copied().collect();
         banned.sort_unstable();
-        RoomState {
-            title: self.title.clone(),
-            epoch: self.epoch,
-            epoch_secret: self.epoch_secret,
-            version: self.version,
-            members: self.members.clone(),
+        RoomState::new(
+            self.title.clone(),
+            self.epoch,
+            self.epoch_secret.clone(),
+            self.version,
+            self.members.clone(),
             banned,
-        }
+        )
     }
 
     fn view(&self) -> RoomView {
@@ -253,12 +254,8 @@ impl Endpoint {
     /// An invite to the room, if we are its host.
     pub fn invite(&self, candidates: Vec<Candidate>) -> Option<Invite> {
         let room = self.room.as_ref()?;
-        (room.host == self.me && room.phase == Phase::Open).then(|| Invite {
-            host: self.me,
-            room_id: room.id,
-            secret: RoomSecret::from_bytes(room.secret),
-            candidates,
-        })
+        (room.host == self.me && room.phase == Phase::Open)
+            .then(|| Invite::new(self.me, room.id, room.secret.clone(), candidates))
     }
 
     /// Link figures for one peer.
@@ -303,8 +300,8 @@ impl Endpoint {
         }
         let mut id = [0u8; 16];
         self.rng.fill_bytes(&mut id);
-        let secret = self.random32();
-        let epoch_secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
+        let epoch_secret = Secret32::generate(&mut self.rng);
         let my_candidates: Vec<SocketAddr> = candidates.iter().map(|c| c.addr).collect();
         let room = Room {
             id: RoomId(id),
@@ -362,7 +359,7 @@ impl Endpoint {
         }
         self.room = Some(Room {
             id: invite.room_id,
-            secret: *invite.secret.as_bytes(),
+            secret: invite.secret().clone(),
             title: String::new(),
             my_name: name.trim().to_owned(),
             my_candidates: candidates,
@@ -374,7 +371,7 @@ impl Endpoint {
                 tried: Vec::new(),
             },
             epoch: 0,
-            epoch_secret: [0; 32],
+            epoch_secret: Secret32::from_bytes([0; 32]),
             version: 0,
             members: Vec::new(),
             banned: HashSet::new(),
@@ -739,14 +736,14 @@ impl Endpoint {
         };
         let (psk, prologue, mac1_key) = match kind {
             Kind::Join => (
-                room.secret,
+                room.secret.clone(),
                 join_prologue(&room.id.0),
-                join_mac1_key(&peer, &room.secret),
+                join_mac1_key(&peer, room.secret.as_bytes()),
             ),
             Kind::Link => (
-                room.epoch_secret,
+                room.epoch_secret.clone(),
                 link_prologue(&room.id.0, room.epoch),
-                link_mac1_key(&peer, &room.epoch_secret),
+                link_mac1_key(&peer, room.epoch_secret.as_bytes()),
             ),
         };
         let epoch = room.epoch;
@@ -757,7 +754,7 @@ impl Endpoint {
         let seed = self.random32();
         let keys = Keys {
             local: &self.identity,
-            psk: &psk,
+            psk: psk.as_bytes(),
             prologue: &prologue,
         };
         let Ok((state, noise)) = handshake::initiate(kind, &keys, &peer, &payload, seed) else {
@@ -769,7 +766,7 @@ impl Endpoint {
                 self.rng.fill_bytes(&mut h);
                 h
             }
-            Kind::Link => link_hint(&psk, &self.me, &noise[..32]),
+            Kind::Link => link_hint(psk.as_bytes(), &self.me, &noise[..32]),
         };
         let index = self.new_index();
         let Some(mut packet) = wire::encode_init(index, &hint, &noise) else {
@@ -863,9 +860,12 @@ impl Endpoint {
         let mut keys: Vec<(Kind, [u8; 32])> = Vec::with_capacity(2);
         // Joins come straight from the invite holder, never through a member.
         if room.host == self.me && matches!(origin, Origin::Direct(_)) {
-            keys.push((Kind::Join, join_mac1_key(&self.me, &room.secret)));
+            keys.push((Kind::Join, join_mac1_key(&self.me, room.secret.as_bytes())));
         }
-        keys.push((Kind::Link, link_mac1_key(&self.me, &room.epoch_secret)));
+        keys.push((
+            Kind::Link,
+            link_mac1_key(&self.me, room.epoch_secret.as_bytes()),
+        ));
         let covered = &init.raw[..INIT_MAC1_OFFSET];
         let Some(&(kind, mac1_key)) = keys
             .iter()
@@ -915,15 +915,19 @@ impl Endpoint {
                 return;
             }
         }
-        let (room_id, room_secret, epoch, epoch_secret) =
-            (room.id, room.secret, room.epoch, room.epoch_secret);
+        let (room_id, room_secret, epoch, epoch_secret) = (
+            room.id,
+            room.secret.clone(),
+            room.epoch,
+            room.epoch_secret.clone(),
+        );
         let seed = self.random32();
         let (state, remote, payload, status) = match kind {
             Kind::Join => {
                 let prologue = join_prologue(&room_id.0);
                 let keys = Keys {
                     local: &self.identity,
-                    psk: &room_secret,
+                    psk: room_secret.as_bytes(),
                     prologue: &prologue,
                 };
                 let Ok((state, remote, payload)) =
@@ -955,7 +959,7 @@ impl Endpoint {
                 let e = &init.noise[..32];
                 let Some(initiator) = self.room.as_ref().and_then(|r| {
                     r.members.iter().map(|m| m.key).find(|k| {
-                        *k != self.me && ct_eq(&link_hint(&epoch_secret, k, e), init.hint)
+                        *k != self.me && ct_eq(&link_hint(epoch_secret.as_bytes(), k, e), init.hint)
                     })
                 }) else {
                     return;
@@ -977,7 +981,7 @@ impl Endpoint {
                 let prologue = link_prologue(&room_id.0, epoch);
                 let keys = Keys {
                     local: &self.identity,
-                    psk: &epoch_secret,
+                    psk: epoch_secret.as_bytes(),
                     prologue: &prologue,
                 };
                 let Ok((state, remote, payload)) =
@@ -1060,7 +1064,7 @@ impl Endpoint {
                 // exactly (same seed and inputs) so the genuine response still works.
                 let keys = Keys {
                     local: &self.identity,
-                    psk: &rebuild.psk,
+                    psk: rebuild.psk.as_bytes(),
                     prologue: &rebuild.prologue,
                 };
                 if let Ok((state, _)) =
@@ -1578,7 +1582,7 @@ impl Endpoint {
     /// Members are not told: only the host admits joiners (and a successor draws its own
     /// secret), so the secret stays with whoever the host gives the invite to.
     fn rotate_room_secret(&mut self, reason: InviteChange) -> Option<Invite> {
-        let secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
         self.room.as_mut()?.secret = secret;
         let invite = self.own_invite()?;
         self.events.push_back(Event::InviteChanged {
@@ -1610,7 +1614,7 @@ impl Endpoint {
     }
 
     fn new_epoch(&mut self) {
-        let secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
         if let Some(room) = self.room.as_mut() {
             room.epoch = room.epoch.saturating_add(1);
             room.epoch_secret = secret;
@@ -1791,7 +1795,7 @@ impl Endpoint {
     /// and the old roster told them our key and addresses) and hand the application the
     /// new invite to share.
     fn become_host_invite(&mut self) {
-        let secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
             return;
@@ -2846,7 +2850,7 @@ mod tests {
         let prologue = join_prologue(&invite.room_id.0);
         let keys = Keys {
             local: joiner,
-            psk: invite.secret.as_bytes(),
+            psk: invite.secret().as_bytes(),
             prologue: &prologue,
         };
         let payload = InitPayload {
@@ -2870,7 +2874,7 @@ mod tests {
         };
         let mut packet = wire::encode_init(77, &[0; MAC_LEN], &noise).unwrap();
         let mac1 = mac(
-            &join_mac1_key(&invite.host, invite.secret.as_bytes()),
+            &join_mac1_key(&invite.host, invite.secret().as_bytes()),
             &packet[..INIT_MAC1_OFFSET],
         );
         packet[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&mac1);

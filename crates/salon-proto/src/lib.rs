@@ -21,6 +21,7 @@ pub mod path;
 pub mod replay;
 pub mod roster;
 pub mod safety_code;
+pub mod secret;
 pub mod session;
 pub mod sim;
 pub mod wire;

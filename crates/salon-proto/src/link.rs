@@ -47,8 +47,8 @@ pub struct Rebuild {
     pub seed: [u8; 32],
     /// Message-1 payload.
     pub payload: crate::handshake::InitPayload,
-    /// PSK.
-    pub psk: [u8; 32],
+    /// PSK (a copy of the room or epoch secret, wiped with the handshake).
+    pub(crate) psk: crate::secret::Secret32,
     /// Prologue.
     pub prologue: Vec<u8>,
 }

@@ -7,6 +7,7 @@ use crate::identity::PublicKey;
 use crate::roster::{
     MAX_CANDIDATES, MAX_MEMBERS_ON_WIRE, MAX_NAME_LEN, MAX_TITLE_LEN, Member, valid_title,
 };
+use crate::secret::Secret32;
 
 /// Most banned keys a roster carries (the oldest are dropped beyond that).
 pub const MAX_BANNED_ON_WIRE: usize = 256;
@@ -59,14 +60,41 @@ pub struct RoomState {
     pub title: String,
     /// Epoch number: grows on every leave, removal and host change.
     pub epoch: u64,
-    /// PSK for member links in this epoch.
-    pub epoch_secret: [u8; 32],
+    /// PSK for member links in this epoch; private so it is only read on purpose
+    /// ([`RoomState::epoch_secret`]).
+    pub(crate) epoch_secret: Secret32,
     /// Roster version inside the epoch.
     pub version: u64,
     /// Everyone in the room, the host included.
     pub members: Vec<Member>,
     /// Keys removed from the room: whoever hosts next keeps refusing them.
     pub banned: Vec<PublicKey>,
+}
+
+impl RoomState {
+    /// A roster from its parts.
+    pub fn new(
+        title: String,
+        epoch: u64,
+        epoch_secret: Secret32,
+        version: u64,
+        members: Vec<Member>,
+        banned: Vec<PublicKey>,
+    ) -> Self {
+        Self {
+            title,
+            epoch,
+            epoch_secret,
+            version,
+            members,
+            banned,
+        }
+    }
+
+    /// The PSK of member links in this epoch.
+    pub fn epoch_secret(&self) -> &Secret32 {
+        &self.epoch_secret
+    }
 }
 
 impl std::fmt::Debug for RoomState {
@@ -194,7 +222,7 @@ impl Message {
                 w.u8(STATE)
                     .string(&s.title)
                     .u64(s.epoch)
-                    .bytes(&s.epoch_secret)
+                    .bytes(s.epoch_secret.as_bytes())
                     .u64(s.version)
                     .u16(s.members.len().min(MAX_MEMBERS_ON_WIRE) as u16);
                 for m in s.members.iter().take(MAX_MEMBERS_ON_WIRE) {
@@ -269,7 +297,7 @@ impl Message {
                     return Err(DecodeError::Invalid("title"));
                 }
                 let epoch = r.u64()?;
-                let epoch_secret = r.array()?;
+                let epoch_secret = Secret32::from_bytes(r.array()?);
                 let version = r.u64()?;
                 let n = usize::from(r.u16()?);
                 if n > MAX_MEMBERS_ON_WIRE {
@@ -344,7 +372,7 @@ mod tests {
             Message::State(RoomState {
                 title: "Night owls".into(),
                 epoch: 3,
-                epoch_secret: [5; 32],
+                epoch_secret: Secret32::from_bytes([5; 32]),
                 version: 9,
                 members: vec![Member {
                     key: PublicKey([1; 32]),
