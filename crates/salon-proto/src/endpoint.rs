@@ -669,6 +669,19 @@ impl Endpoint {
         self.flush(now);
     }
 
+    /// Test support: seals `plaintext` (padded by the caller) under the current session
+    /// to `peer`, whatever its age, as if we sent it; `None` without a session. Lets tests
+    /// and fuzz targets put any plaintext past decryption.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn seal_for_test(&mut self, peer: &PublicKey, plaintext: &[u8]) -> Option<Vec<u8>> {
+        self.links
+            .get_mut(peer)?
+            .current
+            .as_mut()?
+            .seal(plaintext)
+            .ok()
+    }
+
     fn random32(&mut self) -> [u8; 32] {
         let mut b = [0u8; 32];
         self.rng.fill_bytes(&mut b);
@@ -1179,14 +1192,21 @@ impl Endpoint {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
+        // Sessions past reject_after are refused here too, not only for sending: the
+        // timer that drops them may run after a datagram for them arrives, and the
+        // previous and unconfirmed sessions have no timer of their own.
+        let reject_after = self.cfg.reject_after;
         let opened = match origin {
-            Origin::Direct(_) => link.session_mut(t.receiver).and_then(|(session, slot)| {
-                session
-                    .open(t.counter, t.ciphertext)
-                    .ok()
-                    .map(|p| (p, slot))
-            }),
-            Origin::Relay(_) => link.open_any(t.counter, t.ciphertext),
+            Origin::Direct(_) => link
+                .session_mut(t.receiver)
+                .filter(|(session, _)| !session.expired(now, reject_after))
+                .and_then(|(session, slot)| {
+                    session
+                        .open(t.counter, t.ciphertext)
+                        .ok()
+                        .map(|p| (p, slot))
+                }),
+            Origin::Relay(_) => link.open_any(now, reject_after, t.counter, t.ciphertext),
         };
         let Some((plain, slot)) = opened else {
             return;

@@ -194,14 +194,14 @@ impl Link {
     pub fn sendable(&mut self, now: Instant, reject_after: Duration) -> Option<&mut Session> {
         self.current
             .as_mut()
-            .filter(|s| now.saturating_duration_since(s.created) < reject_after)
+            .filter(|s| !s.expired(now, reject_after))
     }
 
     /// Whether a session can carry data now.
     pub fn is_up(&self, now: Instant, reject_after: Duration) -> bool {
         self.current
             .as_ref()
-            .is_some_and(|s| now.saturating_duration_since(s.created) < reject_after)
+            .is_some_and(|s| !s.expired(now, reject_after))
     }
 
     /// Installs a session we initiated (confirmed: the response proved the peer).
@@ -223,14 +223,22 @@ impl Link {
     }
 
     /// Opens a datagram that came through a relay: its index names the link, not the
-    /// session, so each session is tried (a failed try changes nothing).
-    pub fn open_any(&mut self, counter: u64, ciphertext: &[u8]) -> Option<(Vec<u8>, Slot)> {
+    /// session, so each session younger than `reject_after` is tried (a failed try
+    /// changes nothing).
+    pub fn open_any(
+        &mut self,
+        now: Instant,
+        reject_after: Duration,
+        counter: u64,
+        ciphertext: &[u8],
+    ) -> Option<(Vec<u8>, Slot)> {
         for (slot, s) in [
             (Slot::Current, self.current.as_mut()),
             (Slot::Next, self.next.as_mut()),
             (Slot::Previous, self.previous.as_mut()),
         ] {
             if let Some(s) = s
+                && !s.expired(now, reject_after)
                 && let Ok(plain) = s.open(counter, ciphertext)
             {
                 return Some((plain, slot));
