@@ -682,6 +682,16 @@ impl Endpoint {
             .ok()
     }
 
+    /// Test support: queues `bytes` as one control message on the reliable channel to
+    /// `peer`, unchecked (they need not decode); sent by the next timer run. `false`
+    /// without a link or when the channel is full.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn send_raw_message_for_test(&mut self, peer: &PublicKey, bytes: &[u8]) -> bool {
+        self.links
+            .get_mut(peer)
+            .is_some_and(|l| l.channel.send(bytes).is_ok())
+    }
+
     fn random32(&mut self) -> [u8; 32] {
         let mut b = [0u8; 32];
         self.rng.fill_bytes(&mut b);

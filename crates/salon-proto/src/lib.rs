@@ -12,6 +12,8 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod frame;
+#[cfg(feature = "test-support")]
+pub mod fuzz;
 pub mod handshake;
 pub mod identity;
 pub mod invite;
