@@ -393,6 +393,61 @@ mod tests {
         (Link::new(PublicKey([1; 32]), now), now)
     }
 
+    /// Both ends of a finished link handshake, made at `now`.
+    fn session_pair(now: Instant) -> (Session, Session) {
+        use crate::handshake::{self, InitPayload, Keys, Kind, ResponsePayload, Status};
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let a = crate::identity::Identity::generate(&mut ChaCha20Rng::from_seed([1; 32]));
+        let b = crate::identity::Identity::generate(&mut ChaCha20Rng::from_seed([2; 32]));
+        let keys = |local| Keys {
+            local,
+            psk: &[3; 32],
+            prologue: b"p",
+        };
+        let payload = InitPayload {
+            timestamp: 1,
+            incarnation: 1,
+        };
+        let (hs, m1) =
+            handshake::initiate(Kind::Link, &keys(&a), &b.public_key(), &payload, [4; 32]).unwrap();
+        let (rhs, _, _) =
+            handshake::accept(Kind::Link, &keys(&b), Some(&a.public_key()), &m1, [5; 32]).unwrap();
+        let resp = ResponsePayload {
+            status: Status::Accepted,
+            incarnation: 2,
+        };
+        let (rt, m2) = handshake::respond(rhs, &resp).unwrap();
+        let (it, _) = handshake::complete(hs, &m2).unwrap();
+        (
+            Session::new(it, 10, 20, true, now),
+            Session::new(rt, 20, 10, false, now),
+        )
+    }
+
+    #[test]
+    fn relayed_datagram_under_a_session_older_than_reject_after_is_not_opened() {
+        let (mut l, t0) = link();
+        let reject_after = Duration::from_secs(180);
+        let (mut sender, receiver) = session_pair(t0);
+        l.previous = Some(receiver);
+        let d = sender.seal(&[0; 32]).unwrap();
+        let (counter, ct) = (
+            u64::from_be_bytes(d[5..13].try_into().unwrap()),
+            &d[crate::wire::TRANSPORT_HEADER_LEN..],
+        );
+        assert!(
+            l.open_any(t0 + reject_after, reject_after, counter, ct)
+                .is_none()
+        );
+        // Refused before decryption: the counter is still free while the session is young.
+        let opened = l.open_any(t0 + reject_after / 2, reject_after, counter, ct);
+        assert_eq!(
+            opened.map(|(p, slot)| (p.len(), slot)),
+            Some((32, Slot::Previous))
+        );
+    }
+
     #[test]
     fn loss_permille_rounds_and_needs_expected_audio() {
         assert_eq!(loss_permille(0, 0), None);
