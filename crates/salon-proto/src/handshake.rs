@@ -424,18 +424,16 @@ pub fn complete(
     Ok((hs.into_stateless_transport_mode()?, parsed))
 }
 
-/// Test support: message 1 as an attacker who holds the PSK would build it with a
-/// small-order ephemeral. `es` is then all zeros for both sides, which the attacker can
-/// compute without any private key, so without the checks the message is valid.
+/// Test support: a snow builder whose ephemeral key is the given (small-order) point, as
+/// an attacker would send it. Every DH with that ephemeral is all zeros for both sides,
+/// which the attacker can compute without any private key, so without the checks the
+/// handshake completes.
 #[cfg(test)]
-pub(crate) fn initiate_with_low_order_ephemeral(
-    kind: Kind,
-    keys: &Keys<'_>,
-    remote: &PublicKey,
-    payload: &InitPayload,
+fn attacker_builder(
+    pattern: &str,
     ephemeral: [u8; 32],
-) -> Result<Vec<u8>, HandshakeError> {
-    struct Attacker;
+) -> Result<snow::Builder<'static>, HandshakeError> {
+    struct Attacker([u8; 32]);
     struct FakeDh {
         inner: Box<dyn Dh>,
         fake: Option<[u8; 32]>,
@@ -477,7 +475,6 @@ pub(crate) fn initiate_with_low_order_ephemeral(
             }
         }
     }
-    thread_local!(static EPHEMERAL: std::cell::Cell<[u8; 32]> = const { std::cell::Cell::new([0; 32]) });
     impl CryptoResolver for Attacker {
         fn resolve_rng(&self) -> Option<Box<dyn Random>> {
             Some(Box::new(SeededRandom(ChaCha20Rng::from_seed([0; 32]))))
@@ -486,7 +483,7 @@ pub(crate) fn initiate_with_low_order_ephemeral(
             Some(Box::new(FakeDh {
                 inner: DefaultResolver.resolve_dh(choice)?,
                 fake: None,
-                ephemeral: EPHEMERAL.with(|e| e.get()),
+                ephemeral: self.0,
             }))
         }
         fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
@@ -496,12 +493,27 @@ pub(crate) fn initiate_with_low_order_ephemeral(
             DefaultResolver.resolve_cipher(choice)
         }
     }
-    EPHEMERAL.with(|e| e.set(ephemeral));
+    Ok(snow::Builder::with_resolver(
+        pattern.parse()?,
+        Box::new(Attacker(ephemeral)),
+    ))
+}
+
+/// Test support: message 1 as an initiator holding the PSK would build it around a
+/// small-order ephemeral (see `attacker_builder`).
+#[cfg(test)]
+pub(crate) fn initiate_with_low_order_ephemeral(
+    kind: Kind,
+    keys: &Keys<'_>,
+    remote: &PublicKey,
+    payload: &InitPayload,
+    ephemeral: [u8; 32],
+) -> Result<Vec<u8>, HandshakeError> {
     let (pattern, psk_at, payload_len) = match kind {
         Kind::Join => (JOIN_PATTERN, 1, JOIN_INIT_PAYLOAD_LEN),
         Kind::Link => (LINK_PATTERN, 0, LINK_INIT_PAYLOAD_LEN),
     };
-    let mut hs = snow::Builder::with_resolver(pattern.parse()?, Box::new(Attacker))
+    let mut hs = attacker_builder(pattern, ephemeral)?
         .local_private_key(keys.local.secret_bytes())?
         .remote_public_key(remote.as_bytes())?
         .psk(psk_at, keys.psk)?
@@ -509,6 +521,40 @@ pub(crate) fn initiate_with_low_order_ephemeral(
         .build_initiator()?;
     let mut msg = vec![0u8; INIT_NOISE_LEN];
     let n = hs.write_message(&payload.encode(payload_len), &mut msg)?;
+    msg.truncate(n);
+    Ok(msg)
+}
+
+/// Test support: message 2 as a responder (a malicious host or member) would build it
+/// around a small-order ephemeral, robbing the session of its forward secrecy.
+#[cfg(test)]
+fn respond_with_low_order_ephemeral(
+    kind: Kind,
+    keys: &Keys<'_>,
+    initiator: &PublicKey,
+    message: &[u8],
+    ephemeral: [u8; 32],
+) -> Result<Vec<u8>, HandshakeError> {
+    let (pattern, psk_at) = match kind {
+        Kind::Join => (JOIN_PATTERN, 1),
+        Kind::Link => (LINK_PATTERN, 0),
+    };
+    let mut b = attacker_builder(pattern, ephemeral)?
+        .local_private_key(keys.local.secret_bytes())?
+        .psk(psk_at, keys.psk)?
+        .prologue(keys.prologue)?;
+    if kind == Kind::Link {
+        b = b.remote_public_key(initiator.as_bytes())?;
+    }
+    let mut hs = b.build_responder()?;
+    let mut payload = vec![0u8; INIT_NOISE_LEN];
+    hs.read_message(message, &mut payload)?;
+    let reply = ResponsePayload {
+        status: Status::Accepted,
+        incarnation: 1,
+    };
+    let mut msg = vec![0u8; RESPONSE_NOISE_LEN];
+    let n = hs.write_message(&reply.encode(), &mut msg)?;
     msg.truncate(n);
     Ok(msg)
 }
@@ -612,6 +658,32 @@ mod tests {
                 };
                 let known = (kind == Kind::Link).then(|| a.public_key());
                 let got = accept(kind, &kb, known.as_ref(), &m1, [4; 32]);
+                assert!(
+                    matches!(got, Err(HandshakeError::LowOrderKey)),
+                    "{kind:?} {:?}",
+                    got.err()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn message_two_with_a_low_order_ephemeral_is_refused() {
+        let (a, b) = (ident(1), ident(2));
+        let prologue = join_prologue(&[9; 16]);
+        for kind in [Kind::Join, Kind::Link] {
+            for e in [[0u8; 32], ORDER_8] {
+                let keys = |local| Keys {
+                    local,
+                    psk: &[7; 32],
+                    prologue: &prologue,
+                };
+                let (hs, m1) =
+                    initiate(kind, &keys(&a), &b.public_key(), &payload(), [3; 32]).unwrap();
+                let m2 = respond_with_low_order_ephemeral(kind, &keys(&b), &a.public_key(), &m1, e)
+                    .unwrap();
+                assert_eq!(&m2[..32], &e);
+                let got = complete(hs, &m2);
                 assert!(
                     matches!(got, Err(HandshakeError::LowOrderKey)),
                     "{kind:?} {:?}",
