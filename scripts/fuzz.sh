@@ -22,9 +22,12 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== fuzz: installing cargo-fuzz (once per machine; kept in ~/.cargo/bin)"
     cargo install cargo-fuzz --locked
 fi
-# The fuzz project's own target dir: its sanitizer flags would otherwise force rebuilds
-# in the workspace's, and it stays warm between runs on one machine.
-export CARGO_TARGET_DIR="$PWD/fuzz/target"
+# Under the build root scripts/deps.sh uses, in a directory of its own: CI's fresh clone
+# reuses the last run's fuzz build and grown corpus, and libFuzzer's sanitizer flags never
+# invalidate the workspace's artefacts.
+base="${CARGO_TARGET_DIR:-${SALON_TARGET_DIR:-$HOME/.cache/salon/target}}"
+export CARGO_TARGET_DIR="$base/fuzz"
+corpus_root="$base/fuzz-corpus"
 # -a: debug assertions and overflow checks on, so arithmetic overflow is a crash too.
 flags=(-O -a)
 mapfile -t targets < <(cargo +nightly fuzz list)
@@ -35,8 +38,9 @@ per=$(( left / ${#targets[@]} - 5 ))
 (( per < 10 )) && per=10
 echo "== fuzz: ${#targets[@]} targets (${targets[*]}), ${per} s each"
 for t in "${targets[@]}"; do
-    mkdir -p "fuzz/corpus/$t"
-    dirs=("fuzz/corpus/$t")
+    # The first directory receives new inputs; the committed ones are only read.
+    mkdir -p "$corpus_root/$t"
+    dirs=("$corpus_root/$t")
     for d in "fuzz/seeds/$t" "fuzz/regressions/$t"; do
         [[ -d $d ]] && dirs+=("$d")
     done
