@@ -26,6 +26,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+echo "== fuzz: every cargo-fuzz target built and run for up to 45 s each (needs nightly; under 5 minutes)"
+scripts/fuzz.sh 45
 echo "== birthday benchmark: ten port-restricted x symmetric rooms in network namespaces (prints figures, asks 9 of 10 direct)"
 cargo test -p salon-tests --locked --test nat a_symmetric_and_a_port -- --ignored --nocapture
 echo "== memory figure: the app with a 4-person room open (debug build; prints, asserts the room)"

@@ -138,7 +138,7 @@ fn needles(trio: &Trio) -> Vec<(String, Vec<u8>)> {
     for f in salon_proto::sim::leak_forms(&invite.room_id.0) {
         v.push(("the room id".into(), f));
     }
-    for f in salon_proto::sim::leak_forms(invite.secret.as_bytes()) {
+    for f in salon_proto::sim::leak_forms(invite.secret().as_bytes()) {
         v.push(("the room secret".into(), f));
     }
     let members = trio.host.room.as_ref().unwrap()["members"]

@@ -58,6 +58,17 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Reads a peer's X25519 public key, refusing small-order points
+    /// ([`crate::identity::is_low_order`]): no honest peer has one, and a link keyed to it
+    /// would get nothing secret from that side.
+    pub fn key(&mut self) -> Result<crate::identity::PublicKey, DecodeError> {
+        let key = crate::identity::PublicKey(self.array()?);
+        if key.is_low_order() {
+            return Err(DecodeError::Invalid("low-order key"));
+        }
+        Ok(key)
+    }
+
     /// Reads one byte.
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])

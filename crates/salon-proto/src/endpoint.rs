@@ -24,8 +24,8 @@ use crate::handshake::{
     self, InitPayload, Keys, Kind, ResponsePayload, Status, cookie_key, join_mac1_key,
     join_prologue, link_hint, link_mac1_key, link_prologue,
 };
-use crate::identity::{Identity, PublicKey};
-use crate::invite::{Candidate, CandidateKind, Invite, RoomId, RoomSecret};
+use crate::identity::{Identity, PublicKey, is_low_order};
+use crate::invite::{Candidate, CandidateKind, Invite, RoomId};
 use crate::link::{Link, Pending, Rebuild, Retry, Slot};
 use crate::message::{Action, MAX_CHAT_LEN, Message, RoomState};
 use crate::path::{
@@ -36,6 +36,7 @@ use crate::path::{
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
 use crate::schedule::{STEAL_GAP, Schedule};
+use crate::secret::Secret32;
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
 use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, Packet};
 
@@ -96,7 +97,7 @@ enum Phase {
 
 struct Room {
     id: RoomId,
-    secret: [u8; 32],
+    secret: Secret32,
     title: String,
     my_name: String,
     my_candidates: Vec<SocketAddr>,
@@ -109,7 +110,7 @@ struct Room {
     successor_state: Option<(PublicKey, RoomState)>,
     phase: Phase,
     epoch: u64,
-    epoch_secret: [u8; 32],
+    epoch_secret: Secret32,
     version: u64,
     members: Vec<Member>,
     banned: HashSet<PublicKey>,
@@ -145,15 +146,15 @@ impl Room {
     fn state(&self) -> RoomState {
         let mut banned: Vec<PublicKey> = self.banned.iter().copied().collect();
         banned.sort_unstable();
-        RoomState {
-            title: self.title.clone(),
-            epoch: self.epoch,
-            epoch_secret: self.epoch_secret,
-            version: self.version,
-            members: self.members.clone(),
+        RoomState::new(
+            self.title.clone(),
+            self.epoch,
+            self.epoch_secret.clone(),
+            self.version,
+            self.members.clone(),
             banned,
-            uniform: self.uniform,
-        }
+        )
+        .with_uniform(self.uniform)
     }
 
     /// Whether every member sends at the stage rate now.
@@ -285,12 +286,8 @@ impl Endpoint {
     /// An invite to the room, if we are its host.
     pub fn invite(&self, candidates: Vec<Candidate>) -> Option<Invite> {
         let room = self.room.as_ref()?;
-        (room.host == self.me && room.phase == Phase::Open).then(|| Invite {
-            host: self.me,
-            room_id: room.id,
-            secret: RoomSecret::from_bytes(room.secret),
-            candidates,
-        })
+        (room.host == self.me && room.phase == Phase::Open)
+            .then(|| Invite::new(self.me, room.id, room.secret.clone(), candidates))
     }
 
     /// Link figures for one peer.
@@ -335,8 +332,8 @@ impl Endpoint {
         }
         let mut id = [0u8; 16];
         self.rng.fill_bytes(&mut id);
-        let secret = self.random32();
-        let epoch_secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
+        let epoch_secret = Secret32::generate(&mut self.rng);
         let my_candidates: Vec<SocketAddr> = candidates.iter().map(|c| c.addr).collect();
         let room = Room {
             id: RoomId(id),
@@ -394,9 +391,12 @@ impl Endpoint {
         if !valid_name(name) {
             return Err(CommandError::InvalidName);
         }
+        if invite.host.is_low_order() {
+            return Err(CommandError::WeakHostKey);
+        }
         self.room = Some(Room {
             id: invite.room_id,
-            secret: *invite.secret.as_bytes(),
+            secret: invite.secret().clone(),
             title: String::new(),
             my_name: name.trim().to_owned(),
             my_candidates: candidates,
@@ -408,7 +408,7 @@ impl Endpoint {
                 tried: Vec::new(),
             },
             epoch: 0,
-            epoch_secret: [0; 32],
+            epoch_secret: Secret32::from_bytes([0; 32]),
             version: 0,
             members: Vec::new(),
             banned: HashSet::new(),
@@ -762,6 +762,29 @@ impl Endpoint {
         self.flush(now);
     }
 
+    /// Test support: seals `plaintext` (padded by the caller) under the current session
+    /// to `peer`, whatever its age, as if we sent it; `None` without a session. Lets tests
+    /// and fuzz targets put any plaintext past decryption.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn seal_for_test(&mut self, peer: &PublicKey, plaintext: &[u8]) -> Option<Vec<u8>> {
+        self.links
+            .get_mut(peer)?
+            .current
+            .as_mut()?
+            .seal(plaintext)
+            .ok()
+    }
+
+    /// Test support: queues `bytes` as one control message on the reliable channel to
+    /// `peer`, unchecked (they need not decode); sent by the next timer run. `false`
+    /// without a link or when the channel is full.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn send_raw_message_for_test(&mut self, peer: &PublicKey, bytes: &[u8]) -> bool {
+        self.links
+            .get_mut(peer)
+            .is_some_and(|l| l.channel.send(bytes).is_ok())
+    }
+
     fn random32(&mut self) -> [u8; 32] {
         let mut b = [0u8; 32];
         self.rng.fill_bytes(&mut b);
@@ -829,14 +852,14 @@ impl Endpoint {
         };
         let (psk, prologue, mac1_key) = match kind {
             Kind::Join => (
-                room.secret,
+                room.secret.clone(),
                 join_prologue(&room.id.0),
-                join_mac1_key(&peer, &room.secret),
+                join_mac1_key(&peer, room.secret.as_bytes()),
             ),
             Kind::Link => (
-                room.epoch_secret,
+                room.epoch_secret.clone(),
                 link_prologue(&room.id.0, room.epoch),
-                link_mac1_key(&peer, &room.epoch_secret),
+                link_mac1_key(&peer, room.epoch_secret.as_bytes()),
             ),
         };
         let epoch = room.epoch;
@@ -847,7 +870,7 @@ impl Endpoint {
         let seed = self.random32();
         let keys = Keys {
             local: &self.identity,
-            psk: &psk,
+            psk: psk.as_bytes(),
             prologue: &prologue,
         };
         let Ok((state, noise)) = handshake::initiate(kind, &keys, &peer, &payload, seed) else {
@@ -859,7 +882,7 @@ impl Endpoint {
                 self.rng.fill_bytes(&mut h);
                 h
             }
-            Kind::Link => link_hint(&psk, &self.me, &noise[..32]),
+            Kind::Link => link_hint(psk.as_bytes(), &self.me, &noise[..32]),
         };
         let index = self.new_index();
         let Some(mut packet) = wire::encode_init(index, &hint, &noise) else {
@@ -939,6 +962,11 @@ impl Endpoint {
     }
 
     fn on_init(&mut self, now: Instant, origin: Origin, init: &wire::Init<'_>) {
+        // A small-order ephemeral would make `es` (and `ee`) all zeros: drop it before it
+        // touches the mac1 memory, the load count or a DH.
+        if init.noise.get(..32).is_none_or(is_low_order) {
+            return;
+        }
         let Some(room) = self.room.as_ref() else {
             return;
         };
@@ -948,9 +976,12 @@ impl Endpoint {
         let mut keys: Vec<(Kind, [u8; 32])> = Vec::with_capacity(2);
         // Joins come straight from the invite holder, never through a member.
         if room.host == self.me && matches!(origin, Origin::Direct(_)) {
-            keys.push((Kind::Join, join_mac1_key(&self.me, &room.secret)));
+            keys.push((Kind::Join, join_mac1_key(&self.me, room.secret.as_bytes())));
         }
-        keys.push((Kind::Link, link_mac1_key(&self.me, &room.epoch_secret)));
+        keys.push((
+            Kind::Link,
+            link_mac1_key(&self.me, room.epoch_secret.as_bytes()),
+        ));
         let covered = &init.raw[..INIT_MAC1_OFFSET];
         let Some(&(kind, mac1_key)) = keys
             .iter()
@@ -1000,15 +1031,19 @@ impl Endpoint {
                 return;
             }
         }
-        let (room_id, room_secret, epoch, epoch_secret) =
-            (room.id, room.secret, room.epoch, room.epoch_secret);
+        let (room_id, room_secret, epoch, epoch_secret) = (
+            room.id,
+            room.secret.clone(),
+            room.epoch,
+            room.epoch_secret.clone(),
+        );
         let seed = self.random32();
         let (state, remote, payload, status) = match kind {
             Kind::Join => {
                 let prologue = join_prologue(&room_id.0);
                 let keys = Keys {
                     local: &self.identity,
-                    psk: &room_secret,
+                    psk: room_secret.as_bytes(),
                     prologue: &prologue,
                 };
                 let Ok((state, remote, payload)) =
@@ -1040,7 +1075,7 @@ impl Endpoint {
                 let e = &init.noise[..32];
                 let Some(initiator) = self.room.as_ref().and_then(|r| {
                     r.members.iter().map(|m| m.key).find(|k| {
-                        *k != self.me && ct_eq(&link_hint(&epoch_secret, k, e), init.hint)
+                        *k != self.me && ct_eq(&link_hint(epoch_secret.as_bytes(), k, e), init.hint)
                     })
                 }) else {
                     return;
@@ -1062,7 +1097,7 @@ impl Endpoint {
                 let prologue = link_prologue(&room_id.0, epoch);
                 let keys = Keys {
                     local: &self.identity,
-                    psk: &epoch_secret,
+                    psk: epoch_secret.as_bytes(),
                     prologue: &prologue,
                 };
                 let Ok((state, remote, payload)) =
@@ -1112,6 +1147,10 @@ impl Endpoint {
     }
 
     fn on_response(&mut self, now: Instant, origin: Origin, resp: &wire::Response<'_>) {
+        // Refused before the pending handshake is touched (no rebuild needed).
+        if resp.noise.get(..32).is_none_or(is_low_order) {
+            return;
+        }
         let Some(&peer) = self.indices.get(&resp.receiver) else {
             return;
         };
@@ -1141,7 +1180,7 @@ impl Endpoint {
                 // exactly (same seed and inputs) so the genuine response still works.
                 let keys = Keys {
                     local: &self.identity,
-                    psk: &rebuild.psk,
+                    psk: rebuild.psk.as_bytes(),
                     prologue: &rebuild.prologue,
                 };
                 if let Ok((state, _)) =
@@ -1256,14 +1295,21 @@ impl Endpoint {
         let Some(link) = self.links.get_mut(&peer) else {
             return;
         };
+        // Sessions past reject_after are refused here too, not only for sending: the
+        // timer that drops them may run after a datagram for them arrives, and the
+        // previous and unconfirmed sessions have no timer of their own.
+        let reject_after = self.cfg.reject_after;
         let opened = match origin {
-            Origin::Direct(_) => link.session_mut(t.receiver).and_then(|(session, slot)| {
-                session
-                    .open(t.counter, t.ciphertext)
-                    .ok()
-                    .map(|p| (p, slot))
-            }),
-            Origin::Relay(_) => link.open_any(t.counter, t.ciphertext),
+            Origin::Direct(_) => link
+                .session_mut(t.receiver)
+                .filter(|(session, _)| !session.expired(now, reject_after))
+                .and_then(|(session, slot)| {
+                    session
+                        .open(t.counter, t.ciphertext)
+                        .ok()
+                        .map(|p| (p, slot))
+                }),
+            Origin::Relay(_) => link.open_any(now, reject_after, t.counter, t.ciphertext),
         };
         let Some((plain, slot)) = opened else {
             return;
@@ -1866,7 +1912,7 @@ impl Endpoint {
     /// Members are not told: only the host admits joiners (and a successor draws its own
     /// secret), so the secret stays with whoever the host gives the invite to.
     fn rotate_room_secret(&mut self, reason: InviteChange) -> Option<Invite> {
-        let secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
         self.room.as_mut()?.secret = secret;
         let invite = self.own_invite()?;
         self.events.push_back(Event::InviteChanged {
@@ -1898,7 +1944,7 @@ impl Endpoint {
     }
 
     fn new_epoch(&mut self) {
-        let secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
         if let Some(room) = self.room.as_mut() {
             room.epoch = room.epoch.saturating_add(1);
             room.epoch_secret = secret;
@@ -2085,7 +2131,7 @@ impl Endpoint {
     /// and the old roster told them our key and addresses) and hand the application the
     /// new invite to share.
     fn become_host_invite(&mut self) {
-        let secret = self.random32();
+        let secret = Secret32::generate(&mut self.rng);
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
             return;
@@ -3155,6 +3201,7 @@ mod tests {
 
     use super::*;
     use crate::frame::REPORT_TYPE;
+    use crate::handshake::InitPayload;
     use crate::sim::Net;
 
     /// Seals `plain` with `from`'s session to `to`, as `from` would send it.
@@ -3173,6 +3220,87 @@ mod tests {
         p.extend_from_slice(tail);
         assert_eq!(p.len(), wire::AUDIO_PLAINTEXT_LEN);
         p
+    }
+
+    /// A join initiation to `invite`'s host from `joiner`, with a valid mac1; with
+    /// `ephemeral` set, built around that (small-order) ephemeral as an attacker holding
+    /// the invite could.
+    fn join_initiation(invite: &Invite, joiner: &Identity, ephemeral: Option<[u8; 32]>) -> Vec<u8> {
+        let prologue = join_prologue(&invite.room_id.0);
+        let keys = Keys {
+            local: joiner,
+            psk: invite.secret().as_bytes(),
+            prologue: &prologue,
+        };
+        let payload = InitPayload {
+            timestamp: 1,
+            incarnation: 2,
+        };
+        let noise = match ephemeral {
+            Some(e) => handshake::initiate_with_low_order_ephemeral(
+                Kind::Join,
+                &keys,
+                &invite.host,
+                &payload,
+                e,
+            )
+            .unwrap(),
+            None => {
+                handshake::initiate(Kind::Join, &keys, &invite.host, &payload, [8; 32])
+                    .unwrap()
+                    .1
+            }
+        };
+        let mut packet = wire::encode_init(77, &[0; MAC_LEN], &noise).unwrap();
+        let mac1 = mac(
+            &join_mac1_key(&invite.host, invite.secret().as_bytes()),
+            &packet[..INIT_MAC1_OFFSET],
+        );
+        packet[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&mac1);
+        packet
+    }
+
+    #[test]
+    fn join_initiation_with_a_low_order_ephemeral_creates_no_state_and_draws_no_response() {
+        let mut net = Net::new(41);
+        let a = net.add("a");
+        let invite = net.host(a, "Low order").unwrap();
+        net.run_for(Duration::from_millis(100));
+        while net.nodes[a].ep.poll_transmit().is_some() {}
+        while net.nodes[a].ep.poll_event().is_some() {}
+        let joiner = Identity::generate(&mut ChaCha20Rng::seed_from_u64(9));
+        let from: SocketAddr = "192.0.2.9:4000".parse().unwrap();
+        let order8 = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        let mut p_plus_one = [0xff; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0xff; // bit 255 set as well: still low order
+        for e in [[0; 32], order8, p_plus_one] {
+            let d = join_initiation(&invite, &joiner, Some(e));
+            let now = net.now;
+            let ep = &mut net.nodes[a].ep;
+            let (room, timeout) = (ep.room(), ep.poll_timeout());
+            ep.handle_datagram(now, from, &d);
+            assert_eq!(ep.poll_transmit(), None, "answered {e:02x?}");
+            assert_eq!(ep.poll_event(), None);
+            assert_eq!(ep.room(), room);
+            assert_eq!(ep.poll_timeout(), timeout);
+            assert!(ep.recent_mac1.0.is_empty(), "mac1 remembered");
+            assert!(
+                ep.links.is_empty() && ep.indices.is_empty(),
+                "state for {e:02x?}"
+            );
+        }
+        // The same joiner with an ordinary ephemeral is answered: the refusals above came
+        // from the ephemeral, not from the harness.
+        let d = join_initiation(&invite, &joiner, None);
+        let now = net.now;
+        net.nodes[a].ep.handle_datagram(now, from, &d);
+        assert!(net.nodes[a].ep.poll_transmit().is_some());
+        assert!(net.nodes[a].ep.links.contains_key(&joiner.public_key()));
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub enum CommandError {
     /// lapsed, or void because our role or the host changed).
     #[error("nobody is inviting you on stage now (the invitation may have lapsed)")]
     NoStageInvite,
+    /// The invite's host key is a small-order X25519 point (see
+    /// [`crate::invite::InviteError::WeakHostKey`]).
+    #[error("the invite's host key is invalid; ask the host for a new invite")]
+    WeakHostKey,
     /// The room is still being joined.
     #[error("still joining the room; wait until it opens")]
     StillJoining,

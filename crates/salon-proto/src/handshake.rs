@@ -19,10 +19,12 @@ use snow::params::{CipherChoice, DHChoice, HashChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 use snow::{HandshakeState, StatelessTransportState};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 use crate::codec::{Reader, Writer};
 use crate::cookie::{hash, mac};
-use crate::identity::{Identity, PublicKey};
+use crate::identity::{Identity, PublicKey, is_low_order};
 use crate::wire::{
     INIT_NOISE_LEN, JOIN_INIT_PAYLOAD_LEN, LINK_INIT_PAYLOAD_LEN, MAC_LEN, RESPONSE_NOISE_LEN,
     RESPONSE_PAYLOAD_LEN,
@@ -48,6 +50,10 @@ pub enum HandshakeError {
     /// The peer's static key is missing or malformed.
     #[error("missing remote static key")]
     RemoteStatic,
+    /// A key of the peer (ephemeral or static) is a small-order point, or a DH gave the
+    /// all-zero secret: the peer would contribute nothing to the keys.
+    #[error("low-order X25519 key")]
+    LowOrderKey,
 }
 
 /// Which handshake a session came from.
@@ -228,12 +234,73 @@ impl Random for SeededRandom {
     }
 }
 
+/// snow's X25519 with the all-zero check RFC 7748 section 6.1 allows: snow 0.10 does
+/// not make it (Noise leaves it to the application), so a small-order key that slipped
+/// past [`is_low_order`] still fails the handshake instead of yielding a key the peer
+/// did not contribute to.
+pub struct CheckedDh(Box<dyn Dh>);
+
+impl CheckedDh {
+    /// snow's default Curve25519, wrapped; `None` only if snow lacks Curve25519.
+    pub fn curve25519() -> Option<Self> {
+        DefaultResolver
+            .resolve_dh(&DHChoice::Curve25519)
+            .map(CheckedDh)
+    }
+}
+
+impl Dh for CheckedDh {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn pub_len(&self) -> usize {
+        self.0.pub_len()
+    }
+    fn priv_len(&self) -> usize {
+        self.0.priv_len()
+    }
+    fn set(&mut self, privkey: &[u8]) {
+        self.0.set(privkey);
+    }
+    fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
+        self.0.generate(rng)
+    }
+    fn pubkey(&self) -> &[u8] {
+        self.0.pubkey()
+    }
+    fn privkey(&self) -> &[u8] {
+        self.0.privkey()
+    }
+    fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+        // snow's dalek wrapper asserts on short keys: refuse them here instead.
+        if pubkey.len() < self.0.pub_len() {
+            return Err(snow::Error::Dh);
+        }
+        self.0.dh(pubkey, out)?;
+        let len = self.0.dh_len().min(out.len());
+        let zero = out[..len]
+            .iter()
+            .fold(subtle::Choice::from(1), |acc, b| acc & b.ct_eq(&0));
+        if bool::from(zero) {
+            out.zeroize();
+            return Err(snow::Error::Dh);
+        }
+        Ok(())
+    }
+    fn dh_len(&self) -> usize {
+        self.0.dh_len()
+    }
+}
+
 impl CryptoResolver for SeededResolver {
     fn resolve_rng(&self) -> Option<Box<dyn Random>> {
         Some(Box::new(SeededRandom(ChaCha20Rng::from_seed(self.seed))))
     }
     fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
-        DefaultResolver.resolve_dh(choice)
+        match choice {
+            DHChoice::Curve25519 => CheckedDh::curve25519().map(|d| Box::new(d) as Box<dyn Dh>),
+            _ => None,
+        }
     }
     fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
         DefaultResolver.resolve_hash(choice)
@@ -273,6 +340,9 @@ pub fn initiate(
         Kind::Join => (JOIN_PATTERN, 1, JOIN_INIT_PAYLOAD_LEN),
         Kind::Link => (LINK_PATTERN, 0, LINK_INIT_PAYLOAD_LEN),
     };
+    if remote.is_low_order() {
+        return Err(HandshakeError::LowOrderKey);
+    }
     let mut hs = builder(pattern, seed)?
         .local_private_key(keys.local.secret_bytes())?
         .remote_public_key(remote.as_bytes())?
@@ -300,6 +370,10 @@ pub fn accept(
         Kind::Join => (JOIN_PATTERN, 1),
         Kind::Link => (LINK_PATTERN, 0),
     };
+    // The cleartext ephemeral leads the message: refuse a small-order one before any DH.
+    if message.get(..32).is_none_or(is_low_order) || initiator.is_some_and(|k| k.is_low_order()) {
+        return Err(HandshakeError::LowOrderKey);
+    }
     let mut b = builder(pattern, seed)?
         .local_private_key(keys.local.secret_bytes())?
         .psk(psk_at, keys.psk)?
@@ -314,6 +388,11 @@ pub fn accept(
         .get_remote_static()
         .and_then(PublicKey::from_slice)
         .ok_or(HandshakeError::RemoteStatic)?;
+    // Decrypted from an IK message 1 (joins); `CheckedDh` already failed `ss` on such a
+    // key, but say so explicitly rather than rely on it.
+    if remote.is_low_order() {
+        return Err(HandshakeError::LowOrderKey);
+    }
     let parsed = InitPayload::decode(payload.get(..n).ok_or(HandshakeError::Payload)?)?;
     Ok((hs, remote, parsed))
 }
@@ -336,10 +415,148 @@ pub fn complete(
     mut hs: HandshakeState,
     message: &[u8],
 ) -> Result<(StatelessTransportState, ResponsePayload), HandshakeError> {
+    if message.get(..32).is_none_or(is_low_order) {
+        return Err(HandshakeError::LowOrderKey);
+    }
     let mut payload = vec![0u8; RESPONSE_NOISE_LEN];
     let n = hs.read_message(message, &mut payload)?;
     let parsed = ResponsePayload::decode(payload.get(..n).ok_or(HandshakeError::Payload)?)?;
     Ok((hs.into_stateless_transport_mode()?, parsed))
+}
+
+/// Test support: a snow builder whose ephemeral key is the given (small-order) point, as
+/// an attacker would send it. Every DH with that ephemeral is all zeros for both sides,
+/// which the attacker can compute without any private key, so without the checks the
+/// handshake completes.
+#[cfg(test)]
+fn attacker_builder(
+    pattern: &str,
+    ephemeral: [u8; 32],
+) -> Result<snow::Builder<'static>, HandshakeError> {
+    struct Attacker([u8; 32]);
+    struct FakeDh {
+        inner: Box<dyn Dh>,
+        fake: Option<[u8; 32]>,
+        ephemeral: [u8; 32],
+    }
+    impl Dh for FakeDh {
+        fn name(&self) -> &'static str {
+            "25519"
+        }
+        fn pub_len(&self) -> usize {
+            32
+        }
+        fn priv_len(&self) -> usize {
+            32
+        }
+        fn set(&mut self, privkey: &[u8]) {
+            self.inner.set(privkey);
+            self.fake = None;
+        }
+        fn generate(&mut self, _rng: &mut dyn Random) -> Result<(), snow::Error> {
+            self.fake = Some(self.ephemeral);
+            Ok(())
+        }
+        fn pubkey(&self) -> &[u8] {
+            match &self.fake {
+                Some(k) => k,
+                None => self.inner.pubkey(),
+            }
+        }
+        fn privkey(&self) -> &[u8] {
+            self.inner.privkey()
+        }
+        fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+            if self.fake.is_some() {
+                out[..32].fill(0);
+                Ok(())
+            } else {
+                self.inner.dh(pubkey, out)
+            }
+        }
+    }
+    impl CryptoResolver for Attacker {
+        fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+            Some(Box::new(SeededRandom(ChaCha20Rng::from_seed([0; 32]))))
+        }
+        fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+            Some(Box::new(FakeDh {
+                inner: DefaultResolver.resolve_dh(choice)?,
+                fake: None,
+                ephemeral: self.0,
+            }))
+        }
+        fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
+            DefaultResolver.resolve_hash(choice)
+        }
+        fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+            DefaultResolver.resolve_cipher(choice)
+        }
+    }
+    Ok(snow::Builder::with_resolver(
+        pattern.parse()?,
+        Box::new(Attacker(ephemeral)),
+    ))
+}
+
+/// Test support: message 1 as an initiator holding the PSK would build it around a
+/// small-order ephemeral (see `attacker_builder`).
+#[cfg(test)]
+pub(crate) fn initiate_with_low_order_ephemeral(
+    kind: Kind,
+    keys: &Keys<'_>,
+    remote: &PublicKey,
+    payload: &InitPayload,
+    ephemeral: [u8; 32],
+) -> Result<Vec<u8>, HandshakeError> {
+    let (pattern, psk_at, payload_len) = match kind {
+        Kind::Join => (JOIN_PATTERN, 1, JOIN_INIT_PAYLOAD_LEN),
+        Kind::Link => (LINK_PATTERN, 0, LINK_INIT_PAYLOAD_LEN),
+    };
+    let mut hs = attacker_builder(pattern, ephemeral)?
+        .local_private_key(keys.local.secret_bytes())?
+        .remote_public_key(remote.as_bytes())?
+        .psk(psk_at, keys.psk)?
+        .prologue(keys.prologue)?
+        .build_initiator()?;
+    let mut msg = vec![0u8; INIT_NOISE_LEN];
+    let n = hs.write_message(&payload.encode(payload_len), &mut msg)?;
+    msg.truncate(n);
+    Ok(msg)
+}
+
+/// Test support: message 2 as a responder (a malicious host or member) would build it
+/// around a small-order ephemeral, robbing the session of its forward secrecy.
+#[cfg(test)]
+fn respond_with_low_order_ephemeral(
+    kind: Kind,
+    keys: &Keys<'_>,
+    initiator: &PublicKey,
+    message: &[u8],
+    ephemeral: [u8; 32],
+) -> Result<Vec<u8>, HandshakeError> {
+    let (pattern, psk_at) = match kind {
+        Kind::Join => (JOIN_PATTERN, 1),
+        Kind::Link => (LINK_PATTERN, 0),
+    };
+    let mut b = attacker_builder(pattern, ephemeral)?
+        .local_private_key(keys.local.secret_bytes())?
+        .psk(psk_at, keys.psk)?
+        .prologue(keys.prologue)?;
+    if kind == Kind::Link {
+        b = b.remote_public_key(initiator.as_bytes())?;
+    }
+    let mut hs = b.build_responder()?;
+    let mut payload = vec![0u8; INIT_NOISE_LEN];
+    hs.read_message(message, &mut payload)?;
+    let reply = ResponsePayload {
+        status: Status::Accepted,
+        incarnation: 1,
+    };
+    let mut msg = vec![0u8; RESPONSE_NOISE_LEN];
+    let n = hs.write_message(&reply.encode(), &mut msg)?;
+    msg.truncate(n);
+    Ok(msg)
 }
 
 #[cfg(test)]
@@ -411,6 +628,98 @@ mod tests {
     fn wrong_psk_fails_at_message_one() {
         assert!(run(Kind::Join, [7; 32], [8; 32]).is_err());
         assert!(run(Kind::Link, [7; 32], [8; 32]).is_err());
+    }
+
+    const ORDER_8: [u8; 32] = [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ];
+
+    #[test]
+    fn message_one_with_a_low_order_ephemeral_is_refused() {
+        let (a, b) = (ident(1), ident(2));
+        let prologue = join_prologue(&[9; 16]);
+        for kind in [Kind::Join, Kind::Link] {
+            for e in [[0u8; 32], ORDER_8] {
+                let ka = Keys {
+                    local: &a,
+                    psk: &[7; 32],
+                    prologue: &prologue,
+                };
+                let m1 =
+                    initiate_with_low_order_ephemeral(kind, &ka, &b.public_key(), &payload(), e)
+                        .unwrap();
+                assert_eq!(&m1[..32], &e);
+                let kb = Keys {
+                    local: &b,
+                    psk: &[7; 32],
+                    prologue: &prologue,
+                };
+                let known = (kind == Kind::Link).then(|| a.public_key());
+                let got = accept(kind, &kb, known.as_ref(), &m1, [4; 32]);
+                assert!(
+                    matches!(got, Err(HandshakeError::LowOrderKey)),
+                    "{kind:?} {:?}",
+                    got.err()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn message_two_with_a_low_order_ephemeral_is_refused() {
+        let (a, b) = (ident(1), ident(2));
+        let prologue = join_prologue(&[9; 16]);
+        for kind in [Kind::Join, Kind::Link] {
+            for e in [[0u8; 32], ORDER_8] {
+                let keys = |local| Keys {
+                    local,
+                    psk: &[7; 32],
+                    prologue: &prologue,
+                };
+                let (hs, m1) =
+                    initiate(kind, &keys(&a), &b.public_key(), &payload(), [3; 32]).unwrap();
+                let m2 = respond_with_low_order_ephemeral(kind, &keys(&b), &a.public_key(), &m1, e)
+                    .unwrap();
+                assert_eq!(&m2[..32], &e);
+                let got = complete(hs, &m2);
+                assert!(
+                    matches!(got, Err(HandshakeError::LowOrderKey)),
+                    "{kind:?} {:?}",
+                    got.err()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn checked_dh_refuses_the_all_zero_secret_the_plain_one_returns() {
+        let mut plain = DefaultResolver.resolve_dh(&DHChoice::Curve25519).unwrap();
+        let mut checked = CheckedDh::curve25519().unwrap();
+        plain.set(&[3; 32]);
+        checked.set(&[3; 32]);
+        let mut out = [0xaa; 32];
+        plain.dh(&ORDER_8, &mut out).unwrap();
+        assert_eq!(out, [0; 32], "snow itself does not check");
+        assert!(checked.dh(&ORDER_8, &mut out).is_err());
+        assert!(checked.dh(&[1; 31], &mut out).is_err(), "short key");
+        checked
+            .dh(ident(5).public_key().as_bytes(), &mut out)
+            .unwrap();
+        assert_ne!(out, [0; 32]);
+    }
+
+    #[test]
+    fn initiating_to_a_low_order_key_is_refused() {
+        let a = ident(1);
+        let k = Keys {
+            local: &a,
+            psk: &[1; 32],
+            prologue: b"p",
+        };
+        let got = initiate(Kind::Join, &k, &PublicKey(ORDER_8), &payload(), [5; 32]);
+        assert!(matches!(got, Err(HandshakeError::LowOrderKey)));
     }
 
     #[test]

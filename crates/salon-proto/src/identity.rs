@@ -26,6 +26,7 @@ use std::fmt;
 use sha2::{Digest, Sha512};
 use snow::params::DHChoice;
 use snow::resolvers::{CryptoResolver, DefaultResolver};
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
 /// Length in bytes of an X25519 public or secret key.
@@ -44,6 +45,58 @@ pub const FINGERPRINT_DIGITS: usize = 30;
 /// Number of decimal digits in a [`SafetyNumber`].
 pub const SAFETY_NUMBER_DIGITS: usize = 2 * FINGERPRINT_DIGITS;
 
+/// The X25519 inputs of small order, as libsodium's and WireGuard's blocklist: the five
+/// canonical u-coordinates of the points of order 1, 2, 4 and 8 on the curve and its
+/// twist (0, 1, the two of order 8, p-1) and the non-canonical p and p+1. Bit 255 is
+/// ignored by X25519, so it is masked off before comparing. X25519 with any clamped
+/// scalar (a multiple of 8) maps exactly these to the all-zero output, so a peer sending
+/// one contributes nothing to the shared secret.
+const LOW_ORDER: [[u8; KEY_LEN]; 7] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    high_bytes(0xec),
+    high_bytes(0xed),
+    high_bytes(0xee),
+];
+
+/// `b, 0xff × 30, 0x7f`: p-1, p and p+1 for b = 0xec, 0xed, 0xee.
+const fn high_bytes(first: u8) -> [u8; KEY_LEN] {
+    let mut k = [0xff; KEY_LEN];
+    k[0] = first;
+    k[KEY_LEN - 1] = 0x7f;
+    k
+}
+
+/// Whether `key` is an X25519 input of small order (or not 32 bytes long): DH with it
+/// gives the all-zero secret whatever our private key, so a peer that sends one adds
+/// nothing to the handshake. Every peer key (handshake ephemeral or static, invite,
+/// roster) is refused when this holds.
+pub fn is_low_order(key: &[u8]) -> bool {
+    let Ok(key) = <[u8; KEY_LEN]>::try_from(key) else {
+        return true;
+    };
+    let mut masked = key;
+    masked[KEY_LEN - 1] &= 0x7f;
+    let mut hit = Choice::from(0);
+    for bad in &LOW_ORDER {
+        hit |= masked.ct_eq(bad);
+    }
+    hit.into()
+}
+
 /// An X25519 public key: a user's long-term identity as others see it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicKey(pub [u8; KEY_LEN]);
@@ -58,6 +111,11 @@ impl PublicKey {
     /// wire parsers can reject bad lengths without panicking.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         <[u8; KEY_LEN]>::try_from(bytes).ok().map(Self)
+    }
+
+    /// Whether this is a small-order point that no honest peer sends ([`is_low_order`]).
+    pub fn is_low_order(&self) -> bool {
+        is_low_order(&self.0)
     }
 
     /// The displayable 30-digit fingerprint of this key (see the module docs).
@@ -259,6 +317,51 @@ mod tests {
             safety_number_from(fa, fb).digits(),
             "300354477692869396892869876765458257569162576843440918079131"
         );
+    }
+
+    /// X25519 through snow's Curve25519, as handshakes run it.
+    fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {
+        let mut dh = DefaultResolver.resolve_dh(&DHChoice::Curve25519).unwrap();
+        dh.set(secret);
+        let mut out = [0u8; 32];
+        dh.dh(public, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn every_blocklisted_point_gives_the_all_zero_secret_with_and_without_bit_255() {
+        for secret in [[1u8; 32], [0x5a; 32], [0xff; 32]] {
+            for bad in &LOW_ORDER {
+                let mut high = *bad;
+                high[31] |= 0x80;
+                for key in [*bad, high] {
+                    assert!(is_low_order(&key), "{key:02x?}");
+                    assert_eq!(x25519(&secret, &key), [0; 32], "{key:02x?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_keys_are_not_low_order() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for _ in 0..64 {
+            let id = Identity::generate(&mut rng);
+            assert!(!id.public_key().is_low_order());
+            assert_ne!(x25519(&[7; 32], id.public_key().as_bytes()), [0; 32]);
+        }
+        // Neighbours of blocklisted values are ordinary inputs.
+        assert!(!is_low_order(&[2; 32]));
+        let mut near = high_bytes(0xef);
+        assert!(!is_low_order(&near));
+        near[0] = 0xeb;
+        assert!(!is_low_order(&near));
+    }
+
+    #[test]
+    fn keys_of_the_wrong_length_count_as_low_order() {
+        assert!(is_low_order(&[9; 31]));
+        assert!(is_low_order(&[]));
     }
 
     #[test]

@@ -82,49 +82,10 @@ impl RoomId {
     }
 }
 
-/// The 256-bit room secret, used as the Noise PSK when joining the host. Wiped on drop,
-/// never printed, compared in constant time.
-#[derive(Clone)]
-pub struct RoomSecret([u8; 32]);
-
-impl RoomSecret {
-    /// A fresh random secret.
-    pub fn generate(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> Self {
-        let mut s = [0u8; 32];
-        rng.fill_bytes(&mut s);
-        Self(s)
-    }
-
-    /// Wraps existing secret bytes (e.g. loaded from storage).
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The secret bytes, e.g. for `snow::Builder::psk`.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl PartialEq for RoomSecret {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
-    }
-}
-
-impl Eq for RoomSecret {}
-
-impl Drop for RoomSecret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl fmt::Debug for RoomSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RoomSecret(<redacted>)")
-    }
-}
+/// The 256-bit room secret, used as the Noise PSK when joining the host: a
+/// [`Secret32`](crate::secret::Secret32), so wiped on drop, never printed, compared in
+/// constant time.
+pub type RoomSecret = crate::secret::Secret32;
 
 /// How a host address was obtained, which tells the joiner how to try it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -220,6 +181,12 @@ pub enum InviteError {
         "The invite contains unexpected extra data. Ask the host for a new invite, or update Salon."
     )]
     TrailingData,
+    /// The host key is a small-order X25519 point: no real key is, and a handshake with
+    /// it would have no secret from the host's side.
+    #[error(
+        "The invite's host key is invalid (a weak X25519 key no real host has). Ask the host for a new invite."
+    )]
+    WeakHostKey,
 }
 
 /// Everything a joiner needs: whom to talk to, where, and the secret that admits them.
@@ -229,17 +196,41 @@ pub struct Invite {
     pub host: PublicKey,
     /// The room to join.
     pub room_id: RoomId,
-    /// The room secret (Noise PSK).
-    pub secret: RoomSecret,
+    /// The room secret (Noise PSK); private so it is only read on purpose
+    /// ([`Invite::secret`]).
+    secret: RoomSecret,
     /// Host addresses, best first; 1 to [`MAX_CANDIDATES`].
     pub candidates: Vec<Candidate>,
 }
 
 impl Invite {
+    /// An invite from its parts (see [`Invite::validate`] for what they must satisfy).
+    pub fn new(
+        host: PublicKey,
+        room_id: RoomId,
+        secret: RoomSecret,
+        candidates: Vec<Candidate>,
+    ) -> Self {
+        Self {
+            host,
+            room_id,
+            secret,
+            candidates,
+        }
+    }
+
+    /// The room secret (the join PSK); whoever holds it can join.
+    pub fn secret(&self) -> &RoomSecret {
+        &self.secret
+    }
+
     /// Checks what `encode` cannot express: the candidate count must be within
     /// [`MIN_CANDIDATES`]..=[`MAX_CANDIDATES`] and every port non-zero. Hosts call this
     /// before showing an invite, so they never hand out one that fails to parse.
     pub fn validate(&self) -> Result<(), InviteError> {
+        if self.host.is_low_order() {
+            return Err(InviteError::WeakHostKey);
+        }
         if self.candidates.len() < MIN_CANDIDATES {
             return Err(InviteError::NoCandidates);
         }
@@ -443,6 +434,9 @@ fn parse_payload(payload: &[u8]) -> Result<Invite, InviteError> {
         return Err(InviteError::UnsupportedVersion { found: version });
     }
     let host = PublicKey(r.array()?);
+    if host.is_low_order() {
+        return Err(InviteError::WeakHostKey);
+    }
     let room_id = RoomId(r.array()?);
     let secret = RoomSecret::from_bytes(r.array()?);
     let n = usize::from(r.u8()?);
@@ -720,6 +714,23 @@ mod tests {
         inv.candidates.clear();
         assert_eq!(inv.validate(), Err(InviteError::NoCandidates));
         assert_eq!(sample().validate(), Ok(()));
+    }
+
+    #[test]
+    fn invite_with_a_low_order_host_key_is_refused_with_a_clear_error() {
+        let mut p_minus_one = [0xff; 32];
+        p_minus_one[0] = 0xec;
+        p_minus_one[31] = 0x7f;
+        for key in [[0u8; 32], p_minus_one] {
+            let mut invite = sample();
+            invite.host = PublicKey(key);
+            assert_eq!(invite.validate(), Err(InviteError::WeakHostKey));
+            // Built by hand, as a hostile or broken host could (encode does not validate).
+            let text = invite.encode();
+            let err = text.parse::<Invite>().unwrap_err();
+            assert_eq!(err, InviteError::WeakHostKey);
+            assert!(err.to_string().contains("host key is invalid"), "{err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod frame;
+#[cfg(feature = "test-support")]
+pub mod fuzz;
 pub mod handshake;
 pub mod identity;
 pub mod invite;
@@ -23,6 +25,7 @@ pub mod replay;
 pub mod roster;
 pub mod safety_code;
 pub mod schedule;
+pub mod secret;
 pub mod session;
 pub mod sim;
 pub mod wire;

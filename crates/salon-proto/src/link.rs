@@ -47,8 +47,8 @@ pub struct Rebuild {
     pub seed: [u8; 32],
     /// Message-1 payload.
     pub payload: crate::handshake::InitPayload,
-    /// PSK.
-    pub psk: [u8; 32],
+    /// PSK (a copy of the room or epoch secret, wiped with the handshake).
+    pub(crate) psk: crate::secret::Secret32,
     /// Prologue.
     pub prologue: Vec<u8>,
 }
@@ -218,7 +218,7 @@ impl Link {
     pub fn sendable(&mut self, now: Instant, reject_after: Duration) -> Option<&mut Session> {
         self.current
             .as_mut()
-            .filter(|s| now.saturating_duration_since(s.created) < reject_after)
+            .filter(|s| !s.expired(now, reject_after))
     }
 
     /// Whether control is waiting for a slot: what a stage member's link may give up an
@@ -235,7 +235,7 @@ impl Link {
     pub fn is_up(&self, now: Instant, reject_after: Duration) -> bool {
         self.current
             .as_ref()
-            .is_some_and(|s| now.saturating_duration_since(s.created) < reject_after)
+            .is_some_and(|s| !s.expired(now, reject_after))
     }
 
     /// Installs a session we initiated (confirmed: the response proved the peer).
@@ -257,14 +257,22 @@ impl Link {
     }
 
     /// Opens a datagram that came through a relay: its index names the link, not the
-    /// session, so each session is tried (a failed try changes nothing).
-    pub fn open_any(&mut self, counter: u64, ciphertext: &[u8]) -> Option<(Vec<u8>, Slot)> {
+    /// session, so each session younger than `reject_after` is tried (a failed try
+    /// changes nothing).
+    pub fn open_any(
+        &mut self,
+        now: Instant,
+        reject_after: Duration,
+        counter: u64,
+        ciphertext: &[u8],
+    ) -> Option<(Vec<u8>, Slot)> {
         for (slot, s) in [
             (Slot::Current, self.current.as_mut()),
             (Slot::Next, self.next.as_mut()),
             (Slot::Previous, self.previous.as_mut()),
         ] {
             if let Some(s) = s
+                && !s.expired(now, reject_after)
                 && let Ok(plain) = s.open(counter, ciphertext)
             {
                 return Some((plain, slot));
@@ -431,6 +439,61 @@ mod tests {
     fn link() -> (Link, Instant) {
         let now = Instant::now();
         (Link::new(PublicKey([1; 32]), now), now)
+    }
+
+    /// Both ends of a finished link handshake, made at `now`.
+    fn session_pair(now: Instant) -> (Session, Session) {
+        use crate::handshake::{self, InitPayload, Keys, Kind, ResponsePayload, Status};
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let a = crate::identity::Identity::generate(&mut ChaCha20Rng::from_seed([1; 32]));
+        let b = crate::identity::Identity::generate(&mut ChaCha20Rng::from_seed([2; 32]));
+        let keys = |local| Keys {
+            local,
+            psk: &[3; 32],
+            prologue: b"p",
+        };
+        let payload = InitPayload {
+            timestamp: 1,
+            incarnation: 1,
+        };
+        let (hs, m1) =
+            handshake::initiate(Kind::Link, &keys(&a), &b.public_key(), &payload, [4; 32]).unwrap();
+        let (rhs, _, _) =
+            handshake::accept(Kind::Link, &keys(&b), Some(&a.public_key()), &m1, [5; 32]).unwrap();
+        let resp = ResponsePayload {
+            status: Status::Accepted,
+            incarnation: 2,
+        };
+        let (rt, m2) = handshake::respond(rhs, &resp).unwrap();
+        let (it, _) = handshake::complete(hs, &m2).unwrap();
+        (
+            Session::new(it, 10, 20, true, now),
+            Session::new(rt, 20, 10, false, now),
+        )
+    }
+
+    #[test]
+    fn relayed_datagram_under_a_session_older_than_reject_after_is_not_opened() {
+        let (mut l, t0) = link();
+        let reject_after = Duration::from_secs(180);
+        let (mut sender, receiver) = session_pair(t0);
+        l.previous = Some(receiver);
+        let d = sender.seal(&[0; 32]).unwrap();
+        let (counter, ct) = (
+            u64::from_be_bytes(d[5..13].try_into().unwrap()),
+            &d[crate::wire::TRANSPORT_HEADER_LEN..],
+        );
+        assert!(
+            l.open_any(t0 + reject_after, reject_after, counter, ct)
+                .is_none()
+        );
+        // Refused before decryption: the counter is still free while the session is young.
+        let opened = l.open_any(t0 + reject_after / 2, reject_after, counter, ct);
+        assert_eq!(
+            opened.map(|(p, slot)| (p.len(), slot)),
+            Some((32, Slot::Previous))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::identity::PublicKey;
 use crate::roster::{
     MAX_CANDIDATES, MAX_MEMBERS_ON_WIRE, MAX_NAME_LEN, MAX_TITLE_LEN, Member, valid_title,
 };
+use crate::secret::Secret32;
 
 /// Most banned keys a roster carries (the oldest are dropped beyond that).
 pub const MAX_BANNED_ON_WIRE: usize = 256;
@@ -61,8 +62,9 @@ pub struct RoomState {
     pub title: String,
     /// Epoch number: grows on every leave, removal and host change.
     pub epoch: u64,
-    /// PSK for member links in this epoch.
-    pub epoch_secret: [u8; 32],
+    /// PSK for member links in this epoch; private so it is only read on purpose
+    /// ([`RoomState::epoch_secret`]).
+    pub(crate) epoch_secret: Secret32,
     /// Roster version inside the epoch.
     pub version: u64,
     /// Everyone in the room, the host included.
@@ -72,6 +74,39 @@ pub struct RoomState {
     /// The host's uniform-rate setting: every member sends at the stage rate while the
     /// room has at most `UNIFORM_RATE_MAX_MEMBERS` members (PROTOCOL §5.1).
     pub uniform: bool,
+}
+
+impl RoomState {
+    /// A roster from its parts.
+    pub fn new(
+        title: String,
+        epoch: u64,
+        epoch_secret: Secret32,
+        version: u64,
+        members: Vec<Member>,
+        banned: Vec<PublicKey>,
+    ) -> Self {
+        Self {
+            title,
+            epoch,
+            epoch_secret,
+            version,
+            members,
+            banned,
+            uniform: false,
+        }
+    }
+
+    /// The same roster with the uniform-rate setting `uniform`.
+    pub fn with_uniform(mut self, uniform: bool) -> Self {
+        self.uniform = uniform;
+        self
+    }
+
+    /// The PSK of member links in this epoch.
+    pub fn epoch_secret(&self) -> &Secret32 {
+        &self.epoch_secret
+    }
 }
 
 impl std::fmt::Debug for RoomState {
@@ -224,7 +259,7 @@ impl Message {
                 w.u8(STATE)
                     .string(&s.title)
                     .u64(s.epoch)
-                    .bytes(&s.epoch_secret)
+                    .bytes(s.epoch_secret.as_bytes())
                     .u64(s.version)
                     .u16(s.members.len().min(MAX_MEMBERS_ON_WIRE) as u16);
                 for m in s.members.iter().take(MAX_MEMBERS_ON_WIRE) {
@@ -314,7 +349,7 @@ impl Message {
                     return Err(DecodeError::Invalid("title"));
                 }
                 let epoch = r.u64()?;
-                let epoch_secret = r.array()?;
+                let epoch_secret = Secret32::from_bytes(r.array()?);
                 let version = r.u64()?;
                 let n = usize::from(r.u16()?);
                 if n > MAX_MEMBERS_ON_WIRE {
@@ -327,9 +362,7 @@ impl Message {
                 if b > MAX_BANNED_ON_WIRE {
                     return Err(DecodeError::Invalid("banned"));
                 }
-                let banned = (0..b)
-                    .map(|_| r.array().map(PublicKey))
-                    .collect::<Result<_, _>>()?;
+                let banned = (0..b).map(|_| r.key()).collect::<Result<_, _>>()?;
                 let uniform = r.bool()?;
                 Message::State(RoomState {
                     title,
@@ -349,7 +382,7 @@ impl Message {
             SET_HAND => Message::SetHand(r.bool()?),
             SET_MUTED => Message::SetMuted(r.bool()?),
             MODERATE => Message::Moderate {
-                target: PublicKey(r.array()?),
+                target: r.key()?,
                 action: Action::from_byte(r.u8()?)?,
             },
             CHAT => Message::Chat {
@@ -361,27 +394,23 @@ impl Message {
             ENDED => Message::Ended,
             OBSERVED => Message::Observed(r.socket_addr()?),
             RELAY_OPEN => Message::RelayOpen {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 index: r.u32()?,
             },
             RELAY_READY => Message::RelayReady {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 index: r.u32()?,
             },
-            RELAY_ASK => Message::RelayAsk {
-                peer: PublicKey(r.array()?),
-            },
+            RELAY_ASK => Message::RelayAsk { peer: r.key()? },
             RELAY_TO => Message::RelayTo {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
             },
             RELAY_FROM => Message::RelayFrom {
-                peer: PublicKey(r.array()?),
+                peer: r.key()?,
                 datagram: r.var_bytes(MAX_RELAYED_LEN)?.to_vec(),
             },
-            STAGE_INVITE => Message::StageInvite {
-                by: PublicKey(r.array()?),
-            },
+            STAGE_INVITE => Message::StageInvite { by: r.key()? },
             STAGE_ANSWER => Message::StageAnswer { accept: r.bool()? },
             _ => return Err(DecodeError::Invalid("message type")),
         };
@@ -404,7 +433,7 @@ mod tests {
             Message::State(RoomState {
                 title: "Night owls".into(),
                 epoch: 3,
-                epoch_secret: [5; 32],
+                epoch_secret: Secret32::from_bytes([5; 32]),
                 version: 9,
                 members: vec![Member {
                     key: PublicKey([1; 32]),
@@ -505,6 +534,53 @@ mod tests {
         ] {
             assert!(Message::decode(bad).is_err(), "{bad:02x?}");
         }
+    }
+
+    #[test]
+    fn messages_naming_a_low_order_key_do_not_decode() {
+        let low = PublicKey([0; 32]);
+        let with_low_key: Vec<Message> = samples()
+            .into_iter()
+            .filter_map(|m| {
+                Some(match m {
+                    Message::State(mut s) => {
+                        s.members[0].key = low;
+                        s.banned.clear();
+                        Message::State(s)
+                    }
+                    Message::Moderate { action, .. } => Message::Moderate {
+                        target: low,
+                        action,
+                    },
+                    Message::RelayOpen { index, .. } => Message::RelayOpen { peer: low, index },
+                    Message::RelayReady { index, .. } => Message::RelayReady { peer: low, index },
+                    Message::RelayAsk { .. } => Message::RelayAsk { peer: low },
+                    Message::RelayTo { datagram, .. } => Message::RelayTo {
+                        peer: low,
+                        datagram,
+                    },
+                    Message::RelayFrom { datagram, .. } => Message::RelayFrom {
+                        peer: low,
+                        datagram,
+                    },
+                    _ => return None,
+                })
+            })
+            .collect();
+        assert_eq!(with_low_key.len(), 7);
+        for m in with_low_key {
+            assert_eq!(
+                Message::decode(&m.encode()),
+                Err(DecodeError::Invalid("low-order key")),
+                "{m:?}"
+            );
+        }
+        // A banned entry is a peer key too.
+        let Some(Message::State(mut s)) = samples().into_iter().nth(1) else {
+            panic!("sample 1 is a State");
+        };
+        s.banned = vec![low];
+        assert!(Message::decode(&Message::State(s).encode()).is_err());
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl Member {
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let key = PublicKey(r.array()?);
+        let key = r.key()?;
         let name = r.string(MAX_NAME_LEN)?;
         // The host refuses such names at join, so a roster carrying one is forged or broken.
         if !valid_name(&name) {

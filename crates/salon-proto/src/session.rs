@@ -1,6 +1,6 @@
 //! An established Noise transport session: indices, counters, replay window, age.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use snow::StatelessTransportState;
 
@@ -75,6 +75,14 @@ impl Session {
             send_counter: 0,
             replay: ReplayWindow::new(),
         }
+    }
+
+    /// Whether the session is at least `reject_after` old: it must then neither send nor
+    /// be accepted on receive (WireGuard's REJECT_AFTER_TIME applies to both directions;
+    /// a datagram sealed under an expired session is dropped before decryption, so it
+    /// does not even touch the replay window).
+    pub fn expired(&self, now: Instant, reject_after: Duration) -> bool {
+        now.saturating_duration_since(self.created) >= reject_after
     }
 
     /// Messages sent so far.

@@ -39,11 +39,11 @@ fn vectors() -> BTreeMap<&'static str, String> {
     let joiner = Identity::from_secret_bytes([1; 32]);
     let host = Identity::from_secret_bytes([2; 32]);
 
-    let invite = Invite {
-        host: host.public_key(),
-        room_id: RoomId(ROOM_ID),
-        secret: RoomSecret::from_bytes(ROOM_SECRET),
-        candidates: vec![
+    let invite = Invite::new(
+        host.public_key(),
+        RoomId(ROOM_ID),
+        RoomSecret::from_bytes(ROOM_SECRET),
+        vec![
             Candidate {
                 kind: CandidateKind::Lan,
                 addr: "192.0.2.1:4433".parse().unwrap(),
@@ -53,7 +53,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
                 addr: "[2001:db8::1]:5000".parse().unwrap(),
             },
         ],
-    };
+    );
     let text = invite.encode();
     assert_eq!(Invite::parse(&text).unwrap(), invite);
     v.insert("invite", text);
@@ -255,15 +255,17 @@ fn vectors() -> BTreeMap<&'static str, String> {
         ),
         (
             "message.state",
-            Message::State(RoomState {
-                title: "Jazz".into(),
-                epoch: 5,
-                epoch_secret: EPOCH_SECRET,
-                version: 2,
-                members: vec![member.clone()],
-                banned: vec![host.public_key()],
-                uniform: true,
-            }),
+            Message::State(
+                RoomState::new(
+                    "Jazz".into(),
+                    5,
+                    salon_proto::secret::Secret32::from_bytes(EPOCH_SECRET),
+                    2,
+                    vec![member.clone()],
+                    vec![host.public_key()],
+                )
+                .with_uniform(true),
+            ),
         ),
         ("message.set_hand", Message::SetHand(true)),
         ("message.set_muted", Message::SetMuted(false)),

@@ -246,7 +246,7 @@ fn removal_opens_new_epoch_and_removed_member_cannot_decrypt_or_rejoin() {
     assert_eq!(room_size(&net, host), 3);
     // ...and with the new one (say it leaked) the ban on the key is told as such.
     let current = invite_of(&net, host);
-    assert_ne!(current.secret, invite.secret);
+    assert_ne!(current.secret(), invite.secret());
     net.join(victim, &current).unwrap();
     assert!(net.run_until(SECS(10), |n| {
         n.events(victim)
@@ -340,8 +340,13 @@ fn joining_without_the_room_secret_gets_no_answer() {
         ..Config::default()
     };
     let intruder = net.add_with("Mallory", fast);
-    let mut invite = net.host(host, "Private").unwrap();
-    invite.secret = salon_proto::invite::RoomSecret::from_bytes([9; 32]);
+    let real = net.host(host, "Private").unwrap();
+    let invite = salon_proto::Invite::new(
+        real.host,
+        real.room_id,
+        salon_proto::invite::RoomSecret::from_bytes([9; 32]),
+        real.candidates.clone(),
+    );
     net.join(intruder, &invite).unwrap();
     net.run_for(SECS(5));
     let to_intruder = net
@@ -445,7 +450,8 @@ fn removed_member_cannot_rejoin_through_the_next_host_even_with_a_crafted_invite
         }])
         .unwrap();
     assert_ne!(
-        fresh.secret, original.secret,
+        fresh.secret(),
+        original.secret(),
         "new host draws a fresh room secret"
     );
     net.join(victim, &fresh).unwrap();
@@ -573,7 +579,7 @@ fn graceful_hand_over_installs_the_leaving_hosts_roster_and_gives_the_successor_
         _ => None,
     });
     let invite = invite.expect("successor gets an invite");
-    assert_ne!(invite.secret, original.secret);
+    assert_ne!(invite.secret(), original.secret());
 }
 
 /// Whether `a` has an encrypted session up towards `b`.
@@ -694,8 +700,8 @@ fn removed_member_with_a_fresh_identity_and_the_old_invite_gets_no_answer_and_de
     let new = new_invites(&net, host);
     assert_eq!(new.len(), 1, "one new invite per removal");
     assert_eq!(new[0].1, InviteChange::Removal);
-    assert_ne!(new[0].0.secret, old.secret);
-    assert_eq!(invite_of(&net, host).secret, new[0].0.secret);
+    assert_ne!(new[0].0.secret(), old.secret());
+    assert_eq!(invite_of(&net, host).secret(), new[0].0.secret());
     // `salon init` in a fresh folder: a new identity, at a new address, with the invite
     // the removed member kept.
     let fast = Config {
@@ -780,14 +786,14 @@ fn revoked_invite_admits_nobody_the_new_one_does_and_members_see_no_change() {
     // Only the host holds the invite.
     assert!(net.with(ids[1], |ep, now| ep.revoke_invite(now)).is_err());
     let new = net.with(host, |ep, now| ep.revoke_invite(now)).unwrap();
-    assert_ne!(new.secret, old.secret);
+    assert_ne!(new.secret(), old.secret());
     assert_eq!(new.room_id, old.room_id);
     assert_eq!(new.host, old.host);
     assert_eq!(
         new_invites(&net, host),
         vec![(new.clone(), InviteChange::Revoked)]
     );
-    assert_eq!(invite_of(&net, host).secret, new.secret);
+    assert_eq!(invite_of(&net, host).secret(), new.secret());
     let fast = Config {
         join_timeout: SECS(5),
         ..Config::default()
