@@ -136,12 +136,15 @@ fn main() {
     for p in &mut peers {
         p.wait("joined", |v| v["event"] == "joined");
     }
-    for n in names {
+    for (n, p) in names.iter().copied().zip(peers.iter_mut()) {
         d.wait_for(&person("audience", n));
         d.click(&format!(
             "{} button[data-op=invite_to_stage]",
             person("audience", n)
         ));
+        // Nobody goes on stage without saying yes.
+        p.wait("the stage invitation", |v| v["event"] == "stage_invited");
+        p.say("accept");
         d.wait_for(&format!(
             "[data-testid=stage] .person.speaking[aria-label={n}]"
         ));
