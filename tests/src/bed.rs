@@ -283,6 +283,12 @@ impl Bed {
         &self.dir
     }
 
+    /// The "internet" namespace, whose bridge `br0` carries every datagram between the
+    /// public nodes and the routers: where an observer in the network core would listen.
+    pub fn internet(&self) -> String {
+        format!("{}-net", self.prefix)
+    }
+
     /// The test's name, as given to [`Bed::new`].
     pub fn tag(&self) -> &str {
         &self.tag

@@ -19,6 +19,7 @@ pub mod capture;
 pub mod room;
 pub mod salon;
 pub mod tone;
+pub mod traffic;
 
 use std::sync::{Condvar, Mutex};
 

@@ -74,6 +74,8 @@ pub struct Salon {
     pub out: PathBuf,
     stderr: PathBuf,
     exited: bool,
+    /// Stage invitations answered so far ([`Salon::accept_stage_invite`]).
+    invitations_answered: usize,
 }
 
 /// Creates `name`'s identity and history under `root` (fast KDF parameters).
@@ -157,6 +159,7 @@ impl Salon {
             out,
             stderr,
             exited: false,
+            invitations_answered: 0,
         }
     }
 
@@ -168,10 +171,17 @@ impl Salon {
 
     /// Waits for a stage invitation (`promote NAME` on a moderator asks first) and
     /// accepts it, as someone pressing "Accept" at once would.
+    /// Only an invitation not answered yet counts: the n-th call answers the n-th.
     pub fn accept_stage_invite(&mut self, limit: Duration) {
-        self.wait("a stage invitation", limit, |v| {
-            v["event"] == "stage_invited"
-        });
+        let answered = self.invitations_answered;
+        let invited = |s: &Salon| {
+            s.log
+                .iter()
+                .filter(|(_, v)| v["event"] == "stage_invited")
+                .count()
+        };
+        self.wait_until("a stage invitation", limit, |s| invited(s) > answered);
+        self.invitations_answered += 1;
         self.say("accept");
     }
 

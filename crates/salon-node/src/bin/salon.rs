@@ -45,6 +45,10 @@ enum Sub {
         /// Room title.
         #[arg(long)]
         title: String,
+        /// Rates by role: listeners send 4 datagrams a second instead of the stage's 50.
+        /// Saves upload, but an observer of the traffic can tell who is on stage.
+        #[arg(long)]
+        by_role_rates: bool,
         #[command(flatten)]
         room: RoomArgs,
     },
@@ -132,11 +136,15 @@ async fn main() -> ExitCode {
             name,
             kdf_memory_kib,
         } => init(&dir, cli.passphrase_file.as_deref(), &name, kdf_memory_kib),
-        Sub::Host { title, room } => {
+        Sub::Host {
+            title,
+            by_role_rates,
+            room,
+        } => {
             run_room(
                 &dir,
                 cli.passphrase_file.as_deref(),
-                Start::Host(title),
+                Start::Host(title, by_role_rates),
                 room,
             )
             .await
@@ -187,7 +195,8 @@ fn init(
 }
 
 enum Start {
-    Host(String),
+    /// A room with this title; `true`: rates by role (no uniform-rate setting).
+    Host(String, bool),
     Join(String),
 }
 
@@ -221,10 +230,13 @@ async fn run_room(
         other => return Err(format!("--frame-ms must be 20 or 10, not {other}")),
     });
     cfg.proto.join_timeout = std::time::Duration::from_secs(args.join_timeout_secs.max(1));
+    if let Start::Host(_, by_role) = &start {
+        cfg.proto.uniform_rate = !by_role;
+    }
     let json = args.events == EventFormat::Json;
     let mut node = Node::start(prof, cfg).await.map_err(|e| e.to_string())?;
     let started = match start {
-        Start::Host(title) => node.command(Command::Host { title }).await,
+        Start::Host(title, _) => node.command(Command::Host { title }).await,
         Start::Join(invite) => node.command(Command::Join { invite }).await,
     };
     if let Err(e) = started {
