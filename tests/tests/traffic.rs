@@ -92,7 +92,10 @@ fn hand_raised(node: &Salon, name: &str) -> bool {
     node.room
         .as_ref()
         .and_then(|r| r["members"].as_array())
-        .is_some_and(|ms| ms.iter().any(|m| m["name"] == name && m["hand_raised"] == true))
+        .is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["name"] == name && m["hand_raised"] == true)
+        })
 }
 
 /// Lets `d` pass while taking in every node's events.
@@ -190,12 +193,14 @@ fn session(tag: &str, by_role: bool) -> Session {
     linger(&mut nodes, Duration::from_secs(2));
     let mut windows = Vec::new();
     for p in 0..PHASES {
-        let (talker, listener) = if p % 2 == 0 { (1, 2) } else { (2, 1) };
+        let (talker, listener) = if p.is_multiple_of(2) { (1, 2) } else { (2, 1) };
         let names = [HOST, ADA, BO];
         if p > 0 {
             // A raised hand would put the listener on stage without an invitation.
             nodes[talker].say("lower");
-            let lowered = pump_all(&mut nodes, HEAR_LIMIT, |n| !hand_raised(n[0], names[talker]));
+            let lowered = pump_all(&mut nodes, HEAR_LIMIT, |n| {
+                !hand_raised(n[0], names[talker])
+            });
             assert!(lowered, "{tag}: {}'s hand stayed up", names[talker]);
             nodes[0].say(&format!("audience {}", names[listener]));
             nodes[0].say(&format!("promote {}", names[talker]));
@@ -277,7 +282,7 @@ impl Session {
 
     /// The speaker's and the listener's addresses in window `w`.
     fn parts(&self, w: &Window) -> (Ipv4Addr, Ipv4Addr) {
-        if w.phase % 2 == 0 {
+        if w.phase.is_multiple_of(2) {
             (self.cast.ada, self.cast.bo)
         } else {
             (self.cast.bo, self.cast.ada)
@@ -301,20 +306,40 @@ impl Session {
     }
 
     /// One sample per window and member (Ada, Bo) over that member's four flows,
-    /// labelled with whether the member is on stage.
+    /// labelled with whether the member is on stage. Each member's features are taken
+    /// relative to that member's mean over the session, as an observer who follows each
+    /// flow would: what sets Ada's flows apart from Bo's (their paths, their machines)
+    /// then cannot pass for a role, nor hide one.
     fn by_member(&self) -> Vec<Sample> {
         let h = self.cast.host;
-        let mut out = Vec::new();
+        let mut per: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
         for w in &self.windows {
             let (t, _) = self.parts(w);
-            for (m, o) in [(self.cast.ada, self.cast.bo), (self.cast.bo, self.cast.ada)] {
-                out.push(Sample {
+            for (i, (m, o)) in [(self.cast.ada, self.cast.bo), (self.cast.bo, self.cast.ada)]
+                .into_iter()
+                .enumerate()
+            {
+                per[i].push(Sample {
                     features: self.features(w, &[(m, h), (h, m), (m, o), (o, m)]),
                     label: m == t,
                 });
             }
         }
-        out
+        for samples in &mut per {
+            let n = samples.len().max(1) as f64;
+            let width = samples.first().map_or(0, |s| s.features.len());
+            let mean: Vec<f64> = (0..width)
+                .map(|f| samples.iter().map(|s| s.features[f]).sum::<f64>() / n)
+                .collect();
+            for s in samples.iter_mut() {
+                for (x, m) in s.features.iter_mut().zip(&mean) {
+                    *x -= m;
+                }
+            }
+        }
+        // Interleaved again, in time order.
+        let [ada, bo] = per;
+        ada.into_iter().zip(bo).flat_map(|(a, b)| [a, b]).collect()
     }
 
     /// Datagrams a second in each flow over the scripted windows, for the record.
@@ -422,10 +447,12 @@ fn a_capture_of_push_to_talk_hands_chat_and_stage_changes_classifies_at_chance()
     }
     salon_binary();
     assert_eq!(FEATURES.len(), 13);
-    // The positive control runs beside: the same script with rates by role.
-    let control = std::thread::spawn(|| session("traffic analysis, rates by role", true));
+    // One room at a time: on a machine of 2 cores, a second room's processes would
+    // compete for the CPU, and the work each one does (decoding the stage) would show in
+    // its timer's jitter. The positive control follows: the same script with rates by
+    // role.
     let uniform = session(tag, false);
-    let by_role = control.join().unwrap();
+    let by_role = session("traffic analysis, rates by role", true);
     eprintln!(
         "[{tag}] uniform: sizes {:?}; {}",
         uniform.sizes,

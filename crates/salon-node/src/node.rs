@@ -651,8 +651,10 @@ impl Driver {
                 // The node was shut down or dropped: handles left behind do not keep the
                 // driver alive, and what they queue from now on is answered "stopped".
                 _ = &mut stop_node, if commands_open => commands_open = self.wind_down(),
+                // Every frame paces the slot clock, whatever our role; only a stage
+                // member's are sent (the endpoint checks).
                 Some(f) = frames.recv() => {
-                    if self.room_open && self.on_stage {
+                    if self.room_open {
                         let _ = self.endpoint.send_audio(Instant::now(), &f.payload);
                     }
                 }

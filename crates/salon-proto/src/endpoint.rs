@@ -35,7 +35,7 @@ use crate::path::{
 };
 use crate::roster::{Member, Role, successor, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
-use crate::schedule::{STEAL_GAP, Schedule};
+use crate::schedule::{AUDIO_QUEUE, STEAL_GAP, Schedule};
 use crate::secret::Secret32;
 use crate::session::{REKEY_AFTER_MESSAGES, Session};
 use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, Packet};
@@ -208,6 +208,10 @@ pub struct Endpoint {
     paths_dirty: bool,
     /// The slot clock of the constant-rate schedule.
     schedule: Schedule,
+    /// Our codec frames waiting for their slot, with their sequence numbers.
+    audio_queue: VecDeque<(u32, Vec<u8>)>,
+    /// Slots that carried our audio.
+    audio_slots: u64,
 }
 
 /// Constant-time comparison of MACs.
@@ -257,6 +261,8 @@ impl Endpoint {
             relayed: (0, 0),
             paths_dirty: false,
             schedule: Schedule::default(),
+            audio_queue: VecDeque::new(),
+            audio_slots: 0,
         }
     }
 
@@ -577,12 +583,18 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Sends one codec frame to every member. Stage members call this every frame period,
-    /// muted or not, so every stage member emits the same datagrams at the same rate.
+    /// Hands over one codec frame, as the audio engine makes one every frame period (on
+    /// stage or not, muted or not). The frame paces the slot clock (PROTOCOL §5.1: slots
+    /// leave a fixed margin after frames arrive, whatever our role, so a capture cannot
+    /// tell a stage member from a listener by timing), and, when we are on stage, goes
+    /// to every member in the next slot. Fails with [`CommandError::NotOnStage`] when
+    /// the frame only paced the clock.
     pub fn send_audio(&mut self, now: Instant, codec_frame: &[u8]) -> Result<(), CommandError> {
         if codec_frame.len() > MAX_AUDIO_FRAME {
             return Err(CommandError::AudioFrameTooLarge(codec_frame.len()));
         }
+        let period = self.slot_period();
+        self.schedule.frame_arrived(now, period);
         let me = self.me;
         let room = self.open_room_mut()?;
         if !room.member(&me).is_some_and(|m| m.role.on_stage()) {
@@ -590,46 +602,18 @@ impl Endpoint {
         }
         room.audio_seq = room.audio_seq.wrapping_add(1);
         let seq = room.audio_seq;
-        let peers: Vec<PublicKey> = room
-            .members
-            .iter()
-            .map(|m| m.key)
-            .filter(|k| *k != me)
-            .collect();
-        let mut plain = Vec::with_capacity(wire::AUDIO_PLAINTEXT_LEN);
-        frame::push_audio(&mut plain, seq, codec_frame);
-        frame::pad(&mut plain);
-        let reject_after = self.cfg.reject_after;
-        for peer in peers {
-            // The frame fills this link's slot, unless control has waited long enough
-            // for the slot to be given up to it (`STEAL_GAP`).
-            let steal = self.links.get_mut(&peer).is_some_and(|l| {
-                let steal = l.audio_run >= STEAL_GAP && l.control_waiting(now);
-                if !steal {
-                    l.audio_run = l.audio_run.saturating_add(1);
-                }
-                steal
-            });
-            if steal && self.send_control_slot(now, peer, reject_after, Some(seq)) {
-                continue;
-            }
-            self.send_plain(now, peer, &mut plain);
+        // A frame pushed out unsent is a gap in the sequence: receivers count it lost
+        // and restore it from the next frame's forward error correction.
+        if self.audio_queue.len() >= AUDIO_QUEUE {
+            self.audio_queue.pop_front();
         }
-        // Links to someone outside the roster (a joiner before its Hello is in, a removed
-        // member being told) get no audio, but their slot all the same: the timer stands
-        // back while audio flows.
-        let others: Vec<PublicKey> = self
-            .links
-            .iter()
-            .filter(|(k, l)| l.is_up(now, reject_after) && !self.is_other_member(k))
-            .map(|(k, _)| *k)
-            .collect();
-        for peer in others {
-            self.send_control_slot(now, peer, reject_after, None);
-        }
-        let period = self.slot_period();
-        self.schedule.audio_sent(now, period);
+        self.audio_queue.push_back((seq, codec_frame.to_vec()));
         Ok(())
+    }
+
+    /// How many slots have carried our audio so far.
+    pub fn audio_slots(&self) -> u64 {
+        self.audio_slots
     }
 
     /// Leaves the room. A leaving host hands the room to its successor first.
@@ -2328,10 +2312,26 @@ impl Endpoint {
         Schedule::period(self.cfg.slot, self.cfg.listener_slot, full_rate)
     }
 
-    /// The timer's slot: one datagram on every link that can carry one, with whatever
-    /// control it owes, else padding.
+    /// The timer's slot: one datagram on every link that can carry one: to each member
+    /// the oldest queued audio frame when we are on stage and have one, otherwise (and
+    /// to links outside the roster) whatever control the link owes, else padding.
     fn run_slot(&mut self, now: Instant) {
         let reject_after = self.cfg.reject_after;
+        let me = self.me;
+        let on_stage = self.room.as_ref().is_some_and(|r| {
+            r.phase == Phase::Open && r.member(&me).is_some_and(|m| m.role.on_stage())
+        });
+        if !on_stage {
+            self.audio_queue.clear();
+        }
+        let audio = self.audio_queue.pop_front();
+        let mut plain = Vec::new();
+        if let Some((seq, frame)) = &audio {
+            plain.reserve(wire::AUDIO_PLAINTEXT_LEN);
+            frame::push_audio(&mut plain, *seq, frame);
+            frame::pad(&mut plain);
+            self.audio_slots += 1;
+        }
         let peers: Vec<PublicKey> = self
             .links
             .iter()
@@ -2339,7 +2339,23 @@ impl Endpoint {
             .map(|(k, _)| *k)
             .collect();
         for peer in peers {
-            self.send_control_slot(now, peer, reject_after, None);
+            let Some((seq, _)) = audio.as_ref().filter(|_| self.is_other_member(&peer)) else {
+                self.send_control_slot(now, peer, reject_after, None);
+                continue;
+            };
+            // The frame fills this link's slot, unless control has waited long enough
+            // for the slot to be given up to it (`STEAL_GAP`).
+            let steal = self.links.get_mut(&peer).is_some_and(|l| {
+                let steal = l.audio_run >= STEAL_GAP && l.control_waiting(now);
+                if !steal {
+                    l.audio_run = l.audio_run.saturating_add(1);
+                }
+                steal
+            });
+            if steal && self.send_control_slot(now, peer, reject_after, Some(*seq)) {
+                continue;
+            }
+            self.send_plain(now, peer, &mut plain);
         }
     }
 

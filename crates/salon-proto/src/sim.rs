@@ -76,7 +76,7 @@ pub struct Captured {
     pub to: SocketAddr,
     /// The datagram.
     pub bytes: Vec<u8>,
-    /// Produced by `send_audio`.
+    /// Sent in a slot that carried the sender's audio.
     pub audio: bool,
     /// When it was sent (simulated time).
     pub at: Instant,
@@ -442,8 +442,10 @@ impl Net {
                     .is_some_and(|t| t <= self.now)
                 {
                     let now = self.now;
+                    let before = self.nodes[i].ep.audio_slots();
                     self.nodes[i].ep.handle_timeout(now);
-                    self.pump(i);
+                    let audio = self.nodes[i].ep.audio_slots() > before;
+                    self.pump_tagged(i, audio);
                 }
             }
             if self.now >= self.next_audio {
@@ -452,9 +454,9 @@ impl Net {
                     if self.nodes[i].alive && self.nodes[i].speaking {
                         let now = self.now;
                         let frame = vec![i as u8 + 1; self.frame_len];
-                        if self.nodes[i].ep.send_audio(now, &frame).is_ok() {
-                            self.pump_tagged(i, true);
-                        }
+                        // Not on stage: the frame only paced the slot clock.
+                        let _ = self.nodes[i].ep.send_audio(now, &frame);
+                        self.pump(i);
                     }
                 }
             }
