@@ -396,7 +396,9 @@ fn judge(
                 "[{tag}] {question}: {} {:.3} over {n} windows, chance ceiling {ceiling:.3}{leaned}",
                 v.classifier, v.accuracy
             );
-            if expect_leak != Some(*question) && v.accuracy > ceiling {
+            // In the control room only the positive control is asserted: rates by role
+            // promise nothing, and what else leaks there is printed, not judged.
+            if expect_leak.is_none() && v.accuracy > ceiling {
                 problems.push(format!(
                     "{question}: {} reached {:.3} > {ceiling:.3}{leaned}",
                     v.classifier, v.accuracy
