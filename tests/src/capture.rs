@@ -10,6 +10,13 @@ use std::time::Duration;
 
 use crate::bed::Bed;
 
+/// Now, in seconds since the Unix epoch: the clock of [`Datagram::at`].
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// One captured IPv4/UDP datagram.
 #[derive(Clone, Debug)]
 pub struct Datagram {

@@ -85,6 +85,25 @@ pub fn usual_size(all: &[Datagram]) -> usize {
         .map_or(0, |(s, _)| s)
 }
 
+/// A small deterministic generator (xorshift): a scripted session or a synthetic flow
+/// is the same on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A fair coin.
+    pub fn bit(&mut self) -> bool {
+        self.unit() < 0.5
+    }
+}
+
 /// One labelled observation: the features of a window (of one or several flows).
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -310,20 +329,6 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, SocketAddrV4};
 
-    /// A small deterministic generator (xorshift), so these tests never flake.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn bit(&mut self) -> bool {
-            self.next() < 0.5
-        }
-    }
-
     fn datagram(at: f64, size: usize) -> Datagram {
         let a = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
         Datagram {
@@ -346,7 +351,7 @@ mod tests {
         let mut flow = Vec::new();
         for (w, label) in labels.iter().enumerate() {
             let mut part: Vec<Datagram> = (0..25)
-                .map(|i| datagram(w as f64 * 0.5 + i as f64 * 0.02 + rng.next() * 0.001, 189))
+                .map(|i| datagram(w as f64 * 0.5 + i as f64 * 0.02 + rng.unit() * 0.001, 189))
                 .collect();
             tweak(w, *label, &mut part);
             flow.extend(part);

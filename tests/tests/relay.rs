@@ -9,10 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddrV4;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use salon_tests::bed::{self, Bed, Counters, Home, Nat, Public};
-use salon_tests::capture::{Capture, Datagram};
+use salon_tests::capture::{Capture, Datagram, unix_now};
 use salon_tests::room::{HEAR_LIMIT, Trio, all_hear_all, describe, gather, pump_all};
 use salon_tests::salon::{leave_all, salon_binary};
 use salon_tests::{RoomSlot, Salon, step};
@@ -36,13 +36,6 @@ const SIZES: [usize; 6] = [61, 121, 189, 341, 509, 1213];
 const AUDIO: usize = 189;
 /// Audio frames a second from each speaker.
 const FRAMES: f64 = 50.0;
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 /// Takes in every node's events for `d`.
 fn linger(trio: &mut Trio, d: Duration) {

@@ -13,14 +13,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use salon_tests::bed::{self, Bed, Nat};
-use salon_tests::capture::{Capture, Datagram};
+use salon_tests::capture::{Capture, Datagram, unix_now};
 use salon_tests::room::{HEAR_LIMIT, describe, pump_all};
 use salon_tests::salon::{leave_all, salon_binary};
 use salon_tests::traffic::{
-    FEATURES, Sample, Verdict, chance_ceiling, cross_validate, feature_name, usual_size,
+    FEATURES, Rng, Sample, Verdict, chance_ceiling, cross_validate, feature_name, usual_size,
     window_features,
 };
 use salon_tests::{RoomSlot, Salon, step};
@@ -35,25 +35,6 @@ const WINDOW: Duration = Duration::from_millis(500);
 const PHASES: usize = 4;
 /// Windows per phase.
 const WINDOWS: usize = 30;
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// A small deterministic generator (xorshift): the session's script is the same on
-/// every run.
-struct Rng(u64);
-impl Rng {
-    fn bit(&mut self) -> bool {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 >> 63 == 1
-    }
-}
 
 /// One window of the script, as it happened.
 #[derive(Clone, Copy, Debug)]
