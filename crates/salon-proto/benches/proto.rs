@@ -45,6 +45,7 @@ fn full_handshake(kind: Kind, a: &Identity, b: &Identity, seed: u8) -> (Session,
     let resp = ResponsePayload {
         status: Status::Accepted,
         incarnation: 3,
+        timestamp: 4,
     };
     let Ok((rt, m2)) = handshake::respond(rhs, &resp) else {
         panic!("respond")

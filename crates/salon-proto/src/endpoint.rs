@@ -1098,6 +1098,7 @@ impl Endpoint {
         let reply = ResponsePayload {
             status,
             incarnation: self.incarnation,
+            timestamp: self.timestamp(now),
         };
         let Ok((transport, noise)) = handshake::respond(state, &reply) else {
             return;
@@ -1186,6 +1187,10 @@ impl Endpoint {
                 return;
             }
         };
+        // Authenticated: the peer's clock as it answered. (A field, not `timestamp_floor`,
+        // because `link` still borrows `self.links`.)
+        let floor = self.seen_timestamps.entry(peer).or_insert(0);
+        *floor = (*floor).max(payload.timestamp);
         let pending_kind = kind;
         let current_epoch = self.room.as_ref().map(|r| r.epoch);
         if kind == Kind::Link && current_epoch != Some(epoch) {

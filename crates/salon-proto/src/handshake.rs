@@ -118,6 +118,11 @@ pub struct ResponsePayload {
     pub status: Status,
     /// The responder's incarnation (see [`InitPayload::incarnation`]).
     pub incarnation: u64,
+    /// The responder's handshake clock (as [`InitPayload::timestamp`]); 0 if not given.
+    /// The initiator takes it as a floor for the responder's own initiations, so one
+    /// the initiator never received (lost, or unreadable when it arrived) cannot be
+    /// replayed to it afterwards.
+    pub timestamp: u64,
 }
 
 impl InitPayload {
@@ -150,7 +155,8 @@ impl ResponsePayload {
         let mut w = Writer::new();
         w.u8(PAYLOAD_VERSION)
             .u8(self.status.to_byte())
-            .u64(self.incarnation);
+            .u64(self.incarnation)
+            .u64(self.timestamp);
         let mut out = w.into_inner();
         out.resize(RESPONSE_PAYLOAD_LEN, 0);
         out
@@ -164,9 +170,12 @@ impl ResponsePayload {
         }
         let status = Status::from_byte(r.u8().map_err(bad)?).ok_or(HandshakeError::Payload)?;
         let incarnation = r.u64().map_err(bad)?;
+        // Older encoders left these bytes as padding: zero, "not given".
+        let timestamp = r.u64().map_err(bad)?;
         Ok(Self {
             status,
             incarnation,
+            timestamp,
         })
     }
 }
@@ -552,6 +561,7 @@ fn respond_with_low_order_ephemeral(
     let reply = ResponsePayload {
         status: Status::Accepted,
         incarnation: 1,
+        timestamp: 0,
     };
     let mut msg = vec![0u8; RESPONSE_NOISE_LEN];
     let n = hs.write_message(&reply.encode(), &mut msg)?;
@@ -606,6 +616,7 @@ mod tests {
         let resp = ResponsePayload {
             status: Status::Accepted,
             incarnation: 77,
+            timestamp: 1_700_000_000_000_001,
         };
         let (rt, m2) = respond(rhs, &resp)?;
         let (it, got) = complete(hs, &m2)?;

@@ -464,6 +464,7 @@ mod tests {
         let resp = ResponsePayload {
             status: Status::Accepted,
             incarnation: 2,
+            timestamp: 0,
         };
         let (rt, m2) = handshake::respond(rhs, &resp).unwrap();
         let (it, _) = handshake::complete(hs, &m2).unwrap();

@@ -268,3 +268,40 @@ fn a_forged_response_with_a_sniffed_index_does_not_kill_the_join() {
         "join needed a retry"
     );
 }
+
+/// A link initiation that never reached its peer (lost, or dropped because it arrived
+/// before the peer could read it) must not be answerable later: when the other side's
+/// own initiation wins instead, the answer carries the responder's handshake clock, so
+/// the lost initiation is stale from then on. Before, a replay of it from any address
+/// drew a response, telling a prober that the address is in that room.
+#[test]
+fn a_lost_link_initiation_replayed_later_draws_no_reply() {
+    let mut net = Net::new(31);
+    let ids: Vec<usize> = ["A", "B", "C"].iter().map(|n| net.add(n)).collect();
+    let invite = net.host(ids[0], "Replay test").unwrap();
+    net.join(ids[1], &invite).unwrap();
+    assert!(net.run_until(SECS(10), |n| n.rosters_agree(&ids[..2])));
+    // The higher key's initiation is the one a simultaneous open discards: lose it.
+    let (hi, lo) = if net.key(ids[1]) > net.key(ids[2]) {
+        (ids[1], ids[2])
+    } else {
+        (ids[2], ids[1])
+    };
+    net.hijack = Some((net.nodes[hi].addr, net.nodes[lo].addr));
+    net.join(ids[2], &invite).unwrap();
+    assert!(net.run_until(SECS(10), |n| n.hijacked.iter().any(|d| d[0] == 1)));
+    net.hijack = None;
+    let lost: Vec<Vec<u8>> = net.hijacked.iter().filter(|d| d[0] == 1).cloned().collect();
+    assert!(net.run_until(SECS(20), |n| n.rosters_agree(&ids) && n.mesh_up(&ids)));
+    net.run_for(SECS(1));
+    let now = net.now;
+    let ep = &mut net.nodes[lo].ep;
+    while ep.poll_transmit().is_some() {}
+    for (n, d) in lost.iter().enumerate() {
+        ep.handle_datagram(now, net_addr(n as u32), d);
+        assert!(
+            ep.poll_transmit().is_none(),
+            "the lost initiation #{n} was answered"
+        );
+    }
+}
