@@ -137,7 +137,12 @@ impl Node {
         // settings keep the user's saved choice, so saving other settings never rewrites it.
         cfg.engine.noise_suppression &= settings.noise_suppression;
         cfg.engine.echo_cancellation &= settings.echo_cancellation;
-        let input_is_device = matches!(cfg.input, InputSpec::Device(_));
+        // A microphone opens only while it may reach a room (on stage) or the user tests
+        // it: until then the engine runs on silence, which clocks frames all the same.
+        let (mic, input) = match cfg.input {
+            InputSpec::Device(name) => (Some(name), InputSpec::Silence),
+            other => (None, other),
+        };
         let output_device = match &cfg.output {
             OutputSpec::Device(d) => Some(d.clone()),
             _ => None,
@@ -172,7 +177,7 @@ impl Node {
             std::time::Duration::from_micros(cfg.engine.codec.frame.samples() as u64 * 1000 / 48);
         // Listeners' reports move the encoder's loss hint; without any it stays here.
         let default_loss = cfg.engine.codec.expected_loss_pct;
-        let engine = AudioEngine::<PublicKey>::start(cfg.engine, cfg.input, cfg.output)?;
+        let engine = AudioEngine::<PublicKey>::start(cfg.engine, input, cfg.output)?;
         let control = engine.control();
         if settings.push_to_talk_key.is_some() {
             control.set_talk_mode(TalkMode::PushToTalk)?;
@@ -233,7 +238,8 @@ impl Node {
             report_every: cfg.report_every,
             settings,
             talk_key_held: false,
-            input_is_device,
+            mic,
+            mic_open: false,
             output_device,
             mic_test: false,
             pool: SocketPool::new(SocketAddr::new(local_addr.ip(), 0)),
@@ -321,8 +327,12 @@ struct Driver {
     settings: SettingsInfo,
     /// Whether the push-to-talk key is down (as the front end last said).
     talk_key_held: bool,
-    /// The microphone is a device (not a file or tone), so settings may switch it.
-    input_is_device: bool,
+    /// The microphone device chosen (`Some(None)`: the default), when the input is a
+    /// device and not a file or tone: settings may switch it, and it is open only while
+    /// `mic_open`.
+    mic: Option<Option<String>>,
+    /// Whether the engine records from `mic` now (see `sync_mic`).
+    mic_open: bool,
     /// The output device in use, when the output is one (not null or a file).
     output_device: Option<Option<String>>,
     /// Report levels outside a room too.
@@ -768,6 +778,8 @@ impl Driver {
         while let Some(ev) = self.endpoint.poll_event() {
             self.on_event(ev);
         }
+        // Role and room changes arrive as events: the microphone follows them.
+        self.sync_mic();
     }
 
     fn on_event(&mut self, ev: Event) {
@@ -1176,15 +1188,18 @@ impl Driver {
     /// not there is refused before anything changes.
     fn apply_settings(&mut self, new: &SettingsInfo) -> Result<(), NodeError> {
         let old = self.settings.clone();
-        if self.input_is_device && new.input_device != old.input_device {
+        if self.mic.is_some() && new.input_device != old.input_device {
             check_device(Direction::Input, new.input_device.as_deref())?;
         }
         if self.output_device.is_some() && new.output_device != old.output_device {
             check_device(Direction::Output, new.output_device.as_deref())?;
         }
-        if self.input_is_device && new.input_device != old.input_device {
-            self.engine
-                .set_input(InputSpec::Device(new.input_device.clone()))?;
+        if self.mic.is_some() && new.input_device != old.input_device {
+            self.mic = Some(new.input_device.clone());
+            if self.mic_open {
+                self.engine
+                    .set_input(InputSpec::Device(new.input_device.clone()))?;
+            }
         }
         if self.output_device.is_some() && new.output_device != old.output_device {
             self.engine
@@ -1215,6 +1230,29 @@ impl Driver {
             .is_some_and(|v| v.members.iter().any(|m| m.key == self.me && m.muted));
         self.keep_push_to_talk_muted(shown_muted);
         Ok(())
+    }
+
+    /// Whether the microphone should record: on stage in an open room, or testing it.
+    fn mic_wanted(&self) -> bool {
+        self.mic.is_some() && ((self.room_open && self.on_stage) || self.mic_test)
+    }
+
+    /// Opens the microphone when it is wanted and closes it (silence keeps the frame
+    /// clock) when not: a listener's microphone is never open, not even muted.
+    fn sync_mic(&mut self) {
+        let want = self.mic_wanted();
+        if want == self.mic_open {
+            return;
+        }
+        let input = match (&self.mic, want) {
+            (Some(name), true) => InputSpec::Device(name.clone()),
+            _ => InputSpec::Silence,
+        };
+        // Fails only once the engine has stopped; a device that will not open is told
+        // by an engine event, and the next role change tries again.
+        if self.engine.set_input(input).is_ok() {
+            self.mic_open = want;
+        }
     }
 
     /// With push-to-talk on, we are muted on stage unless the key is held: the engine's
@@ -1284,7 +1322,16 @@ impl Driver {
                 ep.send_chat(now, &text)?;
                 Ok(Reply::Ok)
             }
+            Command::SetInput(InputSpec::Device(name)) => {
+                self.mic = Some(name);
+                // Whatever plays now (a tone, a file) gives way to the device or silence.
+                self.mic_open = !self.mic_wanted();
+                self.sync_mic();
+                Ok(Reply::Ok)
+            }
             Command::SetInput(i) => {
+                self.mic = None;
+                self.mic_open = false;
                 self.engine.set_input(i)?;
                 Ok(Reply::Ok)
             }
@@ -1307,6 +1354,7 @@ impl Driver {
             }),
             Command::MicTest(on) => {
                 self.mic_test = on;
+                self.sync_mic();
                 Ok(Reply::Ok)
             }
             Command::PushToTalk(pressed) => {

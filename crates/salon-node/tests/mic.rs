@@ -1,0 +1,189 @@
+//! The microphone is a real device here (PulseAudio's default source), and what the test
+//! checks is the sound server's own list of recording streams: a listener's microphone is
+//! never open, an invitation alone does not open it, a "yes" does, and leaving the stage
+//! closes it again. Its own test binary, so the streams of this process are only its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use salon_audio::{EngineConfig, InputSpec, OutputSpec};
+use salon_node::api::RoleName;
+use salon_node::{Command, Node, NodeConfig, NodeEvent, Reply, profile};
+use salon_proto::Action;
+use salon_store::KdfParams;
+
+const PASS: &str = "correct horse battery staple";
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("salon-mic-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn start(dir: &Path, name: &str, input: InputSpec) -> Node {
+    let p = profile::create_unchecked_kdf(dir, PASS, name, KdfParams::INSECURE_FAST).unwrap();
+    let cfg = NodeConfig {
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        input,
+        output: OutputSpec::Null,
+        engine: EngineConfig {
+            noise_suppression: false,
+            echo_cancellation: false,
+            ..EngineConfig::default()
+        },
+        report_every: Duration::from_millis(100),
+        ..NodeConfig::default()
+    };
+    Node::start(p, cfg).await.unwrap()
+}
+
+async fn wait_for<T>(node: &mut Node, what: &str, mut f: impl FnMut(&NodeEvent) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, node.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("node stopped while waiting for {what}"));
+        if let Some(t) = f(&ev) {
+            return t;
+        }
+    }
+}
+
+async fn ok(node: &Node, c: Command) -> Reply {
+    node.command(c).await.unwrap()
+}
+
+/// Recording streams this process holds open on the sound server, as `pactl` lists them.
+fn recording_streams() -> usize {
+    let out = std::process::Command::new("pactl")
+        .args(["list", "source-outputs"])
+        .output()
+        .expect("pactl runs");
+    assert!(out.status.success(), "pactl failed: {out:?}");
+    let pid = format!("application.process.id = \"{}\"", std::process::id());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim() == pid)
+        .count()
+}
+
+/// Polls the sound server until this process holds `n` recording streams.
+async fn streams_become(n: usize, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = recording_streams();
+        if now == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {now} recording streams open, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Lets `node` report levels `n` times (every 100 ms): time in which an opened
+/// microphone would show up on the server.
+async fn reports(node: &mut Node, n: usize) {
+    for _ in 0..n {
+        wait_for(node, "a level report", |e| {
+            matches!(e, NodeEvent::Levels { .. }).then_some(())
+        })
+        .await;
+    }
+}
+
+fn role(e: &NodeEvent) -> Option<RoleName> {
+    match e {
+        NodeEvent::RoleChanged { role } => Some(*role),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic_test() {
+    if !std::env::var("SALON_AUDIO_DEVICE_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("skipping: set SALON_AUDIO_DEVICE_TESTS=1 with a sound server running");
+        return;
+    }
+    let root = tempdir("stage");
+    // Ada plays a tone (not a device); Bo has the default microphone.
+    let a = start(&root.join("a"), "Ada", InputSpec::Tone(440.0, 0.3)).await;
+    let mut b = start(&root.join("b"), "Bo", InputSpec::Device(None)).await;
+    // Started, outside any room: nothing records.
+    streams_become(0, "Bo started, not in a room").await;
+
+    let Reply::Invite { invite } = ok(
+        &a,
+        Command::Host {
+            title: "Mic".into(),
+        },
+    )
+    .await
+    else {
+        panic!("no invite")
+    };
+    ok(&b, Command::Join { invite }).await;
+    wait_for(&mut b, "Bo joined", |e| {
+        matches!(e, NodeEvent::Joined { .. }).then_some(())
+    })
+    .await;
+    reports(&mut b, 10).await;
+    assert_eq!(recording_streams(), 0, "a listener's microphone is open");
+
+    // The mic test is the one thing that opens it off stage, and only while it runs.
+    ok(&b, Command::MicTest(true)).await;
+    streams_become(1, "mic test on").await;
+    ok(&b, Command::MicTest(false)).await;
+    streams_become(0, "mic test off").await;
+
+    ok(
+        &a,
+        Command::Moderate {
+            target: "Bo".into(),
+            action: Action::InviteToStage,
+        },
+    )
+    .await;
+    wait_for(&mut b, "the stage invitation", |e| {
+        matches!(e, NodeEvent::StageInvited { .. }).then_some(())
+    })
+    .await;
+    reports(&mut b, 10).await;
+    assert_eq!(
+        recording_streams(),
+        0,
+        "the invitation alone opened the mic"
+    );
+
+    ok(&b, Command::AnswerStageInvite { accept: true }).await;
+    wait_for(&mut b, "Bo a speaker", |e| {
+        (role(e) == Some(RoleName::Speaker)).then_some(())
+    })
+    .await;
+    streams_become(1, "Bo on stage").await;
+
+    ok(
+        &a,
+        Command::Moderate {
+            target: "Bo".into(),
+            action: Action::MoveToAudience,
+        },
+    )
+    .await;
+    wait_for(&mut b, "Bo back in the audience", |e| {
+        (role(e) == Some(RoleName::Listener)).then_some(())
+    })
+    .await;
+    streams_become(0, "Bo back in the audience").await;
+
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
