@@ -32,7 +32,8 @@ pub struct Sender {
     echo: Option<crate::echo::EchoCanceller>,
     meter: LevelMeter,
     work: Vec<f32>,
-    silence: Vec<f32>,
+    /// What a muted sender encodes, and what is added under the voice (see [`dither`]).
+    dither: Vec<f32>,
 }
 
 impl Sender {
@@ -50,7 +51,7 @@ impl Sender {
             echo: None,
             meter: LevelMeter::new(config.frame.millis()),
             work: vec![0.0; n],
-            silence: vec![0.0; n],
+            dither: dither(n),
         })
     }
 
@@ -193,16 +194,37 @@ impl Sender {
             ns.process(&mut self.work);
         }
         self.meter.update(&self.work);
+        // Noise at the 16-bit step under the voice too: a silent input (a listener's
+        // engine runs on digital silence, a mic can be dead quiet) must not reach Opus's
+        // fast path either.
+        for (w, d) in self.work.iter_mut().zip(&self.dither) {
+            *w += d;
+        }
         let input = if self.transmitting() {
             &self.work
         } else {
-            &self.silence
+            &self.dither
         };
         self.encoder.encode_into(input, payload)?;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         Ok(seq)
     }
+}
+
+/// A frame of noise at the 16-bit step (about -96 dBFS): what a muted sender encodes
+/// instead of digital silence, which Opus encodes on a fast path. So a muted frame costs
+/// the encoder about what a voiced one does, and the work does not show (SECURITY.md).
+fn dither(n: usize) -> Vec<f32> {
+    let mut x: u32 = 0x9E37_79B9;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32 - 0.5) * 2.0 / 32768.0
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -255,6 +277,33 @@ mod tests {
             );
             assert!(live > 0.2, "live tone {live}");
             assert!(muted < 0.001, "muted output {muted}");
+        }
+    }
+
+    /// Opus encodes digital silence on a fast path, so a muted sender or a silent input
+    /// would cost less than a voice and show in a busy machine's send timing. What they
+    /// encode instead is inaudible (under -80 dBFS) but not silence.
+    /// (`cargo bench -p salon-audio --bench encode_cost` prints the costs.)
+    #[test]
+    fn muted_and_silent_frames_reach_the_encoder_as_inaudible_noise_not_silence() {
+        let cfg = CodecConfig::default();
+        let n = cfg.frame.samples();
+        for muted in [true, false] {
+            let mut s = Sender::new(cfg).unwrap();
+            s.set_noise_suppression(false);
+            s.set_muted(muted);
+            let mut d = Decoder::new(cfg.frame).unwrap();
+            let mut out = vec![0.0; n];
+            let mut tail = 0.0;
+            for i in 0..50 {
+                let p = s.process(&vec![0.0; n]).unwrap();
+                d.decode_payload(&p.payload, &mut out).unwrap();
+                if i >= 40 {
+                    tail += rms(&out) / 10.0;
+                }
+            }
+            // Between -100 dBFS (digital silence decodes to about 2e-6) and -80 dBFS.
+            assert!(tail > 1e-5 && tail < 1e-4, "muted {muted}: rms {tail}");
         }
     }
 
