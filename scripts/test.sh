@@ -30,6 +30,9 @@ echo "== fuzz: every cargo-fuzz target built and run for up to 45 s each (needs 
 scripts/fuzz.sh 45
 echo "== birthday benchmark: ten port-restricted x symmetric rooms in network namespaces (prints figures, asks 9 of 10 direct)"
 cargo test -p salon-tests --locked --test nat a_symmetric_and_a_port -- --ignored --nocapture
+echo "== traffic analysis: a tcpdump capture of a push-to-talk room, every classifier at chance (release build of salon, as users run it)"
+cargo build --release -p salon-node --bin salon --locked
+cargo test -p salon-tests --locked --test traffic -- --ignored --nocapture
 echo "== memory figure: the app with a 4-person room open (debug build; prints, asserts the room)"
 cargo bench -p salon-desktop --bench memory --profile dev --locked
 echo "== all tests passed"

@@ -18,8 +18,19 @@ mod json_events;
 use json_events::json_events;
 pub use json_events::member;
 
+/// Whether [`salon_binary`] picks the release build (see [`use_release_salon`]).
+static RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on this test process runs the release build of `salon` (what users run):
+/// for tests that time the datagrams, where a debug build's slow code (ten times the
+/// CPU per frame on two cores) is a different program.
+pub fn use_release_salon() {
+    RELEASE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// The `salon` binary: `$SALON_BIN`, or the one cargo built next to this test executable
-/// (`cargo test --workspace` builds it; `-p salon-tests` alone does not).
+/// (`cargo test --workspace` builds it; `-p salon-tests` alone does not), or after
+/// [`use_release_salon`] the one in the release folder beside it.
 pub fn salon_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("SALON_BIN") {
         return p.into();
@@ -33,10 +44,20 @@ pub fn salon_binary() -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
+    let release = RELEASE.load(std::sync::atomic::Ordering::SeqCst);
+    if release {
+        dir.pop();
+        dir.push("release");
+    }
     let p = dir.join("salon");
+    let build = if release {
+        "cargo build --release -p salon-node --bin salon"
+    } else {
+        "cargo build -p salon-node --bin salon"
+    };
     assert!(
         p.exists(),
-        "no salon binary at {}: build it: cargo build -p salon-node --bin salon (or set SALON_BIN)",
+        "no salon binary at {}: build it: {build} (or set SALON_BIN)",
         p.display()
     );
     p
