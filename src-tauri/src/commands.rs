@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use salon_node::api::{
-    ContactInfo, DeviceList, HistoryMessage, HistoryRoom, SafetyNumberInfo, SettingsInfo,
+    ContactInfo, DeviceList, HistoryMessage, HistoryRoom, SafetyNumberInfo, SettingsInfo, parse_key,
 };
 use salon_node::{
     ActionName, Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
@@ -215,7 +215,8 @@ pub async fn moderate(
     action: ActionName,
 ) -> Result<(), ApiError> {
     let action = action.into();
-    run(&state, Command::Moderate { target, action })
+    let key = parse_key(&target)?;
+    run(&state, Command::Moderate { key, action })
         .await
         .map(drop)
 }
@@ -244,7 +245,8 @@ pub async fn set_peer_volume(
     target: String,
     volume: f32,
 ) -> Result<(), ApiError> {
-    run(&state, Command::SetPeerVolume { target, volume })
+    let key = parse_key(&target)?;
+    run(&state, Command::SetPeerVolume { key, volume })
         .await
         .map(drop)
 }
@@ -257,7 +259,8 @@ pub async fn verify_contact(
     target: String,
     verified: bool,
 ) -> Result<(), ApiError> {
-    run(&state, Command::VerifyContact { target, verified })
+    let key = parse_key(&target)?;
+    run(&state, Command::VerifyContact { key, verified })
         .await
         .map(drop)
 }
@@ -324,14 +327,15 @@ pub async fn contacts(state: State<'_, AppState>) -> Result<Vec<ContactInfo>, Ap
     }
 }
 
-/// The safety number to compare with someone in the room (by hex key).
+/// The safety number to compare with someone in the room or a contact (by hex key).
 #[tauri::command]
 #[specta::specta]
 pub async fn safety_number(
     state: State<'_, AppState>,
     target: String,
 ) -> Result<SafetyNumberInfo, ApiError> {
-    match run(&state, Command::SafetyNumber { target }).await? {
+    let key = parse_key(&target)?;
+    match run(&state, Command::SafetyNumber { key }).await? {
         Reply::SafetyNumber(s) => Ok(s),
         _ => Err(unexpected()),
     }

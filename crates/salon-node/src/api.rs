@@ -5,6 +5,8 @@ use salon_audio::{InputSpec, OutputSpec};
 use std::path::PathBuf;
 
 use salon_proto::{Action, PublicKey, Role, RoomView};
+
+use crate::error::NodeError;
 use serde::{Deserialize, Serialize};
 
 /// Something to do.
@@ -32,10 +34,12 @@ pub enum Command {
     SetMuted(bool),
     /// Raise or lower our hand.
     SetHand(bool),
-    /// A moderator action on someone, named by display name or key prefix.
+    /// A moderator action on someone. By key, never by name: a name is whatever its
+    /// owner chose, even someone else's key (front ends that take typed names resolve
+    /// them with [`find_member`] first).
     Moderate {
-        /// Name or hex key prefix.
-        target: String,
+        /// The member's static key.
+        key: PublicKey,
         /// What to do.
         action: Action,
     },
@@ -54,15 +58,15 @@ pub enum Command {
     SetOutput(OutputSpec),
     /// Volume of one speaker, 0.0–2.0.
     SetPeerVolume {
-        /// Name or hex key prefix.
-        target: String,
+        /// The speaker's static key.
+        key: PublicKey,
         /// Gain.
         volume: f32,
     },
     /// Mark a contact as verified (safety numbers compared) or not.
     VerifyContact {
-        /// Name or hex key prefix.
-        target: String,
+        /// Their static key.
+        key: PublicKey,
         /// Verified or not.
         verified: bool,
     },
@@ -86,10 +90,10 @@ pub enum Command {
     },
     /// Everyone we have met, with verified marks.
     Contacts,
-    /// The safety number to compare with someone in the room.
+    /// The safety number to compare with someone: in the room, or a contact met before.
     SafetyNumber {
-        /// Name or hex key prefix.
-        target: String,
+        /// Their static key.
+        key: PublicKey,
     },
     /// The audio devices present.
     Devices,
@@ -574,6 +578,50 @@ pub enum NodeEvent {
     },
 }
 
+/// A static key from its 64 hex digits, as events and contacts give it.
+pub fn parse_key(text: &str) -> Result<PublicKey, NodeError> {
+    let t = text.trim();
+    let bad = || NodeError::BadKey(t.to_owned());
+    if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(PublicKey(key))
+}
+
+/// The member of `members` someone typed: a whole key first (a name can never stand in
+/// for another member's key), else a name as a person reads it (look-alikes folded),
+/// else a key prefix of at least 4 hex digits. A text that fits several members, by
+/// name and prefix together, is ambiguous.
+pub fn find_member(members: &[MemberInfo], typed: &str) -> Result<PublicKey, NodeError> {
+    let t = typed.trim();
+    let keys = || members.iter().filter_map(|m| parse_key(&m.key).ok());
+    if let Ok(k) = parse_key(t) {
+        return keys()
+            .find(|m| *m == k)
+            .ok_or_else(|| NodeError::NoSuchMember(t.to_owned()));
+    }
+    let lower = t.to_ascii_lowercase();
+    let mut found: Vec<PublicKey> = members
+        .iter()
+        .filter(|m| salon_proto::roster::names_look_alike(&m.name, t))
+        .filter_map(|m| parse_key(&m.key).ok())
+        .collect();
+    if t.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        found.extend(keys().filter(|k| hex(k).starts_with(&lower)));
+    }
+    found.sort_unstable();
+    found.dedup();
+    match found.as_slice() {
+        [k] => Ok(*k),
+        [] => Err(NodeError::NoSuchMember(t.to_owned())),
+        _ => Err(NodeError::AmbiguousMember(t.to_owned())),
+    }
+}
+
 /// Hex of a key.
 pub fn hex(key: &PublicKey) -> String {
     hex_bytes(key.as_bytes())
@@ -761,6 +809,79 @@ impl From<ActionName> for Action {
             ActionName::MakeModerator => Action::MakeModerator,
             ActionName::Mute => Action::Mute,
             ActionName::Remove => Action::Remove,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(key: [u8; 32], name: &str) -> MemberInfo {
+        MemberInfo {
+            key: hex(&PublicKey(key)),
+            name: name.into(),
+            role: RoleName::Listener,
+            hand_raised: false,
+            muted: false,
+            me: false,
+        }
+    }
+
+    /// Before, names were looked up first: a member who took another member's key as
+    /// display name captured every command typed with that key.
+    #[test]
+    fn a_name_that_spells_another_members_key_does_not_capture_it() {
+        let victim = [0xab; 32];
+        let members = [
+            member(victim, "Ada"),
+            member([0x11; 32], &hex(&PublicKey(victim))),
+        ];
+        assert_eq!(
+            find_member(&members, &hex(&PublicKey(victim))).unwrap(),
+            PublicKey(victim)
+        );
+        // Upper case and spaces around are the same key.
+        let upper = format!("  {}  ", hex(&PublicKey(victim)).to_uppercase());
+        assert_eq!(find_member(&members, &upper).unwrap(), PublicKey(victim));
+        // A name that is a prefix of someone's key is ambiguous, not the name's owner.
+        let members = [member(victim, "Ada"), member([0x11; 32], "abab")];
+        assert!(matches!(
+            find_member(&members, "abab"),
+            Err(NodeError::AmbiguousMember(_))
+        ));
+    }
+
+    #[test]
+    fn typed_names_fold_look_alikes_and_key_prefixes_need_four_digits() {
+        let members = [member([0xab; 32], "Ada"), member([0x11; 32], "Bo")];
+        assert_eq!(find_member(&members, "ada").unwrap(), PublicKey([0xab; 32]));
+        assert_eq!(
+            find_member(&members, "1111").unwrap(),
+            PublicKey([0x11; 32])
+        );
+        assert!(matches!(
+            find_member(&members, "111"),
+            Err(NodeError::NoSuchMember(_))
+        ));
+        // A whole key of someone not in the room is not someone else.
+        assert!(matches!(
+            find_member(&members, &hex(&PublicKey([0x22; 32]))),
+            Err(NodeError::NoSuchMember(_))
+        ));
+    }
+
+    #[test]
+    fn a_key_is_exactly_64_hex_digits() {
+        assert_eq!(parse_key(&"0f".repeat(32)).unwrap(), PublicKey([0x0f; 32]));
+        for bad in [
+            "",
+            "0f",
+            &"0f".repeat(31),
+            &format!("+f{}", "0f".repeat(31)),
+            &"zz".repeat(32),
+        ] {
+            assert!(matches!(parse_key(bad), Err(NodeError::BadKey(_))), "{bad}");
         }
     }
 }

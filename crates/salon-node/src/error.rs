@@ -34,6 +34,9 @@ pub enum NodeError {
     /// No member matches the name or key given.
     #[error("nobody called \"{0}\" is in the room")]
     NoSuchMember(String),
+    /// Not a whole static key.
+    #[error("\"{0}\" is not a member key (64 hex digits)")]
+    BadKey(String),
     /// Several members match.
     #[error("\"{0}\" matches several people; use more of their name or key")]
     AmbiguousMember(String),
@@ -91,7 +94,9 @@ impl NodeError {
             NodeError::Invite(_) => "bad_invite",
             NodeError::Command(_) => "not_allowed",
             NodeError::Bind { .. } => "port_in_use",
-            NodeError::NoSuchMember(_) | NodeError::AmbiguousMember(_) => "no_such_member",
+            NodeError::NoSuchMember(_) | NodeError::AmbiguousMember(_) | NodeError::BadKey(_) => {
+                "no_such_member"
+            }
             NodeError::InvalidName => "invalid_name",
             NodeError::Stopped => "stopped",
             NodeError::Io { .. } => "io",

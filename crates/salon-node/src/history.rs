@@ -53,13 +53,6 @@ pub enum Record {
     },
     /// We left the room.
     RoomClosed,
-    /// The user compared safety numbers with this contact (or withdrew that).
-    Verify {
-        /// The contact's key.
-        key: PublicKey,
-        /// Verified or not.
-        verified: bool,
-    },
     /// Run this with the store.
     Job(StoreJob),
 }
@@ -188,11 +181,6 @@ impl Writer {
                     sent_at: now,
                     text: &text,
                 })?;
-            }
-            Record::Verify { key, verified } => {
-                if let Some(c) = self.store.contact_by_key(key.as_bytes())? {
-                    self.store.set_contact_verified(c.id, verified, now)?;
-                }
             }
             Record::Job(StoreJob(job)) => job(&mut self.store, &self.me),
             Record::RoomClosed => {

@@ -16,7 +16,7 @@ use salon_proto::{
     Candidate, CandidateKind, Endpoint, Event, Invite, InviteChange, LeftReason, Path, PublicKey,
     RoomView,
 };
-use salon_store::Store;
+use salon_store::{Store, Timestamp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::UdpSocket;
@@ -1037,34 +1037,6 @@ impl Driver {
             .unwrap_or_else(|| hex(key).chars().take(8).collect())
     }
 
-    /// Finds a member by display name or hex key prefix. Names match when they look alike
-    /// (case-insensitive, NFKC, look-alike letters folded), so with "Alice" and a Cyrillic
-    /// "Аlice" in the room, `alice` is ambiguous instead of picking one of them.
-    fn resolve(&self, target: &str) -> Result<PublicKey, NodeError> {
-        let t = target.trim();
-        let lower = t.to_lowercase();
-        let by_name: Vec<PublicKey> = self
-            .names
-            .iter()
-            .filter(|(_, n)| salon_proto::roster::names_look_alike(n, t))
-            .map(|(k, _)| *k)
-            .collect();
-        let found = if by_name.is_empty() && t.len() >= 4 {
-            self.names
-                .keys()
-                .filter(|k| hex(k).starts_with(&lower))
-                .copied()
-                .collect()
-        } else {
-            by_name
-        };
-        match found.as_slice() {
-            [k] => Ok(*k),
-            [] => Err(NodeError::NoSuchMember(t.to_owned())),
-            _ => Err(NodeError::AmbiguousMember(t.to_owned())),
-        }
-    }
-
     /// Runs a command: store work goes to the history thread (which answers), the rest
     /// is answered here.
     fn dispatch(&mut self, cmd: Command, reply: Answer) {
@@ -1088,25 +1060,32 @@ impl Driver {
                     contacts: history::contacts(s, me)?,
                 })
             }),
-            Command::SafetyNumber { target } => match self.resolve(&target) {
-                Ok(key) => {
-                    let name = self.names.get(&key).cloned().unwrap_or_default();
-                    self.on_store(reply, move |s, me| {
-                        let verified = s
-                            .contact_by_key(key.as_bytes())?
-                            .is_some_and(|c| c.verified);
-                        Ok(Reply::SafetyNumber(SafetyNumberInfo {
-                            key: hex(&key),
-                            name,
-                            safety_number: salon_proto::identity::safety_number(me, &key).digits(),
-                            verified,
-                        }))
-                    })
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            },
+            // Someone in the room, or a contact met before (the Home screen's list): the
+            // number needs only the two keys.
+            Command::SafetyNumber { key } => {
+                let in_room = self.names.get(&key).cloned();
+                self.on_store(reply, move |s, me| {
+                    let contact = s.contact_by_key(key.as_bytes())?;
+                    let name = match (in_room, &contact) {
+                        (Some(n), _) => n,
+                        (None, Some(c)) => c.name.clone(),
+                        (None, None) => return Err(NodeError::NoSuchMember(hex(&key))),
+                    };
+                    Ok(Reply::SafetyNumber(SafetyNumberInfo {
+                        key: hex(&key),
+                        name,
+                        safety_number: salon_proto::identity::safety_number(me, &key).digits(),
+                        verified: contact.is_some_and(|c| c.verified),
+                    }))
+                })
+            }
+            Command::VerifyContact { key, verified } => self.on_store(reply, move |s, _| {
+                let c = s
+                    .contact_by_key(key.as_bytes())?
+                    .ok_or_else(|| NodeError::NoSuchMember(hex(&key)))?;
+                s.set_contact_verified(c.id, verified, Timestamp::now())?;
+                Ok(Reply::Ok)
+            }),
             Command::GetSettings => {
                 let _ = reply.send(Ok(Reply::Settings(self.settings.clone())));
             }
@@ -1309,9 +1288,8 @@ impl Driver {
                 ep.set_hand(now, up)?;
                 Ok(Reply::Ok)
             }
-            Command::Moderate { target, action } => {
-                let k = self.resolve(&target)?;
-                self.endpoint.moderate(now, k, action)?;
+            Command::Moderate { key, action } => {
+                self.endpoint.moderate(now, key, action)?;
                 Ok(Reply::Ok)
             }
             Command::AnswerStageInvite { accept } => {
@@ -1339,14 +1317,11 @@ impl Driver {
                 self.engine.set_output(o)?;
                 Ok(Reply::Ok)
             }
-            Command::SetPeerVolume { target, volume } => {
-                let k = self.resolve(&target)?;
-                self.engine.set_peer_volume(k, volume.clamp(0.0, 2.0))?;
-                Ok(Reply::Ok)
-            }
-            Command::VerifyContact { target, verified } => {
-                let k = self.resolve(&target)?;
-                self.history.record(Record::Verify { key: k, verified });
+            Command::SetPeerVolume { key, volume } => {
+                if !self.names.contains_key(&key) {
+                    return Err(NodeError::NoSuchMember(hex(&key)));
+                }
+                self.engine.set_peer_volume(key, volume.clamp(0.0, 2.0))?;
                 Ok(Reply::Ok)
             }
             Command::Status => Ok(Reply::Room {
@@ -1372,6 +1347,7 @@ impl Driver {
             | Command::HistoryChat { .. }
             | Command::Contacts
             | Command::SafetyNumber { .. }
+            | Command::VerifyContact { .. }
             | Command::GetSettings
             | Command::SetSettings(_)
             | Command::ChangePassphrase { .. }

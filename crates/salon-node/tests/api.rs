@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use salon_audio::{EngineConfig, InputSpec, OutputSpec};
-use salon_node::api::{RoleName, SettingsInfo, ThemeChoice};
+use salon_node::api::{RoleName, SettingsInfo, ThemeChoice, parse_key};
 use salon_node::{Command, Node, NodeConfig, NodeError, NodeEvent, Reply, profile};
+use salon_proto::PublicKey;
 use salon_store::{KdfParams, Store};
 
 const PASS: &str = "correct horse battery staple";
@@ -58,6 +59,19 @@ async fn wait_for<T>(node: &mut Node, what: &str, mut f: impl FnMut(&NodeEvent) 
 
 async fn ok(node: &Node, c: Command) -> Reply {
     node.command(c).await.unwrap()
+}
+
+/// The key of the member called `name` in `node`'s room.
+async fn key_of(node: &Node, name: &str) -> PublicKey {
+    let Reply::Room { room: Some(room) } = ok(node, Command::Status).await else {
+        panic!("not in a room")
+    };
+    let m = room
+        .members
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in the room"));
+    parse_key(&m.key).unwrap()
 }
 
 fn members(ev: &NodeEvent) -> Option<usize> {
@@ -113,24 +127,11 @@ async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
     .await;
 
     // Both sides read the same 60 digits for the pair.
-    let Reply::SafetyNumber(sa) = ok(
-        &a,
-        Command::SafetyNumber {
-            target: "bo".into(),
-        },
-    )
-    .await
-    else {
+    let (ka, kb) = (key_of(&a, "Ada").await, key_of(&a, "Bo").await);
+    let Reply::SafetyNumber(sa) = ok(&a, Command::SafetyNumber { key: kb }).await else {
         panic!("no safety number")
     };
-    let Reply::SafetyNumber(sb) = ok(
-        &b,
-        Command::SafetyNumber {
-            target: "Ada".into(),
-        },
-    )
-    .await
-    else {
+    let Reply::SafetyNumber(sb) = ok(&b, Command::SafetyNumber { key: ka }).await else {
         panic!("no safety number")
     };
     assert_eq!(sa.safety_number.len(), 60);
@@ -138,9 +139,17 @@ async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
     assert_eq!(sa.safety_number, sb.safety_number);
     assert_eq!(sa.name, "Bo");
     assert!(!sa.verified);
+    // Someone never met: neither in the room nor a contact.
+    let stranger = PublicKey([7; 32]);
     let e = a
-        .command(Command::SafetyNumber {
-            target: "Cy".into(),
+        .command(Command::SafetyNumber { key: stranger })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "no_such_member");
+    let e = a
+        .command(Command::VerifyContact {
+            key: stranger,
+            verified: true,
         })
         .await
         .unwrap_err();
@@ -149,25 +158,27 @@ async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
     ok(
         &a,
         Command::VerifyContact {
-            target: "Bo".into(),
+            key: kb,
             verified: true,
         },
     )
     .await;
-    let Reply::SafetyNumber(sa2) = ok(
-        &a,
-        Command::SafetyNumber {
-            target: "Bo".into(),
-        },
-    )
-    .await
-    else {
+    let Reply::SafetyNumber(sa2) = ok(&a, Command::SafetyNumber { key: kb }).await else {
         panic!("no safety number")
     };
     assert!(sa2.verified, "verification is remembered");
 
     ok(&b, Command::Leave).await;
     wait_for(&mut a, "Bo gone", |e| (members(e) == Some(1)).then_some(())).await;
+
+    // The Home screen compares numbers with contacts who are not in the room: Bo has
+    // left, and his number, name and mark are still there.
+    let Reply::SafetyNumber(gone) = ok(&a, Command::SafetyNumber { key: kb }).await else {
+        panic!("no safety number for a contact outside the room")
+    };
+    assert_eq!(gone.safety_number, sa.safety_number);
+    assert_eq!(gone.name, "Bo");
+    assert!(gone.verified);
 
     let Reply::Contacts { contacts } = ok(&a, Command::Contacts).await else {
         panic!("no contacts")
@@ -551,10 +562,11 @@ fn transmitting(ev: &NodeEvent) -> Option<bool> {
 
 /// Ada invites Bo (whose hand is down) on stage; returns the inviter's name Bo was shown.
 async fn ada_invites_bo(a: &Node, b: &mut Node) -> String {
+    let key = key_of(a, "Bo").await;
     ok(
         a,
         Command::Moderate {
-            target: "Bo".into(),
+            key,
             action: salon_proto::Action::InviteToStage,
         },
     )

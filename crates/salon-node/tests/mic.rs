@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use salon_audio::{EngineConfig, InputSpec, OutputSpec};
-use salon_node::api::RoleName;
+use salon_node::api::{RoleName, parse_key};
 use salon_node::{Command, Node, NodeConfig, NodeEvent, Reply, profile};
 use salon_proto::Action;
 use salon_store::KdfParams;
@@ -130,10 +130,12 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
         panic!("no invite")
     };
     ok(&b, Command::Join { invite }).await;
-    wait_for(&mut b, "Bo joined", |e| {
-        matches!(e, NodeEvent::Joined { .. }).then_some(())
+    let bo = wait_for(&mut b, "Bo joined", |e| match e {
+        NodeEvent::Joined { room } => room.members.iter().find(|m| m.me).map(|m| m.key.clone()),
+        _ => None,
     })
     .await;
+    let bo = parse_key(&bo).unwrap();
     reports(&mut b, 10).await;
     assert_eq!(recording_streams(), 0, "a listener's microphone is open");
 
@@ -146,7 +148,7 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
     ok(
         &a,
         Command::Moderate {
-            target: "Bo".into(),
+            key: bo,
             action: Action::InviteToStage,
         },
     )
@@ -172,7 +174,7 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
     ok(
         &a,
         Command::Moderate {
-            target: "Bo".into(),
+            key: bo,
             action: Action::MoveToAudience,
         },
     )

@@ -20,13 +20,13 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::secret::Secret32;
 use blake2::digest::consts::U16;
 use blake2::digest::{KeyInit, Mac};
 use blake2::{Blake2s256, Blake2sMac, Digest};
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroize;
 
 /// Length of a MAC and of a cookie.
 pub const MAC_LEN: usize = 16;
@@ -86,12 +86,6 @@ fn address_bytes(src: SocketAddr, out: &mut [u8; 18]) -> &[u8] {
     }
 }
 
-fn random_secret(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> [u8; 32] {
-    let mut s = [0u8; 32];
-    rng.fill_bytes(&mut s);
-    s
-}
-
 /// Responder-side cookie state: a random secret that rotates every
 /// [`COOKIE_SECRET_LIFETIME`].
 ///
@@ -102,8 +96,9 @@ fn random_secret(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> 
 /// previous secret bounds a cookie's life to two lifetimes (240 s) and no more: a cookie
 /// from two rotations ago is rejected.
 pub struct CookieJar {
-    current: [u8; 32],
-    previous: Option<[u8; 32]>,
+    /// Both zeroize on drop, so a replaced or expired secret leaves no copy behind.
+    current: Secret32,
+    previous: Option<Secret32>,
     rotated_at: Instant,
 }
 
@@ -111,7 +106,7 @@ impl CookieJar {
     /// A jar with a fresh secret, valid from `now`.
     pub fn new(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng), now: Instant) -> Self {
         Self {
-            current: random_secret(rng),
+            current: Secret32::generate(rng),
             previous: None,
             rotated_at: now,
         }
@@ -128,15 +123,8 @@ impl CookieJar {
         if age < COOKIE_SECRET_LIFETIME {
             return;
         }
-        let mut old = std::mem::replace(&mut self.current, random_secret(rng));
-        if let Some(mut p) = self.previous.take() {
-            p.zeroize();
-        }
-        if age < 2 * COOKIE_SECRET_LIFETIME {
-            self.previous = Some(old);
-        } else {
-            old.zeroize();
-        }
+        let old = std::mem::replace(&mut self.current, Secret32::generate(rng));
+        self.previous = (age < 2 * COOKIE_SECRET_LIFETIME).then_some(old);
         self.rotated_at = now;
     }
 
@@ -149,7 +137,7 @@ impl CookieJar {
     ) -> [u8; MAC_LEN] {
         self.refresh(now, rng);
         let mut buf = [0u8; 18];
-        mac(&self.current, address_bytes(src, &mut buf))
+        mac(self.current.as_bytes(), address_bytes(src, &mut buf))
     }
 
     /// Seals `cookie` for the initiator with XChaCha20-Poly1305 under `key` (WireGuard:
@@ -194,19 +182,10 @@ impl CookieJar {
         let addr = address_bytes(src, &mut buf);
         let mut ok = subtle::Choice::from(0);
         for secret in std::iter::once(&self.current).chain(self.previous.as_ref()) {
-            let cookie = mac(secret, addr);
+            let cookie = mac(secret.as_bytes(), addr);
             ok |= mac2(&cookie, data_before_mac2).ct_eq(mac2_received);
         }
         ok.into()
-    }
-}
-
-impl Drop for CookieJar {
-    fn drop(&mut self) {
-        self.current.zeroize();
-        if let Some(p) = self.previous.as_mut() {
-            p.zeroize();
-        }
     }
 }
 

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use salon_node::{
-    Command, InviteReason, Node, NodeConfig, NodeError, NodeEvent, Reply, api::PathKind,
+    Command, InviteReason, Node, NodeConfig, NodeError, NodeEvent, Reply,
+    api::{MemberInfo, PathKind, find_member},
     default_data_dir, parse_input, parse_output, profile,
 };
 use salon_proto::Action;
@@ -255,6 +256,8 @@ async fn run_room(
         }
     });
     let mut stdin_open = true;
+    // The roster as last shown: typed names are resolved to keys against it.
+    let mut members: Vec<MemberInfo> = Vec::new();
     let mut failure: Option<String> = None;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
@@ -264,6 +267,7 @@ async fn run_room(
                 let Some(ev) = ev else { break };
                 print_event(&ev, json);
                 match ev {
+                    NodeEvent::Joined { room } | NodeEvent::Room { room } => members = room.members,
                     NodeEvent::JoinFailed { message } => {
                         failure = Some(message);
                         break;
@@ -274,7 +278,7 @@ async fn run_room(
             }
             line = lines.recv(), if stdin_open => match line {
                 Some(l) => {
-                    if let Some(cmd) = parse_action(&l) {
+                    if let Some(cmd) = parse_action(&l, &members) {
                         match cmd {
                             Ok(c) => match node.command(c).await {
                                 Ok(Reply::Room { room }) => print_json_or(json, &serde_json::json!({"reply": "room", "room": room}), &format!("{room:#?}")),
@@ -298,8 +302,9 @@ async fn run_room(
     }
 }
 
-/// One line of stdin as a room action.
-fn parse_action(line: &str) -> Option<Result<Command, String>> {
+/// One line of stdin as a room action; names or key prefixes typed are looked up in
+/// `members` (the roster as last shown) and the command carries the key.
+fn parse_action(line: &str, members: &[MemberInfo]) -> Option<Result<Command, String>> {
     let line = line.trim();
     if line.is_empty() {
         return None;
@@ -314,8 +319,12 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
             Ok(rest.to_owned())
         }
     };
-    let moderate =
-        |action: Action| need("a name").map(|target| Command::Moderate { target, action });
+    let member = |typed: &str| find_member(members, typed).map_err(|e| e.to_string());
+    let moderate = |action: Action| {
+        need("a name")
+            .and_then(|t| member(&t))
+            .map(|key| Command::Moderate { key, action })
+    };
     Some(match word {
         "mute" if rest.is_empty() => Ok(Command::SetMuted(true)),
         "mute" => moderate(Action::Mute),
@@ -333,17 +342,18 @@ fn parse_action(line: &str) -> Option<Result<Command, String>> {
         "end" => Ok(Command::EndRoom),
         "revoke" => Ok(Command::RevokeInvite),
         "status" => Ok(Command::Status),
-        "verify" => need("a name").map(|target| Command::VerifyContact {
-            target,
-            verified: true,
-        }),
+        "verify" => need("a name")
+            .and_then(|t| member(&t))
+            .map(|key| Command::VerifyContact {
+                key,
+                verified: true,
+            }),
         "volume" => {
             let mut it = rest.rsplitn(2, ' ');
             match (it.next().and_then(|v| v.parse::<f32>().ok()), it.next()) {
-                (Some(volume), Some(target)) => Ok(Command::SetPeerVolume {
-                    target: target.to_owned(),
-                    volume,
-                }),
+                (Some(volume), Some(target)) => {
+                    member(target).map(|key| Command::SetPeerVolume { key, volume })
+                }
                 _ => Err("volume needs a name and a gain, e.g. `volume Ada 0.5`".into()),
             }
         }
@@ -600,11 +610,11 @@ mod tests {
             Some("Ada invites you to the stage: type `accept` or `decline`")
         );
         assert!(matches!(
-            parse_action("accept"),
+            parse_action("accept", &[]),
             Some(Ok(Command::AnswerStageInvite { accept: true }))
         ));
         assert!(matches!(
-            parse_action(" decline "),
+            parse_action(" decline ", &[]),
             Some(Ok(Command::AnswerStageInvite { accept: false }))
         ));
     }
