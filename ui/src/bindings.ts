@@ -47,7 +47,7 @@ export const commands = {
 	historyChat: (room: number, before: number | null, limit: number) => __TAURI_INVOKE<HistoryMessage[]>("history_chat", { room, before, limit }),
 	/**  Everyone met, with verified marks. */
 	contacts: () => __TAURI_INVOKE<ContactInfo[]>("contacts"),
-	/**  The safety number to compare with someone in the room (by hex key). */
+	/**  The safety number to compare with someone in the room or a contact (by hex key). */
 	safetyNumber: (target: string) => __TAURI_INVOKE<SafetyNumberInfo>("safety_number", { target }),
 	/**  Audio devices, defaults first. */
 	devices: () => __TAURI_INVOKE<DeviceList>("devices"),
@@ -272,6 +272,23 @@ name: string } |
  */
 { event: "stage_invite_declined"; 
 /**  Hex key of the listener who declined. */
+key: string; 
+/**  Their display name. */
+name: string; 
+/**  Hex key of whoever sent the invitation. */
+by: string } | 
+/**  The stage invitation we were shown lapsed unanswered: the prompt goes. */
+{ event: "stage_invite_lapsed"; 
+/**  Hex key of the moderator who had invited us. */
+key: string; 
+/**  Their display name. */
+name: string } | 
+/**
+ *  We host the room and a listener did not answer a stage invitation (ours or a
+ *  moderator's) within a minute; it is void.
+ */
+{ event: "stage_invite_unanswered"; 
+/**  Hex key of the listener. */
 key: string; 
 /**  Their display name. */
 name: string; 
