@@ -53,6 +53,17 @@ describe("reduce", () => {
     expect(reduce({ ...still, dialog: { kind: "invite" } }, { event: "host_changed", host: "cc", invite: null }).dialog).toEqual({ kind: "invite" });
   });
 
+  it("a lapsed invitation closes the prompt and says so; the host hears nobody answered", () => {
+    const asked: UiState = { ...reduce(initial, { event: "joined", room: room() }), dialog: { kind: "stage_invite", key: "aa", name: "Ada" } };
+    const lapsed = reduce(asked, { event: "stage_invite_lapsed", key: "aa", name: "Ada" });
+    expect(lapsed.dialog).toBeUndefined();
+    expect(lapsed.toasts).toContain("The invitation to speak from Ada lapsed");
+    // Another dialog the user opened since stays.
+    expect(reduce({ ...asked, dialog: { kind: "invite" } }, { event: "stage_invite_lapsed", key: "aa", name: "Ada" }).dialog).toEqual({ kind: "invite" });
+    const host = reduce(reduce(initial, { event: "joined", room: room() }), { event: "stage_invite_unanswered", key: "bb", name: "Bo", by: "aa" });
+    expect(host.toasts).toContain("Bo did not answer the invitation to speak");
+  });
+
   it("a declined invitation is told to the host in a toast", () => {
     const s = reduce(reduce(initial, { event: "joined", room: room() }), { event: "stage_invite_declined", key: "bb", name: "Bo", by: "aa" });
     expect(s.toasts).toContain("Bo declined the invitation to speak");

@@ -149,6 +149,13 @@ export function reduce(s: UiState, e: NodeEvent): UiState {
       return { ...s, dialog: { kind: "stage_invite", key: e.key, name: e.name }, menu: undefined };
     case "stage_invite_declined":
       return { ...s, toasts: [...s.toasts, `${e.name} declined the invitation to speak`] };
+    case "stage_invite_lapsed": {
+      // The invitation is void: an answer now would be refused, so the prompt goes.
+      const dialog = s.dialog?.kind === "stage_invite" ? undefined : s.dialog;
+      return { ...s, dialog, toasts: [...s.toasts, `The invitation to speak from ${e.name} lapsed`] };
+    }
+    case "stage_invite_unanswered":
+      return { ...s, toasts: [...s.toasts, `${e.name} did not answer the invitation to speak`] };
     case "host_changed": {
       // The invitation lived with the old host: it cannot be answered any more.
       const dialog = s.dialog?.kind === "stage_invite" ? undefined : s.dialog;

@@ -471,6 +471,23 @@ pub enum NodeEvent {
         /// Hex key of whoever sent the invitation.
         by: String,
     },
+    /// The stage invitation we were shown lapsed unanswered: the prompt goes.
+    StageInviteLapsed {
+        /// Hex key of the moderator who had invited us.
+        key: String,
+        /// Their display name.
+        name: String,
+    },
+    /// We host the room and a listener did not answer a stage invitation (ours or a
+    /// moderator's) within a minute; it is void.
+    StageInviteUnanswered {
+        /// Hex key of the listener.
+        key: String,
+        /// Their display name.
+        name: String,
+        /// Hex key of whoever sent the invitation.
+        by: String,
+    },
     /// A chat line.
     Chat {
         /// Sender's hex key.

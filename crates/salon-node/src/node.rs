@@ -827,6 +827,15 @@ impl Driver {
                 key: hex(&by),
                 name: self.name_of(&by),
             },
+            Event::StageInviteLapsed { by } => NodeEvent::StageInviteLapsed {
+                key: hex(&by),
+                name: self.name_of(&by),
+            },
+            Event::StageInviteUnanswered { member, by } => NodeEvent::StageInviteUnanswered {
+                key: hex(&member),
+                name: self.name_of(&member),
+                by: hex(&by),
+            },
             Event::StageInviteDeclined { member, by } => NodeEvent::StageInviteDeclined {
                 key: hex(&member),
                 name: self.name_of(&member),

@@ -98,6 +98,10 @@ fn report(net: &mut Net, ids: &[usize]) {
                 Event::Left(r) => format!("left: {r:?}"),
                 Event::StageInvited { .. } => "invited on stage".to_owned(),
                 Event::StageInviteDeclined { .. } => "a stage invitation was declined".to_owned(),
+                Event::StageInviteLapsed { .. } => "a stage invitation to us lapsed".to_owned(),
+                Event::StageInviteUnanswered { .. } => {
+                    "a stage invitation went unanswered".to_owned()
+                }
                 Event::JoinFailed(f) => format!("join failed: {f}"),
                 Event::LinkUp(_)
                 | Event::LinkDown(_)

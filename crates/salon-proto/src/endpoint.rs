@@ -60,6 +60,10 @@ const MAX_SEEN_TIMESTAMPS: usize = 4096;
 /// How long a stage invitation can be accepted: long enough for someone to notice the
 /// prompt, short enough that a stale "yes" cannot open a microphone much later.
 pub const STAGE_INVITE_LIFETIME: Duration = Duration::from_secs(60);
+/// How long a listener may answer a stage invitation, from when it arrived: five seconds
+/// under the host's lifetime, so the last possible "yes" still reaches the host (over
+/// retransmissions) before the invitation is void there.
+pub const STAGE_ANSWER_BY: Duration = Duration::from_secs(55);
 
 /// Host side: a stage invitation waiting for the listener's answer.
 #[derive(Debug, Clone, Copy)]
@@ -538,11 +542,11 @@ impl Endpoint {
     /// host to make us a speaker ([`Event::RoleChanged`] follows, and only then may the
     /// application open the microphone); `false` declines and we stay in the audience.
     /// Either way the invitation is used up. Fails with [`CommandError::NoStageInvite`]
-    /// when there is none to answer, or it is older than [`STAGE_INVITE_LIFETIME`].
+    /// when there is none to answer, or it is older than [`STAGE_ANSWER_BY`].
     pub fn answer_stage_invite(&mut self, now: Instant, accept: bool) -> Result<(), CommandError> {
         let room = self.open_room_mut()?;
         match room.stage_invited.take() {
-            Some((_, at)) if now < at + STAGE_INVITE_LIFETIME => {}
+            Some((_, at)) if now < at + STAGE_ANSWER_BY => {}
             _ => return Err(CommandError::NoStageInvite),
         }
         self.request(now, Message::StageAnswer { accept })
@@ -1882,6 +1886,33 @@ impl Endpoint {
     /// Listener: the host relays a moderator's stage invitation. Kept for the application
     /// to answer only while we are a listener and `by` may moderate; anything else is
     /// dropped unseen.
+    /// Stage invitations nobody answered in time lapse out loud: the listener's prompt
+    /// goes, and the host learns the invitation went unanswered.
+    fn lapse_stage_invitations(&mut self, now: Instant) {
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        if let Some((by, arrived)) = room.stage_invited
+            && now >= arrived + STAGE_ANSWER_BY
+        {
+            room.stage_invited = None;
+            self.events.push_back(Event::StageInviteLapsed { by });
+        }
+        let mut lapsed: Vec<(PublicKey, PublicKey)> = room
+            .stage_invites
+            .iter()
+            .filter(|(_, i)| now >= i.expires)
+            .map(|(member, i)| (*member, i.by))
+            .collect();
+        // One order whatever the map's: the sans-IO machine stays deterministic.
+        lapsed.sort_unstable();
+        for (member, by) in lapsed {
+            room.stage_invites.remove(&member);
+            self.events
+                .push_back(Event::StageInviteUnanswered { member, by });
+        }
+    }
+
     fn on_stage_invite(&mut self, now: Instant, by: PublicKey) {
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
@@ -3018,6 +3049,12 @@ impl Endpoint {
         if let Some(since) = room.host_gone {
             at(since + self.cfg.peer_timeout * 3);
         }
+        if let Some((_, arrived)) = room.stage_invited {
+            at(arrived + STAGE_ANSWER_BY);
+        }
+        for i in room.stage_invites.values() {
+            at(i.expires);
+        }
         if let Some(slot) = self.schedule.due() {
             at(slot);
         }
@@ -3085,6 +3122,10 @@ impl Endpoint {
             self.close_now(LeftReason::TimedOut);
             return;
         }
+        self.lapse_stage_invitations(now);
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
         let open = room.phase == Phase::Open;
         let i_host = room.host == self.me && open;
         let members: HashSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
@@ -3538,14 +3579,24 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_stage_invitation_cannot_be_accepted() {
+    fn an_expired_stage_invitation_lapses_out_loud_and_cannot_be_accepted() {
         let (mut net, ids) = stage_room(54, 2);
         let (h, l) = (ids[0], ids[1]);
-        let kl = net.key(l);
+        let (kh, kl) = (net.key(h), net.key(l));
         net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
             .unwrap();
         assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
-        net.run_for(STAGE_INVITE_LIFETIME);
+        let lapsed = Event::StageInviteLapsed { by: kh };
+        let unanswered = Event::StageInviteUnanswered { member: kl, by: kh };
+        net.run_for(STAGE_ANSWER_BY - Duration::from_secs(1));
+        assert!(!net.events(l).contains(&lapsed), "lapsed early");
+        net.run_for(STAGE_INVITE_LIFETIME - STAGE_ANSWER_BY + Duration::from_secs(1));
+        // The listener's prompt goes, the host hears nobody answered: once each.
+        assert_eq!(net.events(l).iter().filter(|e| **e == lapsed).count(), 1);
+        assert_eq!(
+            net.events(h).iter().filter(|e| **e == unanswered).count(),
+            1
+        );
         assert_eq!(
             net.with(l, |ep, now| ep.answer_stage_invite(now, true)),
             Err(CommandError::NoStageInvite)
@@ -3563,6 +3614,28 @@ mod tests {
                 .unwrap()
                 .stage_invites
                 .is_empty()
+        );
+    }
+
+    /// The listener's deadline is the host's less a margin: a "yes" at the last moment
+    /// the listener allows still arrives in time.
+    #[test]
+    fn a_yes_just_before_the_listeners_deadline_still_puts_them_on_stage() {
+        let (mut net, ids) = stage_room(56, 2);
+        let (h, l) = (ids[0], ids[1]);
+        let kl = net.key(l);
+        net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
+        net.run_for(STAGE_ANSWER_BY - Duration::from_millis(100));
+        net.with(l, |ep, now| ep.answer_stage_invite(now, true))
+            .unwrap();
+        assert!(net.run_until(Duration::from_secs(3), |n| role(n, h, l)
+            == Some(Role::Speaker)));
+        assert!(
+            !net.events(h)
+                .iter()
+                .any(|e| matches!(e, Event::StageInviteUnanswered { .. }))
         );
     }
 
@@ -3663,7 +3736,7 @@ mod tests {
     }
 
     #[test]
-    fn a_departed_listeners_invitation_is_forgotten_and_lapsed_ones_go_with_the_next_invite() {
+    fn a_departed_listeners_invitation_is_forgotten_and_a_lapsed_one_goes_at_its_deadline() {
         let (mut net, ids) = stage_room(59, 4);
         let (h, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
         let pending = |net: &Net| net.nodes[h].ep.room.as_ref().unwrap().stage_invites.len();
@@ -3675,9 +3748,18 @@ mod tests {
         assert_eq!(pending(&net), 2);
         net.with(a, |ep, now| ep.leave(now)).unwrap();
         assert!(net.run_until(Duration::from_secs(5), |n| pending(n) == 1));
-        // b's invitation lapses; the next one sent (to c) clears it out.
+        // b's invitation lapses at its deadline, and the host is told of b only (a left).
         net.run_for(STAGE_INVITE_LIFETIME);
-        assert_eq!(pending(&net), 1);
+        assert_eq!(pending(&net), 0);
+        let unanswered: Vec<PublicKey> = net
+            .events(h)
+            .iter()
+            .filter_map(|e| match e {
+                Event::StageInviteUnanswered { member, .. } => Some(*member),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(unanswered, vec![net.key(b)]);
         let kc = net.key(c);
         net.with(h, |ep, now| ep.moderate(now, kc, Action::InviteToStage))
             .unwrap();

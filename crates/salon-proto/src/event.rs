@@ -170,6 +170,22 @@ pub enum Event {
         /// The moderator (or the host) who had invited them.
         by: PublicKey,
     },
+    /// The stage invitation of `by` lapsed before we answered it (the prompt should go):
+    /// at [`STAGE_ANSWER_BY`](crate::endpoint::STAGE_ANSWER_BY) after it arrived, a
+    /// little before the host's deadline, so a "yes" given until then still reaches the
+    /// host in time.
+    StageInviteLapsed {
+        /// The moderator who had invited us.
+        by: PublicKey,
+    },
+    /// We host the room and `member` did not answer the stage invitation `by` sent within
+    /// [`STAGE_INVITE_LIFETIME`](crate::endpoint::STAGE_INVITE_LIFETIME); it is void.
+    StageInviteUnanswered {
+        /// The listener who did not answer.
+        member: PublicKey,
+        /// The moderator (or the host) who had invited them.
+        by: PublicKey,
+    },
     /// A chat line, delivered once and in order per sender.
     Chat {
         /// Sender's key.

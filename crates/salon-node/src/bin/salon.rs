@@ -477,6 +477,12 @@ fn event_text(ev: &NodeEvent) -> Option<String> {
         NodeEvent::StageInviteDeclined { name, .. } => {
             format!("{name} declined the invitation to the stage")
         }
+        NodeEvent::StageInviteLapsed { name, .. } => {
+            format!("{name}'s invitation to the stage lapsed unanswered")
+        }
+        NodeEvent::StageInviteUnanswered { name, .. } => {
+            format!("{name} did not answer the invitation to the stage")
+        }
         NodeEvent::Chat { name, text, .. } => format!("<{name}> {text}"),
         NodeEvent::HostChanged {
             invite: Some(inv), ..
