@@ -411,8 +411,21 @@ fn try_unlock(header: &Header, unlock: Unlock<'_>) -> Result<Option<RawKey>> {
     }
 }
 
+/// Runs SQLite's process-wide initialisation to the end, once, before any connection of
+/// ours opens. SQLite marks itself initialised *before* it runs SQLCipher's extra init
+/// (`sqlite3_initialize`, `SQLITE_EXTRA_INIT`), which is what registers
+/// `sqlcipher_export` for new connections; a second thread opening its first connection
+/// in that gap got one without it ("no such function: sqlcipher_export", seen once in
+/// CI when tests opened stores side by side). `Once` makes every other caller wait.
+fn sqlite_ready() {
+    static READY: std::sync::Once = std::sync::Once::new();
+    // An in-memory open fails only without memory; the real open then says why.
+    READY.call_once(|| drop(Connection::open_in_memory()));
+}
+
 /// Opens a connection, keys it and proves the key reads the file.
 fn connect(db: &Path, key: &RawKey, create: bool, options: &OpenOptions) -> Result<Connection> {
+    sqlite_ready();
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
