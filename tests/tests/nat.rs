@@ -238,16 +238,20 @@ fn bed_shuttle_delays_and_drops_each_direction_as_shaped() {
     let to = format!("{}:3478", echo.addr);
     let (received, median) = ping(&bed, &home.ns, &to, 300);
     eprintln!("[shuttle] shaped: {received} of 300 back, median round trip {median:.1} ms");
-    // 30 ms up and 20 ms down (and what a busy machine adds to a python process); 10 %
-    // of 300 lost one way: 30 on average, 5 the standard deviation.
-    assert!((45.0..90.0).contains(&median), "round trip {median} ms");
+    // 30 ms up and 20 ms down, less at most the 5 ms of jitter: the shaping is there.
+    // No upper bound: what a busy machine adds to a python process is not the shuttle's
+    // shaping (a CI run saw a 372 ms median while other rooms ran beside it). 10 % of
+    // 300 lost one way: 30 on average, 5 the standard deviation.
+    assert!(median >= 45.0, "round trip {median} ms");
     assert!((240..=295).contains(&received), "{received} of 300 back");
+    let shaped = median;
     bed.reshape(&home, Shape::default());
     let (received, median) = ping(&bed, &home.ns, &to, 100);
     eprintln!("[shuttle] reshaped to nothing: {received} of 100 back, median {median:.1} ms");
+    // The 50 ms are gone: measured against the shaped run, which ran under the same load.
     assert!(
-        median < 20.0 && received == 100,
-        "{received} back, {median} ms"
+        median < 20.0_f64.max(shaped - 40.0) && received == 100,
+        "{received} back, {median} ms after {shaped} ms shaped"
     );
 }
 
