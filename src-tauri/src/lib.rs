@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use tauri::Manager;
 
-/// Where the history lives: `SALON_DATA_DIR`, or the platform's app-data folder. The
-/// override lets several instances and tests run side by side.
+/// Where the history lives: `SALON_DATA_DIR` (several instances and tests side by side),
+/// or the folder the command line uses too, so both are one identity. A history an
+/// older version kept in the app-data folder moves there once.
 fn data_dir(app: &tauri::App) -> PathBuf {
     if let Some(d) = std::env::var_os("SALON_DATA_DIR") {
         return PathBuf::from(d);
     }
-    app.path()
-        .app_data_dir()
-        .unwrap_or_else(|_| salon_node::default_data_dir())
+    let shared = salon_node::default_data_dir();
+    match app.path().app_data_dir() {
+        Ok(legacy) => salon_node::profile::adopt_legacy_dir(&shared, &legacy),
+        Err(_) => shared,
+    }
 }
 
 /// Every command and the event type, for Tauri's invoke handler and for the generated

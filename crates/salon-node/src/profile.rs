@@ -171,9 +171,68 @@ pub fn exists(dir: &Path) -> bool {
     db(dir).exists()
 }
 
+/// The folder to use when the default is `shared` and an older app kept its history in
+/// `legacy` (its own app-data folder): that history moves to `shared` once, so the app
+/// and the command line share one identity (a second process opening it is refused as
+/// "in use"). Nothing moves when `shared` holds a history already or `legacy` none; if
+/// the move fails (another file system, permissions), `legacy` stays in use.
+pub fn adopt_legacy_dir(shared: &Path, legacy: &Path) -> PathBuf {
+    if shared == legacy || exists(shared) || !exists(legacy) {
+        return shared.to_path_buf();
+    }
+    // `rename` onto an empty folder works on Linux; onto a non-empty one it fails and
+    // the history stays where it was.
+    if let Some(parent) = shared.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match std::fs::rename(legacy, shared) {
+        Ok(()) => shared.to_path_buf(),
+        Err(_) => legacy.to_path_buf(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("salon-adopt-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn an_older_apps_history_moves_to_the_shared_folder_once_and_never_over_another() {
+        let root = scratch("move");
+        let (shared, legacy) = (root.join("salon"), root.join("app.salon.desktop"));
+        let _ = create_unchecked_kdf(
+            &legacy,
+            "correct horse battery",
+            "Ada",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        assert_eq!(adopt_legacy_dir(&shared, &legacy), shared);
+        assert!(exists(&shared) && !legacy.exists(), "moved");
+        let p = unlock(&shared, "correct horse battery").unwrap();
+        assert_eq!(p.name, "Ada");
+        drop(p);
+        // Both hold a history: the shared one is used and the other is left alone.
+        let _ = create_unchecked_kdf(
+            &legacy,
+            "correct horse battery",
+            "Bo",
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        assert_eq!(adopt_legacy_dir(&shared, &legacy), shared);
+        assert!(exists(&legacy), "a second history was moved over the first");
+        // No legacy history: nothing to do.
+        let other = root.join("none");
+        assert_eq!(adopt_legacy_dir(&other, &root.join("missing")), other);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn backup_file_names_carry_the_utc_date_and_time() {
