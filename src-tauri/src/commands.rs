@@ -49,10 +49,10 @@ fn audio_from_env(cfg: &mut NodeConfig) -> Result<(), ApiError> {
     // Tests and headless use pick the audio ends and the socket through the environment;
     // people get the default devices (and change them in settings) and any free port.
     if let Ok(i) = std::env::var("SALON_INPUT") {
-        cfg.input = parse_input(&i).map_err(|m| ApiError::new("audio", m))?;
+        cfg.input = parse_input(&i).map_err(|e| ApiError::new("audio", e.to_string()))?;
     }
     if let Ok(o) = std::env::var("SALON_OUTPUT") {
-        cfg.output = parse_output(&o).map_err(|m| ApiError::new("audio", m))?;
+        cfg.output = parse_output(&o).map_err(|e| ApiError::new("audio", e.to_string()))?;
     }
     if let Ok(b) = std::env::var("SALON_BIND") {
         cfg.bind = b.parse().map_err(|_| {

@@ -762,41 +762,68 @@ pub fn room_info(v: &RoomView, me: &PublicKey) -> RoomInfo {
     }
 }
 
+/// Why an `--input` or `--output` text names no audio source or sink.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AudioSpecError {
+    /// `tone:` followed by something that is not a positive frequency.
+    #[error("bad tone frequency in \"{0}\"; try tone:440")]
+    BadTone(String),
+    /// `device:` with no name after it.
+    #[error("\"{0}\" names no device; use device for the default or device:NAME")]
+    NoDeviceName(String),
+    /// Not a source this build knows.
+    #[error(
+        "unknown input \"{0}\"; use device, device:NAME, tone:HZ, silence, none or a .wav file"
+    )]
+    UnknownInput(String),
+    /// Not a sink this build knows.
+    #[error("unknown output \"{0}\"; use device, device:NAME, null or a .wav file")]
+    UnknownOutput(String),
+}
+
+/// The device `device:NAME` names; `None` when `s` is not of that form.
+fn device_name(s: &str) -> Option<Result<String, AudioSpecError>> {
+    let name = s.strip_prefix("device:")?;
+    Some(if name.trim().is_empty() {
+        Err(AudioSpecError::NoDeviceName(s.to_owned()))
+    } else {
+        Ok(name.to_owned())
+    })
+}
+
 /// Parses an audio source: `device`, `device:NAME`, `tone:HZ`, `silence`, `none` or a
 /// path ending in `.wav`.
-pub fn parse_input(s: &str) -> Result<InputSpec, String> {
+pub fn parse_input(s: &str) -> Result<InputSpec, AudioSpecError> {
+    if let Some(name) = device_name(s) {
+        return Ok(InputSpec::Device(Some(name?)));
+    }
     Ok(match s {
         "device" => InputSpec::Device(None),
         "silence" => InputSpec::Silence,
         "none" => InputSpec::None,
-        _ if s.starts_with("device:") => InputSpec::Device(Some(s["device:".len()..].to_owned())),
         _ if s.starts_with("tone:") => {
             let hz: f32 = s["tone:".len()..]
                 .parse()
-                .map_err(|_| format!("bad tone frequency in \"{s}\"; try tone:440"))?;
+                .ok()
+                .filter(|hz: &f32| hz.is_finite() && *hz > 0.0)
+                .ok_or_else(|| AudioSpecError::BadTone(s.to_owned()))?;
             InputSpec::Tone(hz, 0.3)
         }
         _ if s.ends_with(".wav") => InputSpec::Wav(std::path::PathBuf::from(s)),
-        _ => {
-            return Err(format!(
-                "unknown input \"{s}\"; use device, device:NAME, tone:HZ, silence, none or a .wav file"
-            ));
-        }
+        _ => return Err(AudioSpecError::UnknownInput(s.to_owned())),
     })
 }
 
 /// Parses an audio output: `device`, `device:NAME`, `null` or a path ending in `.wav`.
-pub fn parse_output(s: &str) -> Result<OutputSpec, String> {
+pub fn parse_output(s: &str) -> Result<OutputSpec, AudioSpecError> {
+    if let Some(name) = device_name(s) {
+        return Ok(OutputSpec::Device(Some(name?)));
+    }
     Ok(match s {
         "device" => OutputSpec::Device(None),
         "null" => OutputSpec::Null,
-        _ if s.starts_with("device:") => OutputSpec::Device(Some(s["device:".len()..].to_owned())),
         _ if s.ends_with(".wav") => OutputSpec::Wav(std::path::PathBuf::from(s)),
-        _ => {
-            return Err(format!(
-                "unknown output \"{s}\"; use device, device:NAME, null or a .wav file"
-            ));
-        }
+        _ => return Err(AudioSpecError::UnknownOutput(s.to_owned())),
     })
 }
 
@@ -886,6 +913,39 @@ mod tests {
             find_member(&members, &hex(&PublicKey([0x22; 32]))),
             Err(NodeError::NoSuchMember(_))
         ));
+    }
+
+    #[test]
+    fn audio_specs_parse_or_say_which_part_is_wrong() {
+        assert!(matches!(parse_input("tone:440"), Ok(InputSpec::Tone(hz, _)) if hz == 440.0));
+        assert!(matches!(
+            parse_input("device:USB Mic"),
+            Ok(InputSpec::Device(Some(n))) if n == "USB Mic"
+        ));
+        assert!(matches!(parse_output("null"), Ok(OutputSpec::Null)));
+        for bad in ["tone:loud", "tone:-5", "tone:NaN"] {
+            assert_eq!(
+                parse_input(bad).err(),
+                Some(AudioSpecError::BadTone(bad.into()))
+            );
+        }
+        // Before, an empty name became a device called "".
+        assert_eq!(
+            parse_input("device:").err(),
+            Some(AudioSpecError::NoDeviceName("device:".into()))
+        );
+        assert_eq!(
+            parse_output("device: ").err(),
+            Some(AudioSpecError::NoDeviceName("device: ".into()))
+        );
+        assert_eq!(
+            parse_input("mic").err(),
+            Some(AudioSpecError::UnknownInput("mic".into()))
+        );
+        assert_eq!(
+            parse_output("speakers").err(),
+            Some(AudioSpecError::UnknownOutput("speakers".into()))
+        );
     }
 
     #[test]

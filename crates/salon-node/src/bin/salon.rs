@@ -207,8 +207,8 @@ async fn run_room(
     start: Start,
     args: RoomArgs,
 ) -> Result<(), String> {
-    let input = parse_input(&args.input)?;
-    let output = parse_output(&args.output)?;
+    let input = parse_input(&args.input).map_err(|e| e.to_string())?;
+    let output = parse_output(&args.output).map_err(|e| e.to_string())?;
     if let Start::Join(inv) = &start {
         // Check the invite before asking for a passphrase.
         salon_proto::Invite::parse(inv).map_err(|e| format!("bad invite: {e}"))?;
