@@ -4,62 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+mod in_process;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
-use salon_audio::{EngineConfig, InputSpec, OutputSpec};
+use in_process::{PASS, config, ok, start, tempdir, wait_for};
+use salon_audio::{InputSpec, OutputSpec};
 use salon_node::api::{RoleName, SettingsInfo, ThemeChoice, parse_key};
 use salon_node::{Command, Node, NodeConfig, NodeError, NodeEvent, Reply, profile};
 use salon_proto::PublicKey;
-use salon_store::{KdfParams, Store};
-
-const PASS: &str = "correct horse battery staple";
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("salon-api-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn config() -> NodeConfig {
-    NodeConfig {
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        input: InputSpec::Tone(440.0, 0.3),
-        output: OutputSpec::Null,
-        engine: EngineConfig {
-            noise_suppression: false,
-            echo_cancellation: false,
-            ..EngineConfig::default()
-        },
-        report_every: Duration::from_millis(100),
-        ..NodeConfig::default()
-    }
-}
-
-async fn start(dir: &Path, name: &str) -> Node {
-    let p = profile::create_unchecked_kdf(dir, PASS, name, KdfParams::INSECURE_FAST).unwrap();
-    Node::start(p, config()).await.unwrap()
-}
-
-/// Waits for the first event `f` accepts.
-async fn wait_for<T>(node: &mut Node, what: &str, mut f: impl FnMut(&NodeEvent) -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ev = tokio::time::timeout_at(deadline, node.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .unwrap_or_else(|| panic!("node stopped while waiting for {what}"));
-        if let Some(t) = f(&ev) {
-            return t;
-        }
-    }
-}
-
-async fn ok(node: &Node, c: Command) -> Reply {
-    node.command(c).await.unwrap()
-}
+use salon_store::Store;
 
 /// The key of the member called `name` in `node`'s room.
 async fn key_of(node: &Node, name: &str) -> PublicKey {

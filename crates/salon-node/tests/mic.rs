@@ -5,57 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+mod in_process;
+
 use std::time::Duration;
 
-use salon_audio::{EngineConfig, InputSpec, OutputSpec};
+use in_process::{ok, start, start_with, tempdir, wait_for};
+use salon_audio::InputSpec;
 use salon_node::api::{RoleName, parse_key};
-use salon_node::{Command, Node, NodeConfig, NodeEvent, Reply, profile};
-use salon_proto::Action;
-use salon_store::KdfParams;
+use salon_node::{Command, Node, NodeEvent, Reply};
+use salon_proto::{Action, PublicKey};
 
-const PASS: &str = "correct horse battery staple";
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("salon-mic-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-async fn start(dir: &Path, name: &str, input: InputSpec) -> Node {
-    let p = profile::create_unchecked_kdf(dir, PASS, name, KdfParams::INSECURE_FAST).unwrap();
-    let cfg = NodeConfig {
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        input,
-        output: OutputSpec::Null,
-        engine: EngineConfig {
-            noise_suppression: false,
-            echo_cancellation: false,
-            ..EngineConfig::default()
-        },
-        report_every: Duration::from_millis(100),
-        ..NodeConfig::default()
-    };
-    Node::start(p, cfg).await.unwrap()
-}
-
-async fn wait_for<T>(node: &mut Node, what: &str, mut f: impl FnMut(&NodeEvent) -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ev = tokio::time::timeout_at(deadline, node.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .unwrap_or_else(|| panic!("node stopped while waiting for {what}"));
-        if let Some(t) = f(&ev) {
-            return t;
-        }
-    }
-}
-
-async fn ok(node: &Node, c: Command) -> Reply {
-    node.command(c).await.unwrap()
+/// `by` (a moderator) does `action` to the member with key `to`.
+async fn moderate(by: &Node, to: PublicKey, action: Action) {
+    ok(by, Command::Moderate { key: to, action }).await;
 }
 
 /// Recording streams this process holds open on the sound server, as `pactl` lists them.
@@ -114,8 +76,8 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
     }
     let root = tempdir("stage");
     // Ada plays a tone (not a device); Bo has the default microphone.
-    let a = start(&root.join("a"), "Ada", InputSpec::Tone(440.0, 0.3)).await;
-    let mut b = start(&root.join("b"), "Bo", InputSpec::Device(None)).await;
+    let a = start(&root.join("a"), "Ada").await;
+    let mut b = start_with(&root.join("b"), "Bo", InputSpec::Device(None)).await;
     // Started, outside any room: nothing records.
     streams_become(0, "Bo started, not in a room").await;
 
@@ -145,14 +107,7 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
     ok(&b, Command::MicTest(false)).await;
     streams_become(0, "mic test off").await;
 
-    ok(
-        &a,
-        Command::Moderate {
-            key: bo,
-            action: Action::InviteToStage,
-        },
-    )
-    .await;
+    moderate(&a, bo, Action::InviteToStage).await;
     wait_for(&mut b, "the stage invitation", |e| {
         matches!(e, NodeEvent::StageInvited { .. }).then_some(())
     })
@@ -171,14 +126,7 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
     .await;
     streams_become(1, "Bo on stage").await;
 
-    ok(
-        &a,
-        Command::Moderate {
-            key: bo,
-            action: Action::MoveToAudience,
-        },
-    )
-    .await;
+    moderate(&a, bo, Action::MoveToAudience).await;
     wait_for(&mut b, "Bo back in the audience", |e| {
         (role(e) == Some(RoleName::Listener)).then_some(())
     })
