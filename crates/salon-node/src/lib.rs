@@ -7,6 +7,7 @@ pub mod error;
 pub mod history;
 pub mod loss_feedback;
 pub mod node;
+mod precise_timer;
 pub mod profile;
 pub mod test_sound;
 

@@ -29,6 +29,7 @@ use crate::api::{
 use crate::error::NodeError;
 use crate::history::{self, History, Record, StoreJob};
 use crate::loss_feedback::LossFeedback;
+use crate::precise_timer::PreciseTimer;
 use crate::profile::Profile;
 
 /// How a node starts.
@@ -220,6 +221,7 @@ impl Node {
             mpsc::unbounded_channel().1
         };
         let driver = Driver {
+            timer: PreciseTimer::new(),
             socket,
             socket6,
             local_addr,
@@ -310,6 +312,8 @@ struct Driver {
     socket6: Option<UdpSocket>,
     local_addr: SocketAddr,
     endpoint: Endpoint,
+    /// Wakes the loop for the endpoint's timers (the slot clock's among them).
+    timer: PreciseTimer,
     engine: EngineControl<PublicKey>,
     frame_ms: u32,
     history: History,
@@ -630,9 +634,10 @@ impl Driver {
         let mut commands_open = true;
         loop {
             let deadline = self.endpoint.poll_timeout();
-            let sleep = async {
+            let timer = &self.timer;
+            let sleep = async move {
                 match deadline {
-                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    Some(t) => timer.sleep_until(t).await,
                     None => std::future::pending().await,
                 }
             };
