@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LinkInfo } from "./api";
-import { duration, keyLabel, linkQuality, meterPercent, pathLabel, safetyCodeGroups, safetyGroups, when, whoWasThere } from "./format";
+import { duration, keyLabel, linkQuality, meterPercent, pathLabel, safetyCodeGroups, safetyGroups, speakingSentence, when, whoWasThere } from "./format";
 
 const link = (over: Partial<LinkInfo>): LinkInfo => ({ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 1000, audio_lost: 0, jitter_buffer_ms: 40, reported_loss_permille: null, up: true, path: "direct", via: null, ...over });
 
@@ -104,5 +104,12 @@ describe("small readings", () => {
     expect(keyLabel("Space")).toBe("Space");
     expect(keyLabel("Backquote")).toBe("`");
     expect(keyLabel("ControlRight")).toBe("Right Ctrl");
+  });
+  it("who is speaking reads as one short sentence", () => {
+    expect(speakingSentence([])).toBe("No one is speaking");
+    expect(speakingSentence(["Ada"])).toBe("Ada is speaking");
+    expect(speakingSentence(["Ada", "Bo"])).toBe("Ada and Bo are speaking");
+    expect(speakingSentence(["Ada", "Bo", "Cy"])).toBe("Ada, Bo and Cy are speaking");
+    expect(speakingSentence(["Ada", "Bo", "Cy", "Di", "Ed"])).toBe("Ada, Bo and 3 others are speaking");
   });
 });

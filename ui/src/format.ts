@@ -106,3 +106,15 @@ export function keyLabel(code: string): string {
   };
   return names[code] ?? code;
 }
+
+/**
+ * Who is speaking, as one sentence for screen readers: "Ada is speaking", "Ada and Bo are
+ * speaking", "Ada, Bo and Cy are speaking", "No one is speaking". Past three names the
+ * rest are counted, so a busy stage stays short to listen to.
+ */
+export function speakingSentence(names: string[]): string {
+  if (!names.length) return "No one is speaking";
+  if (names.length === 1) return `${names[0]} is speaking`;
+  const shown = names.length > 3 ? [...names.slice(0, 2), `${names.length - 2} others`] : names;
+  return `${shown.slice(0, -1).join(", ")} and ${shown.at(-1)} are speaking`;
+}
