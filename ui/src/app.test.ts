@@ -343,6 +343,104 @@ describe("people in a room", () => {
   });
 });
 
+describe("redraws", () => {
+  it("typing in the chat box survives level, link, chat and roster events: same field, text, caret and focus", async () => {
+    await mount();
+    emitNode({ event: "joined", room: roomInfo("host") });
+    await flush();
+    const field = $<HTMLInputElement>("#chat-text") as HTMLInputElement;
+    field.focus();
+    field.value = "hello there";
+    field.setSelectionRange(5, 5);
+    emitNode({ event: "levels", input_dbfs: -20, transmitting: true, peers: [{ key: "bb", name: "Bo", rms_dbfs: -20, speaking: true }] });
+    emitNode({ event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 40, audio_received: 100, audio_lost: 0, jitter_buffer_ms: 40, reported_loss_permille: null, up: true, path: "direct", via: null }] });
+    emitNode({ event: "chat", from: "bb", name: "Bo", text: "hi" });
+    emitNode({ event: "room", room: { ...roomInfo("host"), members: [...roomInfo("host").members, { key: "cc", name: "Cy", role: "listener", hand_raised: true, muted: false, me: false }] } });
+    await flush();
+    expect($("[data-key=bb]")?.classList.contains("speaking")).toBe(true);
+    expect($("[data-key=cc]")).not.toBeNull();
+    expect($("#chat-text")).toBe(field);
+    expect(field.value).toBe("hello there");
+    expect(document.activeElement).toBe(field);
+    expect([field.selectionStart, field.selectionEnd]).toEqual([5, 5]);
+  });
+
+  it("sending a chat line empties the field", async () => {
+    await mount({ send_chat: () => null });
+    emitNode({ event: "joined", room: roomInfo("host") });
+    const field = $<HTMLInputElement>("#chat-text") as HTMLInputElement;
+    field.value = "hello";
+    ($("form[data-form=chat]") as HTMLFormElement).requestSubmit();
+    await flush();
+    expect(sent("send_chat")).toEqual([{ text: "hello" }]);
+    expect(field.value).toBe("");
+  });
+});
+
+describe("dialogs", () => {
+  it("the invite dialog opens as a modal <dialog>; a click on the backdrop closes it and focus goes back", async () => {
+    await mount();
+    emitNode({ event: "hosting", invite: "salon:abc" });
+    emitNode({ event: "joined", room: roomInfo("host") });
+    click("[data-action=show-invite]");
+    await flush();
+    const box = $<HTMLDialogElement>("dialog[data-dialog=invite]");
+    expect(box?.open).toBe(true);
+    expect(document.activeElement?.closest("dialog")).toBe(box);
+    expect($(".shell")?.hasAttribute("inert")).toBe(true);
+    // A click inside the dialog is not a click on the backdrop.
+    click("dialog .lede");
+    expect($("dialog")).toBe(box);
+    box?.click();
+    await flush();
+    expect($("dialog")).toBeNull();
+    expect($(".shell")?.hasAttribute("inert")).toBe(false);
+    expect(document.activeElement).toBe($("[data-action=show-invite]"));
+  });
+
+  it("the browser's own close request on the stage prompt declines, as Escape does", async () => {
+    await mount({ answer_stage_invite: () => null });
+    emitNode({ event: "joined", room: roomInfo("listener") });
+    emitNode({ event: "stage_invited", key: "aa", name: "Ada" });
+    await flush();
+    const cancel = new Event("cancel", { cancelable: true });
+    $("dialog")?.dispatchEvent(cancel);
+    await flush();
+    expect(cancel.defaultPrevented).toBe(true);
+    expect(sent("answer_stage_invite")).toEqual([{ accept: false }]);
+    expect($("dialog")).toBeNull();
+  });
+});
+
+describe("who is speaking, for screen readers", () => {
+  it("the live region names who speaks once it settles, and says when everyone stopped", async () => {
+    await mount();
+    emitNode({ event: "joined", room: roomInfo("host") });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      const levels = (ms: number, speaking: boolean) => {
+        for (let t = 0; t < ms; t += 100) {
+          emitNode({ event: "levels", input_dbfs: -20, transmitting: true, peers: [{ key: "bb", name: "Bo", rms_dbfs: -20, speaking }] });
+          vi.advanceTimersByTime(100);
+        }
+      };
+      const region = () => $("[data-testid=speaking-now]");
+      expect(region()?.getAttribute("aria-live")).toBe("polite");
+      levels(3000, false);
+      expect(region()?.textContent).toBe("");
+      levels(3000, true);
+      // Our own voice (transmitting, loud) is not announced to ourselves.
+      expect(region()?.textContent).toBe("Bo is speaking");
+      levels(4000, false);
+      expect(region()?.textContent).toBe("No one is speaking");
+      emitNode({ event: "left", reason: "ended" });
+      expect(region()?.textContent ?? "").toBe("");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe("history", () => {
   const room = (id: number) => ({ id, title: `Room ${id}`, hosted: false, started_at: id, ended_at: id + 60_000, participants: [], message_count: 2 });
 

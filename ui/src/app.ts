@@ -1,8 +1,8 @@
 // The controller: renders the state, turns clicks, forms and keys into commands, and
 // folds node events and command results back into the state.
 import { api, errorCode, errorMessage, onNodeEvent, type Action, type HistoryRoom, type Settings, type Theme } from "./api";
-import { morph } from "./morph";
 import { PushToTalk } from "./ptt";
+import { SpeakingAnnouncer } from "./speaking";
 import {
   CHAT_PAGE,
   PAGE,
@@ -31,10 +31,18 @@ export interface AppHandle {
   stop: () => void;
 }
 
-/** Identifies a field across re-renders that replace it. */
-function fieldKey(e: Element): string {
-  const f = e as HTMLInputElement;
-  return f.id || `${f.closest("form")?.dataset.form ?? ""}:${f.name}`;
+/**
+ * Opens a rendered <dialog> as a modal: the rest of the window turns inert and the top
+ * layer shows it above everything. A DOM without showModal() (or one that refuses it)
+ * gets the `open` attribute; the view marks the rest inert either way.
+ */
+function openModal(box: HTMLDialogElement): void {
+  try {
+    if (typeof box.showModal === "function") return box.showModal();
+  } catch {
+    // Not connected or already open some other way: fall through.
+  }
+  box.setAttribute("open", "");
 }
 
 function isTextEntry(t: EventTarget | null): boolean {
@@ -46,13 +54,18 @@ function isTextEntry(t: EventTarget | null): boolean {
 export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = window): AppHandle {
   const doc = root.ownerDocument;
   let state: UiState = initial;
-  let lastHtml = "";
   let opener: HTMLElement | null = null;
+  // The who-is-speaking sentence in the live region, changed only by the announcer.
+  let speech = "";
+  const announcer = new SpeakingAnnouncer((text) => {
+    speech = text;
+    draw();
+  });
   // Listeners are kept to be removed by stop() (AbortSignal options are not everywhere).
-  const added: [EventTarget, string, EventListener][] = [];
-  const on = <E extends Event>(t: EventTarget, type: string, f: (ev: E) => void) => {
-    added.push([t, type, f as EventListener]);
-    t.addEventListener(type, f as EventListener);
+  const added: [EventTarget, string, EventListener, boolean][] = [];
+  const on = <E extends Event>(t: EventTarget, type: string, f: (ev: E) => void, capture = false) => {
+    added.push([t, type, f as EventListener, capture]);
+    t.addEventListener(type, f as EventListener, capture);
   };
   const theme = new ThemeController(doc.documentElement, typeof win.matchMedia === "function" ? (q) => win.matchMedia(q) : undefined);
   theme.set(ThemeController.remembered(win));
@@ -73,38 +86,32 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     },
   });
 
+  /**
+   * Renders the state. lit-html keeps every node it can, so focus, carets, typed text and
+   * a dragged slider survive the level and link events that arrive several times a
+   * second; only the chat's scroll needs help to follow new lines.
+   */
+  function draw() {
+    const lines = root.querySelector(".chat .lines");
+    const atBottom = !lines || lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
+    render(state, root, speech);
+    const newLines = root.querySelector(".chat .lines");
+    if (newLines && atBottom) newLines.scrollTop = newLines.scrollHeight;
+    const box = root.querySelector("dialog");
+    if (box && !box.open) openModal(box);
+  }
+
   function set(next: UiState) {
     const hadDialog = !!state.dialog;
     const hadMenu = state.menu;
     state = next;
-    const html = render(state);
-    // Events (levels, links) arrive several times a second: patch only when something
-    // visible changed; morphing keeps focus, carets, typed text and scroll positions.
-    if (html !== lastHtml) {
-      const before = new Set(root.querySelectorAll("input, textarea"));
-      const values = new Map([...before].map((f) => [fieldKey(f), (f as HTMLInputElement).value]));
-      const active = doc.activeElement as HTMLInputElement | null;
-      const focused = active && root.contains(active) && "selectionStart" in active ? { key: fieldKey(active), start: active.selectionStart, end: active.selectionEnd } : null;
-      const lines = root.querySelector(".chat .lines");
-      const atBottom = !lines || lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
-      morph(root, html);
-      lastHtml = html;
-      // Fields that had to be recreated get back what was typed in them.
-      for (const f of root.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>("input, textarea")) {
-        if (before.has(f) || f.type === "checkbox" || f.type === "radio" || f.type === "range") continue;
-        const v = values.get(fieldKey(f));
-        if (v !== undefined) f.value = v;
-        if (focused && fieldKey(f) === focused.key && doc.activeElement !== f) {
-          f.focus();
-          if (focused.start !== null && "setSelectionRange" in f) f.setSelectionRange(focused.start, focused.end);
-        }
-      }
-      const newLines = root.querySelector(".chat .lines");
-      if (newLines && atBottom) newLines.scrollTop = newLines.scrollHeight;
-    }
+    draw();
+    const r = state.room;
+    announcer.update(r ? r.members.filter((m) => !m.me && state.speaking[m.key]) : null);
     // Focus follows dialogs and menus in and back out.
     if (!hadDialog && state.dialog) {
-      (root.querySelector<HTMLElement>(".dialog [data-autofocus]") ?? root.querySelector<HTMLElement>(".dialog .dialog-actions button, .dialog button"))?.focus();
+      const box = root.querySelector("dialog");
+      (box?.querySelector<HTMLElement>("[autofocus]") ?? box?.querySelector<HTMLElement>("button"))?.focus();
     } else if (hadDialog && !state.dialog) {
       if (opener?.isConnected) opener.focus();
       opener = null;
@@ -207,8 +214,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       ThemeController.remember(win, saved.theme);
       set(settingsSaved(state, saved));
     } catch (e) {
-      // The old selection stays: redraw from the settings we still hold.
-      lastHtml = "";
+      // The old selection stays: the redraw puts back what the settings we hold say.
       set({ ...state, capturing: false, notes: { ...state.notes, settings: errorMessage(e) } });
     }
   }
@@ -274,7 +280,6 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
         return void attempt(async () => {
           await api.sendChat(data.text);
           form.reset();
-          lastHtml = "";
         });
       case "passphrase": {
         const note = (ok: boolean, text: string) => set({ ...state, notes: { ...state.notes, passphrase: { ok, text } } });
@@ -417,7 +422,8 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
 
   on<MouseEvent>(root, "click", (ev) => {
     const t = ev.target as HTMLElement;
-    if (t.matches("[data-overlay]")) return closeDialog();
+    // A click on the <dialog> itself, not on its content, landed on the backdrop.
+    if (t instanceof HTMLDialogElement) return closeDialog();
     // A click outside an open person menu closes it.
     if (state.menu && !t.closest(".popover") && !t.closest("[data-action=menu]")) set({ ...state, menu: undefined });
     const navEl = t.closest<HTMLElement>("[data-nav]");
@@ -455,7 +461,11 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       return;
     }
     if (ev.key === "Escape") {
-      if (state.dialog) return closeDialog();
+      if (state.dialog) {
+        // Handled here: the browser's own Escape would close the <dialog> behind the state's back.
+        ev.preventDefault();
+        return closeDialog();
+      }
       if (state.menu) {
         const key = state.menu;
         set({ ...state, menu: undefined });
@@ -463,7 +473,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
         return;
       }
     }
-    const dialogBox = root.querySelector<HTMLElement>(".dialog");
+    const dialogBox = root.querySelector<HTMLElement>("dialog");
     if (ev.key === "Tab" && dialogBox) return trapFocus(ev, dialogBox);
     if (t instanceof HTMLElement && t.getAttribute("role") === "menuitem" && ["ArrowDown", "ArrowUp", "Home", "End"].includes(ev.key)) {
       const items = [...(t.closest("[role=menu]")?.querySelectorAll<HTMLElement>("[role=menuitem]") ?? [])];
@@ -483,6 +493,19 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     if (ev.key === "m" || ev.key === "M") void attempt(() => act("mute", root));
     if (ev.key === "h" || ev.key === "H") void attempt(() => act("hand", root));
   });
+
+  // The browser's own close request (Escape the page did not see): closing goes through
+  // the state, so a dismissed stage invitation is still declined. `cancel` does not bubble.
+  on<Event>(
+    root,
+    "cancel",
+    (ev) => {
+      if (!(ev.target instanceof HTMLDialogElement)) return;
+      ev.preventDefault();
+      closeDialog();
+    },
+    true,
+  );
 
   // Tabbing out of an open person menu closes it.
   on<FocusEvent>(doc, "focusin", (ev) => {
@@ -519,7 +542,8 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     ready: boot(),
     state: () => state,
     stop: () => {
-      for (const [t, type, f] of added) t.removeEventListener(type, f);
+      for (const [t, type, f, capture] of added) t.removeEventListener(type, f, capture);
+      announcer.stop();
       unlisten?.();
     },
   };

@@ -1,15 +1,21 @@
+import { render } from "lit-html";
 import qrcode from "qrcode-generator";
 import { describe, expect, it } from "vitest";
-import { qrSvg } from "./qr";
+import { qrPath, qrSvg } from "./qr";
 
 const invite = "salon:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0BBQkNERUZHSElKS0xN";
 
+function drawn(text: string): SVGSVGElement | null {
+  const host = document.createElement("div");
+  render(qrSvg(text), host);
+  return host.querySelector("svg");
+}
+
 describe("invite QR code", () => {
   it("an invite becomes an inline SVG with dark modules on a light background", () => {
-    const host = document.createElement("div");
-    host.innerHTML = qrSvg(invite);
-    const svg = host.querySelector("svg");
+    const svg = drawn(invite);
     expect(svg).not.toBeNull();
+    expect(svg?.namespaceURI).toBe("http://www.w3.org/2000/svg");
     expect(svg?.getAttribute("role")).toBe("img");
     expect(svg?.getAttribute("aria-label")).toBeTruthy();
     const d = svg?.querySelector("path")?.getAttribute("d") ?? "";
@@ -24,14 +30,15 @@ describe("invite QR code", () => {
     const n = qr.getModuleCount();
     let dark = 0;
     for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (qr.isDark(r, c)) dark++;
-    const svg = qrSvg(invite);
-    expect(svg).toContain(`viewBox="0 0 ${n + 8} ${n + 8}"`);
+    const svg = drawn(invite);
+    expect(svg?.getAttribute("viewBox")).toBe(`0 0 ${n + 8} ${n + 8}`);
     // Each run is "M{x} {y}h{w}v1h-{w}z": the widths add up to the dark modules.
-    const widths = [...svg.matchAll(/h(\d+)v1/g)].map((m) => Number(m[1]));
+    const d = svg?.querySelector("path")?.getAttribute("d") ?? "";
+    const widths = [...d.matchAll(/h(\d+)v1/g)].map((m) => Number(m[1]));
     expect(widths.reduce((a, b) => a + b, 0)).toBe(dark);
   });
 
   it("different invites draw different codes", () => {
-    expect(qrSvg(invite)).not.toBe(qrSvg(`${invite}x`));
+    expect(qrPath(invite).d).not.toBe(qrPath(`${invite}x`).d);
   });
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { HistoryRoom } from "./api";
-import { chatPage, historyPage, initial, openDetail, reduce } from "./state";
-import { esc, render, strength } from "./view";
+import { chatPage, historyPage, initial, openDetail, reduce, type UiState } from "./state";
+import { render, strength } from "./view";
+
+/** Renders a state into a fresh root in the document, as the app does. */
+function show(s: UiState, speech = ""): HTMLElement {
+  const root = document.createElement("main");
+  document.body.replaceChildren(root);
+  render(s, root, speech);
+  return root;
+}
 
 const joined = reduce(initial, {
   event: "joined",
@@ -18,15 +26,18 @@ const joined = reduce(initial, {
 });
 
 describe("render", () => {
-  it("escapes names and titles from the network", () => {
-    const html = render(joined);
-    expect(html).not.toContain("<script>");
-    expect(html).toContain("&lt;b&gt;Jazz&lt;/b&gt;");
-    expect(esc(`"'&`)).toBe("&quot;&#39;&amp;");
+  it("names and titles from the network stay text, never markup", () => {
+    const root = show({ ...joined, chat: [{ from: "bb", name: `Bo"><img src=x onerror=alert(1)>`, text: "<i>hi</i> & 'bye'" }] });
+    expect(root.querySelector("script, img, b, h1 *, [data-testid=chat] i")).toBeNull();
+    expect(root.innerHTML).toContain("&lt;b&gt;Jazz&lt;/b&gt;");
+    expect(root.querySelector("h1")?.textContent).toBe("<b>Jazz</b>");
+    expect(root.querySelector("[data-testid=chat] li")?.textContent).toBe(`Bo"><img src=x onerror=alert(1)> <i>hi</i> & 'bye'`);
+    // Attribute values too: the person's label is exactly the name.
+    expect(root.querySelector("[data-key=bb]")?.getAttribute("aria-label")).toBe("Bo <script>");
   });
 
   it("shows the safety code, the raised hand to the host, and a one-click invite on audience cards", () => {
-    document.body.innerHTML = render(joined);
+    show(joined);
     expect(document.querySelector("[data-testid=safety-code]")?.textContent).toBe("1111 2222 3333");
     expect(document.querySelector(".hands")?.textContent).toContain("Bo");
     // The WebDriver scenario clicks this one: it must be a plain button in the audience.
@@ -37,7 +48,7 @@ describe("render", () => {
 
   it("shows the 20-word safety code in five groups that wrap only between groups", () => {
     const code = "acid acorn acre acts / afar affix aged agent / agile aging agony ahead / aim ajar alarm alias / alibi alien alike alive";
-    document.body.innerHTML = render({ ...joined, room: { ...joined.room!, safety_code: code } });
+    show({ ...joined, room: { ...joined.room!, safety_code: code } });
     const el = document.querySelector("[data-testid=safety-code]");
     expect(el?.textContent).toBe(code);
     const groups = [...(el?.querySelectorAll(".code-group") ?? [])].map((g) => g.textContent);
@@ -45,7 +56,7 @@ describe("render", () => {
   });
 
   it("the person menu holds volume, safety numbers and the moderator actions", () => {
-    document.body.innerHTML = render({ ...joined, menu: "bb", volumes: { bb: 1.5 } });
+    show({ ...joined, menu: "bb", volumes: { bb: 1.5 } });
     const menu = document.querySelector("[data-menu=bb]");
     expect(menu?.getAttribute("role")).toBe("dialog");
     const slider = menu?.querySelector<HTMLInputElement>("input[type=range][data-volume=bb]");
@@ -64,20 +75,20 @@ describe("render", () => {
       asListener.room.members[0].me = false;
       asListener.room.members[1].me = true;
     }
-    document.body.innerHTML = render({ ...asListener, menu: "aa" });
+    show({ ...asListener, menu: "aa" });
     expect(document.querySelectorAll("[data-menu=aa] [data-action=moderate]")).toHaveLength(0);
     expect(document.querySelector("[data-menu=aa] [data-action=safety]")).not.toBeNull();
   });
 
   it("people keep an aria-label of exactly their name, which WebDriver tests select on", () => {
-    document.body.innerHTML = render({ ...joined, menu: "bb" });
+    show({ ...joined, menu: "bb" });
     expect(document.querySelectorAll(`[aria-label="Bo <script>"]`)).toHaveLength(1);
     expect(document.querySelector(`[data-testid=audience] [aria-label="Bo <script>"]`)?.tagName).toBe("LI");
   });
 
   it("link quality shows as bars with a spoken label", () => {
     const s = reduce(joined, { event: "links", links: [{ key: "bb", name: "Bo", rtt_ms: 400, audio_received: 90, audio_lost: 10, jitter_buffer_ms: 60, reported_loss_permille: null, up: true, path: "relayed", via: "aa" }] });
-    document.body.innerHTML = render(s);
+    show(s);
     const q = document.querySelector("[data-key=bb] .link");
     expect(q?.getAttribute("data-quality")).toBe("poor");
     expect(q?.getAttribute("aria-label")).toContain("poor");
@@ -86,47 +97,86 @@ describe("render", () => {
     expect(q?.getAttribute("aria-label")).toMatch(/relayed via \S/);
     expect(q?.getAttribute("data-path")).toBe("relayed");
     const direct = reduce(s, { event: "link_path", key: "bb", name: "Bo", path: "direct", via: null, via_name: null });
-    document.body.innerHTML = render(direct);
+    show(direct);
     expect(document.querySelector("[data-key=bb] .link")?.getAttribute("aria-label")).toMatch(/, direct$/);
   });
 
   it("the invite stays visible as text and the Invite dialog shows it as a QR code", () => {
     const s = { ...joined, invite: "salon:abcdef" };
-    document.body.innerHTML = render(s);
+    show(s);
     expect(document.querySelector("[data-testid=invite]")?.textContent).toBe("salon:abcdef");
     expect(document.querySelector("[data-action=show-invite]")).not.toBeNull();
-    document.body.innerHTML = render({ ...s, dialog: { kind: "invite" } });
+    show({ ...s, dialog: { kind: "invite" } });
     expect(document.querySelector("[role=dialog][aria-modal=true] [data-testid=invite-qr] svg")).not.toBeNull();
     expect(document.querySelector("[role=dialog] button[data-action=revoke-invite]")).not.toBeNull();
     // Whether outsiders can join is said plainly, with what to do when they cannot.
     expect(document.querySelector("[data-testid=reachability]")?.textContent).toContain("forward a UDP port");
     const mapped = reduce({ ...s, dialog: { kind: "invite" } }, { event: "port_mapping", external: "198.51.100.7:45000" });
-    document.body.innerHTML = render(mapped);
+    show(mapped);
     expect(document.querySelector("[data-testid=reachability]")?.textContent).toContain("forwards 198.51.100.7:45000");
   });
 
   it("the safety dialog shows the number in 12 groups of 5 and offers to verify or unmark", () => {
     const number = { key: "bb", name: "Bo", safety_number: "123456789012345678901234567890123456789012345678901234567890", verified: false };
-    document.body.innerHTML = render({ ...joined, dialog: { kind: "safety", number } });
+    show({ ...joined, dialog: { kind: "safety", number } });
     const groups = [...document.querySelectorAll(".safety-number li")].map((l) => l.textContent);
     expect(groups).toHaveLength(12);
     expect(groups[0]).toBe("12345");
     expect(groups[1]).toBe("67890");
     expect(document.querySelector("[data-action=verify]")?.textContent).toBe("Mark as verified");
-    document.body.innerHTML = render({ ...joined, dialog: { kind: "safety", number: { ...number, verified: true } } });
+    show({ ...joined, dialog: { kind: "safety", number: { ...number, verified: true } } });
     expect(document.querySelector<HTMLElement>("[data-action=verify]")?.dataset.on).toBe("false");
     expect(document.querySelector("[data-action=verify]")?.textContent).toBe("Unmark");
   });
 
+  it("the chat is a log, and who is speaking has its own polite live region", () => {
+    const root = show({ ...joined, chat: [{ from: "aa", name: "Ada", text: "hi" }] }, "Bo is speaking");
+    const log = root.querySelector("[data-testid=chat]");
+    expect(log?.getAttribute("role")).toBe("log");
+    expect(log?.getAttribute("aria-label")).toBeTruthy();
+    expect(log?.querySelector("li.mine")?.textContent).toBe("Ada hi");
+    const live = root.querySelector("[data-testid=speaking-now]");
+    expect(live?.getAttribute("aria-live")).toBe("polite");
+    expect(live?.classList.contains("sr-only")).toBe(true);
+    expect(live?.textContent).toBe("Bo is speaking");
+  });
+
+  it("a redraw keeps the elements: typed text, caret and focus stay, people stay keyed", () => {
+    const root = document.createElement("main");
+    document.body.replaceChildren(root);
+    render(joined, root);
+    const input = root.querySelector<HTMLInputElement>("#chat-text") as HTMLInputElement;
+    const bo = root.querySelector("[data-key=bb]");
+    input.focus();
+    input.value = "half a sentence";
+    input.setSelectionRange(4, 6);
+    // A levels event lights Ada; a chat line arrives; Bo is promoted ahead of Ada's card.
+    let s = reduce(joined, { event: "levels", input_dbfs: -20, transmitting: true, peers: [] });
+    s = reduce(s, { event: "chat", from: "bb", name: "Bo", text: "hello" });
+    render(s, root);
+    expect(root.querySelector("#chat-text")).toBe(input);
+    expect(input.value).toBe("half a sentence");
+    expect(document.activeElement).toBe(input);
+    expect([input.selectionStart, input.selectionEnd]).toEqual([4, 6]);
+    expect(root.querySelector("[data-key=aa]")?.classList.contains("speaking")).toBe(true);
+    expect(root.querySelector("[data-key=bb]")).toBe(bo);
+    const promoted = reduce(s, { event: "room", room: { ...joined.room!, members: [{ ...joined.room!.members[1], role: "speaker" }, joined.room!.members[0]] } });
+    render(promoted, root);
+    expect(root.querySelector("[data-testid=stage] [data-key=bb]")?.getAttribute("aria-label")).toBe("Bo <script>");
+    expect(root.querySelector("[data-key=aa]")?.getAttribute("aria-label")).toBe("Ada (you)");
+    expect(root.querySelector("#chat-text")).toBe(input);
+    expect(input.value).toBe("half a sentence");
+  });
+
   it("every button has a text or an accessible label", () => {
-    document.body.innerHTML = render(joined);
+    show(joined);
     for (const b of document.querySelectorAll("button")) {
       expect((b.textContent ?? "").trim() || b.getAttribute("aria-label")).toBeTruthy();
     }
   });
 
   it("first run asks for a name and a passphrase twice", () => {
-    document.body.innerHTML = render({ ...initial, screen: "create" });
+    show({ ...initial, screen: "create" });
     expect(document.querySelectorAll("input[type=password]").length).toBe(2);
     expect(document.querySelector("input[name=name]")).not.toBeNull();
   });
@@ -156,7 +206,7 @@ describe("history", () => {
 
   it("each past room is a row with title, date, duration, who was there and the message count", () => {
     const s = historyPage({ ...initial, screen: "history" }, [room(9), room(8, { ended_at: null, message_count: 1, title: "<i>x</i>" })], false);
-    document.body.innerHTML = render(s);
+    show(s);
     expect(document.querySelector("[data-screen=history]")).not.toBeNull();
     const row = document.querySelector("[data-history-room='9']");
     expect(row?.querySelector(".h-title")?.textContent).toBe("Late owls");
@@ -173,7 +223,7 @@ describe("history", () => {
 
   it("a full page offers Load more", () => {
     const s = historyPage({ ...initial, screen: "history" }, Array.from({ length: 20 }, (_, i) => room(50 - i)), false);
-    document.body.innerHTML = render(s);
+    show(s);
     expect(document.querySelectorAll("[data-history-room]")).toHaveLength(20);
     expect(document.querySelector("[data-action=history-more]")?.textContent).toBe("Load more");
   });
@@ -185,7 +235,7 @@ describe("history", () => {
       { id: 2, at: 2000, from: "aa", name: "Ada", text: "second", mine: true },
       { id: 1, at: 1000, from: "bb", name: "Bo", text: "first", mine: false },
     ]);
-    document.body.innerHTML = render(s);
+    show(s);
     expect(document.querySelector("[data-screen=history][data-history-detail='9']")).not.toBeNull();
     const ps = [...document.querySelectorAll(".participant")].map((p) => [p.querySelector(".p-name")?.textContent, p.querySelector("[data-role]")?.getAttribute("data-role")]);
     expect(ps).toEqual([
@@ -202,7 +252,7 @@ describe("settings screen", () => {
   const settings = { input_device: "USB Mic", output_device: null, push_to_talk_key: "KeyT", noise_suppression: true, echo_cancellation: false, theme: "dark" as const };
 
   it("shows the devices with the chosen one selected, the toggles, the PTT key and the theme", () => {
-    document.body.innerHTML = render({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in", "USB Mic"], outputs: ["Speakers"] } }, inputDbfs: -30 });
+    show({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in", "USB Mic"], outputs: ["Speakers"] } }, inputDbfs: -30 });
     const root = document.querySelector("[data-screen=settings]");
     expect(root).not.toBeNull();
     const input = root?.querySelector<HTMLSelectElement>("select[name=input_device]");
@@ -220,7 +270,7 @@ describe("settings screen", () => {
   });
 
   it("a chosen device that is not connected stays listed, marked as such", () => {
-    document.body.innerHTML = render({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in"], outputs: [] } } });
+    show({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in"], outputs: [] } } });
     const opt = document.querySelector<HTMLOptionElement>("select[name=input_device] option[value='USB Mic']");
     expect(opt?.hasAttribute("selected")).toBe(true);
     expect(opt?.textContent).toContain("not connected");
@@ -229,10 +279,10 @@ describe("settings screen", () => {
 
 describe("navigation", () => {
   it("Home, History and Settings are always there; the room only while in one, marked current", () => {
-    document.body.innerHTML = render({ ...initial, screen: "home", profile: { name: "Ada", fingerprint: "1" } });
+    show({ ...initial, screen: "home", profile: { name: "Ada", fingerprint: "1" } });
     expect([...document.querySelectorAll<HTMLElement>("nav [data-nav]")].map((b) => b.dataset.nav)).toEqual(["home", "history", "settings"]);
     expect(document.querySelector("[data-nav=home]")?.getAttribute("aria-current")).toBe("page");
-    document.body.innerHTML = render(joined);
+    show(joined);
     expect([...document.querySelectorAll<HTMLElement>("nav [data-nav]")].map((b) => b.dataset.nav)).toEqual(["home", "room", "history", "settings"]);
     expect(document.querySelector("nav [data-nav=room]")?.getAttribute("aria-current")).toBe("page");
   });
@@ -243,7 +293,7 @@ describe("navigation", () => {
       { key: "bb", name: "Bo", verified: true, key_changed: false, safety_number: "", last_seen: null },
       { key: "cc", name: "Cy", verified: false, key_changed: true, safety_number: "", last_seen: null },
     ];
-    document.body.innerHTML = render({ ...initial, screen: "home", profile: { name: "Ada", fingerprint: "1" }, recent: { status: "ok", value: rooms }, contacts: { status: "ok", value: contacts } });
+    show({ ...initial, screen: "home", profile: { name: "Ada", fingerprint: "1" }, recent: { status: "ok", value: rooms }, contacts: { status: "ok", value: contacts } });
     expect(document.body.textContent).toContain("Signed in as");
     expect(document.querySelectorAll("[data-recent-room]")).toHaveLength(5);
     expect(document.querySelector("[data-contact=bb] [aria-label=verified]")).not.toBeNull();
@@ -254,7 +304,7 @@ describe("navigation", () => {
 
 describe("dialogs", () => {
   it("a stage invitation asks with Accept and Decline and says the microphone will turn on", () => {
-    document.body.innerHTML = render({ ...joined, dialog: { kind: "stage_invite", key: "aa", name: "Ada <i>" } });
+    show({ ...joined, dialog: { kind: "stage_invite", key: "aa", name: "Ada <i>" } });
     const box = document.querySelector("[role=dialog][aria-modal=true][data-dialog=stage_invite]");
     expect(box?.querySelector("[data-testid=stage-invite]")?.textContent).toBe("Ada <i> invites you to speak. Your microphone will turn on.");
     const buttons = [...(box?.querySelectorAll<HTMLButtonElement>("[data-action=stage-answer]") ?? [])];
@@ -262,13 +312,24 @@ describe("dialogs", () => {
       ["Accept", "true"],
       ["Decline", "false"],
     ]);
-    expect(box?.querySelector("[data-autofocus]")?.textContent).toBe("Decline");
+    expect(box?.querySelector("[autofocus]")?.textContent).toBe("Decline");
+  });
+
+  it("every dialog is a native <dialog>, named by its title", () => {
+    const number = { key: "bb", name: "Bo", safety_number: "1".repeat(60), verified: false };
+    for (const dialog of [{ kind: "invite" }, { kind: "stage_invite", key: "aa", name: "Ada" }, { kind: "safety", number }] as const) {
+      show({ ...joined, invite: "salon:x", dialog });
+      const box = document.querySelector(`[data-dialog=${dialog.kind}]`);
+      expect(box?.tagName).toBe("DIALOG");
+      expect(document.getElementById(box?.getAttribute("aria-labelledby") ?? "")?.tagName).toBe("H2");
+      expect(box?.querySelectorAll("[data-action=close-dialog], [data-action=stage-answer]").length).toBeGreaterThan(0);
+    }
   });
 
   it("an open dialog makes the rest of the window inert", () => {
-    document.body.innerHTML = render({ ...joined, invite: "salon:x", dialog: { kind: "invite" } });
+    show({ ...joined, invite: "salon:x", dialog: { kind: "invite" } });
     expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(true);
-    document.body.innerHTML = render({ ...joined, invite: "salon:x" });
+    show({ ...joined, invite: "salon:x" });
     expect(document.querySelector(".shell")?.hasAttribute("inert")).toBe(false);
   });
 });
