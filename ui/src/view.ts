@@ -273,7 +273,7 @@ function home(s: UiState, err: View): TemplateResult {
 
 function room(s: UiState, err: View): TemplateResult {
   const r = s.room;
-  if (!r) return html`<section class="page" data-screen="room"><p class="muted">Joining…</p></section>`;
+  if (!r) return html`<section class="page" data-screen="room"><h1 class="sr-only">Room</h1><p class="muted">Joining…</p></section>`;
   const mine = me(s);
   const hands = audience(s).filter((m) => m.hand_raised);
   const ptt = s.settings?.push_to_talk_key;
@@ -306,11 +306,11 @@ function room(s: UiState, err: View): TemplateResult {
         <h2>Audience</h2><ul class="audience" data-testid="audience">${people(s, audience(s))}</ul>
         ${audience(s).length ? nothing : html`<p class="muted empty">Nobody in the audience yet.${s.invite ? " Share the invite to bring people in." : ""}</p>`}
       </div>
-      <section class="chat" aria-label="Chat">
+      <aside class="chat" aria-label="Chat">
         <h2>Chat</h2>
         <div class="lines" role="log" aria-label="Chat messages" data-testid="chat"><ol>${s.chat.map((c) => html`<li class=${c.from === mine?.key ? "mine" : nothing}><strong>${c.name}</strong> ${c.text}</li>`)}</ol></div>
         <form data-form="chat"><label class="sr-only" for="chat-text">Message</label><input id="chat-text" name="text" maxlength="2000" autocomplete="off" placeholder="Say something"><button type="submit">Send</button></form>
-      </section>
+      </aside>
     </div>
     <div class="controls" role="toolbar" aria-label="My controls">
       ${
@@ -465,7 +465,8 @@ export function view(s: UiState, speech = ""): TemplateResult {
   const err = s.error ? html`<p class="error" role="alert">${s.error}</p>` : nothing;
   switch (s.screen) {
     case "loading":
-      return html`<section class="card onboarding"><p>Starting…</p></section>`;
+      // Every screen has a level-one heading to start reading from.
+      return html`<section class="card onboarding"><h1 class="sr-only">Salon</h1><p>Starting…</p></section>`;
     case "create":
       return html`<section class="card onboarding" data-screen="create">
         <div class="logo big" aria-hidden="true"></div>
