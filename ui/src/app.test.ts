@@ -388,6 +388,10 @@ describe("dialogs", () => {
     expect(box?.open).toBe(true);
     expect(document.activeElement?.closest("dialog")).toBe(box);
     expect($(".shell")?.hasAttribute("inert")).toBe(true);
+    // Feedback shows inside the dialog: outside it, it would be inert and under the backdrop.
+    click("dialog [data-action=copy-invite]");
+    await flush();
+    expect($("dialog .toasts")?.textContent).toBe("Invite copied");
     // A click inside the dialog is not a click on the backdrop.
     click("dialog .lede");
     expect($("dialog")).toBe(box);

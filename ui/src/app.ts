@@ -129,7 +129,9 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
     const t = doc.createElement("div");
     t.className = "toast";
     t.textContent = text;
-    toastsEl.appendChild(t);
+    // A modal dialog makes the rest of the window inert and covers it: while one is open,
+    // toasts show (and are announced) inside it.
+    (root.querySelector("dialog[open] .toasts") ?? toastsEl).appendChild(t);
     setTimeout(() => t.remove(), 5000);
   }
 

@@ -144,7 +144,8 @@ function reachability(s: UiState): TemplateResult {
 /**
  * The open dialog as a native <dialog>; the controller opens it with showModal(), which
  * makes the rest of the window inert. Its content sits in `.dialog-body`, so a click
- * whose target is the <dialog> itself landed on the backdrop.
+ * whose target is the <dialog> itself landed on the backdrop. Its `.toasts` region is
+ * the controller's: toasts outside the dialog would be inert and under the backdrop.
  */
 function dialog(s: UiState): View {
   const d = s.dialog;
@@ -192,6 +193,7 @@ function dialog(s: UiState): View {
       <button class="icon-btn close" data-action="close-dialog" aria-label="Close">${icon("close")}</button>
       ${body}
     </div>
+    <div class="toasts" role="status" aria-live="polite"></div>
   </dialog>`;
 }
 
