@@ -269,6 +269,40 @@ describe("settings screen", () => {
     expect(root?.querySelector("form[data-form=backup] input[name=path]")).not.toBeNull();
   });
 
+  it("checked boxes, the theme and chosen devices follow the state, so a refused change reverts", () => {
+    const s = { ...initial, screen: "settings" as const, settings, devices: { status: "ok" as const, value: { inputs: ["Built-in", "USB Mic"], outputs: ["Speakers"] } } };
+    const root = show(s);
+    const noise = root.querySelector<HTMLInputElement>("input[name=noise_suppression]") as HTMLInputElement;
+    const light = root.querySelector<HTMLInputElement>("input[name=theme][value=light]") as HTMLInputElement;
+    const input = root.querySelector<HTMLSelectElement>("select[name=input_device]") as HTMLSelectElement;
+    // (Not read after the first render: happy-dom, unlike browsers and jsdom, loses an
+    // option's selectedness when lit-html inserts it already selected.)
+    noise.checked = false;
+    light.checked = true;
+    input.value = "Built-in";
+    render(s, root);
+    expect(noise.checked).toBe(true);
+    expect(root.querySelector<HTMLInputElement>("input[name=theme]:checked")?.value).toBe("dark");
+    expect(input.value).toBe("USB Mic");
+  });
+
+  it("an error note inserted above the fields keeps the fields (same elements)", () => {
+    const s = { ...initial, screen: "settings" as const, settings, devices: { status: "ok" as const, value: { inputs: ["Built-in"], outputs: [] } } };
+    const root = show(s);
+    const select = root.querySelector("select[name=input_device]");
+    const path = root.querySelector<HTMLInputElement>("form[data-form=backup] input[name=path]") as HTMLInputElement;
+    path.value = "/tmp/backup";
+    render({ ...s, notes: { settings: "no input device named USB", backup: { ok: false, text: "disk full" } } }, root);
+    expect(root.querySelector("form[data-form=settings] [role=alert]")?.textContent).toBe("no input device named USB");
+    expect(root.querySelector("form[data-form=backup] [role=alert]")?.textContent).toBe("disk full");
+    expect(root.querySelector("select[name=input_device]")).toBe(select);
+    expect(root.querySelector("form[data-form=backup] input[name=path]")).toBe(path);
+    render(s, root);
+    expect(root.querySelector("[role=alert]")).toBeNull();
+    expect(root.querySelector("select[name=input_device]")).toBe(select);
+    expect(path.value).toBe("/tmp/backup");
+  });
+
   it("a chosen device that is not connected stays listed, marked as such", () => {
     show({ ...initial, screen: "settings", settings, devices: { status: "ok", value: { inputs: ["Built-in"], outputs: [] } } });
     const opt = document.querySelector<HTMLOptionElement>("select[name=input_device] option[value='USB Mic']");
