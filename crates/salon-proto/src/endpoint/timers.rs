@@ -1,63 +1,96 @@
-//! Every timer of the endpoint.
+//! Every timer of the endpoint, in one table: [`Endpoint::poll_timeout`] asks it for the
+//! earliest deadline and [`Endpoint::handle_timeout`] for those that are due, so the
+//! condition under which a timer runs is written once.
 
 use super::*;
+
+/// The room's own timers.
+struct RoomTimers {
+    /// Joining gives up, or a closing room's goodbyes are done.
+    phase_ends: Option<Instant>,
+    /// Nobody took over from a departed host.
+    host_gone: Option<Instant>,
+    /// The first stage invitation (ours to answer, or one we gave) to lapse.
+    stage_invitation: Option<Instant>,
+    /// The next slot of the constant-rate schedule.
+    slot: Option<Instant>,
+}
+
+impl RoomTimers {
+    fn earliest(&self) -> Option<Instant> {
+        [
+            self.phase_ends,
+            self.host_gone,
+            self.stage_invitation,
+            self.slot,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// One link's timers.
+struct LinkTimers {
+    /// A closed link's lingering (for goodbyes) ends.
+    closing: Option<Instant>,
+    /// Host: a joiner that handshook but holds no seat has been quiet too long, so
+    /// invite holders cannot pile up state.
+    forget: Option<Instant>,
+    /// The oldest session reaches the reject-after age.
+    expiry: Option<Instant>,
+    /// Time to rekey, where we initiate (the lower key): by the session's age, or at
+    /// once once it has sent too many messages.
+    rekey: Option<Instant>,
+    /// The next handshake attempt.
+    retry: Option<Instant>,
+    /// The next reception report, while a session can carry it.
+    report: Option<Instant>,
+    /// The peer has been silent too long.
+    silence: Option<Instant>,
+    /// The path to the peer is due a check.
+    path_check: Option<Instant>,
+    /// The birthday technique's next step.
+    birthday: Option<Instant>,
+}
+
+impl LinkTimers {
+    fn earliest(&self) -> Option<Instant> {
+        [
+            self.closing,
+            self.forget,
+            self.expiry,
+            self.rekey,
+            self.retry,
+            self.report,
+            self.silence,
+            self.path_check,
+            self.birthday,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// Whether timer `t` is set and due at `now`.
+fn due(t: Option<Instant>, now: Instant) -> bool {
+    t.is_some_and(|t| now >= t)
+}
 
 impl Endpoint {
     /// The earliest time [`Endpoint::handle_timeout`] should be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let room = self.room.as_ref()?;
-        let mut t: Option<Instant> = None;
-        let mut at = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
-        match &room.phase {
-            Phase::Joining { deadline, .. } => at(*deadline),
-            Phase::Closing { until } => at(*until),
-            Phase::Open => {}
-        }
-        if let Some(since) = room.host_gone {
-            at(since + self.cfg.peer_timeout * 3);
-        }
-        if let Some((_, arrived)) = room.stage_invited {
-            at(arrived + STAGE_ANSWER_BY);
-        }
-        for i in room.stage_invites.values() {
-            at(i.expires);
-        }
-        if let Some(slot) = self.schedule.due() {
-            at(slot);
-        }
-        for (peer, l) in &self.links {
-            if let Some(r) = l.retry {
-                at(r.next);
-            }
-            if let Some(c) = l.closing {
-                at(c);
-            }
-            if let Some(s) = &l.current {
-                at(s.created + self.cfg.reject_after);
-                if self.me < *peer && l.retry.is_none() && l.closing.is_none() {
-                    at(s.created + self.cfg.rekey_after);
-                }
-                if room.phase == Phase::Open
-                    && let Some(r) = l.report_next
-                {
-                    at(r);
-                }
-            }
-            if l.reported_up {
-                at(l.last_recv + self.cfg.peer_timeout);
-            }
-            if room.phase == Phase::Open
-                && let Some(c) = l.path_check
-            {
-                at(c);
-            }
-            if let Some(b) = l.birthday
-                && b.next < b.started + BIRTHDAY_RETRY
-            {
-                at(b.next);
-            }
-        }
-        t
+        let links = self
+            .links
+            .iter()
+            .filter_map(|(peer, link)| self.link_timers(room, peer, link).earliest());
+        self.room_timers(room)
+            .earliest()
+            .into_iter()
+            .chain(links)
+            .min()
     }
 
     /// Runs every timer that is due at `now`.
@@ -67,59 +100,110 @@ impl Endpoint {
         let Some(room) = self.room.as_ref() else {
             return;
         };
-        match &room.phase {
-            Phase::Joining { deadline, tried } if now >= *deadline => {
-                let tried = tried.clone();
-                self.drop_room();
+        let timers = self.room_timers(room);
+        if due(timers.phase_ends, now) {
+            let failed = match &room.phase {
+                Phase::Joining { tried, .. } => Some(tried.clone()),
+                _ => None,
+            };
+            self.drop_room();
+            if let Some(tried) = failed {
                 self.events
                     .push_back(Event::JoinFailed(JoinFailure::Unreachable { tried }));
-                return;
             }
-            Phase::Closing { until } if now >= *until => {
-                self.drop_room();
-                return;
-            }
-            _ => {}
+            return;
         }
-        if room
-            .host_gone
-            .is_some_and(|since| now >= since + self.cfg.peer_timeout * 3)
-        {
+        if due(timers.host_gone, now) {
             // Nobody took over (we may have been dropped from the room unawares).
             self.close_now(LeftReason::TimedOut);
             return;
         }
-        self.lapse_stage_invitations(now);
-        let Some(room) = self.room.as_ref() else {
-            return;
-        };
-        let open = room.phase == Phase::Open;
-        let i_host = room.host == self.me && open;
-        let members: HashSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
-        let me = self.me;
-        let cfg = self.cfg.clone();
+        if due(timers.stage_invitation, now) {
+            self.lapse_stage_invitations(now);
+        }
         let peers: Vec<PublicKey> = self.links.keys().copied().collect();
         for peer in peers {
-            let Some(link) = self.links.get_mut(&peer) else {
-                continue;
-            };
-            if link.closing.is_some_and(|c| now >= c) {
-                self.drop_link(&peer);
-                continue;
-            }
-            // A joiner that handshook but never said Hello (or a stale one) holds no
-            // seat: the host forgets it once it goes quiet, so invite holders cannot pile
-            // up state.
-            if i_host
-                && !members.contains(&peer)
-                && link.closing.is_none()
-                && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout
-            {
-                self.drop_link(&peer);
-                continue;
-            }
-            // Expire old sessions.
-            let mut expired = Vec::new();
+            self.run_link_timers(now, peer);
+        }
+        if due(timers.slot, now) && self.schedule.take_due(now, self.slot_period()) {
+            self.run_slot(now);
+        }
+        self.flush(now);
+    }
+
+    fn room_timers(&self, room: &Room) -> RoomTimers {
+        RoomTimers {
+            phase_ends: match &room.phase {
+                Phase::Joining { deadline, .. } => Some(*deadline),
+                Phase::Closing { until } => Some(*until),
+                Phase::Open => None,
+            },
+            host_gone: room
+                .host_gone
+                .map(|since| since + self.cfg.peer_timeout * 3),
+            stage_invitation: room
+                .stage_invited
+                .map(|(_, arrived)| arrived + STAGE_ANSWER_BY)
+                .into_iter()
+                .chain(room.stage_invites.values().map(|i| i.expires))
+                .min(),
+            slot: self.schedule.due(),
+        }
+    }
+
+    fn link_timers(&self, room: &Room, peer: &PublicKey, link: &Link) -> LinkTimers {
+        let open = room.phase == Phase::Open;
+        let settled = link.retry.is_none() && link.closing.is_none();
+        let rekey = match &link.current {
+            Some(s) if settled && self.me < *peer => Some(if s.sent() >= REKEY_AFTER_MESSAGES {
+                s.created
+            } else {
+                s.created + self.cfg.rekey_after
+            }),
+            _ => None,
+        };
+        LinkTimers {
+            closing: link.closing,
+            forget: (open
+                && room.host == self.me
+                && room.member(peer).is_none()
+                && link.closing.is_none())
+            .then(|| link.last_recv + self.cfg.peer_timeout),
+            expiry: [&link.current, &link.previous, &link.next]
+                .into_iter()
+                .flatten()
+                .map(|s| s.created + self.cfg.reject_after)
+                .min(),
+            rekey,
+            retry: link.retry.map(|r| r.next),
+            report: link.report_next.filter(|_| open && link.current.is_some()),
+            silence: link
+                .reported_up
+                .then(|| link.last_recv + self.cfg.peer_timeout),
+            path_check: link.path_check.filter(|_| open),
+            birthday: link
+                .birthday
+                .filter(|b| b.next < b.started + BIRTHDAY_RETRY)
+                .map(|b| b.next),
+        }
+    }
+
+    /// Runs `peer`'s link timers that are due at `now`.
+    fn run_link_timers(&mut self, now: Instant, peer: PublicKey) {
+        let (Some(room), Some(link)) = (self.room.as_ref(), self.links.get(&peer)) else {
+            return;
+        };
+        let t = self.link_timers(room, &peer, link);
+        if due(t.closing, now) || due(t.forget, now) {
+            self.drop_link(&peer);
+            return;
+        }
+        let cfg = &self.cfg;
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let mut expired = Vec::new();
+        if due(t.expiry, now) {
             for slot in [&mut link.current, &mut link.previous, &mut link.next] {
                 if slot
                     .as_ref()
@@ -129,64 +213,48 @@ impl Endpoint {
                     expired.push(s.local_index);
                 }
             }
-            if link.current.is_none() && link.down_since.is_none() {
-                link.down_since = Some(now);
-            }
-            // Time to rekey (we initiate on links where our key is lower); a lost session
-            // is set up again from both sides (hole punching needs both).
-            if link.retry.is_none() && link.closing.is_none() {
-                let stale = link.current.as_ref().is_some_and(|s| {
-                    now.saturating_duration_since(s.created) >= cfg.rekey_after
-                        || s.sent() >= REKEY_AFTER_MESSAGES
+        }
+        if link.current.is_none() && link.down_since.is_none() {
+            link.down_since = Some(now);
+        }
+        // A stale session is rekeyed; a lost one is set up again from both sides (hole
+        // punching needs both).
+        if link.retry.is_none() && link.closing.is_none() {
+            let stale = link.current.is_some() && due(t.rekey, now);
+            if stale || (link.current.is_none() && link.reported_up) {
+                link.retry = Some(Retry {
+                    attempts: 0,
+                    next: now,
                 });
-                if (me < peer && stale) || (link.current.is_none() && link.reported_up) {
-                    link.retry = Some(Retry {
-                        attempts: 0,
-                        next: now,
-                    });
-                }
-            }
-            let timed_out = link.reported_up
-                && now.saturating_duration_since(link.last_recv) >= cfg.peer_timeout;
-            let retry_due = link.retry.is_some_and(|r| now >= r.next);
-            let path_due = open && link.path_check.is_some_and(|c| now >= c);
-            let birthday_due = link
-                .birthday
-                .is_some_and(|b| now >= b.next && b.next < b.started + BIRTHDAY_RETRY);
-            // The report clock runs only while a session can carry the report (the same
-            // condition under which `poll_timeout` asks for it).
-            let report = if open && link.current.is_some() {
-                link.take_report(now, cfg.report_interval)
-            } else {
-                None
-            };
-            for i in expired {
-                self.indices.remove(&i);
-            }
-            if timed_out {
-                self.on_peer_timeout(now, peer);
-                continue;
-            }
-            if retry_due {
-                self.start_handshake(now, peer);
-            }
-            if let Some(loss) = report
-                && let Some(l) = self.links.get_mut(&peer)
-            {
-                l.report_owed = Some(loss);
-            }
-            if path_due {
-                self.maintain_path(now, peer);
-            }
-            if birthday_due {
-                self.step_birthday(now, peer);
             }
         }
-        let period = self.slot_period();
-        if self.schedule.take_due(now, period) {
-            self.run_slot(now);
+        let retry_due = due(link.retry.map(|r| r.next), now);
+        let report = if due(t.report, now) && link.current.is_some() {
+            link.take_report(now, cfg.report_interval)
+        } else {
+            None
+        };
+        for i in expired {
+            self.indices.remove(&i);
         }
-        self.flush(now);
+        if due(t.silence, now) {
+            self.on_peer_timeout(now, peer);
+            return;
+        }
+        if retry_due {
+            self.start_handshake(now, peer);
+        }
+        if let Some(loss) = report
+            && let Some(l) = self.links.get_mut(&peer)
+        {
+            l.report_owed = Some(loss);
+        }
+        if due(t.path_check, now) {
+            self.maintain_path(now, peer);
+        }
+        if due(t.birthday, now) {
+            self.step_birthday(now, peer);
+        }
     }
 
     pub(super) fn on_peer_timeout(&mut self, now: Instant, peer: PublicKey) {
