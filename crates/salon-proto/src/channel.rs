@@ -41,6 +41,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::rtt::RttEstimator;
+
 /// Frame type byte of an [`Frame::Ack`].
 pub const ACK_TYPE: u8 = 0x02;
 /// Frame type byte of a [`Frame::Segment`].
@@ -53,10 +55,6 @@ pub const SEGMENT_HEADER_LEN: usize = 8;
 /// Flag bit marking the final segment of a message; every other flag bit is
 /// reserved and must be zero so that future use can be detected.
 const FLAG_LAST: u8 = 0x01;
-
-/// Clock granularity term `G` of RFC 6298; keeps the RTO strictly above SRTT
-/// even when the measured variance is zero.
-const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// Upper bound applied to `max_rto` so that `now + rto` can never overflow an
 /// [`Instant`]; RFC 6298 only asks for a maximum of at least 60 s.
@@ -330,10 +328,8 @@ pub struct ReliableChannel {
     /// Single retransmission timer as in RFC 6298; `None` when nothing is
     /// in flight.
     rtx_deadline: Option<Instant>,
-    /// Smoothed RTT (RFC 6298 SRTT); `None` until the first valid sample.
-    srtt: Option<Duration>,
-    /// RTT variation (RFC 6298 RTTVAR).
-    rttvar: Duration,
+    /// Round-trip estimate (RFC 6298 SRTT and RTTVAR).
+    rtt: RttEstimator,
     /// Current retransmission timeout, including backoff.
     rto: Duration,
     /// Segments retransmitted so far, for statistics.
@@ -369,8 +365,7 @@ impl ReliableChannel {
             unacked: BTreeMap::new(),
             queued_bytes: 0,
             rtx_deadline: None,
-            srtt: None,
-            rttvar: Duration::ZERO,
+            rtt: RttEstimator::default(),
             retransmissions: 0,
             rcv_next: 0,
             rcv_buf: BTreeMap::new(),
@@ -712,7 +707,7 @@ impl ReliableChannel {
         }
 
         if let Some(r) = sample {
-            self.update_rtt(r);
+            self.rtt.update(r);
         }
         if progress {
             // The path delivers again: drop any backoff (even without a
@@ -738,27 +733,12 @@ impl ReliableChannel {
         }
     }
 
-    /// RFC 6298 section 2 smoothing.
-    fn update_rtt(&mut self, r: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(srtt) => {
-                let diff = srtt.abs_diff(r);
-                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
-                self.srtt = Some(srtt * 7 / 8 + r / 8);
-            }
-        }
-    }
-
     fn computed_rto(&self) -> Duration {
-        let raw = match self.srtt {
-            None => self.config.initial_rto,
-            Some(srtt) => srtt + CLOCK_GRANULARITY.max(self.rttvar * 4),
-        };
-        raw.clamp(self.config.min_rto, self.config.max_rto)
+        self.rtt.rto(
+            self.config.initial_rto,
+            self.config.min_rto,
+            self.config.max_rto,
+        )
     }
 
     /// Returns the next complete message in order, if any. Completed
@@ -778,7 +758,7 @@ impl ReliableChannel {
 
     /// Smoothed round-trip time, once at least one sample was taken.
     pub fn rtt(&self) -> Option<Duration> {
-        self.srtt
+        self.rtt.srtt()
     }
 
     /// Current retransmission timeout, including any backoff.

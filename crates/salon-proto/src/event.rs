@@ -122,7 +122,7 @@ pub enum LeftReason {
 /// Quality figures of the link to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LinkStats {
-    /// Latest round-trip time from pings.
+    /// Round-trip time from pings, smoothed as RFC 6298's SRTT.
     pub rtt: Option<Duration>,
     /// Audio frames received from the peer.
     pub audio_received: u64,

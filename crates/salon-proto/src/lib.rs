@@ -23,6 +23,7 @@ pub mod message;
 pub mod path;
 pub mod replay;
 pub mod roster;
+pub mod rtt;
 pub mod safety_code;
 pub mod schedule;
 pub mod secret;

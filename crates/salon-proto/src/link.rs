@@ -12,6 +12,7 @@ use crate::event::LinkStats;
 use crate::handshake::Kind;
 use crate::identity::PublicKey;
 use crate::path::{Birthday, Challenge, Hop, MAIN_SOCKET, Path, RelayPath};
+use crate::rtt::RttEstimator;
 use crate::session::Session;
 
 /// Path challenges remembered per link.
@@ -97,6 +98,8 @@ pub struct Link {
     pub last_send: Instant,
     /// Outstanding ping: id and when it left.
     pub ping: Option<(u32, Instant)>,
+    /// The pings' round trips, smoothed (RFC 6298): what `stats.rtt` shows.
+    pub rtt: RttEstimator,
     /// Next ping id.
     pub next_ping_id: u32,
     /// Statistics for the UI.
@@ -184,6 +187,7 @@ impl Link {
             last_recv: now,
             last_send: now,
             ping: None,
+            rtt: RttEstimator::default(),
             next_ping_id: 1,
             stats: LinkStats::default(),
             audio_high: None,

@@ -505,3 +505,30 @@ fn a_departed_listeners_invitation_is_forgotten_and_a_lapsed_one_goes_at_its_dea
     let room = net.nodes[h].ep.room.as_ref().unwrap();
     assert_eq!(room.stage_invites.keys().collect::<Vec<_>>(), vec![&kc]);
 }
+
+/// A link's round trip is the pings' samples smoothed (RFC 6298), so one slow ping moves
+/// the figure an eighth of the way instead of replacing it.
+#[test]
+fn one_slow_ping_moves_the_links_round_trip_an_eighth_of_the_way() {
+    let (mut net, ids) = stage_room(61, 2);
+    let (a, b) = (ids[0], ids[1]);
+    let peer = net.key(b);
+    let rtt = |net: &mut Net| net.with(a, |ep, _| ep.link_stats(&peer).and_then(|s| s.rtt));
+    net.run_for(Duration::from_secs(30));
+    let steady = rtt(&mut net).expect("pings answered");
+    assert!(
+        steady.abs_diff(Duration::from_millis(20)) < Duration::from_millis(5),
+        "{steady:?} on a 10 ms each way network"
+    );
+    net.latency = Duration::from_millis(200);
+    assert!(net.run_until(Duration::from_secs(60), |n| {
+        n.nodes[a].ep.link_stats(&peer).and_then(|s| s.rtt) != Some(steady)
+    }));
+    net.latency = Duration::from_millis(10);
+    let moved = rtt(&mut net).expect("pings answered");
+    // A raw sample would say 400 ms; an eighth of the way from ~20 ms is ~67 ms.
+    assert!(
+        moved > steady && moved < Duration::from_millis(100),
+        "{moved:?} after one 400 ms ping from {steady:?}"
+    );
+}

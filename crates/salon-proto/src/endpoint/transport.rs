@@ -163,7 +163,8 @@ impl Endpoint {
                         && pid == id
                     {
                         let held = Duration::from_millis(u64::from(held_ms));
-                        link.stats.rtt = Some(now.saturating_duration_since(sent + held));
+                        link.rtt.update(now.saturating_duration_since(sent + held));
+                        link.stats.rtt = link.rtt.srtt();
                         link.ping = None;
                     }
                 }
