@@ -15,7 +15,8 @@
 //!
 //! # Wire format
 //!
-//! Frames live inside the decrypted datagram plaintext, next to frames the
+//! Frames ([`ChannelFrame`], encoded in [`crate::frame`] with every other frame a slot
+//! carries) live inside the decrypted datagram plaintext, next to frames the
 //! caller owns (`0x00` padding-to-end, `0x01` audio). All integers are
 //! big-endian.
 //!
@@ -41,20 +42,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::frame::{ACK_LEN, ChannelFrame, SEGMENT_HEADER_LEN};
 use crate::rtt::RttEstimator;
-
-/// Frame type byte of an [`Frame::Ack`].
-pub const ACK_TYPE: u8 = 0x02;
-/// Frame type byte of a [`Frame::Segment`].
-pub const SEGMENT_TYPE: u8 = 0x03;
-/// Encoded size of an ACK frame in bytes.
-pub const ACK_LEN: usize = 9;
-/// Encoded size of a SEGMENT frame excluding its data, in bytes.
-pub const SEGMENT_HEADER_LEN: usize = 8;
-
-/// Flag bit marking the final segment of a message; every other flag bit is
-/// reserved and must be zero so that future use can be detected.
-const FLAG_LAST: u8 = 0x01;
 
 /// Upper bound applied to `max_rto` so that `now + rto` can never overflow an
 /// [`Instant`]; RFC 6298 only asks for a maximum of at least 60 s.
@@ -62,21 +51,6 @@ const RTO_CEILING: Duration = Duration::from_secs(3600);
 
 /// Number of selective-ack bits an ACK frame carries.
 const SACK_BITS: u32 = 32;
-
-/// Why a byte string is not a valid channel frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The input ends before the frame does (including an empty input).
-    #[error("frame truncated")]
-    Truncated,
-    /// The type byte is not [`ACK_TYPE`] or [`SEGMENT_TYPE`]; the caller
-    /// dispatches its own frame types before calling [`Frame::decode`].
-    #[error("unknown frame type {0:#04x}")]
-    UnknownType(u8),
-    /// A segment's flags byte has reserved bits set.
-    #[error("invalid segment flags {0:#04x}")]
-    InvalidFlags(u8),
-}
 
 /// Errors reported by [`ReliableChannel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -121,107 +95,6 @@ pub enum ChannelError {
         /// The configured `max_message_len`.
         max: usize,
     },
-}
-
-/// One channel frame, borrowing segment data from the datagram it was decoded
-/// from so that decoding never copies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame<'a> {
-    /// Acknowledgement of received segments.
-    Ack {
-        /// Every segment with `seq < next` has been received.
-        next: u32,
-        /// Bit `i` set: segment `next + 1 + i` has been received too.
-        bits: u32,
-    },
-    /// A fragment of a message.
-    Segment {
-        /// Sequence number of this segment.
-        seq: u32,
-        /// Whether this is the final segment of its message.
-        last: bool,
-        /// Segment payload; at most `u16::MAX` bytes on the wire.
-        data: &'a [u8],
-    },
-}
-
-impl<'a> Frame<'a> {
-    /// Appends the encoded frame to `out`.
-    ///
-    /// A segment's data must not exceed `u16::MAX` bytes (the channel never
-    /// produces such segments); if it does, only the first `u16::MAX` bytes
-    /// are written so the output is still a well-formed frame.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match *self {
-            Frame::Ack { next, bits } => {
-                out.push(ACK_TYPE);
-                out.extend_from_slice(&next.to_be_bytes());
-                out.extend_from_slice(&bits.to_be_bytes());
-            }
-            Frame::Segment { seq, last, data } => {
-                debug_assert!(data.len() <= usize::from(u16::MAX), "segment data too long");
-                let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
-                out.push(SEGMENT_TYPE);
-                out.extend_from_slice(&seq.to_be_bytes());
-                out.push(if last { FLAG_LAST } else { 0 });
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&data[..usize::from(len)]);
-            }
-        }
-    }
-
-    /// Number of bytes [`Frame::encode`] appends.
-    pub fn encoded_len(&self) -> usize {
-        match *self {
-            Frame::Ack { .. } => ACK_LEN,
-            Frame::Segment { data, .. } => {
-                SEGMENT_HEADER_LEN + data.len().min(usize::from(u16::MAX))
-            }
-        }
-    }
-
-    /// Decodes one frame from the start of `input`, returning it and the
-    /// number of bytes it occupied so the caller can continue with the next
-    /// frame. Never panics; trailing bytes are left to the caller.
-    pub fn decode(input: &'a [u8]) -> Result<(Frame<'a>, usize), FrameError> {
-        let (&ty, body) = input.split_first().ok_or(FrameError::Truncated)?;
-        match ty {
-            ACK_TYPE => {
-                let next = read_u32(body, 0)?;
-                let bits = read_u32(body, 4)?;
-                Ok((Frame::Ack { next, bits }, ACK_LEN))
-            }
-            SEGMENT_TYPE => {
-                let seq = read_u32(body, 0)?;
-                let flags = *body.get(4).ok_or(FrameError::Truncated)?;
-                if flags & !FLAG_LAST != 0 {
-                    return Err(FrameError::InvalidFlags(flags));
-                }
-                let len_bytes: [u8; 2] = body
-                    .get(5..7)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or(FrameError::Truncated)?;
-                let len = usize::from(u16::from_be_bytes(len_bytes));
-                let data = body.get(7..7 + len).ok_or(FrameError::Truncated)?;
-                let frame = Frame::Segment {
-                    seq,
-                    last: flags & FLAG_LAST != 0,
-                    data,
-                };
-                Ok((frame, SEGMENT_HEADER_LEN + len))
-            }
-            other => Err(FrameError::UnknownType(other)),
-        }
-    }
-}
-
-/// Reads a big-endian `u32` at `at`, reporting truncation instead of panicking.
-fn read_u32(bytes: &[u8], at: usize) -> Result<u32, FrameError> {
-    let raw: [u8; 4] = bytes
-        .get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(FrameError::Truncated)?;
-    Ok(u32::from_be_bytes(raw))
 }
 
 /// Tuning knobs of a [`ReliableChannel`].
@@ -476,7 +349,7 @@ impl ReliableChannel {
                 // A smaller later segment may still fit.
                 continue;
             }
-            Frame::Segment {
+            ChannelFrame::Segment {
                 seq,
                 last: seg.last,
                 data: &seg.data,
@@ -500,7 +373,7 @@ impl ReliableChannel {
             let Some(q) = self.queue.pop_front() else {
                 break;
             };
-            Frame::Segment {
+            ChannelFrame::Segment {
                 seq: q.seq,
                 last: q.last,
                 data: &q.data,
@@ -587,10 +460,14 @@ impl ReliableChannel {
     /// without state change) and the channel remains usable.
     /// [`ChannelError::ImplausibleAck`] reports an ack for data never sent,
     /// [`ChannelError::IncomingMessageTooLarge`] a discarded peer message.
-    pub fn handle_frame(&mut self, now: Instant, frame: &Frame<'_>) -> Result<(), ChannelError> {
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        frame: &ChannelFrame<'_>,
+    ) -> Result<(), ChannelError> {
         match *frame {
-            Frame::Segment { seq, last, data } => self.on_segment(seq, last, data),
-            Frame::Ack { next, bits } => self.on_ack(now, next, bits),
+            ChannelFrame::Segment { seq, last, data } => self.on_segment(seq, last, data),
+            ChannelFrame::Ack { next, bits } => self.on_ack(now, next, bits),
         }
     }
 
@@ -652,7 +529,7 @@ impl ReliableChannel {
         oversized
     }
 
-    fn ack_frame(&self) -> Frame<'static> {
+    fn ack_frame(&self) -> ChannelFrame<'static> {
         let base = u64::from(self.rcv_next) + 1;
         let mut bits = 0u32;
         for &seq in self.rcv_buf.keys() {
@@ -663,7 +540,7 @@ impl ReliableChannel {
             }
             bits |= 1 << i;
         }
-        Frame::Ack {
+        ChannelFrame::Ack {
             next: self.rcv_next,
             bits,
         }
@@ -793,7 +670,6 @@ impl ReliableChannel {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use rand_chacha::ChaCha8Rng;
     use rand_core::{RngCore, SeedableRng};
     use std::cmp::Reverse;
@@ -803,11 +679,11 @@ mod tests {
     const BUDGET: usize = 1200;
 
     /// Decodes every frame of a datagram built by `write_frames`.
-    fn frames(buf: &[u8]) -> Vec<Frame<'_>> {
+    fn frames(buf: &[u8]) -> Vec<ChannelFrame<'_>> {
         let mut out = Vec::new();
         let mut rest = buf;
         while !rest.is_empty() {
-            let (frame, used) = Frame::decode(rest).unwrap();
+            let (frame, used) = ChannelFrame::decode(rest).unwrap();
             out.push(frame);
             rest = &rest[used..];
         }
@@ -855,117 +731,10 @@ mod tests {
             .iter()
             .flat_map(|dg| frames(dg))
             .filter_map(|f| match f {
-                Frame::Segment { seq, last, data } => Some((seq, last, data.to_vec())),
-                Frame::Ack { .. } => None,
+                ChannelFrame::Segment { seq, last, data } => Some((seq, last, data.to_vec())),
+                ChannelFrame::Ack { .. } => None,
             })
             .collect()
-    }
-
-    fn encode(frame: &Frame<'_>) -> Vec<u8> {
-        let mut out = Vec::new();
-        frame.encode(&mut out);
-        out
-    }
-
-    #[test]
-    fn frames_round_trip_with_exact_wire_bytes() {
-        let ack = Frame::Ack {
-            next: 0x0102_0304,
-            bits: 0x8000_0001,
-        };
-        let bytes = encode(&ack);
-        assert_eq!(bytes, [0x02, 1, 2, 3, 4, 0x80, 0, 0, 1]);
-        assert_eq!(Frame::decode(&bytes), Ok((ack, ACK_LEN)));
-        assert_eq!(ack.encoded_len(), bytes.len());
-
-        let seg = Frame::Segment {
-            seq: 7,
-            last: true,
-            data: b"hi",
-        };
-        let bytes = encode(&seg);
-        assert_eq!(bytes, [0x03, 0, 0, 0, 7, 0x01, 0, 2, b'h', b'i']);
-        assert_eq!(Frame::decode(&bytes), Ok((seg, 10)));
-        assert_eq!(seg.encoded_len(), bytes.len());
-
-        // Trailing bytes (e.g. the caller's padding) are not consumed.
-        let mut padded = encode(&Frame::Segment {
-            seq: 1,
-            last: false,
-            data: b"",
-        });
-        padded.extend_from_slice(&[0, 0, 0]);
-        let (frame, used) = Frame::decode(&padded).unwrap();
-        assert_eq!(used, SEGMENT_HEADER_LEN);
-        assert_eq!(
-            frame,
-            Frame::Segment {
-                seq: 1,
-                last: false,
-                data: b""
-            }
-        );
-    }
-
-    #[test]
-    fn decode_rejects_truncation_bad_flags_and_foreign_types() {
-        let seg = encode(&Frame::Segment {
-            seq: 9,
-            last: false,
-            data: b"abc",
-        });
-        for cut in 0..seg.len() {
-            assert_eq!(
-                Frame::decode(&seg[..cut]),
-                Err(FrameError::Truncated),
-                "cut {cut}"
-            );
-        }
-        let ack = encode(&Frame::Ack { next: 1, bits: 2 });
-        for cut in 0..ack.len() {
-            assert_eq!(
-                Frame::decode(&ack[..cut]),
-                Err(FrameError::Truncated),
-                "cut {cut}"
-            );
-        }
-        let mut bad = seg.clone();
-        bad[5] = 0x02;
-        assert_eq!(Frame::decode(&bad), Err(FrameError::InvalidFlags(0x02)));
-        assert_eq!(
-            Frame::decode(&[0x01, 0]),
-            Err(FrameError::UnknownType(0x01))
-        );
-        assert_eq!(Frame::decode(&[0x00]), Err(FrameError::UnknownType(0x00)));
-    }
-
-    proptest! {
-        #[test]
-        fn decode_never_panics_on_arbitrary_bytes(
-            // Bias the type byte towards our own types so that the segment
-            // and ack parsers, not just the type dispatch, see garbage.
-            ty in prop_oneof![Just(ACK_TYPE), Just(SEGMENT_TYPE), any::<u8>()],
-            tail in proptest::collection::vec(any::<u8>(), 0..64),
-            raw in any::<bool>(),
-        ) {
-            let bytes = if raw { tail } else { [vec![ty], tail].concat() };
-            if let Ok((frame, used)) = Frame::decode(&bytes) {
-                prop_assert!(used <= bytes.len());
-                prop_assert_eq!(frame.encoded_len(), used);
-                prop_assert_eq!(&encode(&frame)[..], &bytes[..used]);
-            }
-        }
-
-        #[test]
-        fn decode_inverts_encode(seq in any::<u32>(), last in any::<bool>(),
-                                 data in proptest::collection::vec(any::<u8>(), 0..2000),
-                                 next in any::<u32>(), bits in any::<u32>()) {
-            for frame in [Frame::Segment { seq, last, data: &data }, Frame::Ack { next, bits }] {
-                let bytes = encode(&frame);
-                prop_assert_eq!(bytes.len(), frame.encoded_len());
-                prop_assert_eq!(Frame::decode(&bytes), Ok((frame, bytes.len())));
-            }
-        }
     }
 
     #[test]
@@ -1226,7 +995,7 @@ mod tests {
         let before = format!("{a:?}");
         for (next, bits) in [(3, 0), (u32::MAX, 0), (0, 0b10), (1, 0b1), (0, 1 << 31)] {
             assert_eq!(
-                a.handle_frame(t0 + 10 * MS, &Frame::Ack { next, bits }),
+                a.handle_frame(t0 + 10 * MS, &ChannelFrame::Ack { next, bits }),
                 Err(ChannelError::ImplausibleAck { next, bits })
             );
             assert_eq!(
@@ -1236,7 +1005,7 @@ mod tests {
             );
         }
         // A legitimate selective ack of seq 1 only is accepted.
-        a.handle_frame(t0 + 10 * MS, &Frame::Ack { next: 0, bits: 0b1 })
+        a.handle_frame(t0 + 10 * MS, &ChannelFrame::Ack { next: 0, bits: 0b1 })
             .unwrap();
         assert_eq!(a.in_flight(), 1);
     }
@@ -1262,7 +1031,7 @@ mod tests {
         deliver(&mut b, now, &out[0]);
         assert!(b.wants_to_send(now));
         let ack = datagrams(&mut b, now, BUDGET);
-        assert_eq!(frames(&ack[0]), [Frame::Ack { next: 4, bits: 0 }]);
+        assert_eq!(frames(&ack[0]), [ChannelFrame::Ack { next: 4, bits: 0 }]);
         assert_eq!(b.poll_message(), None);
     }
 
@@ -1273,7 +1042,7 @@ mod tests {
         for seq in [1, 3, 32, 33, 40] {
             b.handle_frame(
                 now,
-                &Frame::Segment {
+                &ChannelFrame::Segment {
                     seq,
                     last: true,
                     data: b"",
@@ -1286,7 +1055,7 @@ mod tests {
         // Bit i = seq 1 + i: seq 32 is bit 31; 33 and 40 are beyond the 32 bits.
         assert_eq!(
             frames(&dg),
-            [Frame::Ack {
+            [ChannelFrame::Ack {
                 next: 0,
                 bits: 1 | 1 << 2 | 1 << 31
             }]
@@ -1315,7 +1084,7 @@ mod tests {
         for (seq, last, data) in &segs[1..] {
             b.handle_frame(
                 now,
-                &Frame::Segment {
+                &ChannelFrame::Segment {
                     seq: *seq,
                     last: *last,
                     data,
@@ -1327,7 +1096,7 @@ mod tests {
         let (seq, last, data) = &segs[0];
         b.handle_frame(
             now,
-            &Frame::Segment {
+            &ChannelFrame::Segment {
                 seq: *seq,
                 last: *last,
                 data,

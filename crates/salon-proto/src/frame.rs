@@ -2,9 +2,9 @@
 //! datagram one of a few fixed sizes.
 //!
 //! A plaintext is a sequence of frames; a `PADDING` byte ends it (the rest is zeros).
-//! Channel frames (`ACK`, `SEGMENT`) are defined in [`crate::channel`].
+//! The reliable channel's frames (`ACK`, `SEGMENT`, [`ChannelFrame`]) are here too: one
+//! codec for everything a slot carries; [`crate::channel`] keeps only the protocol.
 
-use crate::channel::{self, ACK_TYPE, SEGMENT_TYPE};
 use crate::codec::{DecodeError, Reader};
 use crate::wire::{AUDIO_PLAINTEXT_LEN, bucket_for};
 
@@ -67,7 +67,7 @@ pub enum Frame<'a> {
     /// Proves the path: the token of a challenge.
     PathResponse(u64),
     /// Reliable-channel frame.
-    Channel(channel::Frame<'a>),
+    Channel(ChannelFrame<'a>),
 }
 
 /// Parses every frame of a plaintext. Any malformed frame fails the whole datagram, so a
@@ -122,7 +122,7 @@ pub fn parse(plaintext: &[u8]) -> Result<Vec<Frame<'_>>, DecodeError> {
                 rest = r.rest();
             }
             ACK_TYPE | SEGMENT_TYPE => {
-                let (f, used) = channel::Frame::decode(rest)
+                let (f, used) = ChannelFrame::decode(rest)
                     .map_err(|_| DecodeError::Invalid("channel frame"))?;
                 frames.push(Frame::Channel(f));
                 rest = rest.get(used..).ok_or(DecodeError::Truncated)?;
@@ -189,9 +189,141 @@ pub fn pad(plaintext: &mut Vec<u8>) -> bool {
     }
 }
 
+// ---------------------------------------------------------------- channel frames
+
+/// Frame type byte of an [`ChannelFrame::Ack`].
+pub const ACK_TYPE: u8 = 0x02;
+/// Frame type byte of a [`ChannelFrame::Segment`].
+pub const SEGMENT_TYPE: u8 = 0x03;
+/// Encoded size of an ACK frame in bytes.
+pub const ACK_LEN: usize = 9;
+/// Encoded size of a SEGMENT frame excluding its data, in bytes.
+pub const SEGMENT_HEADER_LEN: usize = 8;
+
+/// Flag bit marking the final segment of a message; every other flag bit is
+/// reserved and must be zero so that future use can be detected.
+const FLAG_LAST: u8 = 0x01;
+
+/// Why a byte string is not a valid channel frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelFrameError {
+    /// The input ends before the frame does (including an empty input).
+    #[error("frame truncated")]
+    Truncated,
+    /// The type byte is not [`ACK_TYPE`] or [`SEGMENT_TYPE`]; the caller
+    /// dispatches its own frame types before calling [`ChannelFrame::decode`].
+    #[error("unknown frame type {0:#04x}")]
+    UnknownType(u8),
+    /// A segment's flags byte has reserved bits set.
+    #[error("invalid segment flags {0:#04x}")]
+    InvalidFlags(u8),
+}
+
+/// One channel frame, borrowing segment data from the datagram it was decoded
+/// from so that decoding never copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelFrame<'a> {
+    /// Acknowledgement of received segments.
+    Ack {
+        /// Every segment with `seq < next` has been received.
+        next: u32,
+        /// Bit `i` set: segment `next + 1 + i` has been received too.
+        bits: u32,
+    },
+    /// A fragment of a message.
+    Segment {
+        /// Sequence number of this segment.
+        seq: u32,
+        /// Whether this is the final segment of its message.
+        last: bool,
+        /// Segment payload; at most `u16::MAX` bytes on the wire.
+        data: &'a [u8],
+    },
+}
+
+impl<'a> ChannelFrame<'a> {
+    /// Appends the encoded frame to `out`.
+    ///
+    /// A segment's data must not exceed `u16::MAX` bytes (the channel never
+    /// produces such segments); if it does, only the first `u16::MAX` bytes
+    /// are written so the output is still a well-formed frame.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            ChannelFrame::Ack { next, bits } => {
+                out.push(ACK_TYPE);
+                out.extend_from_slice(&next.to_be_bytes());
+                out.extend_from_slice(&bits.to_be_bytes());
+            }
+            ChannelFrame::Segment { seq, last, data } => {
+                debug_assert!(data.len() <= usize::from(u16::MAX), "segment data too long");
+                let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
+                out.push(SEGMENT_TYPE);
+                out.extend_from_slice(&seq.to_be_bytes());
+                out.push(if last { FLAG_LAST } else { 0 });
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&data[..usize::from(len)]);
+            }
+        }
+    }
+
+    /// Number of bytes [`ChannelFrame::encode`] appends.
+    pub fn encoded_len(&self) -> usize {
+        match *self {
+            ChannelFrame::Ack { .. } => ACK_LEN,
+            ChannelFrame::Segment { data, .. } => {
+                SEGMENT_HEADER_LEN + data.len().min(usize::from(u16::MAX))
+            }
+        }
+    }
+
+    /// Decodes one frame from the start of `input`, returning it and the
+    /// number of bytes it occupied so the caller can continue with the next
+    /// frame. Never panics; trailing bytes are left to the caller.
+    pub fn decode(input: &'a [u8]) -> Result<(ChannelFrame<'a>, usize), ChannelFrameError> {
+        let (&ty, body) = input.split_first().ok_or(ChannelFrameError::Truncated)?;
+        match ty {
+            ACK_TYPE => {
+                let next = read_u32(body, 0)?;
+                let bits = read_u32(body, 4)?;
+                Ok((ChannelFrame::Ack { next, bits }, ACK_LEN))
+            }
+            SEGMENT_TYPE => {
+                let seq = read_u32(body, 0)?;
+                let flags = *body.get(4).ok_or(ChannelFrameError::Truncated)?;
+                if flags & !FLAG_LAST != 0 {
+                    return Err(ChannelFrameError::InvalidFlags(flags));
+                }
+                let len_bytes: [u8; 2] = body
+                    .get(5..7)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or(ChannelFrameError::Truncated)?;
+                let len = usize::from(u16::from_be_bytes(len_bytes));
+                let data = body.get(7..7 + len).ok_or(ChannelFrameError::Truncated)?;
+                let frame = ChannelFrame::Segment {
+                    seq,
+                    last: flags & FLAG_LAST != 0,
+                    data,
+                };
+                Ok((frame, SEGMENT_HEADER_LEN + len))
+            }
+            other => Err(ChannelFrameError::UnknownType(other)),
+        }
+    }
+}
+
+/// Reads a big-endian `u32` at `at`, reporting truncation instead of panicking.
+fn read_u32(bytes: &[u8], at: usize) -> Result<u32, ChannelFrameError> {
+    let raw: [u8; 4] = bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(ChannelFrameError::Truncated)?;
+    Ok(u32::from_be_bytes(raw))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn frames_round_trip_and_padding_ends_the_list() {
@@ -200,7 +332,7 @@ mod tests {
         push_ping(&mut pt, 9);
         push_pong(&mut pt, 10, 300);
         push_skipped(&mut pt, 41);
-        channel::Frame::Ack { next: 3, bits: 1 }.encode(&mut pt);
+        ChannelFrame::Ack { next: 3, bits: 1 }.encode(&mut pt);
         assert!(pad(&mut pt));
         assert_eq!(pt.len(), 160);
         let frames = parse(&pt).unwrap();
@@ -217,7 +349,7 @@ mod tests {
                     held_ms: 300
                 },
                 Frame::Skipped(41),
-                Frame::Channel(channel::Frame::Ack { next: 3, bits: 1 }),
+                Frame::Channel(ChannelFrame::Ack { next: 3, bits: 1 }),
             ]
         );
     }
@@ -295,5 +427,118 @@ mod tests {
         let mut pt = Vec::new();
         push_audio(&mut pt, 1, &[1; MAX_AUDIO_FRAME]);
         assert_eq!(pt.len(), AUDIO_PLAINTEXT_LEN);
+    }
+
+    fn encode(frame: &ChannelFrame<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn frames_round_trip_with_exact_wire_bytes() {
+        let ack = ChannelFrame::Ack {
+            next: 0x0102_0304,
+            bits: 0x8000_0001,
+        };
+        let bytes = encode(&ack);
+        assert_eq!(bytes, [0x02, 1, 2, 3, 4, 0x80, 0, 0, 1]);
+        assert_eq!(ChannelFrame::decode(&bytes), Ok((ack, ACK_LEN)));
+        assert_eq!(ack.encoded_len(), bytes.len());
+
+        let seg = ChannelFrame::Segment {
+            seq: 7,
+            last: true,
+            data: b"hi",
+        };
+        let bytes = encode(&seg);
+        assert_eq!(bytes, [0x03, 0, 0, 0, 7, 0x01, 0, 2, b'h', b'i']);
+        assert_eq!(ChannelFrame::decode(&bytes), Ok((seg, 10)));
+        assert_eq!(seg.encoded_len(), bytes.len());
+
+        // Trailing bytes (e.g. the caller's padding) are not consumed.
+        let mut padded = encode(&ChannelFrame::Segment {
+            seq: 1,
+            last: false,
+            data: b"",
+        });
+        padded.extend_from_slice(&[0, 0, 0]);
+        let (frame, used) = ChannelFrame::decode(&padded).unwrap();
+        assert_eq!(used, SEGMENT_HEADER_LEN);
+        assert_eq!(
+            frame,
+            ChannelFrame::Segment {
+                seq: 1,
+                last: false,
+                data: b""
+            }
+        );
+    }
+
+    #[test]
+    fn decode_rejects_truncation_bad_flags_and_foreign_types() {
+        let seg = encode(&ChannelFrame::Segment {
+            seq: 9,
+            last: false,
+            data: b"abc",
+        });
+        for cut in 0..seg.len() {
+            assert_eq!(
+                ChannelFrame::decode(&seg[..cut]),
+                Err(ChannelFrameError::Truncated),
+                "cut {cut}"
+            );
+        }
+        let ack = encode(&ChannelFrame::Ack { next: 1, bits: 2 });
+        for cut in 0..ack.len() {
+            assert_eq!(
+                ChannelFrame::decode(&ack[..cut]),
+                Err(ChannelFrameError::Truncated),
+                "cut {cut}"
+            );
+        }
+        let mut bad = seg.clone();
+        bad[5] = 0x02;
+        assert_eq!(
+            ChannelFrame::decode(&bad),
+            Err(ChannelFrameError::InvalidFlags(0x02))
+        );
+        assert_eq!(
+            ChannelFrame::decode(&[0x01, 0]),
+            Err(ChannelFrameError::UnknownType(0x01))
+        );
+        assert_eq!(
+            ChannelFrame::decode(&[0x00]),
+            Err(ChannelFrameError::UnknownType(0x00))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics_on_arbitrary_bytes(
+            // Bias the type byte towards our own types so that the segment
+            // and ack parsers, not just the type dispatch, see garbage.
+            ty in prop_oneof![Just(ACK_TYPE), Just(SEGMENT_TYPE), any::<u8>()],
+            tail in proptest::collection::vec(any::<u8>(), 0..64),
+            raw in any::<bool>(),
+        ) {
+            let bytes = if raw { tail } else { [vec![ty], tail].concat() };
+            if let Ok((frame, used)) = ChannelFrame::decode(&bytes) {
+                prop_assert!(used <= bytes.len());
+                prop_assert_eq!(frame.encoded_len(), used);
+                prop_assert_eq!(&encode(&frame)[..], &bytes[..used]);
+            }
+        }
+
+        #[test]
+        fn decode_inverts_encode(seq in any::<u32>(), last in any::<bool>(),
+                                 data in proptest::collection::vec(any::<u8>(), 0..2000),
+                                 next in any::<u32>(), bits in any::<u32>()) {
+            for frame in [ChannelFrame::Segment { seq, last, data: &data }, ChannelFrame::Ack { next, bits }] {
+                let bytes = encode(&frame);
+                prop_assert_eq!(bytes.len(), frame.encoded_len());
+                prop_assert_eq!(ChannelFrame::decode(&bytes), Ok((frame, bytes.len())));
+            }
+        }
     }
 }

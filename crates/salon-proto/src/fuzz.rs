@@ -52,7 +52,7 @@ pub fn datagram(data: &[u8]) {
     let _ = crate::wire::Packet::parse(data);
     let _ = crate::frame::parse(data);
     let _ = crate::message::Message::decode(data);
-    let _ = crate::channel::Frame::decode(data);
+    let _ = crate::frame::ChannelFrame::decode(data);
     HOST.with(|h| {
         let (ep, now) = &mut *h.borrow_mut();
         ep.handle_datagram(

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use salon_proto::channel;
 use salon_proto::cookie::{CookieJar, mac, open_reply};
 use salon_proto::frame;
 use salon_proto::handshake::{
@@ -115,12 +114,12 @@ fn vectors() -> BTreeMap<&'static str, String> {
     v.insert("datagram.transport.audio", hex(&d));
 
     let mut control = Vec::new();
-    channel::Frame::Ack {
+    frame::ChannelFrame::Ack {
         next: 3,
         bits: 0b101,
     }
     .encode(&mut control);
-    channel::Frame::Segment {
+    frame::ChannelFrame::Segment {
         seq: 4,
         last: true,
         data: &Message::SetHand(true).encode(),
