@@ -343,16 +343,15 @@ pub fn relabelled_ceilings(
 
 /// `k` of `n` items chosen at random (a balanced relabelling of `n` phases, `k` = n/2).
 pub fn choose(rng: &mut Rng, n: usize, k: usize) -> Vec<bool> {
-    let mut picked = vec![false; n];
     let mut left = k.min(n);
-    for i in 0..n {
-        // Each remaining item is picked with the chance that keeps the draw uniform.
-        if left > 0 && rng.unit() * ((n - i) as f64) < left as f64 {
-            picked[i] = true;
-            left -= 1;
-        }
-    }
-    picked
+    (0..n)
+        .map(|i| {
+            // Each remaining item is picked with the chance that keeps the draw uniform.
+            let pick = left > 0 && rng.unit() * ((n - i) as f64) < left as f64;
+            left -= usize::from(pick);
+            pick
+        })
+        .collect()
 }
 
 /// The name of feature `i` of a sample made of flows laid side by side, each flow's

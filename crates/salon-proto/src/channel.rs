@@ -250,11 +250,6 @@ impl ReliableChannel {
         }
     }
 
-    /// The effective (normalized) configuration.
-    pub fn config(&self) -> &ChannelConfig {
-        &self.config
-    }
-
     /// Queues a whole message for reliable, ordered delivery.
     ///
     /// The message is split into segments of at most `max_segment_data`
@@ -629,21 +624,25 @@ impl ReliableChannel {
     /// retransmission to make; `None` when nothing is in flight. Work that is
     /// due already (owed acks, new data, retransmissions that did not fit the
     /// last budget) is reported by [`wants_to_send`](Self::wants_to_send).
+    #[cfg(test)]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.rtx_deadline
     }
 
     /// Smoothed round-trip time, once at least one sample was taken.
+    #[cfg(test)]
     pub fn rtt(&self) -> Option<Duration> {
         self.rtt.srtt()
     }
 
     /// Current retransmission timeout, including any backoff.
+    #[cfg(test)]
     pub fn rto(&self) -> Duration {
         self.rto
     }
 
     /// Number of transmitted segments not yet acknowledged.
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.unacked.len()
     }
@@ -656,6 +655,7 @@ impl ReliableChannel {
 
     /// Whether everything sent has been acknowledged (nothing queued or
     /// unacked). Says nothing about the receive side.
+    #[cfg(test)]
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.unacked.is_empty()
     }

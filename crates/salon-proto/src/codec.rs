@@ -31,11 +31,6 @@ impl<'a> Reader<'a> {
         Self { buf }
     }
 
-    /// Bytes not yet read.
-    pub fn remaining(&self) -> usize {
-        self.buf.len()
-    }
-
     /// The unread rest of the input.
     pub fn rest(&self) -> &'a [u8] {
         self.buf
@@ -150,16 +145,6 @@ impl Writer {
     /// The bytes written so far.
     pub fn into_inner(self) -> Vec<u8> {
         self.buf
-    }
-
-    /// Number of bytes written so far.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Whether nothing has been written.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
     }
 
     /// Appends raw bytes.

@@ -241,7 +241,7 @@ struct Bucket {
 ///
 /// Sources are keyed by IPv4 address, or by IPv6 /64 prefix because one host usually
 /// owns a whole /64 and could otherwise rotate addresses to dodge the limit. The table
-/// is a `BTreeMap` rather than a `HashMap`: deterministic (no OS-seeded hasher in a
+/// is a `BTreeMap` rather than a `BTreeMap`: deterministic (no OS-seeded hasher in a
 /// sans-IO crate) and immune to hash-flooding. When the table is full, buckets that have
 /// refilled completely are forgotten (they carry no information); if it is still full,
 /// new sources are denied rather than letting an attacker grow memory.

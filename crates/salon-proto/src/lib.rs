@@ -4,30 +4,31 @@
 //! reads, no OS randomness, no audio, no storage: the `salon-node` crate drives an
 //! [`Endpoint`] from a UDP socket and a timer. See `docs/PROTOCOL.md` for the wire format.
 
-pub mod allowance;
-pub mod channel;
-pub mod codec;
-pub mod config;
+mod allowance;
+mod channel;
+mod codec;
+mod config;
 pub mod cookie;
-pub mod endpoint;
-pub mod error;
-pub mod event;
+mod endpoint;
+mod error;
+mod event;
 pub mod frame;
 #[cfg(feature = "test-support")]
 pub mod fuzz;
 pub mod handshake;
 pub mod identity;
 pub mod invite;
-pub mod link;
+mod link;
 pub mod message;
 pub mod path;
-pub mod replay;
+mod replay;
 pub mod roster;
-pub mod rtt;
-pub mod safety_code;
-pub mod schedule;
+mod rtt;
+mod safety_code;
+mod schedule;
 pub mod secret;
 pub mod session;
+#[cfg(any(test, feature = "test-support"))]
 pub mod sim;
 pub mod wire;
 

@@ -65,8 +65,6 @@ pub struct Retry {
 
 /// One peer.
 pub struct Link {
-    /// The peer's static key.
-    pub peer: PublicKey,
     /// Session in use for sending.
     pub current: Option<Session>,
     /// The session before the last handshake, still accepted for in-flight packets.
@@ -169,9 +167,8 @@ fn slot_channel() -> ReliableChannel {
 
 impl Link {
     /// A link with no session yet.
-    pub fn new(peer: PublicKey, now: Instant) -> Self {
+    pub fn new(now: Instant) -> Self {
         Self {
-            peer,
             current: None,
             previous: None,
             next: None,
@@ -442,7 +439,7 @@ mod tests {
 
     fn link() -> (Link, Instant) {
         let now = Instant::now();
-        (Link::new(PublicKey([1; 32]), now), now)
+        (Link::new(now), now)
     }
 
     /// Both ends of a finished link handshake, made at `now`.

@@ -49,6 +49,7 @@ impl ReplayWindow {
     }
 
     /// The highest counter accepted so far (0 if none).
+    #[cfg(test)]
     pub fn highest(&self) -> u64 {
         self.highest
     }
@@ -106,12 +107,12 @@ impl ReplayWindow {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
 
     /// Obviously-correct model with the same acceptance rule.
     #[derive(Default)]
     struct Model {
-        seen: HashSet<u64>,
+        seen: BTreeSet<u64>,
         highest: u64,
     }
 

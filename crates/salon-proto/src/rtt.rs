@@ -38,6 +38,7 @@ impl RttEstimator {
     }
 
     /// The round trip's variation (zero before the first sample).
+    #[cfg(test)]
     pub fn rttvar(&self) -> Duration {
         self.rttvar
     }

@@ -4,7 +4,7 @@
 //! what an observer on the wire would see. Like the rest of the crate it does no I/O.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ struct Mapping {
     /// The destination this mapping is for (symmetric NATs only).
     remote: Option<SocketAddr>,
     port: u16,
-    contacted: HashSet<SocketAddr>,
+    contacted: BTreeSet<SocketAddr>,
 }
 
 /// A simulated home router with one public IP.
@@ -248,7 +248,7 @@ impl Net {
                     inside,
                     remote: symmetric.then_some(to),
                     port,
-                    contacted: HashSet::new(),
+                    contacted: BTreeSet::new(),
                 });
                 nat.mappings.len() - 1
             }

@@ -571,7 +571,7 @@ impl Endpoint {
         room.banned = s.banned.into_iter().collect();
         room.uniform = s.uniform;
         room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
-        let present: HashSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
+        let present: BTreeSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
         room.chat_seen.retain(|k, _| present.contains(k));
         room.host = new_host;
         room.host_gone = None;
@@ -637,7 +637,7 @@ impl Endpoint {
         }
         for (key, cands) in members {
             let j = self.jitter();
-            let link = self.links.entry(key).or_insert_with(|| Link::new(key, now));
+            let link = self.links.entry(key).or_insert_with(|| Link::new(now));
             link.candidates = cands;
             // A link not up yet is opened from both sides at once, so each side's
             // initiation opens its own NAT towards the other (the roster reaching

@@ -310,10 +310,7 @@ impl Endpoint {
         if status != Status::Accepted {
             return;
         }
-        let link = self
-            .links
-            .entry(remote)
-            .or_insert_with(|| Link::new(remote, now));
+        let link = self.links.entry(remote).or_insert_with(|| Link::new(now));
         if link.current.is_none()
             && let Some(mine) = link.pending.take()
         {

@@ -12,7 +12,7 @@
 //! timers, all adding to one `impl Endpoint` over the state declared here; the room as
 //! this node holds it is `room`.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -104,20 +104,20 @@ pub struct Endpoint {
     last_timestamp: u64,
     room: Option<Room>,
     links: BTreeMap<PublicKey, Link>,
-    indices: HashMap<u32, PublicKey>,
-    seen_timestamps: HashMap<PublicKey, u64>,
-    recent_mac1: (VecDeque<[u8; MAC_LEN]>, HashSet<[u8; MAC_LEN]>),
+    indices: BTreeMap<u32, PublicKey>,
+    seen_timestamps: BTreeMap<PublicKey, u64>,
+    recent_mac1: (VecDeque<[u8; MAC_LEN]>, BTreeSet<[u8; MAC_LEN]>),
     cookies: CookieJar,
     rate: RateLimiter,
     load: LoadMonitor,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// Indices we gave relays: datagrams from this peer arrive through a relay with it.
-    relay_in: HashMap<u32, PublicKey>,
+    relay_in: BTreeMap<u32, PublicKey>,
     /// As a relay: where datagrams with this receiver index go.
-    forwards: HashMap<u32, Forward>,
+    forwards: BTreeMap<u32, Forward>,
     /// As a relay: `(from, to)` asked to be relayed, with the index `from` wants.
-    relay_halves: HashMap<(PublicKey, PublicKey), u32>,
+    relay_halves: BTreeMap<(PublicKey, PublicKey), u32>,
     /// As a relay: datagrams and bytes forwarded.
     relayed: (u64, u64),
     /// Something may have moved a link's path since the last report (time alone does
@@ -164,17 +164,17 @@ impl Endpoint {
             last_timestamp: 0,
             room: None,
             links: BTreeMap::new(),
-            indices: HashMap::new(),
-            seen_timestamps: HashMap::new(),
-            recent_mac1: (VecDeque::new(), HashSet::new()),
+            indices: BTreeMap::new(),
+            seen_timestamps: BTreeMap::new(),
+            recent_mac1: (VecDeque::new(), BTreeSet::new()),
             cookies,
             rate: RateLimiter::new(),
             load: LoadMonitor::new(cfg_threshold as usize),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            relay_in: HashMap::new(),
-            forwards: HashMap::new(),
-            relay_halves: HashMap::new(),
+            relay_in: BTreeMap::new(),
+            forwards: BTreeMap::new(),
+            relay_halves: BTreeMap::new(),
             relayed: (0, 0),
             paths_dirty: false,
             schedule: Schedule::default(),

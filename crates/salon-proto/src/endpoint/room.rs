@@ -43,10 +43,10 @@ pub(super) struct Room {
     pub(super) epoch_secret: Secret32,
     pub(super) version: u64,
     pub(super) members: Vec<Member>,
-    pub(super) banned: HashSet<PublicKey>,
+    pub(super) banned: BTreeSet<PublicKey>,
     pub(super) next_join_order: u64,
     pub(super) chat_sent: u64,
-    pub(super) chat_seen: HashMap<PublicKey, u64>,
+    pub(super) chat_seen: BTreeMap<PublicKey, u64>,
     pub(super) audio_seq: u32,
     /// Our own mute request, to tell a moderator's mute from ours.
     pub(super) want_muted: bool,
@@ -55,11 +55,11 @@ pub(super) struct Room {
     /// The host's uniform-rate setting (PROTOCOL §5.1).
     pub(super) uniform: bool,
     /// Host: each member's allowance of requests (hand, mute, moderation, hello).
-    pub(super) requests: HashMap<PublicKey, Allowance>,
+    pub(super) requests: BTreeMap<PublicKey, Allowance>,
     /// Each member's allowance of chat messages we deliver (ours included).
-    pub(super) chat_allowance: HashMap<PublicKey, Allowance>,
+    pub(super) chat_allowance: BTreeMap<PublicKey, Allowance>,
     /// Host: pending stage invitations, at most one per member (a new one replaces it).
-    pub(super) stage_invites: HashMap<PublicKey, StageInvitation>,
+    pub(super) stage_invites: BTreeMap<PublicKey, StageInvitation>,
     /// Listener: the stage invitation we may answer (the inviter, and when it came).
     pub(super) stage_invited: Option<(PublicKey, Instant)>,
 }
