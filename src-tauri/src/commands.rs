@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use salon_node::api::{
-    ContactInfo, DeviceList, HistoryMessage, HistoryRoom, SafetyNumberInfo, SettingsInfo, parse_key,
+    ContactInfo, DeviceList, HistoryMessage, HistoryRoom, SafetyNumberInfo, Settings, parse_key,
 };
 use salon_node::{
-    ActionName, Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
+    Action, Command, Node, NodeConfig, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
     profile,
 };
 use salon_store::KdfParams;
@@ -212,9 +212,8 @@ pub async fn set_hand(state: State<'_, AppState>, raised: bool) -> Result<(), Ap
 pub async fn moderate(
     state: State<'_, AppState>,
     target: String,
-    action: ActionName,
+    action: Action,
 ) -> Result<(), ApiError> {
-    let action = action.into();
     let key = parse_key(&target)?;
     run(&state, Command::Moderate { key, action })
         .await
@@ -354,7 +353,7 @@ pub async fn devices(state: State<'_, AppState>) -> Result<DeviceList, ApiError>
 /// The settings in force.
 #[tauri::command]
 #[specta::specta]
-pub async fn get_settings(state: State<'_, AppState>) -> Result<SettingsInfo, ApiError> {
+pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings, ApiError> {
     match run(&state, Command::GetSettings).await? {
         Reply::Settings(s) => Ok(s),
         _ => Err(unexpected()),
@@ -366,8 +365,8 @@ pub async fn get_settings(state: State<'_, AppState>) -> Result<SettingsInfo, Ap
 #[specta::specta]
 pub async fn set_settings(
     state: State<'_, AppState>,
-    settings: SettingsInfo,
-) -> Result<SettingsInfo, ApiError> {
+    settings: Settings,
+) -> Result<Settings, ApiError> {
     match run(&state, Command::SetSettings(settings)).await? {
         Reply::Settings(s) => Ok(s),
         _ => Err(unexpected()),

@@ -19,10 +19,10 @@ export type {
   ContactInfo as Contact,
   SafetyNumberInfo as SafetyNumber,
   DeviceList as Devices,
-  ThemeChoice as Theme,
-  SettingsInfo as Settings,
-  RoleName as Role,
-  ActionName as Action,
+  Theme,
+  Settings,
+  Role,
+  Action,
 } from "./bindings";
 
 /** Every command, one-to-one with the Tauri commands (generated). */

@@ -30,7 +30,7 @@ export const commands = {
 	/**  Raises or lowers our hand. */
 	setHand: (raised: boolean) => __TAURI_INVOKE<null>("set_hand", { raised }),
 	/**  A moderator action on someone (by hex key). */
-	moderate: (target: string, action: ActionName) => __TAURI_INVOKE<null>("moderate", { target, action }),
+	moderate: (target: string, action: Action) => __TAURI_INVOKE<null>("moderate", { target, action }),
 	/**  Accepts (true) or declines (false) the stage invitation we were shown. */
 	answerStageInvite: (accept: boolean) => __TAURI_INVOKE<null>("answer_stage_invite", { accept }),
 	/**  Sends a chat line. */
@@ -52,9 +52,9 @@ export const commands = {
 	/**  Audio devices, defaults first. */
 	devices: () => __TAURI_INVOKE<DeviceList>("devices"),
 	/**  The settings in force. */
-	getSettings: () => __TAURI_INVOKE<SettingsInfo>("get_settings"),
+	getSettings: () => __TAURI_INVOKE<Settings>("get_settings"),
 	/**  Saves and applies settings; a missing device is refused with code `audio`. */
-	setSettings: (settings: SettingsInfo) => __TAURI_INVOKE<SettingsInfo>("set_settings", { settings }),
+	setSettings: (settings: Settings) => __TAURI_INVOKE<Settings>("set_settings", { settings }),
 	/**  Microphone levels outside a room (the settings meter), on or off. */
 	micTest: (on: boolean) => __TAURI_INVOKE<null>("mic_test", { on }),
 	/**  Plays a short chime on the output device. */
@@ -71,20 +71,21 @@ export const commands = {
 export const EVENT = "salon://event" as const;
 
 /* Types */
+/**  What a moderator asks the host to do to a member. */
+export type Action = 
 /**
- *  A moderator action as front ends spell it. The desktop command takes it typed, so the
- *  UI's spelling is generated from here rather than written again by hand.
+ *  Ask an audience member on stage: the host sends them a [`Message::StageInvite`] and
+ *  makes them a speaker only when they accept. A listener whose hand is raised already
+ *  asked to speak, so they go on stage at once.
  */
-export type ActionName = 
-/**  Invite an audience member on stage (asked first unless their hand is up). */
 "invite_to_stage" | 
-/**  Send a speaker back to the audience. */
+/**  Send a stage member back to the audience. */
 "move_to_audience" | 
-/**  Make someone a moderator. */
+/**  Make a member a moderator (host only). */
 "make_moderator" | 
-/**  Mute someone's microphone. */
+/**  Mute a stage member's microphone (they may unmute themselves). */
 "mute" | 
-/**  Remove someone from the room. */
+/**  Remove the member from the room; they cannot rejoin with the invite. */
 "remove";
 
 /**  An error for the UI: a stable code to branch on and a message that says what to do. */
@@ -142,7 +143,7 @@ export type HistoryParticipant = {
 	/**  The name they gave. */
 	name: string,
 	/**  Their last role in that stay. */
-	role: RoleName,
+	role: Role,
 	/**  Unix milliseconds. */
 	joined_at: number,
 	/**  Unix milliseconds; `None` while still there. */
@@ -174,15 +175,15 @@ export type InviteReason =
 /**  We revoked it. */
 "revoked";
 
-/**  Why we are out of a room. */
-export type LeaveReason = 
+/**  Why we are no longer in the room. */
+export type LeftReason = 
 /**  We left. */
 "left" | 
 /**  A moderator removed us. */
 "removed" | 
 /**  The host ended the room. */
 "ended" | 
-/**  The room stopped answering. */
+/**  Lost contact with everyone. */
 "timed_out";
 
 /**  Link quality to one person. */
@@ -220,7 +221,7 @@ export type MemberInfo = {
 	/**  Display name. */
 	name: string,
 	/**  host, moderator, speaker or listener. */
-	role: RoleName,
+	role: Role,
 	/**  Hand raised. */
 	hand_raised: boolean,
 	/**  Microphone muted. */
@@ -254,7 +255,7 @@ room: RoomInfo } |
 /**  Our role changed. */
 { event: "role_changed"; 
 /**  The new role. */
-role: RoleName } | 
+role: Role } | 
 /**  A moderator muted us. */
 { event: "muted_by_moderator" } | 
 /**
@@ -371,7 +372,7 @@ reason: InviteReason } |
 /**  We are out of the room. */
 { event: "left"; 
 /**  Why. */
-reason: LeaveReason } | 
+reason: LeftReason } | 
 /**  An audio device changed or failed. */
 { event: "audio"; 
 /**  What happened. */
@@ -424,15 +425,19 @@ export type ProfileStatus = {
 	unlocked: boolean,
 };
 
-/**  A role as front ends spell it. */
-export type RoleName = 
-/**  Runs the room. */
+/**
+ *  A member's role. Host, moderators and speakers are on stage and send audio. The one
+ *  definition: the store records it and front ends receive it by [`Role::as_str`]'s
+ *  spelling.
+ */
+export type Role = 
+/**  Runs the room: admits members, holds the roster, can do everything. */
 "host" | 
-/**  May mute, move and remove others. */
+/**  On stage; may invite to stage, move to audience, mute and remove others. */
 "moderator" | 
 /**  On stage. */
 "speaker" | 
-/**  In the audience. */
+/**  In the audience: hears, chats, raises a hand. */
 "listener";
 
 /**  A room as front ends show it. */
@@ -461,25 +466,25 @@ export type SafetyNumberInfo = {
 	verified: boolean,
 };
 
-/**  The user's settings as front ends edit them. */
-export type SettingsInfo = {
-	/**  Capture device; `None` is the system default. */
+/**  The settings the app itself uses: what the store keeps and what front ends edit. */
+export type Settings = {
+	/**  Capture device name; `None` is the system default. */
 	input_device: string | null,
-	/**  Playback device; `None` is the system default. */
+	/**  Playback device name; `None` is the system default. */
 	output_device: string | null,
-	/**  Push-to-talk key (the UI's key name); `None` is an open microphone. */
+	/**  Push-to-talk key (the UI's key name); `None` disables push-to-talk. */
 	push_to_talk_key: string | null,
-	/**  Noise suppression. */
+	/**  Noise suppression on the microphone. */
 	noise_suppression: boolean,
-	/**  Echo cancellation. */
+	/**  Echo cancellation on the microphone. */
 	echo_cancellation: boolean,
-	/**  Theme. */
-	theme: ThemeChoice,
+	/**  Colour theme. */
+	theme: Theme,
 };
 
-/**  Colour theme choice. */
-export type ThemeChoice = 
-/**  Follow the system. */
+/**  The colour theme. */
+export type Theme = 
+/**  Follow the operating system. */
 "system" | 
 /**  Light. */
 "light" | 

@@ -4,10 +4,13 @@
 use salon_audio::{InputSpec, OutputSpec};
 use std::path::PathBuf;
 
-use salon_proto::{Action, PublicKey, Role, RoomView};
+pub use salon_proto::{Action, LeftReason, Role};
+pub use salon_store::{Settings, Theme};
+
+use salon_proto::{PublicKey, RoomView};
 
 use crate::error::NodeError;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Something to do.
 #[derive(Debug)]
@@ -101,7 +104,7 @@ pub enum Command {
     GetSettings,
     /// Saves settings and applies them now (devices, noise suppression, echo
     /// cancellation, push-to-talk).
-    SetSettings(SettingsInfo),
+    SetSettings(Settings),
     /// Reports microphone levels outside a room too (the settings screen's meter).
     MicTest(bool),
     /// Plays a short chime on the output device.
@@ -159,7 +162,7 @@ pub enum Reply {
     /// Audio devices.
     Devices(DeviceList),
     /// Settings (as saved).
-    Settings(SettingsInfo),
+    Settings(Settings),
     /// A file written.
     Path {
         /// Where.
@@ -176,7 +179,7 @@ pub struct HistoryParticipant {
     /// The name they gave.
     pub name: String,
     /// Their last role in that stay.
-    pub role: RoleName,
+    pub role: Role,
     /// Unix milliseconds.
     pub joined_at: i64,
     /// Unix milliseconds; `None` while still there.
@@ -263,72 +266,6 @@ pub struct DeviceList {
     pub outputs: Vec<String>,
 }
 
-/// Colour theme choice.
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ThemeChoice {
-    /// Follow the system.
-    #[default]
-    System,
-    /// Light.
-    Light,
-    /// Dark.
-    Dark,
-}
-
-/// The user's settings as front ends edit them.
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettingsInfo {
-    /// Capture device; `None` is the system default.
-    pub input_device: Option<String>,
-    /// Playback device; `None` is the system default.
-    pub output_device: Option<String>,
-    /// Push-to-talk key (the UI's key name); `None` is an open microphone.
-    pub push_to_talk_key: Option<String>,
-    /// Noise suppression.
-    pub noise_suppression: bool,
-    /// Echo cancellation.
-    pub echo_cancellation: bool,
-    /// Theme.
-    pub theme: ThemeChoice,
-}
-
-impl From<salon_store::Settings> for SettingsInfo {
-    fn from(s: salon_store::Settings) -> Self {
-        Self {
-            input_device: s.input_device,
-            output_device: s.output_device,
-            push_to_talk_key: s.push_to_talk_key,
-            noise_suppression: s.noise_suppression,
-            echo_cancellation: s.echo_cancellation,
-            theme: match s.theme {
-                salon_store::Theme::System => ThemeChoice::System,
-                salon_store::Theme::Light => ThemeChoice::Light,
-                salon_store::Theme::Dark => ThemeChoice::Dark,
-            },
-        }
-    }
-}
-
-impl From<SettingsInfo> for salon_store::Settings {
-    fn from(s: SettingsInfo) -> Self {
-        Self {
-            input_device: s.input_device,
-            output_device: s.output_device,
-            push_to_talk_key: s.push_to_talk_key,
-            noise_suppression: s.noise_suppression,
-            echo_cancellation: s.echo_cancellation,
-            theme: match s.theme {
-                ThemeChoice::System => salon_store::Theme::System,
-                ThemeChoice::Light => salon_store::Theme::Light,
-                ThemeChoice::Dark => salon_store::Theme::Dark,
-            },
-        }
-    }
-}
-
 /// A member as front ends show it.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -338,7 +275,7 @@ pub struct MemberInfo {
     /// Display name.
     pub name: String,
     /// host, moderator, speaker or listener.
-    pub role: RoleName,
+    pub role: Role,
     /// Hand raised.
     pub hand_raised: bool,
     /// Microphone muted.
@@ -449,7 +386,7 @@ pub enum NodeEvent {
     /// Our role changed.
     RoleChanged {
         /// The new role.
-        role: RoleName,
+        role: Role,
     },
     /// A moderator muted us.
     MutedByModerator,
@@ -572,7 +509,7 @@ pub enum NodeEvent {
     /// We are out of the room.
     Left {
         /// Why.
-        reason: LeaveReason,
+        reason: LeftReason,
     },
     /// An audio device changed or failed.
     Audio {
@@ -660,86 +597,6 @@ pub enum InviteReason {
     Revoked,
 }
 
-/// Why we are out of a room.
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeaveReason {
-    /// We left.
-    Left,
-    /// A moderator removed us.
-    Removed,
-    /// The host ended the room.
-    Ended,
-    /// The room stopped answering.
-    TimedOut,
-}
-
-impl std::fmt::Display for LeaveReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LeaveReason::Left => "left",
-            LeaveReason::Removed => "removed",
-            LeaveReason::Ended => "ended",
-            LeaveReason::TimedOut => "timed_out",
-        })
-    }
-}
-
-/// A role as front ends spell it.
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleName {
-    /// Runs the room.
-    Host,
-    /// May mute, move and remove others.
-    Moderator,
-    /// On stage.
-    Speaker,
-    /// In the audience.
-    Listener,
-}
-
-impl RoleName {
-    /// The spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoleName::Host => "host",
-            RoleName::Moderator => "moderator",
-            RoleName::Speaker => "speaker",
-            RoleName::Listener => "listener",
-        }
-    }
-}
-
-impl std::fmt::Display for RoleName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<salon_store::Role> for RoleName {
-    fn from(r: salon_store::Role) -> Self {
-        match r {
-            salon_store::Role::Host => RoleName::Host,
-            salon_store::Role::Moderator => RoleName::Moderator,
-            salon_store::Role::Speaker => RoleName::Speaker,
-            salon_store::Role::Listener => RoleName::Listener,
-        }
-    }
-}
-
-/// Spelling of a role.
-pub fn role_name(r: Role) -> RoleName {
-    match r {
-        Role::Host => RoleName::Host,
-        Role::Moderator => RoleName::Moderator,
-        Role::Speaker => RoleName::Speaker,
-        Role::Listener => RoleName::Listener,
-    }
-}
-
 /// Converts the protocol's room view for front ends.
 pub fn room_info(v: &RoomView, me: &PublicKey) -> RoomInfo {
     RoomInfo {
@@ -753,7 +610,7 @@ pub fn room_info(v: &RoomView, me: &PublicKey) -> RoomInfo {
             .map(|m| MemberInfo {
                 key: hex(&m.key),
                 name: m.name.clone(),
-                role: role_name(m.role),
+                role: m.role,
                 hand_raised: m.hand_raised,
                 muted: m.muted,
                 me: m.key == *me,
@@ -827,36 +684,6 @@ pub fn parse_output(s: &str) -> Result<OutputSpec, AudioSpecError> {
     })
 }
 
-/// A moderator action as front ends spell it. The desktop command takes it typed, so the
-/// UI's spelling is generated from here rather than written again by hand.
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionName {
-    /// Invite an audience member on stage (asked first unless their hand is up).
-    InviteToStage,
-    /// Send a speaker back to the audience.
-    MoveToAudience,
-    /// Make someone a moderator.
-    MakeModerator,
-    /// Mute someone's microphone.
-    Mute,
-    /// Remove someone from the room.
-    Remove,
-}
-
-impl From<ActionName> for Action {
-    fn from(a: ActionName) -> Self {
-        match a {
-            ActionName::InviteToStage => Action::InviteToStage,
-            ActionName::MoveToAudience => Action::MoveToAudience,
-            ActionName::MakeModerator => Action::MakeModerator,
-            ActionName::Mute => Action::Mute,
-            ActionName::Remove => Action::Remove,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -865,7 +692,7 @@ mod tests {
         MemberInfo {
             key: hex(&PublicKey(key)),
             name: name.into(),
-            role: RoleName::Listener,
+            role: Role::Listener,
             hand_raised: false,
             muted: false,
             me: false,

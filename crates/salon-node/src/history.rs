@@ -57,15 +57,6 @@ pub enum Record {
     Job(StoreJob),
 }
 
-fn store_role(r: Role) -> salon_store::Role {
-    match r {
-        Role::Host => salon_store::Role::Host,
-        Role::Moderator => salon_store::Role::Moderator,
-        Role::Speaker => salon_store::Role::Speaker,
-        Role::Listener => salon_store::Role::Listener,
-    }
-}
-
 /// The history writer thread.
 pub struct History {
     tx: mpsc::Sender<Record>,
@@ -124,17 +115,12 @@ impl Writer {
                                 room,
                                 key.as_bytes(),
                                 name,
-                                store_role(*role),
+                                *role,
                                 now,
                             )?;
                             self.present.insert(*key, (pid, *role));
                             if *key == self.me {
-                                self.store.record_role(
-                                    room,
-                                    key.as_bytes(),
-                                    store_role(*role),
-                                    now,
-                                )?;
+                                self.store.record_role(room, key.as_bytes(), *role, now)?;
                             } else if let Observation::KeyChanged { .. } =
                                 self.store.observe_peer(key.as_bytes(), name, now)?
                             {
@@ -145,16 +131,10 @@ impl Writer {
                             }
                         }
                         Some((pid, old)) if old != *role => {
-                            self.store
-                                .participant_role_changed(pid, store_role(*role), now)?;
+                            self.store.participant_role_changed(pid, *role, now)?;
                             self.present.insert(*key, (pid, *role));
                             if *key == self.me {
-                                self.store.record_role(
-                                    room,
-                                    key.as_bytes(),
-                                    store_role(*role),
-                                    now,
-                                )?;
+                                self.store.record_role(room, key.as_bytes(), *role, now)?;
                             }
                         }
                         Some(_) => {}
@@ -258,7 +238,7 @@ pub fn rooms_page(
                 .map(|p| HistoryParticipant {
                     key: hex_bytes(&p.public_key),
                     name: p.name,
-                    role: p.role.into(),
+                    role: p.role,
                     joined_at: p.joined_at.0,
                     left_at: p.left_at.map(|t| t.0),
                 })

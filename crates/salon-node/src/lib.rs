@@ -12,7 +12,7 @@ pub mod profile;
 pub mod test_sound;
 
 pub use api::{
-    ActionName, Command, InviteReason, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
+    Action, Command, InviteReason, NodeEvent, Reply, RoomInfo, parse_input, parse_output,
 };
 pub use error::NodeError;
 pub use node::{Node, NodeConfig, NodeHandle};

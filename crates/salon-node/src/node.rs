@@ -13,8 +13,7 @@ use salon_audio::{
 };
 use salon_proto::path::MAIN_SOCKET;
 use salon_proto::{
-    Candidate, CandidateKind, Endpoint, Event, Invite, InviteChange, LeftReason, Path, PublicKey,
-    RoomView,
+    Candidate, CandidateKind, Endpoint, Event, Invite, InviteChange, Path, PublicKey, RoomView,
 };
 use salon_store::{Store, Timestamp};
 use std::sync::Arc;
@@ -23,8 +22,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{
-    Command, DeviceList, InviteReason, LeaveReason, LinkInfo, NodeEvent, PathKind, PeerLevel,
-    Reply, SafetyNumberInfo, SettingsInfo, hex, role_name, room_info,
+    Command, DeviceList, InviteReason, LinkInfo, NodeEvent, PathKind, PeerLevel, Reply,
+    SafetyNumberInfo, Settings, hex, room_info,
 };
 use crate::error::NodeError;
 use crate::history::{self, History, Record, StoreJob};
@@ -113,7 +112,7 @@ impl Node {
     pub async fn start(profile: Profile, mut cfg: NodeConfig) -> Result<Node, NodeError> {
         // Saved settings pick the devices wherever the caller left the choice to the
         // system (a default device), and the microphone processing.
-        let settings = SettingsInfo::from(profile.store.settings()?);
+        let settings = profile.store.settings()?;
         // A saved device that is not plugged in now must not keep Salon from starting
         // (settings can only be changed in a running node): the default stands in, the
         // user is told, and the saved choice is kept for when it comes back.
@@ -328,7 +327,7 @@ struct Driver {
     loss: LossFeedback<PublicKey>,
     report_every: Duration,
     /// The settings as applied now.
-    settings: SettingsInfo,
+    settings: Settings,
     /// Whether the push-to-talk key is down (as the front end last said).
     talk_key_held: bool,
     /// The microphone device chosen (`Some(None)`: the default), when the input is a
@@ -820,7 +819,7 @@ impl Driver {
             },
             Event::RoleChanged(r) => {
                 self.on_stage = r.on_stage();
-                NodeEvent::RoleChanged { role: role_name(r) }
+                NodeEvent::RoleChanged { role: r }
             }
             Event::MutedByModerator => {
                 let _ = self.engine.set_muted(true);
@@ -918,14 +917,7 @@ impl Driver {
                 let changed = self.loss.clear();
                 self.apply_loss(changed);
                 self.history.record(Record::RoomClosed);
-                NodeEvent::Left {
-                    reason: match reason {
-                        LeftReason::Left => LeaveReason::Left,
-                        LeftReason::Removed => LeaveReason::Removed,
-                        LeftReason::Ended => LeaveReason::Ended,
-                        LeftReason::TimedOut => LeaveReason::TimedOut,
-                    },
-                }
+                NodeEvent::Left { reason }
             }
         };
         let _ = self.events.send(out);
@@ -1105,7 +1097,7 @@ impl Driver {
             }
             Command::SetSettings(new) => match self.apply_settings(&new) {
                 Ok(()) => self.on_store(reply, move |s, _| {
-                    s.set_settings(&new.clone().into())?;
+                    s.set_settings(&new)?;
                     Ok(Reply::Settings(new))
                 }),
                 Err(e) => {
@@ -1179,7 +1171,7 @@ impl Driver {
 
     /// Applies what changed between the settings in force and `new`. A device that is
     /// not there is refused before anything changes.
-    fn apply_settings(&mut self, new: &SettingsInfo) -> Result<(), NodeError> {
+    fn apply_settings(&mut self, new: &Settings) -> Result<(), NodeError> {
         let old = self.settings.clone();
         if self.mic.is_some() && new.input_device != old.input_device {
             check_device(Direction::Input, new.input_device.as_deref())?;

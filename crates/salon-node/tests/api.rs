@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use in_process::{PASS, config, ok, start, tempdir, wait_for};
 use salon_audio::{InputSpec, OutputSpec};
-use salon_node::api::{RoleName, SettingsInfo, ThemeChoice, parse_key};
+use salon_node::api::{Role, Settings, Theme, parse_key};
 use salon_node::{Command, Node, NodeConfig, NodeError, NodeEvent, Reply, profile};
 use salon_proto::PublicKey;
 use salon_store::Store;
@@ -225,13 +225,13 @@ async fn settings_are_saved_applied_and_survive_a_restart() {
     let Reply::Settings(s) = ok(&a, Command::GetSettings).await else {
         panic!()
     };
-    assert_eq!(s.theme, ThemeChoice::System);
+    assert_eq!(s.theme, Theme::System);
     assert_eq!(s.push_to_talk_key, None);
     // The saved choice is reported (and so kept by the next save), even though this
     // node runs with processing off.
     assert!(s.noise_suppression && s.echo_cancellation);
-    let wanted = SettingsInfo {
-        theme: ThemeChoice::Dark,
+    let wanted = Settings {
+        theme: Theme::Dark,
         push_to_talk_key: Some("Space".into()),
         ..s
     };
@@ -376,7 +376,7 @@ async fn a_saved_device_that_is_gone_falls_back_to_the_default_at_start() {
     // Saved directly: the tone input is not a device, so the node would not check it.
     a.shutdown().await;
     let mut p = profile::unlock(&dir, PASS).unwrap();
-    let gone = SettingsInfo {
+    let gone = Settings {
         input_device: Some("Unplugged USB Mic".into()),
         ..s
     };
@@ -483,7 +483,7 @@ async fn with_push_to_talk_the_room_sees_a_speaker_muted_unless_the_key_is_held(
     let Reply::Settings(s) = ok(&a, Command::GetSettings).await else {
         panic!()
     };
-    let ptt = SettingsInfo {
+    let ptt = Settings {
         push_to_talk_key: Some("KeyT".into()),
         ..s
     };
@@ -557,7 +557,7 @@ async fn an_invited_listener_is_not_on_the_air_until_it_accepts() {
         matches!(
             e,
             NodeEvent::RoleChanged {
-                role: RoleName::Speaker
+                role: Role::Speaker
             }
         )
         .then_some(())
@@ -595,7 +595,7 @@ async fn a_listener_who_declines_stays_in_the_audience_and_the_host_hears_of_it(
         panic!("no room")
     };
     let me = room.members.iter().find(|m| m.me).expect("Bo in his room");
-    assert_eq!(me.role, RoleName::Listener);
+    assert_eq!(me.role, Role::Listener);
     // The invitation is used up: a late "yes" is refused.
     let e = b
         .command(Command::AnswerStageInvite { accept: true })

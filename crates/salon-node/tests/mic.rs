@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use in_process::{ok, start, start_with, tempdir, wait_for};
 use salon_audio::InputSpec;
-use salon_node::api::{RoleName, parse_key};
+use salon_node::api::{Role, parse_key};
 use salon_node::{Command, Node, NodeEvent, Reply};
 use salon_proto::{Action, PublicKey};
 
@@ -61,7 +61,7 @@ async fn reports(node: &mut Node, n: usize) {
     }
 }
 
-fn role(e: &NodeEvent) -> Option<RoleName> {
+fn role(e: &NodeEvent) -> Option<Role> {
     match e {
         NodeEvent::RoleChanged { role } => Some(*role),
         _ => None,
@@ -121,14 +121,14 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
 
     ok(&b, Command::AnswerStageInvite { accept: true }).await;
     wait_for(&mut b, "Bo a speaker", |e| {
-        (role(e) == Some(RoleName::Speaker)).then_some(())
+        (role(e) == Some(Role::Speaker)).then_some(())
     })
     .await;
     streams_become(1, "Bo on stage").await;
 
     moderate(&a, bo, Action::MoveToAudience).await;
     wait_for(&mut b, "Bo back in the audience", |e| {
-        (role(e) == Some(RoleName::Listener)).then_some(())
+        (role(e) == Some(Role::Listener)).then_some(())
     })
     .await;
     streams_become(0, "Bo back in the audience").await;

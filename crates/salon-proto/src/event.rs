@@ -107,7 +107,10 @@ fn is_public(ip: std::net::IpAddr) -> bool {
 }
 
 /// Why we are no longer in the room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum LeftReason {
     /// We left.
     Left,
@@ -117,6 +120,17 @@ pub enum LeftReason {
     Ended,
     /// Lost contact with everyone.
     TimedOut,
+}
+
+impl std::fmt::Display for LeftReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeftReason::Left => "left",
+            LeftReason::Removed => "removed",
+            LeftReason::Ended => "ended",
+            LeftReason::TimedOut => "timed_out",
+        })
+    }
 }
 
 /// Quality figures of the link to one peer.

@@ -17,6 +17,9 @@ pub const MAX_CHAT_LEN: usize = 2000;
 
 /// What a moderator asks the host to do to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Action {
     /// Ask an audience member on stage: the host sends them a [`Message::StageInvite`] and
     /// makes them a speaker only when they accept. A listener whose hand is raised already

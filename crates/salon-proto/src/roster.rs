@@ -15,8 +15,13 @@ pub const MAX_CANDIDATES: usize = 4;
 /// Most members the wire format carries in one roster.
 pub const MAX_MEMBERS_ON_WIRE: usize = 64;
 
-/// A member's role. Host, moderators and speakers are on stage and send audio.
+/// A member's role. Host, moderators and speakers are on stage and send audio. The one
+/// definition: the store records it and front ends receive it by [`Role::as_str`]'s
+/// spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Role {
     /// Runs the room: admits members, holds the roster, can do everything.
     Host,
@@ -28,7 +33,34 @@ pub enum Role {
     Listener,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Role {
+    /// The spelling front ends and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Moderator => "moderator",
+            Role::Speaker => "speaker",
+            Role::Listener => "listener",
+        }
+    }
+
+    /// Reads [`Role::as_str`]'s spelling back.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "host" => Role::Host,
+            "moderator" => Role::Moderator,
+            "speaker" => Role::Speaker,
+            "listener" => Role::Listener,
+            _ => return None,
+        })
+    }
+
     /// Whether this role is on stage (sends audio).
     pub fn on_stage(self) -> bool {
         !matches!(self, Role::Listener)

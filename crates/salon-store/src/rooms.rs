@@ -14,41 +14,8 @@ pub struct RoomId(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantId(pub i64);
 
-/// A member's role in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Runs the room.
-    Host,
-    /// May mute, move and remove others.
-    Moderator,
-    /// On stage.
-    Speaker,
-    /// In the audience.
-    Listener,
-}
-
-impl Role {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Host => "host",
-            Role::Moderator => "moderator",
-            Role::Speaker => "speaker",
-            Role::Listener => "listener",
-        }
-    }
-
-    /// Parses the stored spelling.
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "host" => Role::Host,
-            "moderator" => Role::Moderator,
-            "speaker" => Role::Speaker,
-            "listener" => Role::Listener,
-            _ => return None,
-        })
-    }
-}
+/// A member's role in a room: the protocol's, recorded by [`Role::as_str`]'s spelling.
+pub use salon_proto::Role;
 
 fn role_from_sql(s: String) -> rusqlite::Result<Role> {
     Role::parse(&s).ok_or_else(|| {

@@ -7,6 +7,9 @@ use crate::store::Store;
 
 /// The colour theme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Theme {
     /// Follow the operating system.
     #[default]
@@ -36,8 +39,10 @@ impl Theme {
     }
 }
 
-/// The settings the app itself uses.
+/// The settings the app itself uses: what the store keeps and what front ends edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Settings {
     /// Capture device name; `None` is the system default.
     pub input_device: Option<String>,
