@@ -9,9 +9,7 @@ use salon_proto::{PublicKey, Role};
 use salon_store::{NewMessage, NewRoom, Observation, ParticipantId, Store, Timestamp};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::{
-    ContactInfo, HistoryMessage, HistoryParticipant, HistoryRoom, NodeEvent, hex, hex_bytes,
-};
+use crate::api::{ContactInfo, HistoryMessage, HistoryParticipant, HistoryRoom, NodeEvent, hex};
 
 /// Work to run on the history thread with the store (a query, a passphrase change),
 /// queued behind every record before it so it sees them.
@@ -111,18 +109,12 @@ impl Writer {
                 for (key, name, role) in &members {
                     match self.present.get(key).copied() {
                         None => {
-                            let pid = self.store.participant_joined(
-                                room,
-                                key.as_bytes(),
-                                name,
-                                *role,
-                                now,
-                            )?;
+                            let pid = self.store.participant_joined(room, key, name, *role, now)?;
                             self.present.insert(*key, (pid, *role));
                             if *key == self.me {
-                                self.store.record_role(room, key.as_bytes(), *role, now)?;
+                                self.store.record_role(room, key, *role, now)?;
                             } else if let Observation::KeyChanged { .. } =
-                                self.store.observe_peer(key.as_bytes(), name, now)?
+                                self.store.observe_peer(key, name, now)?
                             {
                                 let _ = self.events.send(NodeEvent::KeyChanged {
                                     name: name.clone(),
@@ -134,7 +126,7 @@ impl Writer {
                             self.store.participant_role_changed(pid, *role, now)?;
                             self.present.insert(*key, (pid, *role));
                             if *key == self.me {
-                                self.store.record_role(room, key.as_bytes(), *role, now)?;
+                                self.store.record_role(room, key, *role, now)?;
                             }
                         }
                         Some(_) => {}
@@ -156,7 +148,7 @@ impl Writer {
                 let Some(room) = self.room else { return Ok(()) };
                 self.store.add_message(&NewMessage {
                     room,
-                    sender_key: from.as_bytes(),
+                    sender_key: &from,
                     sender_name: &name,
                     sent_at: now,
                     text: &text,
@@ -236,7 +228,7 @@ pub fn rooms_page(
                 .participants(r.id)?
                 .into_iter()
                 .map(|p| HistoryParticipant {
-                    key: hex_bytes(&p.public_key),
+                    key: hex(&p.public_key),
                     name: p.name,
                     role: p.role,
                     joined_at: p.joined_at.0,
@@ -279,8 +271,8 @@ pub fn chat_page(
         .map(|m| HistoryMessage {
             id: m.id.0,
             at: m.sent_at.0,
-            mine: &m.sender_key == me.as_bytes(),
-            from: hex_bytes(&m.sender_key),
+            mine: m.sender_key == *me,
+            from: hex(&m.sender_key),
             name: m.sender_name,
             text: m.text,
         })
@@ -297,12 +289,12 @@ pub fn contacts(
     let mine = me.fingerprint();
     let mut out = Vec::new();
     for c in store.contacts()? {
-        let theirs = PublicKey::from_slice(&c.public_key).map(|k| k.fingerprint());
+        let theirs = Some(c.public_key.fingerprint());
         let safety_number = theirs
             .map(|k| salon_proto::identity::safety_number_from(mine, k).digits())
             .unwrap_or_default();
         out.push(ContactInfo {
-            key: hex_bytes(&c.public_key),
+            key: hex(&c.public_key),
             key_changed: !store.contact_key_history(c.id)?.is_empty(),
             name: c.name,
             verified: c.verified,

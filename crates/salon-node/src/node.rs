@@ -1071,7 +1071,7 @@ impl Driver {
             Command::SafetyNumber { key } => {
                 let in_room = self.names.get(&key).cloned();
                 self.on_store(reply, move |s, me| {
-                    let contact = s.contact_by_key(key.as_bytes())?;
+                    let contact = s.contact_by_key(&key)?;
                     let name = match (in_room, &contact) {
                         (Some(n), _) => n,
                         (None, Some(c)) => c.name.clone(),
@@ -1087,7 +1087,7 @@ impl Driver {
             }
             Command::VerifyContact { key, verified } => self.on_store(reply, move |s, _| {
                 let c = s
-                    .contact_by_key(key.as_bytes())?
+                    .contact_by_key(&key)?
                     .ok_or_else(|| NodeError::NoSuchMember(hex(&key)))?;
                 s.set_contact_verified(c.id, verified, Timestamp::now())?;
                 Ok(Reply::Ok)

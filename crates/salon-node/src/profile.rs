@@ -127,7 +127,7 @@ pub fn create_unchecked_kdf(
     let identity = Identity::from_secret_bytes(seed);
     store.set_identity(
         identity.secret_bytes(),
-        identity.public_key().as_bytes(),
+        &identity.public_key(),
         Timestamp::now(),
     )?;
     store.set_display_name(name.trim())?;

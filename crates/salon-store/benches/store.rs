@@ -57,7 +57,7 @@ fn main() {
             .enumerate()
             .map(|(i, text)| NewMessage {
                 room: r,
-                sender_key: &[7; 32],
+                sender_key: &PublicKey([7; 32]),
                 sender_name: "bench",
                 sent_at: Timestamp(i as i64),
                 text,
@@ -77,7 +77,7 @@ fn main() {
     for i in 0..singles {
         s.add_message(&NewMessage {
             room: r,
-            sender_key: &[7; 32],
+            sender_key: &PublicKey([7; 32]),
             sender_name: "bench",
             sent_at: Timestamp(i as i64),
             text: "one durable message per call",
@@ -180,7 +180,7 @@ fn main() {
             .iter()
             .map(|text| NewMessage {
                 room: r,
-                sender_key: &[7; 32],
+                sender_key: &PublicKey([7; 32]),
                 sender_name: "bench",
                 sent_at: Timestamp(0),
                 text,

@@ -112,7 +112,7 @@ impl Store {
             for m in ms {
                 stmt.execute(rusqlite::params![
                     m.room.0,
-                    &m.sender_key[..],
+                    &m.sender_key.0[..],
                     m.sender_name,
                     m.sent_at.0,
                     m.text

@@ -110,7 +110,7 @@ impl Store {
         let existing = tx
             .query_row(
                 &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE public_key = ?1"),
-                [&public_key[..]],
+                [&public_key.0[..]],
                 contact_from_row,
             )
             .optional()?;
@@ -165,7 +165,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM contacts WHERE public_key = ?1)",
-            [&public_key[..]],
+            [&public_key.0[..]],
             |r| r.get(0),
         )?;
         if exists {
@@ -211,12 +211,12 @@ impl Store {
         tx.execute(
             "INSERT INTO contact_key_history (contact, public_key, was_verified, replaced_at)
              VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![id.0, &old.public_key[..], old.verified, at.0],
+            rusqlite::params![id.0, &old.public_key.0[..], old.verified, at.0],
         )?;
         tx.execute(
             "UPDATE contacts SET public_key = ?2, verified = 0, verified_at = NULL,
              last_seen = max(last_seen, ?3) WHERE id = ?1",
-            rusqlite::params![id.0, &new_key[..], at.0],
+            rusqlite::params![id.0, &new_key.0[..], at.0],
         )?;
         let c = tx.query_row(
             &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
@@ -263,7 +263,7 @@ impl Store {
             .conn
             .query_row(
                 &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE public_key = ?1"),
-                [&public_key[..]],
+                [&public_key.0[..]],
                 contact_from_row,
             )
             .optional()?)
@@ -315,7 +315,7 @@ fn insert_contact(
     tx.execute(
         "INSERT INTO contacts (public_key, name, verified, first_seen, last_seen)
          VALUES (?1, ?2, 0, ?3, ?3)",
-        rusqlite::params![&public_key[..], name, at.0],
+        rusqlite::params![&public_key.0[..], name, at.0],
     )?;
     Ok(Contact {
         id: ContactId(tx.last_insert_rowid()),

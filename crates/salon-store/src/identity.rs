@@ -74,7 +74,7 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO identity (id, secret_key, public_key, created_at) VALUES (1, ?1, ?2, ?3)",
-            rusqlite::params![&secret_key[..], &public_key[..], created_at.0],
+            rusqlite::params![&secret_key[..], &public_key.0[..], created_at.0],
         )?;
         tx.commit()?;
         Ok(())

@@ -232,7 +232,7 @@ impl Store {
     ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO role_changes (room, public_key, role, at) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![room.0, &public_key[..], role.as_str(), at.0],
+            rusqlite::params![room.0, &public_key.0[..], role.as_str(), at.0],
         )?;
         Ok(())
     }
@@ -242,7 +242,7 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT role, at FROM role_changes WHERE room = ?1 AND public_key = ?2 ORDER BY id",
         )?;
-        let rows = stmt.query_map(rusqlite::params![room.0, &public_key[..]], |r| {
+        let rows = stmt.query_map(rusqlite::params![room.0, &public_key.0[..]], |r| {
             Ok(RoleChange {
                 role: role_from_sql(r.get(0)?)?,
                 at: Timestamp(r.get(1)?),
@@ -272,12 +272,12 @@ impl Store {
         tx.execute(
             "INSERT INTO participants (room, public_key, name, role, joined_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![room.0, &public_key[..], name, role.as_str(), at.0],
+            rusqlite::params![room.0, &public_key.0[..], name, role.as_str(), at.0],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute(
             "INSERT INTO role_changes (room, public_key, role, at) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![room.0, &public_key[..], role.as_str(), at.0],
+            rusqlite::params![room.0, &public_key.0[..], role.as_str(), at.0],
         )?;
         tx.commit()?;
         Ok(ParticipantId(id))

@@ -2,8 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A 32-byte X25519 public key, as raw bytes.
-pub type PublicKey = [u8; 32];
+/// A member's static X25519 public key: the protocol's type, stored as its 32 bytes.
+pub use salon_proto::PublicKey;
 
 /// A point in time: milliseconds since the Unix epoch (UTC). Callers pass time in, so
 /// tests are deterministic and the store never reads the clock on its own.
@@ -23,11 +23,13 @@ impl Timestamp {
 
 /// Reads a 32-byte key column, reporting anything else as damage.
 pub(crate) fn key_from_sql(bytes: Vec<u8>) -> rusqlite::Result<PublicKey> {
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Blob,
-            "a stored key is not 32 bytes".into(),
-        )
-    })
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(PublicKey)
+        .map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Blob,
+                "a stored key is not 32 bytes".into(),
+            )
+        })
 }

@@ -9,9 +9,10 @@ fn identity_and_profile_survive_reopen_and_identity_is_never_replaced() {
     let dir = TempDir::new("identity");
     let mut s = create(&dir.db());
     assert!(s.identity().unwrap().is_none());
-    s.set_identity(&[7; 32], &[8; 32], Timestamp(5)).unwrap();
+    s.set_identity(&[7; 32], &PublicKey([8; 32]), Timestamp(5))
+        .unwrap();
     assert!(matches!(
-        s.set_identity(&[1; 32], &[2; 32], Timestamp(6)),
+        s.set_identity(&[1; 32], &PublicKey([2; 32]), Timestamp(6)),
         Err(StoreError::IdentityExists)
     ));
     s.set_display_name("Ada").unwrap();
@@ -20,7 +21,7 @@ fn identity_and_profile_survive_reopen_and_identity_is_never_replaced() {
     let s = Store::open(&dir.db(), PASS).unwrap();
     let id = s.identity().unwrap().unwrap();
     assert_eq!(*id.secret_key, [7; 32]);
-    assert_eq!(id.public_key, [8; 32]);
+    assert_eq!(id.public_key, PublicKey([8; 32]));
     assert_eq!(s.display_name().unwrap().as_deref(), Some("Ada L."));
 }
 
@@ -28,7 +29,10 @@ fn identity_and_profile_survive_reopen_and_identity_is_never_replaced() {
 fn a_look_alike_name_with_a_new_key_is_reported_as_a_key_change() {
     let dir = TempDir::new("confusable");
     let mut s = create(&dir.db());
-    let alice = match s.observe_peer(&[1; 32], "Alice", Timestamp(10)).unwrap() {
+    let alice = match s
+        .observe_peer(&PublicKey([1; 32]), "Alice", Timestamp(10))
+        .unwrap()
+    {
         Observation::New(c) => c,
         o => panic!("{o:?}"),
     };
@@ -38,7 +42,7 @@ fn a_look_alike_name_with_a_new_key_is_reported_as_a_key_change() {
         .into_iter()
         .enumerate()
     {
-        let key = [10 + i as u8; 32];
+        let key = PublicKey([10 + i as u8; 32]);
         match s.observe_peer(&key, look_alike, Timestamp(20)).unwrap() {
             Observation::KeyChanged {
                 known,
@@ -54,7 +58,8 @@ fn a_look_alike_name_with_a_new_key_is_reported_as_a_key_change() {
     assert_eq!(s.contacts().unwrap().len(), 1);
     // A name that only resembles it is someone new.
     assert!(matches!(
-        s.observe_peer(&[3; 32], "Alicia", Timestamp(30)).unwrap(),
+        s.observe_peer(&PublicKey([3; 32]), "Alicia", Timestamp(30))
+            .unwrap(),
         Observation::New(_)
     ));
 }
@@ -63,14 +68,20 @@ fn a_look_alike_name_with_a_new_key_is_reported_as_a_key_change() {
 fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
     let dir = TempDir::new("contacts");
     let mut s = create(&dir.db());
-    let alice = match s.observe_peer(&[1; 32], "alice", Timestamp(10)).unwrap() {
+    let alice = match s
+        .observe_peer(&PublicKey([1; 32]), "alice", Timestamp(10))
+        .unwrap()
+    {
         Observation::New(c) => c,
         o => panic!("{o:?}"),
     };
     s.set_contact_verified(alice.id, true, Timestamp(11))
         .unwrap();
     // Same key again: known, last_seen moves, name change reported.
-    match s.observe_peer(&[1; 32], "alice2", Timestamp(20)).unwrap() {
+    match s
+        .observe_peer(&PublicKey([1; 32]), "alice2", Timestamp(20))
+        .unwrap()
+    {
         Observation::Known {
             contact,
             previous_name,
@@ -82,45 +93,50 @@ fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
         o => panic!("{o:?}"),
     }
     // A different key under the known name: reported, nothing stored.
-    match s.observe_peer(&[2; 32], "alice2", Timestamp(30)).unwrap() {
+    match s
+        .observe_peer(&PublicKey([2; 32]), "alice2", Timestamp(30))
+        .unwrap()
+    {
         Observation::KeyChanged {
             known,
             presented_key,
         } => {
-            assert_eq!(presented_key, [2; 32]);
+            assert_eq!(presented_key, PublicKey([2; 32]));
             assert_eq!(known.len(), 1);
             assert_eq!(known[0].id, alice.id);
         }
         o => panic!("{o:?}"),
     }
-    assert!(s.contact_by_key(&[2; 32]).unwrap().is_none());
+    assert!(s.contact_by_key(&PublicKey([2; 32])).unwrap().is_none());
     assert_eq!(s.contacts().unwrap().len(), 1);
     assert_eq!(
-        s.check_contact_key(alice.id, &[2; 32]).unwrap(),
+        s.check_contact_key(alice.id, &PublicKey([2; 32])).unwrap(),
         KeyCheck::Changed {
-            expected: [1; 32],
+            expected: PublicKey([1; 32]),
             was_verified: true
         }
     );
     assert_eq!(
-        s.check_contact_key(alice.id, &[1; 32]).unwrap(),
+        s.check_contact_key(alice.id, &PublicKey([1; 32])).unwrap(),
         KeyCheck::Matches
     );
     // The user accepts: old key kept in history, contact unverified.
     let c = s
-        .accept_key_change(alice.id, &[2; 32], Timestamp(40))
+        .accept_key_change(alice.id, &PublicKey([2; 32]), Timestamp(40))
         .unwrap();
-    assert_eq!(c.public_key, [2; 32]);
+    assert_eq!(c.public_key, PublicKey([2; 32]));
     assert!(!c.verified);
     assert_eq!(c.verified_at, None);
     let hist = s.contact_key_history(alice.id).unwrap();
     assert_eq!(hist.len(), 1);
-    assert_eq!(hist[0].public_key, [1; 32]);
+    assert_eq!(hist[0].public_key, PublicKey([1; 32]));
     assert!(hist[0].was_verified);
     // Or the user says it is someone else.
-    let bob = s.add_contact(&[3; 32], "alice2", Timestamp(50)).unwrap();
+    let bob = s
+        .add_contact(&PublicKey([3; 32]), "alice2", Timestamp(50))
+        .unwrap();
     assert!(matches!(
-        s.add_contact(&[3; 32], "x", Timestamp(51)),
+        s.add_contact(&PublicKey([3; 32]), "x", Timestamp(51)),
         Err(StoreError::InvalidInput(_))
     ));
     s.remove_contact(bob.id).unwrap();
@@ -134,7 +150,7 @@ fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
 fn rooms_roles_and_participants_are_recorded_over_time() {
     let dir = TempDir::new("rooms");
     let mut s = create(&dir.db());
-    let me = [9u8; 32];
+    let me = PublicKey([9u8; 32]);
     s.set_identity(&[1; 32], &me, Timestamp(0)).unwrap();
     let r = room(&mut s, b"room-1", "Friday jam");
     assert!(matches!(
@@ -162,7 +178,13 @@ fn rooms_roles_and_participants_are_recorded_over_time() {
         .participant_joined(r, &me, "me", Role::Host, Timestamp(1_000))
         .unwrap();
     let bob = s
-        .participant_joined(r, &[5; 32], "bob", Role::Listener, Timestamp(1_100))
+        .participant_joined(
+            r,
+            &PublicKey([5; 32]),
+            "bob",
+            Role::Listener,
+            Timestamp(1_100),
+        )
         .unwrap();
     s.participant_role_changed(bob, Role::Speaker, Timestamp(1_200))
         .unwrap();
@@ -190,7 +212,7 @@ fn rooms_roles_and_participants_are_recorded_over_time() {
     assert_eq!(ps[1].name, "bob");
     assert_eq!(ps[1].role, Role::Speaker);
     assert_eq!(ps[1].left_at, Some(Timestamp(1_300)));
-    let bob_roles = s.role_history(r, &[5; 32]).unwrap();
+    let bob_roles = s.role_history(r, &PublicKey([5; 32])).unwrap();
     assert_eq!(bob_roles.len(), 2);
     assert_eq!(
         bob_roles[1],
@@ -216,7 +238,7 @@ fn chat_pages_walk_the_whole_history_in_order_both_ways() {
         // Interleave another room's chat to prove pages stay within their room.
         s.add_message(&NewMessage {
             room: r2,
-            sender_key: &[2; 32],
+            sender_key: &PublicKey([2; 32]),
             sender_name: "other",
             sent_at: Timestamp(i as i64),
             text: "noise",
@@ -224,7 +246,7 @@ fn chat_pages_walk_the_whole_history_in_order_both_ways() {
         .unwrap();
         s.add_message(&NewMessage {
             room: r1,
-            sender_key: &[1; 32],
+            sender_key: &PublicKey([1; 32]),
             sender_name: "ada",
             // Senders' clocks may run backwards; order is arrival order.
             sent_at: Timestamp(1_000 - i as i64),
@@ -266,14 +288,14 @@ fn chat_pages_walk_the_whole_history_in_order_both_ways() {
         .add_messages(&[
             NewMessage {
                 room: r1,
-                sender_key: &[1; 32],
+                sender_key: &PublicKey([1; 32]),
                 sender_name: "a",
                 sent_at: Timestamp(1),
                 text: "x",
             },
             NewMessage {
                 room: r1,
-                sender_key: &[1; 32],
+                sender_key: &PublicKey([1; 32]),
                 sender_name: "a",
                 sent_at: Timestamp(2),
                 text: "y",
@@ -285,7 +307,7 @@ fn chat_pages_walk_the_whole_history_in_order_both_ways() {
     assert!(matches!(
         s.add_message(&NewMessage {
             room: r1,
-            sender_key: &[1; 32],
+            sender_key: &PublicKey([1; 32]),
             sender_name: "a",
             sent_at: Timestamp(3),
             text: &big
@@ -377,14 +399,14 @@ fn deleting_a_room_removes_its_chat_and_compact_shrinks_the_file() {
     let msgs: Vec<NewMessage<'_>> = (0..2_000)
         .map(|i| NewMessage {
             room: gone,
-            sender_key: &[1; 32],
+            sender_key: &PublicKey([1; 32]),
             sender_name: "a",
             sent_at: Timestamp(i),
             text: &text,
         })
         .collect();
     s.add_messages(&msgs).unwrap();
-    s.participant_joined(gone, &[1; 32], "a", Role::Speaker, Timestamp(0))
+    s.participant_joined(gone, &PublicKey([1; 32]), "a", Role::Speaker, Timestamp(0))
         .unwrap();
     s.checkpoint().unwrap();
     let big = std::fs::metadata(&s.files().db).unwrap().len();
@@ -407,7 +429,7 @@ fn records_that_refer_to_a_missing_room_are_invalid_input() {
     let err = s
         .add_message(&NewMessage {
             room: RoomId(42),
-            sender_key: &[1; 32],
+            sender_key: &PublicKey([1; 32]),
             sender_name: "a",
             sent_at: Timestamp(0),
             text: "t",
@@ -415,7 +437,13 @@ fn records_that_refer_to_a_missing_room_are_invalid_input() {
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
     let err = s
-        .participant_joined(RoomId(42), &[1; 32], "a", Role::Listener, Timestamp(0))
+        .participant_joined(
+            RoomId(42),
+            &PublicKey([1; 32]),
+            "a",
+            Role::Listener,
+            Timestamp(0),
+        )
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
     assert!(matches!(

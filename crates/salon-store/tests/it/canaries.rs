@@ -24,7 +24,8 @@ const CANARIES: &[&str] = &[
 
 fn write_canaries(s: &mut Store) -> RoomId {
     s.set_display_name(CANARIES[0]).unwrap();
-    s.observe_peer(&[3; 32], CANARIES[1], Timestamp(1)).unwrap();
+    s.observe_peer(&PublicKey([3; 32]), CANARIES[1], Timestamp(1))
+        .unwrap();
     let r = s
         .add_room(&NewRoom {
             protocol_id: b"canary-room",
@@ -37,7 +38,7 @@ fn write_canaries(s: &mut Store) -> RoomId {
     for i in 0..300 {
         s.add_message(&NewMessage {
             room: r,
-            sender_key: &[3; 32],
+            sender_key: &PublicKey([3; 32]),
             sender_name: CANARIES[1],
             sent_at: Timestamp(i),
             text: &format!("{} #{i}", CANARIES[4]),
@@ -211,7 +212,7 @@ fn temp_file_child() {
         .iter()
         .map(|t| NewMessage {
             room: r,
-            sender_key: &[3; 32],
+            sender_key: &PublicKey([3; 32]),
             sender_name: CANARIES[1],
             sent_at: Timestamp(5),
             text: t,

@@ -33,14 +33,14 @@ fn crash_writer_child() {
             s.add_messages(&[
                 NewMessage {
                     room: r,
-                    sender_key: &[1; 32],
+                    sender_key: &PublicKey([1; 32]),
                     sender_name: "w",
                     sent_at: Timestamp(i as i64),
                     text: &text,
                 },
                 NewMessage {
                     room: r,
-                    sender_key: &[1; 32],
+                    sender_key: &PublicKey([1; 32]),
                     sender_name: "w",
                     sent_at: Timestamp(i as i64),
                     text: &t2,
@@ -52,7 +52,7 @@ fn crash_writer_child() {
         } else {
             s.add_message(&NewMessage {
                 room: r,
-                sender_key: &[1; 32],
+                sender_key: &PublicKey([1; 32]),
                 sender_name: "w",
                 sent_at: Timestamp(i as i64),
                 text: &text,

@@ -11,7 +11,7 @@ fn add_some(s: &mut Store) {
     for i in 0..200 {
         s.add_message(&NewMessage {
             room: r,
-            sender_key: &[1; 32],
+            sender_key: &PublicKey([1; 32]),
             sender_name: "ada",
             sent_at: Timestamp(i),
             text: &format!("message number {i} with some padding to fill pages"),
@@ -250,7 +250,7 @@ fn a_full_disk_is_reported_as_disk_full_and_the_store_stays_usable() {
     let err = loop {
         match s.add_message(&NewMessage {
             room: r,
-            sender_key: &[1; 32],
+            sender_key: &PublicKey([1; 32]),
             sender_name: "a",
             sent_at: Timestamp(written),
             text: &text,

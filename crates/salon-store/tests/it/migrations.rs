@@ -42,7 +42,7 @@ fn a_version_1_database_upgrades_to_the_current_schema_with_its_data() {
 
     let mut s = Store::open(&dir.db(), PASS).unwrap();
     assert_eq!(s.schema_version().unwrap(), CURRENT_VERSION);
-    let vera = s.contact_by_key(&[0; 32]).unwrap().unwrap();
+    let vera = s.contact_by_key(&PublicKey([0; 32])).unwrap().unwrap();
     assert!(vera.verified);
     // Migration 2 back-fills verified_at from last_seen.
     assert_eq!(vera.verified_at, Some(Timestamp(20)));
@@ -59,7 +59,7 @@ fn a_version_1_database_upgrades_to_the_current_schema_with_its_data() {
     assert_eq!(m[0].text, "hello from v1");
     assert_eq!(s.settings().unwrap().theme, Theme::Dark);
     // Version-2 features work on the upgraded file.
-    s.accept_key_change(vera.id, &[4; 32], Timestamp(40))
+    s.accept_key_change(vera.id, &PublicKey([4; 32]), Timestamp(40))
         .unwrap();
     assert_eq!(s.contact_key_history(vera.id).unwrap().len(), 1);
 }

@@ -45,7 +45,7 @@ fn the_stock_sqlcipher_shell_reads_the_data_given_the_raw_key() {
     let r = room(&mut s, b"r", "Shell-visible title");
     s.add_message(&NewMessage {
         room: r,
-        sender_key: &[1; 32],
+        sender_key: &PublicKey([1; 32]),
         sender_name: "ada",
         sent_at: Timestamp(1),
         text: "readable by standard tools",
