@@ -125,11 +125,7 @@ pub fn create_unchecked_kdf(
         source: std::io::Error::other(e.to_string()),
     })?;
     let identity = Identity::from_secret_bytes(seed);
-    store.set_identity(
-        identity.secret_bytes(),
-        &identity.public_key(),
-        Timestamp::now(),
-    )?;
+    store.set_identity(&identity, Timestamp::now())?;
     store.set_display_name(name.trim())?;
     Ok(Profile {
         store,
@@ -154,10 +150,9 @@ fn make_private_dir(dir: &Path) -> std::io::Result<()> {
 pub fn unlock(dir: &Path, passphrase: &str) -> Result<Profile, NodeError> {
     let _ = make_private_dir(dir);
     let store = Store::open(&db(dir), passphrase)?;
-    let Some(id) = store.identity()? else {
+    let Some(identity) = store.identity()? else {
         return Err(NodeError::NoIdentity(dir.to_owned()));
     };
-    let identity = Identity::from_secret_bytes(*id.secret_key);
     let name = store.display_name()?.unwrap_or_else(|| "Anonymous".into());
     Ok(Profile {
         store,

@@ -5,26 +5,11 @@ use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError};
 use crate::store::Store;
-use crate::types::{PublicKey, Timestamp, key_from_sql};
+use crate::types::{Timestamp, key_from_sql};
 
-/// The user's long-term static key pair. The secret is wiped from memory on drop.
-pub struct Identity {
-    /// The X25519 static secret.
-    pub secret_key: Zeroizing<[u8; 32]>,
-    /// The matching public key.
-    pub public_key: PublicKey,
-    /// When the identity was created.
-    pub created_at: Timestamp,
-}
-
-impl std::fmt::Debug for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
-            .field("public_key", &self.public_key)
-            .field("created_at", &self.created_at)
-            .finish_non_exhaustive()
-    }
-}
+/// The user's long-term static key pair: the protocol's type (its secret is wiped from
+/// memory on drop), stored with when it was made.
+pub use salon_proto::Identity;
 
 impl Store {
     /// The stored identity, if one was set.
@@ -32,40 +17,37 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT secret_key, public_key, created_at FROM identity WHERE id = 1",
+                "SELECT secret_key, public_key FROM identity WHERE id = 1",
                 [],
                 |r| {
                     let secret: Zeroizing<Vec<u8>> = Zeroizing::new(r.get(0)?);
-                    let public = key_from_sql(r.get(1)?)?;
-                    Ok((secret, public, r.get::<_, i64>(2)?))
+                    Ok((secret, key_from_sql(r.get(1)?)?))
                 },
             )
             .optional()?;
-        let Some((secret, public_key, created_at)) = row else {
+        let Some((secret, public_key)) = row else {
             return Ok(None);
         };
-        let mut secret_key = Zeroizing::new([0u8; 32]);
         if secret.len() != 32 {
             return Err(StoreError::corrupt(
                 "stored identity secret is not 32 bytes",
             ));
         }
-        secret_key.copy_from_slice(&secret);
-        Ok(Some(Identity {
-            secret_key,
-            public_key,
-            created_at: Timestamp(created_at),
-        }))
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&secret);
+        let identity = Identity::from_secret_bytes(*bytes);
+        // The key column is what rooms and chat refer to; it must be this secret's key.
+        if identity.public_key() != public_key {
+            return Err(StoreError::corrupt(
+                "stored identity key does not match its secret",
+            ));
+        }
+        Ok(Some(identity))
     }
 
     /// Stores the identity. Refuses to replace an existing one ([`StoreError::IdentityExists`]):
     /// losing the static key would change the user's safety number for every contact.
-    pub fn set_identity(
-        &mut self,
-        secret_key: &[u8; 32],
-        public_key: &PublicKey,
-        created_at: Timestamp,
-    ) -> Result<()> {
+    pub fn set_identity(&mut self, identity: &Identity, created_at: Timestamp) -> Result<()> {
         let tx = self.conn.transaction()?;
         let exists: bool =
             tx.query_row("SELECT EXISTS(SELECT 1 FROM identity)", [], |r| r.get(0))?;
@@ -74,7 +56,11 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO identity (id, secret_key, public_key, created_at) VALUES (1, ?1, ?2, ?3)",
-            rusqlite::params![&secret_key[..], &public_key.0[..], created_at.0],
+            rusqlite::params![
+                &identity.secret_bytes()[..],
+                &identity.public_key().0[..],
+                created_at.0
+            ],
         )?;
         tx.commit()?;
         Ok(())

@@ -254,7 +254,7 @@ impl Store {
     /// The user's own roles in a room over time (empty until an identity is set).
     pub fn my_roles(&self, room: RoomId) -> Result<Vec<RoleChange>> {
         match self.identity()? {
-            Some(me) => self.role_history(room, &me.public_key),
+            Some(me) => self.role_history(room, &me.public_key()),
             None => Ok(Vec::new()),
         }
     }

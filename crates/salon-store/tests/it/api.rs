@@ -9,10 +9,10 @@ fn identity_and_profile_survive_reopen_and_identity_is_never_replaced() {
     let dir = TempDir::new("identity");
     let mut s = create(&dir.db());
     assert!(s.identity().unwrap().is_none());
-    s.set_identity(&[7; 32], &PublicKey([8; 32]), Timestamp(5))
-        .unwrap();
+    let ada = Identity::from_secret_bytes([7; 32]);
+    s.set_identity(&ada, Timestamp(5)).unwrap();
     assert!(matches!(
-        s.set_identity(&[1; 32], &PublicKey([2; 32]), Timestamp(6)),
+        s.set_identity(&Identity::from_secret_bytes([1; 32]), Timestamp(6)),
         Err(StoreError::IdentityExists)
     ));
     s.set_display_name("Ada").unwrap();
@@ -20,8 +20,8 @@ fn identity_and_profile_survive_reopen_and_identity_is_never_replaced() {
     drop(s);
     let s = Store::open(&dir.db(), PASS).unwrap();
     let id = s.identity().unwrap().unwrap();
-    assert_eq!(*id.secret_key, [7; 32]);
-    assert_eq!(id.public_key, PublicKey([8; 32]));
+    assert_eq!(*id.secret_bytes(), [7; 32]);
+    assert_eq!(id.public_key(), ada.public_key());
     assert_eq!(s.display_name().unwrap().as_deref(), Some("Ada L."));
 }
 
@@ -150,8 +150,9 @@ fn a_known_name_with_a_new_key_is_reported_and_not_stored() {
 fn rooms_roles_and_participants_are_recorded_over_time() {
     let dir = TempDir::new("rooms");
     let mut s = create(&dir.db());
-    let me = PublicKey([9u8; 32]);
-    s.set_identity(&[1; 32], &me, Timestamp(0)).unwrap();
+    let identity = Identity::from_secret_bytes([1; 32]);
+    let me = identity.public_key();
+    s.set_identity(&identity, Timestamp(0)).unwrap();
     let r = room(&mut s, b"room-1", "Friday jam");
     assert!(matches!(
         s.add_room(&NewRoom {

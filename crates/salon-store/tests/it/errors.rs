@@ -274,3 +274,29 @@ fn a_full_disk_is_reported_as_disk_full_and_the_store_stays_usable() {
         Err(e) => assert!(matches!(e, StoreError::DiskFull), "{e:?}"),
     }
 }
+
+#[test]
+fn an_identity_whose_key_does_not_match_its_secret_reads_as_corruption() {
+    let dir = TempDir::new("identity-mismatch");
+    let mut s = create(&dir.db());
+    s.set_identity(&Identity::from_secret_bytes([7; 32]), Timestamp(1))
+        .unwrap();
+    let key = s.raw_key().clone();
+    drop(s);
+    {
+        // Another key in the column rooms and chat refer to: the user would appear as
+        // someone else in their own history.
+        let c = rusqlite::Connection::open(dir.db()).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA key = \"{}\";",
+            &*key.to_sqlcipher_literal()
+        ))
+        .unwrap();
+        c.execute_batch(CIPHER_SETTINGS).unwrap();
+        c.execute("UPDATE identity SET public_key = ?1", [&[8u8; 32][..]])
+            .unwrap();
+    }
+    let s = Store::open(&dir.db(), PASS).unwrap();
+    let err = s.identity().unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
