@@ -103,17 +103,6 @@ fn open(tag: &str, a: Nat, b: Nat, capture: bool) -> Room {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(h: &str) -> Vec<u8> {
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 // ------------------------------------------------------------- privacy on the relay path
 
 /// Where each distinctive string of the room could show in a payload, and what it is.
@@ -142,7 +131,7 @@ fn needles(trio: &Trio) -> Vec<(String, Vec<u8>)> {
     for m in members {
         let k = m["key"].as_str().unwrap();
         v.push((format!("the hex key {}", &k[..8]), k.as_bytes().to_vec()));
-        for f in salon_proto::sim::leak_forms(&unhex(k)) {
+        for f in salon_proto::sim::leak_forms(&hex::decode(k).unwrap()) {
             v.push((format!("key {}", &k[..8]), f));
         }
     }
@@ -336,7 +325,7 @@ fn spoof(bed: &Bed, ns: &str, src: SocketAddrV4, dest: SocketAddrV4, payloads: &
     let file = bed
         .dir()
         .join(format!("spoof-{}-{}.hex", src.ip(), src.port()));
-    let lines: Vec<String> = payloads.iter().map(|d| hex(&d.payload)).collect();
+    let lines: Vec<String> = payloads.iter().map(|d| hex::encode(&d.payload)).collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
     let out = bed
         .exec(ns, env!("CARGO_BIN_EXE_nat-probe"))

@@ -536,13 +536,8 @@ pub enum NodeEvent {
 pub fn parse_key(text: &str) -> Result<PublicKey, NodeError> {
     let t = text.trim();
     let bad = || NodeError::BadKey(t.to_owned());
-    if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
     let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
+    hex::decode_to_slice(t, &mut key).map_err(|_| bad())?;
     Ok(PublicKey(key))
 }
 
@@ -576,14 +571,9 @@ pub fn find_member(members: &[MemberInfo], typed: &str) -> Result<PublicKey, Nod
     }
 }
 
-/// Hex of a key.
+/// A key as front ends spell it: 64 lower-case hex digits.
 pub fn hex(key: &PublicKey) -> String {
-    hex_bytes(key.as_bytes())
-}
-
-/// Lower-case hex of bytes.
-pub fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(key.as_bytes())
 }
 
 /// Why the invite of the room we host changed.

@@ -380,7 +380,7 @@ async fn a_saved_device_that_is_gone_falls_back_to_the_default_at_start() {
         input_device: Some("Unplugged USB Mic".into()),
         ..s
     };
-    p.store.set_settings(&gone.clone().into()).unwrap();
+    p.store.set_settings(&gone).unwrap();
     let cfg = NodeConfig {
         input: InputSpec::Device(None),
         output: OutputSpec::Null,

@@ -135,13 +135,6 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-fn hex_to_bytes(h: &str) -> Vec<u8> {
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn port_of(p: &mut Peer) -> u16 {
     let v = p.wait("listening", Duration::from_secs(10), |v| {
         v["event"] == "listening"
@@ -296,7 +289,7 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
         needles.push(("room id".into(), f));
     }
     for k in &keys {
-        for f in salon_proto::sim::leak_forms(&hex_to_bytes(k)) {
+        for f in salon_proto::sim::leak_forms(&hex::decode(k).unwrap()) {
             needles.push((format!("key {}", &k[..8]), f));
         }
     }

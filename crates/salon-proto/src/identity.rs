@@ -298,19 +298,15 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     #[test]
     fn numeric_fingerprint_matches_signal_test_vector() {
         // libsignal NumericFingerprintGeneratorTest: 33-byte Signal identity keys with
         // phone-number identifiers, displayable text for both parties.
-        let alice = hex("0506863bc66d02b40d27b8d49ca7c09e9239236f9d7d25d6fcca5ce13c7064d868");
-        let bob = hex("05f781b6fb32fed9ba1cf2de978d4d5da28dc34046ae814402b5c0dbd96fda907b");
+        let alice =
+            hex::decode("0506863bc66d02b40d27b8d49ca7c09e9239236f9d7d25d6fcca5ce13c7064d868")
+                .unwrap();
+        let bob = hex::decode("05f781b6fb32fed9ba1cf2de978d4d5da28dc34046ae814402b5c0dbd96fda907b")
+            .unwrap();
         let fa = Fingerprint(numeric_fingerprint(&alice, b"+14152222222"));
         let fb = Fingerprint(numeric_fingerprint(&bob, b"+14153333333"));
         assert_eq!(
@@ -373,13 +369,15 @@ mod tests {
     fn public_key_matches_rfc7748_test_vector() {
         // RFC 7748 section 6.1, Alice's key pair.
         let secret: [u8; 32] =
-            hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap()
                 .try_into()
                 .unwrap();
         let id = Identity::from_secret_bytes(secret);
         assert_eq!(
             id.public_key().as_bytes().to_vec(),
-            hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+            hex::decode("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+                .unwrap()
         );
         assert_eq!(id.secret_bytes(), &secret);
     }

@@ -582,33 +582,17 @@ impl Net {
 /// and base64 (standard and URL-safe), the encoded forms cut to their first 16
 /// characters so a partial leak is found too. Metadata tests search captures for these.
 pub fn leak_forms(raw: &[u8]) -> Vec<Vec<u8>> {
-    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let hex = hex::encode(raw);
     let mut v = vec![raw.to_vec()];
     for s in [
         hex.clone(),
         hex.to_uppercase(),
-        base64(raw, STD),
-        base64(raw, URL),
+        STANDARD_NO_PAD.encode(raw),
+        URL_SAFE_NO_PAD.encode(raw),
     ] {
         v.push(s.as_bytes()[..s.len().min(16)].to_vec());
     }
     v
-}
-
-fn base64(data: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..=chunk.len() {
-            out.push(char::from(alphabet[((n >> (18 - 6 * k)) & 63) as usize]));
-        }
-    }
-    out
 }

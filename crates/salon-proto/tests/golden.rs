@@ -27,10 +27,6 @@ const ROOM_ID: [u8; 16] = [0x11; 16];
 const ROOM_SECRET: [u8; 32] = [0x22; 32];
 const EPOCH_SECRET: [u8; 32] = [0x33; 32];
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Builds every vector, checking on the way that each one is also *valid* (the other side
 /// accepts it), not merely stable.
 fn vectors() -> BTreeMap<&'static str, String> {
@@ -75,7 +71,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
     let m1 = mac(&k1, &init[..INIT_MAC1_OFFSET]);
     init[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&m1);
     assert!(matches!(Packet::parse(&init), Ok(Packet::Init(i)) if i.sender == 0x0102_0304));
-    v.insert("datagram.init.join", hex(&init));
+    v.insert("datagram.init.join", hex::encode(&init));
 
     let hk = Keys {
         local: &host,
@@ -93,7 +89,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
     };
     let (rt, rnoise) = handshake::respond(rhs, &reply).unwrap();
     let resp = wire::encode_response(0x0506_0708, 0x0102_0304, &rnoise).unwrap();
-    v.insert("datagram.response.join", hex(&resp));
+    v.insert("datagram.response.join", hex::encode(&resp));
     let (it, back) = handshake::complete(ihs, &rnoise).unwrap();
     assert_eq!(back, reply);
 
@@ -104,14 +100,14 @@ fn vectors() -> BTreeMap<&'static str, String> {
     let mut audio = Vec::new();
     frame::push_audio(&mut audio, 1, &[0x5a; 120]);
     assert!(frame::pad(&mut audio));
-    v.insert("plaintext.audio", hex(&audio));
+    v.insert("plaintext.audio", hex::encode(&audio));
     let d = tx.seal(&audio).unwrap();
     assert_eq!(d.len(), 189);
     let Ok(Packet::Transport(t)) = Packet::parse(&d) else {
         panic!("transport")
     };
     assert_eq!(rx.open(t.counter, t.ciphertext).unwrap(), audio);
-    v.insert("datagram.transport.audio", hex(&d));
+    v.insert("datagram.transport.audio", hex::encode(&d));
 
     let mut control = Vec::new();
     frame::ChannelFrame::Ack {
@@ -129,10 +125,10 @@ fn vectors() -> BTreeMap<&'static str, String> {
     frame::push_pong(&mut control, 8, 12);
     frame::push_skipped(&mut control, 77);
     assert!(frame::pad(&mut control));
-    v.insert("plaintext.control", hex(&control));
+    v.insert("plaintext.control", hex::encode(&control));
     v.insert(
         "datagram.transport.control",
-        hex(&rx.seal(&control).unwrap()),
+        hex::encode(rx.seal(&control).unwrap()),
     );
 
     // A reception report riding with a ping, from the listener to the speaker: audio-sized.
@@ -147,14 +143,14 @@ fn vectors() -> BTreeMap<&'static str, String> {
             frame::Frame::Ping(10)
         ]
     );
-    v.insert("plaintext.report", hex(&report));
+    v.insert("plaintext.report", hex::encode(&report));
     let d = tx.seal(&report).unwrap();
     assert_eq!(d.len(), 189, "a report looks like audio");
     let Ok(Packet::Transport(t)) = Packet::parse(&d) else {
         panic!("transport")
     };
     assert_eq!(rx.open(t.counter, t.ciphertext).unwrap(), report);
-    v.insert("datagram.transport.report", hex(&d));
+    v.insert("datagram.transport.report", hex::encode(&d));
 
     // A keepalive carrying a path challenge and the answer to the peer's: audio-sized.
     let mut path = Vec::new();
@@ -170,14 +166,14 @@ fn vectors() -> BTreeMap<&'static str, String> {
             frame::Frame::PathResponse(0x1112_1314_1516_1718),
         ]
     );
-    v.insert("plaintext.path", hex(&path));
+    v.insert("plaintext.path", hex::encode(&path));
     let mut d = tx.seal(&path).unwrap();
     assert_eq!(d.len(), 189, "path checks look like audio");
-    v.insert("datagram.transport.path", hex(&d));
+    v.insert("datagram.transport.path", hex::encode(&d));
     // The same datagram as a relay passes it on: only the receiver index differs, and the
     // receiver still opens it.
     wire::set_receiver(&mut d, 0x0a0b_0c0d);
-    v.insert("datagram.transport.path.relayed", hex(&d));
+    v.insert("datagram.transport.path.relayed", hex::encode(&d));
     let Ok(Packet::Transport(t)) = Packet::parse(&d) else {
         panic!("transport")
     };
@@ -203,7 +199,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
     let lm1 = mac(&lk1, &linit[..INIT_MAC1_OFFSET]);
     linit[INIT_MAC1_OFFSET..INIT_MAC2_OFFSET].copy_from_slice(&lm1);
     assert_eq!(linit.len(), init.len(), "joins and links look alike");
-    v.insert("datagram.init.link", hex(&linit));
+    v.insert("datagram.init.link", hex::encode(&linit));
     let bk = Keys {
         local: &host,
         psk: &EPOCH_SECRET,
@@ -220,7 +216,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
     let (_, lrnoise) = handshake::respond(lrhs, &reply).unwrap();
     let lresp = wire::encode_response(0x0e0f_1011, 0x0a0b_0c0d, &lrnoise).unwrap();
     assert_eq!(lresp.len(), resp.len());
-    v.insert("datagram.response.link", hex(&lresp));
+    v.insert("datagram.response.link", hex::encode(&lresp));
     handshake::complete(lhs, &lrnoise).unwrap();
 
     // Cookie reply to the join initiation, opened by the joiner.
@@ -234,7 +230,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
         open_reply(&cookie_key(&k1), &nonce, &sealed, &m1),
         Some(cookie)
     );
-    v.insert("datagram.cookie", hex(&c));
+    v.insert("datagram.cookie", hex::encode(&c));
     let _ = INIT_MAC2_OFFSET;
 
     // Control messages.
@@ -352,7 +348,7 @@ fn vectors() -> BTreeMap<&'static str, String> {
     for (name, m) in messages {
         let bytes = m.encode();
         assert_eq!(Message::decode(&bytes).unwrap(), m);
-        v.insert(name, hex(&bytes));
+        v.insert(name, hex::encode(&bytes));
     }
     v
 }

@@ -15,12 +15,8 @@ use snow::params::{CipherChoice, DHChoice};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::Dh;
 
-fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s).expect("vector hex")
 }
 
 fn load(name: &str) -> Value {
@@ -50,7 +46,7 @@ fn flags(t: &Value) -> Vec<&str> {
 }
 
 fn field(t: &Value, name: &str) -> Vec<u8> {
-    hex(t[name].as_str().unwrap())
+    unhex(t[name].as_str().unwrap())
 }
 
 #[test]

@@ -233,13 +233,7 @@ fn spoof(args: &[String]) -> Result<()> {
 }
 
 fn unhex(h: &str) -> Result<Vec<u8>> {
-    if !h.len().is_multiple_of(2) {
-        return Err(format!("odd hex length {}", h.len()));
-    }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|e| format!("hex: {e}")))
-        .collect()
+    hex::decode(h).map_err(|e| format!("hex: {e}"))
 }
 
 /// An IPv4 packet carrying `payload` in a UDP datagram from `src` to `dest`.
