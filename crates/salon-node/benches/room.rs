@@ -41,17 +41,18 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn join_latency() {
-    let root = tempdir("bench-join");
-    init(&root, "Host");
-    let mut host = spawn(&root, "Host", &["host", "--title", "Bench"], "tone:440");
+    let scratch = tempdir("bench-join");
+    let root = scratch.path();
+    init(root, "Host");
+    let mut host = spawn(root, "Host", &["host", "--title", "Bench"], "tone:440");
     let invite = host.invite();
     let mut total = Vec::new();
     let mut after_join = Vec::new();
     for i in 0..5 {
         let name = format!("J{i}");
-        init(&root, &name);
+        init(root, &name);
         let t0 = Instant::now();
-        let mut j = spawn(&root, &name, &["join", &invite], "none");
+        let mut j = spawn(root, &name, &["join", &invite], "none");
         j.wait("joined", Duration::from_secs(10), |v| {
             v["event"] == "joined"
         });
@@ -74,18 +75,18 @@ fn join_latency() {
         percentile(&mut total, 1.0),
         percentile(&mut after_join, 0.5)
     );
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 fn eight_in_a_room() {
-    let root = tempdir("bench-eight");
+    let scratch = tempdir("bench-eight");
+    let root = scratch.path();
     let names: Vec<String> = (0..8).map(|i| format!("P{i}")).collect();
     for n in &names {
-        init(&root, n);
+        init(root, n);
     }
     // Noise suppression and echo cancellation on, as people run it.
     let mut host = spawn_opts(
-        &root,
+        root,
         &names[0],
         &["host", "--title", "Eight"],
         "tone:300",
@@ -99,7 +100,7 @@ fn eight_in_a_room() {
         } else {
             "none".to_owned()
         };
-        peers.push(spawn_opts(&root, n, &["join", &invite], &input, true));
+        peers.push(spawn_opts(root, n, &["join", &invite], &input, true));
     }
     host.room_has("eight", |r| {
         r["members"].as_array().is_some_and(|m| m.len() == 8)
@@ -160,21 +161,21 @@ fn eight_in_a_room() {
     for mut p in peers {
         let _ = p.child.wait();
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 fn sixteen_mesh() {
-    let root = tempdir("bench-mesh");
+    let scratch = tempdir("bench-mesh");
+    let root = scratch.path();
     let names: Vec<String> = (0..16).map(|i| format!("M{i:02}")).collect();
     for n in &names {
-        init(&root, n);
+        init(root, n);
     }
-    let mut host = spawn(&root, &names[0], &["host", "--title", "Mesh"], "none");
+    let mut host = spawn(root, &names[0], &["host", "--title", "Mesh"], "none");
     let invite = host.invite();
     let t0 = Instant::now();
     let mut peers: Vec<Peer> = names[1..]
         .iter()
-        .map(|n| spawn(&root, n, &["join", &invite], "none"))
+        .map(|n| spawn(root, n, &["join", &invite], "none"))
         .collect();
     peers.push(host);
     let mut done = vec![None; peers.len()];
@@ -213,7 +214,6 @@ fn sixteen_mesh() {
     for mut p in peers {
         let _ = p.child.wait();
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 fn main() {

@@ -41,24 +41,20 @@ pub fn default_backup_path(now: std::time::SystemTime) -> PathBuf {
     dir.join(format!("salon-backup-{}.db", utc_stamp(secs)))
 }
 
-/// `YYYY-MM-DD-HHMMSS` (UTC) of Unix seconds; Howard Hinnant's days-to-civil.
+/// `YYYY-MM-DD-HHMMSS` (UTC) of Unix seconds.
 fn utc_stamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{y:04}-{m:02}-{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        "{:04}-{:02}-{:02}-{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -190,16 +186,17 @@ pub fn adopt_legacy_dir(shared: &Path, legacy: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn scratch(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("salon-adopt-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn scratch(tag: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("salon-adopt-{tag}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn an_older_apps_history_moves_to_the_shared_folder_once_and_never_over_another() {
-        let root = scratch("move");
+        let scratch_dir = scratch("move");
+        let root = scratch_dir.path();
         let (shared, legacy) = (root.join("salon"), root.join("app.salon.desktop"));
         let _ = create_unchecked_kdf(
             &legacy,
@@ -226,7 +223,7 @@ mod tests {
         // No legacy history: nothing to do.
         let other = root.join("none");
         assert_eq!(adopt_legacy_dir(&other, &root.join("missing")), other);
-        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]
@@ -239,8 +236,8 @@ mod tests {
 
     #[test]
     fn a_new_profile_needs_a_passphrase_of_eight_characters_and_writes_nothing_otherwise() {
-        let dir = std::env::temp_dir().join(format!("salon-weak-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch_dir = scratch("weak");
+        let dir = scratch_dir.path().join("profile");
         let short = "x".repeat(MIN_PASSPHRASE_CHARS - 1);
         assert!(matches!(
             create_unchecked_kdf(&dir, &short, "Ada", KdfParams::INSECURE_FAST),
@@ -249,13 +246,12 @@ mod tests {
         assert!(!dir.exists(), "nothing written for a refused passphrase");
         let enough = "x".repeat(MIN_PASSPHRASE_CHARS);
         assert!(create_unchecked_kdf(&dir, &enough, "Ada", KdfParams::INSECURE_FAST).is_ok());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_new_profile_refuses_argon2_settings_below_the_minimum_and_writes_nothing() {
-        let dir = std::env::temp_dir().join(format!("salon-weak-kdf-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch_dir = scratch("weak-kdf");
+        let dir = scratch_dir.path().join("profile");
         let weak = KdfParams {
             m_cost_kib: KdfParams::MINIMUM.m_cost_kib - 1,
             ..KdfParams::MINIMUM
@@ -271,8 +267,8 @@ mod tests {
     #[test]
     fn a_new_profile_is_a_0700_folder_of_0600_files() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("salon-perm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch_dir = scratch("perm");
+        let dir = scratch_dir.path().join("profile");
         let p = create_unchecked_kdf(&dir, "long enough", "Ada", KdfParams::INSECURE_FAST).unwrap();
         p.store.export_backup(&dir.join("backup.db")).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -288,6 +284,5 @@ mod tests {
             assert_eq!(mode(f), 0o600, "{}", f.display());
         }
         drop(p);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

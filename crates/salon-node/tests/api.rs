@@ -6,7 +6,6 @@
 
 mod in_process;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use in_process::{PASS, config, ok, start, tempdir, wait_for};
@@ -37,9 +36,10 @@ fn members(ev: &NodeEvent) -> Option<usize> {
 }
 
 /// Ada hosts `title` and Bo joins through her invite; returns both, once each sees two
-/// members, and their data folder.
-async fn ada_hosts_bo_joins(tag: &str, title: &str) -> (Node, Node, PathBuf) {
-    let root = tempdir(tag);
+/// members, and their data folder (removed when it is dropped).
+async fn ada_hosts_bo_joins(tag: &str, title: &str) -> (Node, Node, tempfile::TempDir) {
+    let scratch = tempdir(tag);
+    let root = scratch.path();
     let mut a = start(&root.join("a"), "Ada").await;
     let mut b = start(&root.join("b"), "Bo").await;
     let Reply::Invite { invite } = ok(
@@ -61,7 +61,7 @@ async fn ada_hosts_bo_joins(tag: &str, title: &str) -> (Node, Node, PathBuf) {
         (members(e) == Some(2)).then_some(())
     })
     .await;
-    (a, b, root)
+    (a, b, scratch)
 }
 
 #[tokio::test]
@@ -219,7 +219,8 @@ async fn a_room_with_chat_lands_in_history_contacts_and_safety_numbers_match() {
 
 #[tokio::test]
 async fn settings_are_saved_applied_and_survive_a_restart() {
-    let root = tempdir("settings");
+    let scratch = tempdir("settings");
+    let root = scratch.path();
     let dir = root.join("a");
     let a = start(&dir, "Ada").await;
     let Reply::Settings(s) = ok(&a, Command::GetSettings).await else {
@@ -251,12 +252,13 @@ async fn settings_are_saved_applied_and_survive_a_restart() {
     };
     assert_eq!(again, wanted);
     a.shutdown().await;
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[tokio::test]
 async fn the_mic_test_reports_levels_outside_a_room_until_stopped() {
-    let root = tempdir("mic");
+    let scratch = tempdir("mic");
+    let root = scratch.path();
     let mut a = start(&root.join("a"), "Ada").await;
     ok(&a, Command::MicTest(true)).await;
     // A 0.3-peak tone is about -13.5 dBFS RMS (the first reports may come before the
@@ -282,12 +284,13 @@ async fn the_mic_test_reports_levels_outside_a_room_until_stopped() {
     assert!(matches!(e, NodeError::NoOutputDevice), "{e}");
     assert_eq!(e.code(), "audio");
     a.shutdown().await;
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[tokio::test]
 async fn a_passphrase_change_needs_the_old_one_and_a_backup_opens_with_it() {
-    let root = tempdir("rekey");
+    let scratch = tempdir("rekey");
+    let root = scratch.path();
     let dir = root.join("a");
     let a = start(&dir, "Ada").await;
     ok(
@@ -356,7 +359,7 @@ async fn a_passphrase_change_needs_the_old_one_and_a_backup_opens_with_it() {
         "wrong_passphrase"
     );
     profile::unlock(&dir, "a new passphrase").unwrap();
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// A microphone chosen in settings and unplugged since must not keep Salon from starting:
@@ -367,7 +370,8 @@ async fn a_saved_device_that_is_gone_falls_back_to_the_default_at_start() {
         eprintln!("skipping: set SALON_AUDIO_DEVICE_TESTS=1 with a sound server running");
         return;
     }
-    let root = tempdir("gone");
+    let scratch = tempdir("gone");
+    let root = scratch.path();
     let dir = root.join("a");
     let a = start(&dir, "Ada").await;
     let Reply::Settings(s) = ok(&a, Command::GetSettings).await else {
@@ -402,14 +406,15 @@ async fn a_saved_device_that_is_gone_falls_back_to_the_default_at_start() {
     };
     assert_eq!(kept.input_device.as_deref(), Some("Unplugged USB Mic"));
     a.shutdown().await;
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// The desktop shell sends through handles so that a slow command does not hold up
 /// others; a handle outliving its node says the node stopped.
 #[tokio::test]
 async fn a_handle_runs_commands_until_its_node_stops() {
-    let root = tempdir("handle");
+    let scratch = tempdir("handle");
+    let root = scratch.path();
     let a = start(&root.join("a"), "Ada").await;
     let h = a.handle();
     let h2 = h.clone();
@@ -420,7 +425,7 @@ async fn a_handle_runs_commands_until_its_node_stops() {
     a.shutdown().await;
     let e = h.command(Command::Status).await.unwrap_err();
     assert_eq!(e.code(), "stopped");
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[tokio::test]
@@ -467,7 +472,8 @@ fn me_muted(ev: &NodeEvent) -> Option<bool> {
 
 #[tokio::test]
 async fn with_push_to_talk_the_room_sees_a_speaker_muted_unless_the_key_is_held() {
-    let root = tempdir("ptt");
+    let scratch = tempdir("ptt");
+    let root = scratch.path();
     let mut a = start(&root.join("a"), "Ada").await;
     ok(
         &a,
@@ -504,7 +510,7 @@ async fn with_push_to_talk_the_room_sees_a_speaker_muted_unless_the_key_is_held(
     })
     .await;
     a.shutdown().await;
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// Whether a levels report says our microphone reaches the room.

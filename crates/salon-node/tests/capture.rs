@@ -151,19 +151,20 @@ fn port_of(p: &mut Peer) -> u16 {
 
 #[test]
 fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood() {
-    let root = tempdir("capture");
+    let scratch = tempdir("capture");
+    let root = scratch.path();
     let names = ["Canary-Ada-7xq2", "Canary-Bo-k3m9", "Canary-Cy-p0w4"];
     for n in names {
-        init(&root, n);
+        init(root, n);
     }
     let pcap = root.join("room.pcap");
     let Some(dump) = tcpdump(&pcap) else { return };
     let title = "Canary-Title-velvet-9d1";
-    let mut host = spawn(&root, names[0], &["host", "--title", title], "tone:440");
+    let mut host = spawn(root, names[0], &["host", "--title", title], "tone:440");
     let host_port = port_of(&mut host);
     let invite = host.invite();
-    let mut bo = spawn(&root, names[1], &["join", &invite], "tone:660");
-    let mut cy = spawn(&root, names[2], &["join", &invite], "tone:880");
+    let mut bo = spawn(root, names[1], &["join", &invite], "tone:660");
+    let mut cy = spawn(root, names[2], &["join", &invite], "tone:880");
     let bo_port = port_of(&mut bo);
     let cy_port = port_of(&mut cy);
     host.room_has("three members", |r| {
@@ -335,5 +336,5 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
         (unmuted - muted).abs() / unmuted < 0.1,
         "muting changed the rate: {unmuted:.1} vs {muted:.1}"
     );
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }

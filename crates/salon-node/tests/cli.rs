@@ -22,22 +22,23 @@ fn new_invite(host: &mut Peer, reason: &str) -> String {
 
 #[test]
 fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_host_leaving() {
-    let root = tempdir("room");
+    let scratch = tempdir("room");
+    let root = scratch.path();
     for n in ["Hana", "Ivo", "Juno", "Kai", "Lev"] {
-        init(&root, n);
+        init(root, n);
     }
     let mut host = spawn(
-        &root,
+        root,
         "Hana",
         &["host", "--title", "Loopback jazz"],
         "tone:440",
     );
     step!("host started");
     let invite = host.invite();
-    let mut ivo = spawn(&root, "Ivo", &["join", &invite], "tone:660");
-    let mut juno = spawn(&root, "Juno", &["join", &invite], "tone:880");
-    let mut kai = spawn(&root, "Kai", &["join", &invite], "tone:1100");
-    let mut lev = spawn(&root, "Lev", &["join", &invite], "none");
+    let mut ivo = spawn(root, "Ivo", &["join", &invite], "tone:660");
+    let mut juno = spawn(root, "Juno", &["join", &invite], "tone:880");
+    let mut kai = spawn(root, "Kai", &["join", &invite], "tone:1100");
+    let mut lev = spawn(root, "Lev", &["join", &invite], "none");
     for p in [&mut ivo, &mut juno, &mut kai, &mut lev] {
         p.wait("joined", Duration::from_secs(10), |v| {
             v["event"] == "joined"
@@ -103,7 +104,7 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
     // speaking detector, and these joins take a few seconds.)
     // With the old invite, Lev and Lev's new identity (`salon init` in a fresh folder) get
     // no answer at all, as a stranger would.
-    init(&root, "Lev2");
+    init(root, "Lev2");
     let quick = ["--join-timeout-secs", "3"];
     let silent = |v: &serde_json::Value| {
         v["event"] == "join_failed"
@@ -111,13 +112,8 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
                 .as_str()
                 .is_some_and(|m| m.contains("did not answer"))
     };
-    let mut lev = spawn(&root, "Lev", &["join", &invite, quick[0], quick[1]], "none");
-    let mut lev2 = spawn(
-        &root,
-        "Lev2",
-        &["join", &invite, quick[0], quick[1]],
-        "none",
-    );
+    let mut lev = spawn(root, "Lev", &["join", &invite, quick[0], quick[1]], "none");
+    let mut lev2 = spawn(root, "Lev2", &["join", &invite, quick[0], quick[1]], "none");
     for p in [&mut lev, &mut lev2] {
         p.wait("no answer", Duration::from_secs(10), silent);
         assert!(
@@ -126,7 +122,7 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
         );
     }
     // With the new invite (say it leaked), Lev's key is still refused, and told so.
-    let mut lev = spawn(&root, "Lev", &["join", &renewed], "none");
+    let mut lev = spawn(root, "Lev", &["join", &renewed], "none");
     lev.wait("refused", Duration::from_secs(10), |v| {
         v["event"] == "join_failed" && v["message"].as_str().is_some_and(|m| m.contains("removed"))
     });
@@ -139,7 +135,7 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
     let third = new_invite(&mut host, "revoked");
     assert_ne!(third, renewed);
     let mut lev2 = spawn(
-        &root,
+        root,
         "Lev2",
         &["join", &renewed, quick[0], quick[1]],
         "none",
@@ -230,17 +226,18 @@ fn host_and_three_joiners_hear_each_other_chat_moderate_and_survive_a_kill_and_h
     for w in [&h, &i, &j] {
         assert!(never(w, 1100.0), "nobody hears the audience member Kai");
     }
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
 fn unreachable_host_names_the_addresses_tried_and_a_taken_port_says_so() {
-    let root = tempdir("unreachable");
-    let dir = init(&root, "Max");
+    let scratch = tempdir("unreachable");
+    let root = scratch.path();
+    let dir = init(root, "Max");
     let pass = root.join("pass");
-    init(&root, "Host");
+    init(root, "Host");
     // A real invite whose host is gone: its port no longer answers.
-    let mut host = spawn(&root, "Host", &["host", "--title", "Gone"], "none");
+    let mut host = spawn(root, "Host", &["host", "--title", "Gone"], "none");
     let invite = host.invite();
     let addr = host.wait("listening", Duration::from_secs(10), |v| {
         v["event"] == "listening"
@@ -299,13 +296,14 @@ fn unreachable_host_names_the_addresses_tried_and_a_taken_port_says_so() {
         err.contains("cannot listen on") && err.contains("--bind"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
 fn bad_invite_and_wrong_passphrase_give_clear_errors() {
-    let root = tempdir("errors");
-    let dir = init(&root, "Lea");
+    let scratch = tempdir("errors");
+    let root = scratch.path();
+    let dir = init(root, "Lea");
     let out = Command::new(BIN)
         .args([
             "--data-dir",
@@ -341,5 +339,5 @@ fn bad_invite_and_wrong_passphrase_give_clear_errors() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("wrong passphrase"), "{err}");
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }

@@ -74,7 +74,8 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
         eprintln!("skipping: set SALON_AUDIO_DEVICE_TESTS=1 with a sound server running");
         return;
     }
-    let root = tempdir("stage");
+    let scratch = tempdir("stage");
+    let root = scratch.path();
     // Ada plays a tone (not a device); Bo has the default microphone.
     let a = start(&root.join("a"), "Ada").await;
     let mut b = start_with(&root.join("b"), "Bo", InputSpec::Device(None)).await;
@@ -135,5 +136,5 @@ async fn a_listeners_microphone_opens_only_on_stage_after_saying_yes_or_in_a_mic
 
     a.shutdown().await;
     b.shutdown().await;
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
 }

@@ -20,9 +20,10 @@ fn is_control(c: char) -> bool {
 
 #[test]
 fn chat_with_terminal_escapes_is_shown_escaped_in_text_events_and_history() {
-    let root = tempdir("escapes");
-    let host_dir = init(&root, "Tess");
-    init(&root, "Mal");
+    let scratch = tempdir("escapes");
+    let root = scratch.path();
+    let host_dir = init(root, "Tess");
+    init(root, "Mal");
     let pass = root.join("pass");
     let mut host = Command::new(BIN)
         .args(["--data-dir", host_dir.to_str().unwrap()])
@@ -57,7 +58,7 @@ fn chat_with_terminal_escapes_is_shown_escaped_in_text_events_and_history() {
     let invite = next_with("invite: ")
         .trim_start_matches("invite: ")
         .to_owned();
-    let mut mal = spawn(&root, "Mal", &["join", &invite], "none");
+    let mut mal = spawn(root, "Mal", &["join", &invite], "none");
     mal.wait("joined", Duration::from_secs(10), |v| {
         v["event"] == "joined"
     });

@@ -74,14 +74,15 @@ fn host(root: &Path, name: &str) -> Peer {
 
 #[test]
 fn wav_output_is_complete_after_leave_end_sigterm_sigint_and_closed_stdin() {
-    let root = tempdir("wav-exits");
-    let mut leave = host(&root, "Leave");
+    let scratch = tempdir("wav-exits");
+    let root = scratch.path();
+    let mut leave = host(root, "Leave");
     leave.say("leave");
-    let mut end = host(&root, "End");
+    let mut end = host(root, "End");
     end.say("end");
-    let term = host(&root, "Term");
+    let term = host(root, "Term");
     signal(&term, "-TERM");
-    let int = host(&root, "Int");
+    let int = host(root, "Int");
     signal(&int, "-INT");
     // Stdin closed: the node keeps running (a bot without a terminal) until told to stop.
     let Peer {
@@ -90,7 +91,7 @@ fn wav_output_is_complete_after_leave_end_sigterm_sigint_and_closed_stdin() {
         events: _events,
         out,
         ..
-    } = host(&root, "Eof");
+    } = host(root, "Eof");
     drop(stdin);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -113,11 +114,12 @@ fn wav_output_is_complete_after_leave_end_sigterm_sigint_and_closed_stdin() {
 
 #[test]
 fn wav_output_is_complete_after_being_removed_from_the_room() {
-    let root = tempdir("wav-removed");
-    let mut h = host(&root, "Host");
+    let scratch = tempdir("wav-removed");
+    let root = scratch.path();
+    let mut h = host(root, "Host");
     let invite = h.invite();
-    init(&root, "Gone");
-    let mut gone = spawn(&root, "Gone", &["join", &invite], "tone:660");
+    init(root, "Gone");
+    let mut gone = spawn(root, "Gone", &["join", &invite], "tone:660");
     gone.wait("joined", Duration::from_secs(10), |v| {
         v["event"] == "joined"
     });

@@ -524,16 +524,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn scratch(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("salon-store-unit-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+    fn scratch(tag: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("salon-store-unit-{tag}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn connections_keep_temp_storage_in_memory_and_use_wal() {
-        let d = scratch("pragmas");
+        let scratch_dir = scratch("pragmas");
+        let d = scratch_dir.path();
         let s = Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap();
         let temp: i64 = s
             .conn
@@ -551,12 +552,13 @@ mod tests {
             .unwrap();
         assert_eq!(fk, 1);
         drop(s);
-        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(d).unwrap();
     }
 
     #[test]
     fn sqlite_full_maps_to_disk_full() {
-        let d = scratch("full");
+        let scratch_dir = scratch("full");
+        let d = scratch_dir.path();
         let mut s = Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap();
         let pages: i64 = s
             .conn
@@ -571,12 +573,13 @@ mod tests {
             .unwrap();
         assert!(matches!(err, StoreError::DiskFull), "{err:?}");
         drop(s);
-        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(d).unwrap();
     }
 
     #[test]
     fn the_memory_security_option_turns_sqlcipher_wiping_on() {
-        let d = scratch("memsec");
+        let scratch_dir = scratch("memsec");
+        let d = scratch_dir.path();
         drop(Store::create(&d.join("x.db"), "pw", KdfParams::INSECURE_FAST).unwrap());
         let options = OpenOptions {
             verify_on_open: true,
@@ -589,6 +592,6 @@ mod tests {
             .unwrap();
         assert_eq!(on, "1");
         drop(s);
-        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(d).unwrap();
     }
 }

@@ -161,9 +161,11 @@ mod tests {
 
     #[test]
     fn wav_written_then_read_round_trips_and_other_rates_are_resampled() {
-        let dir = std::env::temp_dir().join(format!("salon-audio-wav-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("tone.wav");
+        let dir = tempfile::Builder::new()
+            .prefix("salon-audio-wav-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("tone.wav");
         let tone: Vec<f32> = (0..4800)
             .map(|i| 0.5 * (std::f32::consts::TAU * 600.0 * i as f32 / 48e3).sin())
             .collect();
@@ -175,7 +177,7 @@ mod tests {
         assert!(back.iter().zip(&tone).all(|(a, b)| (a - b).abs() < 1e-4));
 
         // A 16 kHz stereo file comes back as 48 kHz mono at the same pitch.
-        let p16 = dir.join("tone16.wav");
+        let p16 = dir.path().join("tone16.wav");
         let spec = hound::WavSpec {
             channels: 2,
             sample_rate: 16_000,
@@ -198,6 +200,5 @@ mod tests {
         let mut rest = vec![0.0; 24_000];
         src.read(&mut rest);
         assert!((goertzel_amplitude(&rest[..12_000], 600.0, 48_000) - 0.5).abs() < 0.05);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

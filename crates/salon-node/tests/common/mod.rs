@@ -33,11 +33,11 @@ pub struct Peer {
     pub out: PathBuf,
 }
 
-pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("salon-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+pub fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("salon-cli-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 pub fn init(root: &Path, name: &str) -> PathBuf {

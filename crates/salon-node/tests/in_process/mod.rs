@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use salon_audio::{EngineConfig, InputSpec, OutputSpec};
@@ -13,11 +13,11 @@ use salon_store::KdfParams;
 pub const PASS: &str = "correct horse battery staple";
 
 /// A fresh folder for this test process.
-pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("salon-api-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+pub fn tempdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("salon-api-{tag}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Loopback, no audio processing, levels every 100 ms, a 440 Hz tone for a microphone.

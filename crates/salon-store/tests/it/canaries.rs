@@ -79,7 +79,7 @@ fn canaries_are_absent_from_db_wal_and_shm_before_and_after_checkpoint() {
     // Before checkpoint the rows sit in the WAL: prove the scan covers a non-empty log.
     let wal_len = fs::metadata(&s.files().wal).unwrap().len();
     assert!(wal_len > 100_000, "WAL unexpectedly small: {wal_len}");
-    let files = assert_no_canary_in_dir(&dir.0, "before checkpoint");
+    let files = assert_no_canary_in_dir(dir.path(), "before checkpoint");
     for f in [
         &s.files().db,
         &s.files().wal,
@@ -90,17 +90,17 @@ fn canaries_are_absent_from_db_wal_and_shm_before_and_after_checkpoint() {
     }
     s.checkpoint().unwrap();
     assert_eq!(fs::metadata(&s.files().wal).unwrap().len(), 0);
-    assert_no_canary_in_dir(&dir.0, "after checkpoint");
+    assert_no_canary_in_dir(dir.path(), "after checkpoint");
     s.change_passphrase("another passphrase", KdfParams::INSECURE_FAST)
         .unwrap();
-    s.export_backup(&dir.0.join("backup.db")).unwrap();
-    assert_no_canary_in_dir(&dir.0, "after rekey and backup");
+    s.export_backup(&dir.path().join("backup.db")).unwrap();
+    assert_no_canary_in_dir(dir.path(), "after rekey and backup");
     drop(s);
-    let files = assert_no_canary_in_dir(&dir.0, "after close");
-    assert!(files.contains(&dir.0.join("backup.db")));
+    let files = assert_no_canary_in_dir(dir.path(), "after close");
+    assert!(files.contains(&dir.path().join("backup.db")));
     // Control: the same scan does find a canary that is really there.
-    fs::write(dir.0.join("plain.txt"), CANARIES[2]).unwrap();
-    assert!(!leaks(&fs::read(dir.0.join("plain.txt")).unwrap()).is_empty());
+    fs::write(dir.path().join("plain.txt"), CANARIES[2]).unwrap();
+    assert!(!leaks(&fs::read(dir.path().join("plain.txt")).unwrap()).is_empty());
 }
 
 /// Watches this process's open files (including unlinked temporary files, which
@@ -304,8 +304,8 @@ fn temp_file_child() {
 #[test]
 fn no_temporary_file_holds_plaintext() {
     let dir = TempDir::new("tempfiles");
-    let tmp = dir.0.join("sqlite-tmp");
-    let data = dir.0.join("data");
+    let tmp = dir.path().join("sqlite-tmp");
+    let data = dir.path().join("data");
     fs::create_dir_all(&tmp).unwrap();
     fs::create_dir_all(&data).unwrap();
     let child = child_test("canaries::temp_file_child")

@@ -27,13 +27,13 @@ fn wrong_passphrase_is_typed_and_leaves_the_file_unchanged() {
     add_some(&mut s);
     drop(s);
     let before_db = fs::read(dir.db()).unwrap();
-    let before_header = fs::read(dir.0.join("salon.db.header")).unwrap();
+    let before_header = fs::read(dir.path().join("salon.db.header")).unwrap();
     let err = Store::open(&dir.db(), "not the passphrase").unwrap_err();
     assert!(matches!(err, StoreError::WrongPassphrase), "{err:?}");
     assert!(err.to_string().contains("wrong passphrase"));
     assert_eq!(fs::read(dir.db()).unwrap(), before_db);
     assert_eq!(
-        fs::read(dir.0.join("salon.db.header")).unwrap(),
+        fs::read(dir.path().join("salon.db.header")).unwrap(),
         before_header
     );
     // And the right one still works afterwards.
@@ -85,7 +85,7 @@ fn flipped_bytes_anywhere_in_the_database_read_as_corruption() {
 fn a_flipped_byte_in_the_header_reads_as_corruption_not_wrong_passphrase() {
     let dir = TempDir::new("fliphdr");
     drop(create(&dir.db()));
-    let h = dir.0.join("salon.db.header");
+    let h = dir.path().join("salon.db.header");
     let mut bytes = fs::read(&h).unwrap();
     let salt_at = bytes.windows(5).position(|w| w == b"salt ").unwrap() + 6;
     bytes[salt_at] ^= 0x01;
@@ -98,7 +98,7 @@ fn a_flipped_byte_in_the_header_reads_as_corruption_not_wrong_passphrase() {
 fn a_missing_header_is_reported_and_the_database_kept() {
     let dir = TempDir::new("nohdr");
     drop(create(&dir.db()));
-    fs::rename(dir.0.join("salon.db.header"), dir.0.join("moved")).unwrap();
+    fs::rename(dir.path().join("salon.db.header"), dir.path().join("moved")).unwrap();
     let err = Store::open(&dir.db(), PASS).unwrap_err();
     assert!(matches!(err, StoreError::HeaderMissing(_)), "{err:?}");
     assert!(dir.db().exists());
@@ -136,7 +136,7 @@ fn a_header_from_a_newer_salon_is_refused() {
     let dir = TempDir::new("newerhdr");
     drop(create(&dir.db()));
     fs::write(
-        dir.0.join("salon.db.header"),
+        dir.path().join("salon.db.header"),
         "salon-store-header 2\nkdf future\n",
     )
     .unwrap();
@@ -208,10 +208,10 @@ fn create_refuses_to_overwrite_and_open_refuses_a_missing_file() {
     ));
     assert_eq!(fs::read(dir.db()).unwrap(), before);
     assert!(matches!(
-        Store::open(&dir.0.join("nope.db"), PASS),
+        Store::open(&dir.path().join("nope.db"), PASS),
         Err(StoreError::NotFound(_))
     ));
-    assert!(!dir.0.join("nope.db").exists());
+    assert!(!dir.path().join("nope.db").exists());
 }
 
 /// A real full disk: a 2 MiB tmpfs. Needs root (mount); skipped otherwise unless
@@ -219,7 +219,7 @@ fn create_refuses_to_overwrite_and_open_refuses_a_missing_file() {
 #[test]
 fn a_full_disk_is_reported_as_disk_full_and_the_store_stays_usable() {
     let dir = TempDir::new("full");
-    let mnt = dir.0.join("mnt");
+    let mnt = dir.path().join("mnt");
     fs::create_dir(&mnt).unwrap();
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])

@@ -77,10 +77,10 @@ fn interrupted_before_install() -> TempDir {
         drop(s);
         (d, k)
     };
-    fs::copy(other.db(), dir.0.join("salon.db.rekey-tmp")).unwrap();
+    fs::copy(other.db(), dir.path().join("salon.db.rekey-tmp")).unwrap();
     fs::copy(
-        other.0.join("salon.db.header"),
-        dir.0.join("salon.db.header-next"),
+        other.path().join("salon.db.header"),
+        dir.path().join("salon.db.header-next"),
     )
     .unwrap();
     dir
@@ -116,7 +116,7 @@ fn a_change_interrupted_before_install_is_finished_by_the_new_passphrase() {
 #[test]
 fn a_change_interrupted_after_the_database_moved_asks_for_the_new_passphrase() {
     let dir = interrupted_before_install();
-    fs::rename(dir.0.join("salon.db.rekey-tmp"), dir.db()).unwrap();
+    fs::rename(dir.path().join("salon.db.rekey-tmp"), dir.db()).unwrap();
     let before = fs::read(dir.db()).unwrap();
     let err = Store::open(&dir.db(), PASS).unwrap_err();
     assert!(
@@ -133,7 +133,7 @@ fn a_change_interrupted_after_the_database_moved_asks_for_the_new_passphrase() {
 fn a_backup_opens_with_the_same_passphrase_and_is_never_overwritten() {
     let (dir, _) = with_title("backed up");
     let s = Store::open(&dir.db(), PASS).unwrap();
-    let dest = dir.0.join("backup.db");
+    let dest = dir.path().join("backup.db");
     s.export_backup(&dest).unwrap();
     assert!(matches!(
         s.export_backup(&dest),
@@ -155,7 +155,7 @@ fn wipe_removes_every_file_of_the_history() {
     let (dir, _) = with_title("gone");
     let s = Store::open(&dir.db(), PASS).unwrap();
     s.wipe().unwrap();
-    assert_eq!(files_in(&dir.0), Vec::<std::path::PathBuf>::new());
+    assert_eq!(files_in(dir.path()), Vec::<std::path::PathBuf>::new());
     assert!(matches!(
         Store::open(&dir.db(), PASS),
         Err(StoreError::NotFound(_))
