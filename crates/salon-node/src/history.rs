@@ -72,6 +72,7 @@ struct Writer {
 impl Writer {
     fn report(&self, e: salon_store::StoreError) {
         let e = crate::error::NodeError::from(e);
+        tracing::warn!(code = e.code(), "history not saved: {e}");
         let _ = self.events.send(NodeEvent::Error {
             code: e.code(),
             message: format!("history not saved: {e}"),

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod error;
 pub mod history;
+pub mod logging;
 pub mod loss_feedback;
 pub mod node;
 mod precise_timer;

@@ -673,6 +673,7 @@ impl Driver {
                     }
                 }
                 Some(e) = engine_events.recv() => {
+                    tracing::info!("audio: {}", engine_event_text(&e));
                     let _ = self.events.send(NodeEvent::Audio { message: engine_event_text(&e) });
                 }
                 Some(mapped) = async {
@@ -710,6 +711,7 @@ impl Driver {
         if self.mapped == mapped {
             return;
         }
+        tracing::info!(mapped = mapped.is_some(), "router port mapping changed");
         self.mapped = mapped;
         let _ = self.events.send(NodeEvent::PortMapping {
             external: mapped.map(|a| a.to_string()),
@@ -727,6 +729,7 @@ impl Driver {
     /// The machine moved to another network: tell the room our addresses, ask the
     /// (possibly new) router for a mapping, and check every path now.
     fn on_network_change(&mut self) {
+        tracing::info!("network changed: checking every path");
         let now = Instant::now();
         if let Some(m) = &self.mapper {
             m.client.procure_mapping();

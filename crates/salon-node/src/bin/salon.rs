@@ -131,6 +131,7 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<String, String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    salon_node::logging::init();
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let result = match cli.command {
         Sub::Init {

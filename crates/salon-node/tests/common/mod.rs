@@ -70,36 +70,54 @@ pub fn spawn(root: &Path, name: &str, args: &[&str], input: &str) -> Peer {
 /// Like [`spawn`]; with `dsp` the node runs noise suppression and echo cancellation (off
 /// in tests so tones pass untouched).
 pub fn spawn_opts(root: &Path, name: &str, args: &[&str], input: &str, dsp: bool) -> Peer {
+    let mut cmd = command(root, name, args, input, dsp);
+    cmd.stderr(Stdio::inherit());
+    start(cmd, root, name)
+}
+
+/// Like [`spawn`], logging everything (`SALON_LOG=trace`) into `root/NAME.log`.
+pub fn spawn_logged(root: &Path, name: &str, args: &[&str], input: &str) -> (Peer, PathBuf) {
+    let log = root.join(format!("{name}.log"));
+    let mut cmd = command(root, name, args, input, false);
+    cmd.env("SALON_LOG", "trace")
+        .stderr(std::fs::File::create(&log).unwrap());
+    (start(cmd, root, name), log)
+}
+
+/// The `salon` command line of peer `name` under `root`, events as JSON on stdout.
+fn command(root: &Path, name: &str, args: &[&str], input: &str, dsp: bool) -> Command {
     let dir = root.join(name);
     let out = root.join(format!("{name}.wav"));
-    let mut child = Command::new(BIN)
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--passphrase-file",
-            root.join("pass").to_str().unwrap(),
-        ])
-        .args(args)
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--events",
-            "json",
-            "--input",
-            input,
-            "--output",
-            out.to_str().unwrap(),
-        ])
-        .args(if dsp {
-            &[][..]
-        } else {
-            &["--no-noise-suppression", "--no-echo-cancellation"][..]
-        })
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--passphrase-file",
+        root.join("pass").to_str().unwrap(),
+    ])
+    .args(args)
+    .args([
+        "--bind",
+        "127.0.0.1:0",
+        "--events",
+        "json",
+        "--input",
+        input,
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .args(if dsp {
+        &[][..]
+    } else {
+        &["--no-noise-suppression", "--no-echo-cancellation"][..]
+    })
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    cmd
+}
+
+fn start(mut cmd: Command, root: &Path, name: &str) -> Peer {
+    let mut child = cmd.spawn().unwrap();
     let events = json_events(child.stdout.take().unwrap());
     let stdin = child.stdin.take().unwrap();
     Peer {
@@ -109,7 +127,7 @@ pub fn spawn_opts(root: &Path, name: &str, args: &[&str], input: &str, dsp: bool
         events,
         seen: Vec::new(),
         room: None,
-        out,
+        out: root.join(format!("{name}.wav")),
     }
 }
 

@@ -49,6 +49,7 @@ use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, Packet};
 mod authority;
 mod commands;
 mod handshakes;
+mod log;
 mod paths;
 mod room;
 mod timers;
@@ -230,7 +231,9 @@ impl Endpoint {
 
     /// Next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front()?;
+        log::event(&e);
+        Some(e)
     }
 
     /// Test support: seals `plaintext` (padded by the caller) under the current session
