@@ -76,8 +76,13 @@ fn tone_played_to_the_default_output_is_captured_from_the_default_input() {
     .expect("open the default input device");
     let start = Instant::now();
     let mut forwarded = 0;
-    // The first capture callback can take ~1.5 s to arrive.
-    while start.elapsed() < Duration::from_secs(5) {
+    // Three seconds of audio through both devices, however long the machine takes (the
+    // first capture callback alone can take ~1.5 s).
+    while forwarded < 150 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "capture produced only {forwarded} frames in a minute"
+        );
         while let Ok(p) = player.packets().try_recv() {
             player.push_packet(1, p).unwrap();
         }
@@ -90,10 +95,6 @@ fn tone_played_to_the_default_output_is_captured_from_the_default_input() {
     }
     player.stop();
     listener.stop();
-    assert!(
-        forwarded > 100,
-        "capture produced only {forwarded} frames in 5 s"
-    );
     let out = heard.snapshot();
     let tail = &out[out.len().saturating_sub(SAMPLE_RATE as usize)..];
     let level = tone_level(tail, 660.0);
@@ -113,13 +114,17 @@ fn capture_stream_delivers_48k_mono_without_overruns() {
     let mut cap = CaptureStream::open(None).unwrap();
     let mut buf = Vec::new();
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(3) {
+    // A second of audio, however long the first (slow) callback takes.
+    while buf.len() < SAMPLE_RATE as usize {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} samples in a minute",
+            buf.len()
+        );
         cap.read(&mut buf).unwrap();
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(!cap.failed());
     assert!(cap.callbacks() > 0);
     assert_eq!(cap.overruns(), 0);
-    // At least 1 s of audio after the slow first callback.
-    assert!(buf.len() >= SAMPLE_RATE as usize, "{} samples", buf.len());
 }

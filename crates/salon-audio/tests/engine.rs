@@ -199,20 +199,20 @@ fn unplugged_devices_are_reported_and_packets_keep_flowing() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Both losses are handled by now: count the packets received from here on for a
-    // second of the engine's clock (`settle` makes sure it has caught up with it).
+    // Both losses are handled by now: the frames go on (silence while no mic), a second's
+    // worth of them, however long a loaded machine takes to make them.
     while engine.packets().try_recv().is_ok() {}
     let told = Instant::now();
     let mut sent_after = 0;
-    while told.elapsed() < Duration::from_millis(1000) {
+    while sent_after < 50 {
+        assert!(
+            told.elapsed() < DEADLINE,
+            "{sent_after} packets after the unplug"
+        );
         while engine.packets().try_recv().is_ok() {
             sent_after += 1;
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-    settle(&engine);
-    while engine.packets().try_recv().is_ok() {
-        sent_after += 1;
     }
     while let Ok(e) = engine.events().try_recv() {
         events.push(e);
@@ -221,9 +221,4 @@ fn unplugged_devices_are_reported_and_packets_keep_flowing() {
     for dir in [Direction::Input, Direction::Output] {
         assert!(reported(&events, dir), "{dir:?}: {events:?}");
     }
-    // The constant packet rate survives the unplug (silence while no mic).
-    assert!(
-        sent_after >= 40,
-        "{sent_after} packets in the second after unplug"
-    );
 }

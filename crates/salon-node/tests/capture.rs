@@ -312,29 +312,39 @@ fn captured_room_shows_no_metadata_one_audio_size_and_shrugs_off_a_garbage_flood
             .unwrap()
             .as_secs_f64()
     };
-    let rate = |from: f64, to: f64| {
+    let rate = |src, dst, from: f64, to: f64| {
         packets
             .iter()
             .filter(|d| {
-                d.src == bo_port
-                    && d.dst == cy_port
-                    && d.payload.len() == 189
-                    && d.at >= from
-                    && d.at < to
+                d.src == src && d.dst == dst && d.payload.len() == 189 && d.at >= from && d.at < to
             })
             .count() as f64
             / (to - from)
     };
-    let unmuted = rate(secs(t_unmuted) + 0.5, secs(t_muted));
-    let muted = rate(secs(t_muted) + 0.5, secs(t_end));
-    step!("speaker to listener: {unmuted:.1} datagrams/s unmuted, {muted:.1} muted");
-    assert!(
-        unmuted > 45.0,
-        "speaker sends ~50 audio datagrams a second, saw {unmuted:.1}"
+    // Each window is judged against the listener's own flow to the speaker in the same
+    // window (a uniform-rate room: both send a slot per frame), not against the wall
+    // clock, which a loaded machine stretches for every process alike.
+    let (unmuted_from, unmuted_to) = (secs(t_unmuted) + 0.5, secs(t_muted));
+    let (muted_from, muted_to) = (secs(t_muted) + 0.5, secs(t_end));
+    let unmuted = rate(bo_port, cy_port, unmuted_from, unmuted_to);
+    let muted = rate(bo_port, cy_port, muted_from, muted_to);
+    let unmuted_back = rate(cy_port, bo_port, unmuted_from, unmuted_to);
+    let muted_back = rate(cy_port, bo_port, muted_from, muted_to);
+    step!(
+        "speaker to listener: {unmuted:.1} datagrams/s unmuted, {muted:.1} muted \
+         (listener to speaker: {unmuted_back:.1}, {muted_back:.1})"
     );
+    for (what, speaker, listener) in [
+        ("unmuted", unmuted, unmuted_back),
+        ("muted", muted, muted_back),
+    ] {
+        assert!(
+            (speaker - listener).abs() / listener < 0.1,
+            "{what}: the speaker sent {speaker:.1}/s where the listener's slots ran at {listener:.1}/s"
+        );
+    }
     assert!(
         (unmuted - muted).abs() / unmuted < 0.1,
         "muting changed the rate: {unmuted:.1} vs {muted:.1}"
     );
-    let _ = std::fs::remove_dir_all(root);
 }
