@@ -44,8 +44,8 @@ pub struct Pending {
 /// same Noise state (it is deterministic) after a bogus response destroyed it. An
 /// on-path attacker who sees our index then cannot kill a handshake with one datagram.
 pub struct Rebuild {
-    /// Seed of the ephemeral key.
-    pub seed: [u8; 32],
+    /// Seed of the ephemeral key (wiped with the handshake, like the PSK).
+    pub(crate) seed: crate::secret::Secret32,
     /// Message-1 payload.
     pub payload: crate::handshake::InitPayload,
     /// PSK (a copy of the room or epoch secret, wiped with the handshake).

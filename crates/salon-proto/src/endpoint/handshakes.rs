@@ -96,7 +96,7 @@ impl Endpoint {
             mac1,
             epoch,
             rebuild: Rebuild {
-                seed,
+                seed: Secret32::from_bytes(seed),
                 payload,
                 psk,
                 prologue,
@@ -364,9 +364,13 @@ impl Endpoint {
                     psk: rebuild.psk.as_bytes(),
                     prologue: &rebuild.prologue,
                 };
-                if let Ok((state, _)) =
-                    handshake::initiate(kind, &keys, &peer, &rebuild.payload, rebuild.seed)
-                {
+                if let Ok((state, _)) = handshake::initiate(
+                    kind,
+                    &keys,
+                    &peer,
+                    &rebuild.payload,
+                    *rebuild.seed.as_bytes(),
+                ) {
                     link.pending = Some(Pending {
                         kind,
                         state,
