@@ -110,6 +110,54 @@ fn family(pid: u32) -> Vec<(u32, String)> {
     out
 }
 
+/// What one process holds, by mapping name (a library, `[heap]`, `[anon]`, a
+/// shared-memory buffer): private and shared resident KiB.
+fn mappings_kib(pid: u32) -> std::collections::HashMap<String, (u64, u64)> {
+    let mut by = std::collections::HashMap::new();
+    let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return by;
+    };
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // range perms offset dev inode [path]: anonymous mappings have no path.
+            let path = words.nth(4).unwrap_or("[anon]");
+            name = path.rsplit('/').next().unwrap_or(path).to_owned();
+        } else if let Some(v) = words.next().and_then(|v| v.parse::<u64>().ok()) {
+            let e: &mut (u64, u64) = by.entry(name.clone()).or_default();
+            match first {
+                "Private_Clean:" | "Private_Dirty:" => e.0 += v,
+                "Shared_Clean:" | "Shared_Dirty:" => e.1 += v,
+                _ => {}
+            }
+        }
+    }
+    by
+}
+
+/// Where the family's footprint goes, for `SALON_MEMORY_DETAIL=1`: per mapping name, its
+/// share of the footprint (private pages of every member, shared ones once) and each
+/// member's private KiB, largest first.
+fn footprint_by_mapping(pids: &[u32]) -> Vec<(String, u64, Vec<u64>)> {
+    let per: Vec<_> = pids.iter().map(|p| mappings_kib(*p)).collect();
+    let mut names: Vec<&String> = per.iter().flat_map(|m| m.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut rows: Vec<(String, u64, Vec<u64>)> = names
+        .into_iter()
+        .map(|n| {
+            let private: Vec<u64> = per.iter().map(|m| m.get(n).map_or(0, |e| e.0)).collect();
+            let shared = per.iter().map(|m| m.get(n).map_or(0, |e| e.1)).max();
+            let total = private.iter().sum::<u64>() + shared.unwrap_or(0);
+            (n.clone(), total, private)
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    rows
+}
+
 fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -186,6 +234,24 @@ fn main() {
             mb(m.rss_kib),
             mb(m.pss_kib)
         );
+    }
+    if std::env::var_os("SALON_MEMORY_DETAIL").is_some_and(|v| v == "1") {
+        let pids: Vec<u32> = peak.1.iter().map(|(p, ..)| *p).collect();
+        let names: Vec<&str> = peak.1.iter().map(|(_, n, _)| n.as_str()).collect();
+        eprintln!(
+            "[memory]   {:<36} {:>9}   private in {}",
+            "mapping",
+            "footprint",
+            names.join(" / ")
+        );
+        for (map, total, private) in footprint_by_mapping(&pids).into_iter().take(30) {
+            let each: Vec<String> = private.iter().map(|k| format!("{:.1}", mb(*k))).collect();
+            eprintln!(
+                "[memory]   {map:<36} {:>5.1} MiB   {}",
+                mb(total),
+                each.join(" / ")
+            );
+        }
     }
     eprintln!(
         "[memory] app with a four-person room open, peak of 20 s: footprint (shared pages once) {:.1} MiB; summed RSS {:.1} MiB; summed PSS {:.1} MiB (target: 200 MB)",
