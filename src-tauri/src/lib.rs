@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod webview_env;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -144,8 +145,8 @@ fn quit_on_signals(app: tauri::AppHandle) {
 }
 
 /// Keeps the window's WebKit lean: this UI is a few hundred DOM nodes, so it needs neither
-/// GPU compositing (without a GPU that loads a software OpenGL stack of ~85 MiB into the
-/// web process) nor WebKit's browser-sized caches. `SALON_WEBVIEW_GPU=1` keeps the defaults.
+/// GPU compositing nor WebKit's browser-sized caches. `SALON_WEBVIEW_GPU=1` keeps the
+/// defaults. The choices WebKit reads only at start are made in [`webview_env`].
 fn lighten_webview(app: &tauri::App) {
     #[cfg(target_os = "linux")]
     if std::env::var_os("SALON_WEBVIEW_GPU").is_none_or(|v| v != "1")
@@ -170,6 +171,8 @@ fn lighten_webview(app: &tauri::App) {
 
 /// Starts the app.
 pub fn run() {
+    // First of all: WebKit reads these once, and its processes inherit them.
+    webview_env::apply();
     let builder = bindings();
     let built = tauri::Builder::default()
         .setup(|app| {
