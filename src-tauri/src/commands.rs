@@ -15,6 +15,7 @@ use tauri::{AppHandle, Emitter, State};
 use tokio::sync::Mutex;
 
 use crate::error::ApiError;
+use crate::talk_key::{GlobalTalkKey, TalkKeyReach};
 
 /// Name of the Tauri event that carries every [`NodeEvent`].
 pub const EVENT: &str = "salon://event";
@@ -87,6 +88,13 @@ async fn start_node(
                     eprintln!("salon-desktop[{}] {unix_ms} {line}", std::process::id());
                 }
             }
+            if matches!(
+                ev,
+                NodeEvent::Joined { .. } | NodeEvent::RoleChanged { .. } | NodeEvent::Left { .. }
+            ) {
+                // On or off stage: whether the key is taken from other windows follows.
+                crate::talk_key::GlobalTalkKey::room_changed(&app);
+            }
             let _ = app.emit(EVENT, &ev);
         }
     });
@@ -94,7 +102,7 @@ async fn start_node(
     Ok(info)
 }
 
-async fn run(state: &AppState, c: Command) -> Result<Reply, ApiError> {
+pub(crate) async fn run(state: &AppState, c: Command) -> Result<Reply, ApiError> {
     // The lock is held only to take a handle: commands run side by side.
     let handle = state
         .node
@@ -392,6 +400,15 @@ pub async fn test_sound(state: State<'_, AppState>) -> Result<(), ApiError> {
 #[specta::specta]
 pub async fn push_to_talk(state: State<'_, AppState>, pressed: bool) -> Result<(), ApiError> {
     run(&state, Command::PushToTalk(pressed)).await.map(drop)
+}
+
+/// Where the push-to-talk key `key` (`null`: none set) works: also in other apps, or only
+/// while Salon's window is focused (Wayland, and keys that cannot be taken from the
+/// desktop), with a note for the settings screen.
+#[tauri::command]
+#[specta::specta]
+pub fn push_to_talk_reach(talk: State<'_, GlobalTalkKey>, key: Option<String>) -> TalkKeyReach {
+    talk.reach(key.as_deref())
 }
 
 /// Re-encrypts the history under a new passphrase (the old one is checked first).

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod talk_key;
 pub mod webview_env;
 
 use std::path::PathBuf;
@@ -55,6 +56,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             commands::mic_test,
             commands::test_sound,
             commands::push_to_talk,
+            commands::push_to_talk_reach,
             commands::change_passphrase,
             commands::export_backup,
         ])
@@ -181,9 +183,15 @@ pub fn run() {
                 data_dir: dir,
                 node: tokio::sync::Mutex::new(None),
             });
+            talk_key::GlobalTalkKey::install(app);
             quit_on_signals(app.handle().clone());
             lighten_webview(app);
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::Focused(focused) = event {
+                talk_key::GlobalTalkKey::focus_changed(window.app_handle(), *focused);
+            }
         })
         .invoke_handler(builder.invoke_handler())
         .build(tauri::generate_context!());

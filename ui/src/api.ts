@@ -21,6 +21,7 @@ export type {
   DeviceList as Devices,
   Theme,
   Settings,
+  TalkKeyReach,
   Role,
   Action,
 } from "./bindings";

@@ -70,6 +70,7 @@ async function mount(over: Record<string, Answer> = {}, unlocked = true) {
     mic_test: () => null,
     set_muted: () => null,
     push_to_talk: () => null,
+    push_to_talk_reach: (a) => ({ everywhere: a.key !== "ShiftLeft", note: `reach of ${String(a.key)}` }),
     ...over,
   };
   app = start($("#app") as HTMLElement, $("#toasts") as HTMLElement, window);
@@ -161,6 +162,18 @@ describe("settings", () => {
     key("keydown", "Escape");
     await flush();
     expect(sent("set_settings").at(-1)).toEqual({ settings: { ...baseSettings, push_to_talk_key: null } });
+  });
+
+  it("says where the push-to-talk key works, asking again when the key changes", async () => {
+    await mount({ get_settings: () => ({ ...baseSettings, push_to_talk_key: "Space" }) });
+    click("[data-nav=settings]");
+    await flush();
+    expect($("[data-testid=ptt-reach]")?.textContent).toBe("reach of Space");
+    click("[data-action=ptt-capture]");
+    key("keydown", "ShiftLeft", "Shift");
+    await flush();
+    expect(sent("push_to_talk_reach").at(-1)).toEqual({ key: "ShiftLeft" });
+    expect($("[data-testid=ptt-reach]")?.textContent).toBe("reach of ShiftLeft");
   });
 
   it("a wrong old passphrase is explained; differing new ones are caught before asking", async () => {

@@ -192,8 +192,19 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       theme.set(s.theme);
       ThemeController.remember(win, s.theme);
       set(settingsSaved(state, s));
+      void loadPttReach(s.push_to_talk_key);
     } catch (e) {
       if (state.screen === "settings") set({ ...state, notes: { ...state.notes, settings: errorMessage(e) } });
+    }
+  }
+
+  /** Where the push-to-talk key works (the shell knows the session: X11 or Wayland). */
+  async function loadPttReach(key: string | null) {
+    try {
+      const pttReach = await api.pushToTalkReach(key);
+      set({ ...state, pttReach });
+    } catch {
+      // Without it the settings just say less.
     }
   }
 
@@ -215,6 +226,7 @@ export function start(root: HTMLElement, toastsEl: HTMLElement, win: Window = wi
       theme.set(saved.theme);
       ThemeController.remember(win, saved.theme);
       set(settingsSaved(state, saved));
+      void loadPttReach(saved.push_to_talk_key);
     } catch (e) {
       // The old selection stays: the redraw puts back what the settings we hold say.
       set({ ...state, capturing: false, notes: { ...state.notes, settings: errorMessage(e) } });

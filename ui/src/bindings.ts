@@ -61,6 +61,12 @@ export const commands = {
 	testSound: () => __TAURI_INVOKE<null>("test_sound"),
 	/**  The push-to-talk key went down or up. */
 	pushToTalk: (pressed: boolean) => __TAURI_INVOKE<null>("push_to_talk", { pressed }),
+	/**
+	 *  Where the push-to-talk key `key` (`null`: none set) works: also in other apps, or only
+	 *  while Salon's window is focused (Wayland, and keys that cannot be taken from the
+	 *  desktop), with a note for the settings screen.
+	 */
+	pushToTalkReach: (key: string | null) => __TAURI_INVOKE<TalkKeyReach>("push_to_talk_reach", { key }),
 	/**  Re-encrypts the history under a new passphrase (the old one is checked first). */
 	changePassphrase: (oldPassphrase: string, newPassphrase: string) => __TAURI_INVOKE<null>("change_passphrase", { oldPassphrase, newPassphrase }),
 	/**  Writes an encrypted backup (same passphrase); returns the file written. */
@@ -480,6 +486,14 @@ export type Settings = {
 	echo_cancellation: boolean,
 	/**  Colour theme. */
 	theme: Theme,
+};
+
+/**  Where the push-to-talk key works, for the settings screen. */
+export type TalkKeyReach = {
+	/**  The key also works while another window is focused. */
+	everywhere: boolean,
+	/**  One or two sentences for the settings screen saying where the key works. */
+	note: string,
 };
 
 /**  The colour theme. */

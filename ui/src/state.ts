@@ -1,5 +1,5 @@
 // The UI's model, folded from node events. Pure, so it is unit-tested without a window.
-import type { Contact, Devices, HistoryMessage, HistoryRoom, LinkInfo, MemberInfo, NodeEvent, RoomInfo, SafetyNumber, Settings } from "./api";
+import type { Contact, Devices, HistoryMessage, HistoryRoom, LinkInfo, MemberInfo, NodeEvent, RoomInfo, SafetyNumber, Settings, TalkKeyReach } from "./api";
 
 export interface ChatLine { from: string; name: string; text: string }
 
@@ -46,6 +46,8 @@ export interface UiState {
   volumes: Record<string, number>;
   /** Settings is waiting for the push-to-talk key to be pressed. */
   capturing: boolean;
+  /** Where the push-to-talk key in force works (other apps too, or the window only). */
+  pttReach?: TalkKeyReach;
   notes: SettingsNotes;
 }
 

@@ -429,6 +429,7 @@ function settings(s: UiState): TemplateResult {
         }</button>
         ${pttKey && !s.capturing ? html`<button type="button" data-action="ptt-clear">Turn off</button>` : nothing}
       </div>
+      ${s.pttReach ? html`<p class="muted" data-testid="ptt-reach">${s.pttReach.note}</p>` : nothing}
       <h3 id="theme-h">Appearance</h3>
       <div class="segmented" role="radiogroup" aria-labelledby="theme-h">${theme("system", "System")}${theme("light", "Light")}${theme("dark", "Dark")}</div>
     </form>`
