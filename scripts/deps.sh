@@ -11,6 +11,8 @@ set -euo pipefail
 # python3 shuttle; a router that grants port mappings runs miniupnpd (UPnP-IGD, NAT-PMP,
 # PCP) in its namespace: miniupnpd-nftables is the daemon alone (no service, no maintainer
 # scripts; the `miniupnpd` package would add a system service), and nft makes its chains.
+# The desktop app's WebDriver tests run under Xvfb; xdotool presses keys on the X server
+# (push-to-talk while another window has the focus).
 SALON_APT_PACKAGES=(
   build-essential pkg-config cmake perl make git ca-certificates curl
   libasound2-dev libwebrtc-audio-processing-dev libclang-dev
@@ -19,7 +21,7 @@ SALON_APT_PACKAGES=(
   tcpdump
   iproute2 iptables conntrack python3 miniupnpd-nftables nftables
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
-  webkit2gtk-driver xvfb xauth
+  webkit2gtk-driver xvfb xauth xdotool
 )
 
 salon_missing_packages() {

@@ -364,3 +364,89 @@ fn two_apps_share_a_room_chat_promote_speak_and_leave() {
     app_a.wait_exited("A after its window closed");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Runs `xdotool` with these arguments on the test display; false when it is missing or
+/// fails.
+fn xdotool(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("xdotool")
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Scenario 5: push-to-talk from another window (X11). The app hosts (on stage) with F8
+/// as its push-to-talk key; settings say the key works in other apps; the keyboard focus
+/// moves off the window, and F8 pressed on the X server (xdotool, as a keyboard would)
+/// opens the microphone until it is released.
+#[test]
+fn push_to_talk_works_while_another_window_has_the_focus() {
+    let _one = one_test();
+    if xdotool(&["version"]).is_none() {
+        assert!(
+            std::env::var_os("SALON_CI").is_none(),
+            "xdotool is needed in CI (scripts/deps.sh)"
+        );
+        eprintln!("skipping: xdotool not installed");
+        return;
+    }
+    let root = tempdir("ptt-global");
+    let Some(app) = App::launch(&root.join("app"), "silence") else {
+        return;
+    };
+    let d = app.open("app");
+    create_identity(&d, "Pat", "push to talk passphrase");
+    host_room(&d, "Hold to talk");
+    let me = person("stage", "Pat (you)");
+    d.wait_for(&me);
+
+    step!("F8 becomes the push-to-talk key; settings say it works in other apps");
+    d.click("[data-nav=settings]");
+    d.click("[data-action=ptt-capture]");
+    d.script(
+        "document.dispatchEvent(new KeyboardEvent('keydown', {code: 'F8', key: 'F8', bubbles: true}))",
+        serde_json::json!([]),
+    );
+    d.wait_until("the key's reach", || {
+        d.text_of("[data-testid=ptt-reach]")
+            .filter(|t| t.contains("other apps"))
+    });
+    d.click("[data-nav=room]");
+    // Push-to-talk: muted until the key is held.
+    d.wait_for(&format!("{me} .badge.muted"));
+
+    step!("The keyboard focus leaves the window");
+    let window = xdotool(&["search", "--name", "^Salon$"]).expect("the app's window");
+    let window = window.lines().last().unwrap_or_default().to_owned();
+    xdotool(&["windowfocus", "--sync", &window]).expect("focus the window");
+    // The root window takes the focus, with the pointer off the app's window (else the
+    // root passes the keys to the window under the pointer): the app's window is then
+    // not focused, as when another app's window is.
+    xdotool(&["mousemove", "--sync", "1270", "850"]).expect("move the pointer away");
+    let root_window = xdotool(&["search", "--maxdepth", "0", ""]).expect("the root window");
+    xdotool(&["windowfocus", &root_window]).expect("focus the root window");
+    // So what follows is the global key, not the window's own key handling.
+    d.wait_until("the window to lose the focus", || {
+        (d.script("return document.hasFocus()", serde_json::json!([])) == false).then_some(())
+    });
+
+    step!("F8 held on the X server opens the microphone; released, it closes");
+    d.wait_until("the key taken from the desktop", || {
+        xdotool(&["keydown", "F8"])?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let open = !d.exists(&format!("{me} .badge.muted"));
+        xdotool(&["keyup", "F8"])?;
+        open.then_some(())
+    });
+    d.wait_for(&format!("{me} .badge.muted"));
+    xdotool(&["keydown", "F8"]).expect("press F8");
+    d.wait_gone(&format!("{me} .badge.muted"));
+    xdotool(&["keyup", "F8"]).expect("release F8");
+    d.wait_for(&format!("{me} .badge.muted"));
+
+    d.quit();
+    app.wait_exited("after its window closed");
+    let _ = std::fs::remove_dir_all(&root);
+}
