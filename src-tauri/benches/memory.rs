@@ -8,7 +8,8 @@
 //! A bench binary that prints its figures (CI runs it after the tests, on the debug
 //! build). Run it (a display, tauri-driver, the UI and the `salon` binary as for the
 //! WebDriver tests) with `cargo bench -p salon-desktop --bench memory`; to measure another
-//! build of the app (e.g. release), set `SALON_APP` to its path.
+//! build of the app (e.g. release), set `SALON_APP` to its path. `SALON_MEMORY_DETAIL=1`
+//! also prints where the footprint goes, mapping by mapping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed run
 
