@@ -421,14 +421,13 @@ impl Endpoint {
             room.stage_invited = None;
             self.events.push_back(Event::StageInviteLapsed { by });
         }
-        let mut lapsed: Vec<(PublicKey, PublicKey)> = room
+        // In key order (the map is ordered): the sans-IO machine stays deterministic.
+        let lapsed: Vec<(PublicKey, PublicKey)> = room
             .stage_invites
             .iter()
             .filter(|(_, i)| now >= i.expires)
             .map(|(member, i)| (*member, i.by))
             .collect();
-        // One order whatever the map's: the sans-IO machine stays deterministic.
-        lapsed.sort_unstable();
         for (member, by) in lapsed {
             room.stage_invites.remove(&member);
             self.events

@@ -74,8 +74,8 @@ impl Room {
     }
 
     pub(super) fn state(&self) -> RoomState {
-        let mut banned: Vec<PublicKey> = self.banned.iter().copied().collect();
-        banned.sort_unstable();
+        // A `BTreeSet`: already in key order, as the wire wants.
+        let banned: Vec<PublicKey> = self.banned.iter().copied().collect();
         RoomState::new(
             self.title.clone(),
             self.epoch,

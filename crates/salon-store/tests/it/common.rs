@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use salon_store::{KdfParams, NewRoom, RoomId, Store, Timestamp};
+use salon_store::{CIPHER_SETTINGS, KdfParams, NewRoom, RawKey, RoomId, Store, Timestamp};
 
 pub const PASS: &str = "correct horse battery staple";
 
@@ -29,6 +29,20 @@ impl TempDir {
 }
 
 /// Creates a store with cheap Argon2 parameters.
+/// A plain rusqlite connection to `db`, unlocked with `key` and the store's cipher
+/// settings: what the stock `sqlcipher` shell would see, for writing rows the store
+/// would never write.
+pub fn raw_connection(db: &Path, key: &RawKey) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"{}\";",
+        &*key.to_sqlcipher_literal()
+    ))
+    .unwrap();
+    c.execute_batch(CIPHER_SETTINGS).unwrap();
+    c
+}
+
 pub fn create(db: &Path) -> Store {
     Store::create(db, PASS, KdfParams::INSECURE_FAST).unwrap()
 }

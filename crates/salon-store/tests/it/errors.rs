@@ -112,13 +112,7 @@ fn a_database_from_a_newer_salon_is_refused_and_left_unchanged() {
     drop(s);
     {
         // Pretend a future Salon wrote schema version 99.
-        let c = rusqlite::Connection::open(dir.db()).unwrap();
-        c.execute_batch(&format!(
-            "PRAGMA key = \"{}\";",
-            &*key.to_sqlcipher_literal()
-        ))
-        .unwrap();
-        c.execute_batch(CIPHER_SETTINGS).unwrap();
+        let c = raw_connection(&dir.db(), &key);
         c.execute_batch("PRAGMA user_version = 99;").unwrap();
     }
     let before = fs::read(dir.db()).unwrap();
@@ -286,13 +280,7 @@ fn an_identity_whose_key_does_not_match_its_secret_reads_as_corruption() {
     {
         // Another key in the column rooms and chat refer to: the user would appear as
         // someone else in their own history.
-        let c = rusqlite::Connection::open(dir.db()).unwrap();
-        c.execute_batch(&format!(
-            "PRAGMA key = \"{}\";",
-            &*key.to_sqlcipher_literal()
-        ))
-        .unwrap();
-        c.execute_batch(CIPHER_SETTINGS).unwrap();
+        let c = raw_connection(&dir.db(), &key);
         c.execute("UPDATE identity SET public_key = ?1", [&[8u8; 32][..]])
             .unwrap();
     }

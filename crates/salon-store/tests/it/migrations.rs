@@ -10,13 +10,7 @@ const _: () = assert!(CURRENT_VERSION >= 2);
 
 /// Writes version-1 rows with version-1 SQL, as the first released Salon would have.
 fn fill_v1(key: &RawKey, db: &std::path::Path) {
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.execute_batch(&format!(
-        "PRAGMA key = \"{}\";",
-        &*key.to_sqlcipher_literal()
-    ))
-    .unwrap();
-    c.execute_batch(CIPHER_SETTINGS).unwrap();
+    let c = raw_connection(db, key);
     c.execute_batch(
         "INSERT INTO contacts (public_key, name, verified, first_seen, last_seen)
              VALUES (zeroblob(32), 'vera', 1, 10, 20);
@@ -80,13 +74,7 @@ fn every_earlier_version_upgrades_to_the_current_one() {
 }
 
 fn schema_sql(s: &Store) -> Vec<String> {
-    let c = rusqlite::Connection::open(&s.files().db).unwrap();
-    c.execute_batch(&format!(
-        "PRAGMA key = \"{}\";",
-        &*s.raw_key().to_sqlcipher_literal()
-    ))
-    .unwrap();
-    c.execute_batch(CIPHER_SETTINGS).unwrap();
+    let c = raw_connection(&s.files().db, s.raw_key());
     let mut stmt = c
         .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
         .unwrap();
