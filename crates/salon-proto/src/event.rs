@@ -170,7 +170,7 @@ pub enum Event {
     /// application asks the user and answers with
     /// [`Endpoint::answer_stage_invite`](crate::Endpoint::answer_stage_invite); we become a
     /// speaker (and [`Event::RoleChanged`] follows) only if the user accepts within
-    /// [`STAGE_INVITE_LIFETIME`](crate::endpoint::STAGE_INVITE_LIFETIME).
+    /// [`STAGE_INVITE_LIFETIME`](crate::authority::STAGE_INVITE_LIFETIME).
     StageInvited {
         /// The moderator who invited us.
         by: PublicKey,
@@ -193,7 +193,7 @@ pub enum Event {
         by: PublicKey,
     },
     /// We host the room and `member` did not answer the stage invitation `by` sent within
-    /// [`STAGE_INVITE_LIFETIME`](crate::endpoint::STAGE_INVITE_LIFETIME); it is void.
+    /// [`STAGE_INVITE_LIFETIME`](crate::authority::STAGE_INVITE_LIFETIME); it is void.
     StageInviteUnanswered {
         /// The listener who did not answer.
         member: PublicKey,

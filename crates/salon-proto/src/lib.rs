@@ -5,6 +5,7 @@
 //! [`Endpoint`] from a UDP socket and a timer. See `docs/PROTOCOL.md` for the wire format.
 
 mod allowance;
+mod authority;
 mod channel;
 mod codec;
 mod config;

@@ -27,41 +27,29 @@ impl Endpoint {
         let secret = Secret32::generate(&mut self.rng);
         let epoch_secret = Secret32::generate(&mut self.rng);
         let my_candidates: Vec<SocketAddr> = candidates.iter().map(|c| c.addr).collect();
-        let room = Room {
-            id: RoomId(id),
-            secret,
-            title: title.trim().to_owned(),
-            my_name: name.trim().to_owned(),
-            my_candidates: my_candidates.clone(),
-            host: self.me,
-            host_gone: None,
-            successor_state: None,
-            phase: Phase::Open,
-            epoch: 1,
-            epoch_secret,
-            version: 1,
-            members: vec![Member {
-                key: self.me,
-                name: name.trim().to_owned(),
-                role: Role::Host,
-                hand_raised: false,
-                muted: false,
-                candidates: my_candidates,
-                joined: 0,
-            }],
-            banned: BTreeSet::new(),
-            next_join_order: 1,
-            chat_sent: 0,
-            chat_seen: BTreeMap::new(),
-            audio_seq: 0,
-            want_muted: false,
-            observed: None,
-            uniform: self.cfg.uniform_rate,
-            requests: BTreeMap::new(),
-            chat_allowance: BTreeMap::new(),
-            stage_invites: BTreeMap::new(),
-            stage_invited: None,
+        let me = Member {
+            key: self.me,
+            name: name.trim().to_owned(),
+            role: Role::Host,
+            hand_raised: false,
+            muted: false,
+            candidates: my_candidates.clone(),
+            joined: 0,
         };
+        let authority = Authority::hosted(
+            me,
+            title.trim().to_owned(),
+            epoch_secret,
+            self.cfg.uniform_rate,
+        );
+        let room = Room::new(
+            RoomId(id),
+            secret,
+            authority,
+            name,
+            my_candidates,
+            Phase::Open,
+        );
         self.events.push_back(Event::Joined(room.view()));
         self.room = Some(room);
         let _ = now;
@@ -86,36 +74,17 @@ impl Endpoint {
         if invite.host.is_low_order() {
             return Err(CommandError::WeakHostKey);
         }
-        self.room = Some(Room {
-            id: invite.room_id,
-            secret: invite.secret().clone(),
-            title: String::new(),
-            my_name: name.trim().to_owned(),
-            my_candidates: candidates,
-            host: invite.host,
-            host_gone: None,
-            successor_state: None,
-            phase: Phase::Joining {
+        self.room = Some(Room::new(
+            invite.room_id,
+            invite.secret().clone(),
+            Authority::awaiting(invite.host),
+            name,
+            candidates,
+            Phase::Joining {
                 deadline: now + self.cfg.join_timeout,
                 tried: Vec::new(),
             },
-            epoch: 0,
-            epoch_secret: Secret32::from_bytes([0; 32]),
-            version: 0,
-            members: Vec::new(),
-            banned: BTreeSet::new(),
-            next_join_order: 0,
-            chat_sent: 0,
-            chat_seen: BTreeMap::new(),
-            audio_seq: 0,
-            want_muted: false,
-            observed: None,
-            uniform: false,
-            requests: BTreeMap::new(),
-            chat_allowance: BTreeMap::new(),
-            stage_invites: BTreeMap::new(),
-            stage_invited: None,
-        });
+        ));
         let mut link = Link::new(now);
         link.candidates = invite.candidates.iter().map(|c| c.addr).collect();
         link.retry = Some(Retry {
@@ -141,16 +110,12 @@ impl Endpoint {
         if room.phase != Phase::Open {
             return Ok(());
         }
-        if room.host == me {
-            if let Some(m) = room.member_mut(&me) {
-                m.candidates = candidates;
-                m.candidates.truncate(crate::roster::MAX_CANDIDATES);
-            }
-            room.version += 1;
+        if room.host() == me {
+            room.authority.set_own_candidates(candidates);
             self.broadcast_state();
             self.emit_room_changed();
         } else {
-            let host = room.host;
+            let host = room.host();
             let hello = Message::Hello {
                 name: room.my_name.clone(),
                 candidates,
@@ -314,15 +279,7 @@ impl Endpoint {
             }
             Phase::Open => {}
         }
-        if room.host == me
-            && let Some(next) = successor(&room.members, &me)
-        {
-            room.members.retain(|m| m.key != me);
-            if let Some(m) = room.member_mut(&next) {
-                m.role = Role::Host;
-                m.hand_raised = false;
-            }
-            room.host = next;
+        if room.host() == me && room.authority.hand_over().is_some() {
             self.new_epoch();
             self.broadcast_state();
         }
@@ -349,7 +306,7 @@ impl Endpoint {
     /// their seats, links and epoch, and learn nothing of it.
     pub fn revoke_invite(&mut self, now: Instant) -> Result<Invite, CommandError> {
         let me = self.me;
-        if self.open_room()?.host != me {
+        if self.open_room()?.host() != me {
             return Err(CommandError::NotHost);
         }
         let _ = now;
@@ -361,7 +318,7 @@ impl Endpoint {
     pub fn end_room(&mut self, now: Instant) -> Result<(), CommandError> {
         let me = self.me;
         let room = self.open_room()?;
-        if room.host != me {
+        if room.host() != me {
             return Err(CommandError::NotHost);
         }
         self.say_goodbye(now, &Message::Ended, LeftReason::Ended);
@@ -392,7 +349,7 @@ impl Endpoint {
 
     /// Sends a request to the host, or applies it directly when we are the host.
     pub(super) fn request(&mut self, now: Instant, msg: Message) -> Result<(), CommandError> {
-        let host = self.open_room()?.host;
+        let host = self.open_room()?.host();
         if host == self.me {
             let me = self.me;
             self.host_handle(now, me, msg);

@@ -11,7 +11,7 @@ impl Endpoint {
             // Bounded memory: keep only keys that are (or were banned from) the room.
             if let Some(room) = self.room.as_ref() {
                 self.seen_timestamps
-                    .retain(|k, _| room.member(k).is_some() || room.banned.contains(k));
+                    .retain(|k, _| room.member(k).is_some() || room.authority.banned.contains(k));
             }
         }
         match self.seen_timestamps.get(&peer) {
@@ -28,7 +28,7 @@ impl Endpoint {
             return;
         };
         let joining = matches!(room.phase, Phase::Joining { .. });
-        let kind = if joining && peer == room.host {
+        let kind = if joining && peer == room.host() {
             Kind::Join
         } else {
             Kind::Link
@@ -40,12 +40,12 @@ impl Endpoint {
                 join_mac1_key(&peer, room.secret.as_bytes()),
             ),
             Kind::Link => (
-                room.epoch_secret.clone(),
-                link_prologue(&room.id.0, room.epoch),
-                link_mac1_key(&peer, room.epoch_secret.as_bytes()),
+                room.authority.epoch_secret.clone(),
+                link_prologue(&room.id.0, room.authority.epoch),
+                link_mac1_key(&peer, room.authority.epoch_secret.as_bytes()),
             ),
         };
-        let epoch = room.epoch;
+        let epoch = room.authority.epoch;
         let payload = InitPayload {
             timestamp: self.timestamp(now),
             incarnation: self.incarnation,
@@ -158,12 +158,12 @@ impl Endpoint {
         }
         let mut keys: Vec<(Kind, [u8; 32])> = Vec::with_capacity(2);
         // Joins come straight from the invite holder, never through a member.
-        if room.host == self.me && matches!(origin, Origin::Direct(_)) {
+        if room.host() == self.me && matches!(origin, Origin::Direct(_)) {
             keys.push((Kind::Join, join_mac1_key(&self.me, room.secret.as_bytes())));
         }
         keys.push((
             Kind::Link,
-            link_mac1_key(&self.me, room.epoch_secret.as_bytes()),
+            link_mac1_key(&self.me, room.authority.epoch_secret.as_bytes()),
         ));
         let covered = &init.raw[..INIT_MAC1_OFFSET];
         let Some(&(kind, mac1_key)) = keys
@@ -217,8 +217,8 @@ impl Endpoint {
         let (room_id, room_secret, epoch, epoch_secret) = (
             room.id,
             room.secret.clone(),
-            room.epoch,
-            room.epoch_secret.clone(),
+            room.authority.epoch,
+            room.authority.epoch_secret.clone(),
         );
         let seed = self.random32();
         let (state, remote, payload, status) = match kind {
@@ -242,10 +242,10 @@ impl Endpoint {
                     .keys()
                     .filter(|k| room.member(k).is_none())
                     .count();
-                let status = if room.banned.contains(&remote) {
+                let status = if room.authority.banned.contains(&remote) {
                     Status::Removed
                 } else if room.member(&remote).is_none()
-                    && (room.members.len() >= self.cfg.max_members
+                    && (room.authority.members.len() >= self.cfg.max_members
                         || seatless >= self.cfg.max_members)
                 {
                     Status::Full
@@ -257,7 +257,7 @@ impl Endpoint {
             Kind::Link => {
                 let e = &init.noise[..32];
                 let Some(initiator) = self.room.as_ref().and_then(|r| {
-                    r.members.iter().map(|m| m.key).find(|k| {
+                    r.authority.members.iter().map(|m| m.key).find(|k| {
                         *k != self.me && ct_eq(&link_hint(epoch_secret.as_bytes(), k, e), init.hint)
                     })
                 }) else {
@@ -392,7 +392,7 @@ impl Endpoint {
         let floor = self.seen_timestamps.entry(peer).or_insert(0);
         *floor = (*floor).max(payload.timestamp);
         let pending_kind = kind;
-        let current_epoch = self.room.as_ref().map(|r| r.epoch);
+        let current_epoch = self.room.as_ref().map(|r| r.authority.epoch);
         if kind == Kind::Link && current_epoch != Some(epoch) {
             // Keyed for an epoch that has ended: start over with the current one.
             self.indices.remove(&resp.receiver);

@@ -8,9 +8,11 @@
 //! and inputs give the same outputs.
 //!
 //! The parts, one file each: commands (what a person asks for), handshakes,
-//! transport (datagrams in, slots out), the room authority, paths and relays, and the
-//! timers, all adding to one `impl Endpoint` over the state declared here; the room as
-//! this node holds it is `room`.
+//! transport (datagrams in, slots out), control messages (carrying out what the room
+//! authority decides), paths and relays, and the timers, all adding to one
+//! `impl Endpoint` over the state declared here; the room as this node holds it is
+//! `room`. The room authority itself (the roster and its rules) is a state machine of
+//! its own, `crate::authority`, with no links or datagrams.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -19,7 +21,10 @@ use std::time::{Duration, Instant};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::allowance::{Allowance, CHAT_BURST, CHAT_EVERY, REQUEST_BURST, REQUEST_EVERY};
+use crate::allowance::{Allowance, CHAT_BURST, CHAT_EVERY};
+#[cfg(test)]
+use crate::authority::STAGE_INVITE_LIFETIME;
+use crate::authority::{Adopted, Authority, Decision, Verdict};
 use crate::config::{Config, UNIFORM_RATE_MAX_MEMBERS};
 use crate::cookie::{CookieJar, LoadMonitor, RateLimiter, mac, mac2, open_reply};
 use crate::error::CommandError;
@@ -38,7 +43,7 @@ use crate::path::{
     BIRTHDAY_SOCKETS, BIRTHDAY_SPRAY_EVERY, BIRTHDAY_TICK, BIRTHDAY_WINDOW, Birthday, BirthdayRole,
     Challenge, Forward, Hop, MAIN_SOCKET, Origin, Path, RelayPath,
 };
-use crate::roster::{Member, Role, successor, valid_name, valid_title};
+use crate::roster::{Member, Role, valid_name, valid_title};
 use crate::safety_code::room_safety_code;
 use crate::schedule::{AUDIO_QUEUE, STEAL_GAP, Schedule};
 use crate::secret::Secret32;
@@ -46,8 +51,8 @@ use crate::session::{REKEY_AFTER_MESSAGES, Session};
 use crate::wire::{self, INIT_MAC1_OFFSET, INIT_MAC2_OFFSET, MAC_LEN, Packet};
 
 // One file per part of the state machine; each adds to `impl Endpoint`.
-mod authority;
 mod commands;
+mod control;
 mod handshakes;
 mod log;
 mod paths;
@@ -55,7 +60,7 @@ mod room;
 mod timers;
 mod transport;
 
-use room::{Phase, Room, StageInvitation};
+use room::{Phase, Room};
 
 /// How long a cookie from a cookie reply stays usable (the responder rotates its secret
 /// every two minutes).
@@ -73,9 +78,6 @@ const PROBE_BACKOFF_AFTER: Duration = Duration::from_secs(30);
 const PROBE_SLOW_INTERVAL: Duration = Duration::from_secs(8);
 /// Most initiation timestamps remembered per room before forgetting non-members.
 const MAX_SEEN_TIMESTAMPS: usize = 4096;
-/// How long a stage invitation can be accepted: long enough for someone to notice the
-/// prompt, short enough that a stale "yes" cannot open a microphone much later.
-pub const STAGE_INVITE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long a listener may answer a stage invitation, from when it arrived: five seconds
 /// under the host's lifetime, so the last possible "yes" still reaches the host (over
 /// retransmissions) before the invitation is void there.
@@ -210,7 +212,7 @@ impl Endpoint {
     /// An invite to the room, if we are its host.
     pub fn invite(&self, candidates: Vec<Candidate>) -> Option<Invite> {
         let room = self.room.as_ref()?;
-        (room.host == self.me && room.phase == Phase::Open)
+        (room.host() == self.me && room.phase == Phase::Open)
             .then(|| Invite::new(self.me, room.id, room.secret.clone(), candidates))
     }
 

@@ -205,6 +205,7 @@ impl Endpoint {
         let room = self.room.as_ref()?;
         let tried = &self.links.get(peer)?.relay_tried;
         let mut members: Vec<&Member> = room
+            .authority
             .members
             .iter()
             .filter(|m| m.key != self.me && m.key != *peer)
@@ -261,19 +262,9 @@ impl Endpoint {
         let Some(room) = self.room.as_mut() else {
             return;
         };
-        if room.host != me || room.phase != Phase::Open {
+        if room.host() != me || room.phase != Phase::Open || !room.authority.moved(&peer, addr) {
             return;
         }
-        let Some(m) = room.member_mut(&peer) else {
-            return;
-        };
-        if m.candidates.first() == Some(&addr) {
-            return;
-        }
-        m.candidates.retain(|c| *c != addr);
-        m.candidates.insert(0, addr);
-        m.candidates.truncate(crate::roster::MAX_CANDIDATES);
-        room.version += 1;
         let _ = self.send_message(&peer, &Message::Observed(addr));
         self.broadcast_update(peer, false);
         self.emit_room_changed();

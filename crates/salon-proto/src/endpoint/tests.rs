@@ -280,7 +280,7 @@ fn declining_a_stage_invitation_leaves_the_listener_in_the_audience_and_tells_th
     net.with(h, |ep, now| ep.moderate(now, kl, Action::InviteToStage))
         .unwrap();
     assert!(net.run_until(Duration::from_secs(5), |n| !invitations(n, l).is_empty()));
-    let version = net.nodes[h].ep.room.as_ref().unwrap().version;
+    let version = net.nodes[h].ep.room.as_ref().unwrap().authority.version;
     net.with(l, |ep, now| ep.answer_stage_invite(now, false))
         .unwrap();
     let declined = Event::StageInviteDeclined { member: kl, by: kh };
@@ -288,7 +288,10 @@ fn declining_a_stage_invitation_leaves_the_listener_in_the_audience_and_tells_th
     net.run_for(Duration::from_secs(2));
     assert_eq!(role(&net, h, l), Some(Role::Listener));
     assert_eq!(role(&net, l, l), Some(Role::Listener));
-    assert_eq!(net.nodes[h].ep.room.as_ref().unwrap().version, version);
+    assert_eq!(
+        net.nodes[h].ep.room.as_ref().unwrap().authority.version,
+        version
+    );
     // The "no" used the invitation up: a "yes" sent after it does nothing.
     send_raw(&mut net, l, h, &Message::StageAnswer { accept: true });
     net.run_for(Duration::from_secs(2));
@@ -351,7 +354,8 @@ fn an_expired_stage_invitation_lapses_out_loud_and_cannot_be_accepted() {
             .room
             .as_ref()
             .unwrap()
-            .stage_invites
+            .authority
+            .invited()
             .is_empty()
     );
 }
@@ -414,7 +418,7 @@ fn a_moderators_invitation_names_them_and_a_newer_one_replaces_it() {
         .unwrap();
     assert!(net.run_until(Duration::from_secs(5), |n| invitations(n, l)
         == vec![km, kh]));
-    let pending = &net.nodes[h].ep.room.as_ref().unwrap().stage_invites;
+    let pending = net.nodes[h].ep.room.as_ref().unwrap().authority.invited();
     assert_eq!(pending.len(), 1, "one invitation per member");
     net.with(l, |ep, now| ep.answer_stage_invite(now, false))
         .unwrap();
@@ -478,7 +482,16 @@ fn a_stage_invite_not_from_the_host_or_to_a_speaker_is_dropped() {
 fn a_departed_listeners_invitation_is_forgotten_and_a_lapsed_one_goes_at_its_deadline() {
     let (mut net, ids) = stage_room(59, 4);
     let (h, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
-    let pending = |net: &Net| net.nodes[h].ep.room.as_ref().unwrap().stage_invites.len();
+    let pending = |net: &Net| {
+        net.nodes[h]
+            .ep
+            .room
+            .as_ref()
+            .unwrap()
+            .authority
+            .invited()
+            .len()
+    };
     for who in [a, b] {
         let k = net.key(who);
         net.with(h, |ep, now| ep.moderate(now, k, Action::InviteToStage))
@@ -503,7 +516,7 @@ fn a_departed_listeners_invitation_is_forgotten_and_a_lapsed_one_goes_at_its_dea
     net.with(h, |ep, now| ep.moderate(now, kc, Action::InviteToStage))
         .unwrap();
     let room = net.nodes[h].ep.room.as_ref().unwrap();
-    assert_eq!(room.stage_invites.keys().collect::<Vec<_>>(), vec![&kc]);
+    assert_eq!(room.authority.invited(), vec![kc]);
 }
 
 /// A link's round trip is the pings' samples smoothed (RFC 6298), so one slow ping moves

@@ -139,13 +139,14 @@ impl Endpoint {
                 Phase::Open => None,
             },
             host_gone: room
-                .host_gone
+                .authority
+                .host_gone()
                 .map(|since| since + self.cfg.peer_timeout * 3),
             stage_invitation: room
                 .stage_invited
                 .map(|(_, arrived)| arrived + STAGE_ANSWER_BY)
                 .into_iter()
-                .chain(room.stage_invites.values().map(|i| i.expires))
+                .chain(room.authority.next_lapse())
                 .min(),
             slot: self.schedule.due(),
         }
@@ -165,7 +166,7 @@ impl Endpoint {
         LinkTimers {
             closing: link.closing,
             forget: (open
-                && room.host == self.me
+                && room.host() == self.me
                 && room.member(peer).is_none()
                 && link.closing.is_none())
             .then(|| link.last_recv + self.cfg.peer_timeout),
@@ -279,9 +280,9 @@ impl Endpoint {
         if room.phase != Phase::Open {
             return;
         }
-        if room.host == me {
+        if room.host() == me {
             self.remove_member(now, peer, false);
-        } else if peer == room.host {
+        } else if peer == room.host() {
             self.host_is_gone(now, peer);
         } else if let Some(l) = self.links.get_mut(&peer) {
             l.retry = Some(Retry {

@@ -290,6 +290,7 @@ impl Endpoint {
             return Err(CommandError::NotInRoom);
         };
         let peers: Vec<PublicKey> = room
+            .authority
             .members
             .iter()
             .map(|m| m.key)
@@ -487,7 +488,7 @@ impl Endpoint {
         let i_host = self
             .room
             .as_ref()
-            .is_some_and(|r| r.host == self.me && r.phase == Phase::Open);
+            .is_some_and(|r| r.host() == self.me && r.phase == Phase::Open);
         if i_host {
             let stale: Vec<PublicKey> = self
                 .links
@@ -495,7 +496,11 @@ impl Endpoint {
                 .filter(|(_, l)| l.roster_resync && l.channel.queued_bytes() == 0)
                 .map(|(k, _)| *k)
                 .collect();
-            if let Some(state) = self.room.as_ref().map(|r| Message::State(r.state())) {
+            if let Some(state) = self
+                .room
+                .as_ref()
+                .map(|r| Message::State(r.authority.state()))
+            {
                 for peer in stale {
                     if self.send_message(&peer, &state).is_ok()
                         && let Some(l) = self.links.get_mut(&peer)

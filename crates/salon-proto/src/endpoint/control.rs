@@ -1,6 +1,6 @@
-//! The room authority: what the host decides (joins, roles, moderation, stage
-//! invitations, epochs and secrets) and how members apply the roster it sends, hand
-//! over the host role, and leave (PROTOCOL §6).
+//! Control messages from peers, and carrying out what the room authority
+//! (`crate::authority`) decides: the host's sends, removals, new epochs and secrets; a
+//! member's links following the roster; hand-over, leaving and closing (PROTOCOL §6).
 
 use super::*;
 
@@ -12,7 +12,7 @@ impl Endpoint {
         if matches!(room.phase, Phase::Closing { .. }) {
             return;
         }
-        let i_am_host = room.host == self.me && room.phase == Phase::Open;
+        let i_am_host = room.host() == self.me && room.phase == Phase::Open;
         match msg {
             Message::State(s) => self.apply_state(now, from, s),
             Message::Update {
@@ -52,13 +52,15 @@ impl Endpoint {
                     text,
                 });
             }
-            Message::Removed if from == room.host => {
+            Message::Removed if from == room.host() => {
                 self.close_after_notice(now, LeftReason::Removed)
             }
-            Message::Ended if from == room.host => self.close_after_notice(now, LeftReason::Ended),
+            Message::Ended if from == room.host() => {
+                self.close_after_notice(now, LeftReason::Ended)
+            }
             Message::Leave => self.on_leave(now, from),
-            Message::StageInvite { by } if from == room.host => self.on_stage_invite(now, by),
-            Message::Observed(addr) if from == room.host => {
+            Message::StageInvite { by } if from == room.host() => self.on_stage_invite(now, by),
+            Message::Observed(addr) if from == room.host() => {
                 if let Some(r) = self.room.as_mut() {
                     r.observed = Some(addr);
                 }
@@ -89,184 +91,32 @@ impl Endpoint {
         }
     }
 
-    /// Host side of requests (also used for our own requests when we host).
+    /// Host side of requests (also used for our own requests when we host): the
+    /// authority decides, and this carries the decision out.
     pub(super) fn host_handle(&mut self, now: Instant, from: PublicKey, msg: Message) {
-        let me = self.me;
+        let observed = self.links.get(&from).and_then(|l| l.addr);
+        let hello = matches!(msg, Message::Hello { .. });
+        let max_members = self.cfg.max_members;
         let Some(room) = self.room.as_mut() else {
             return;
         };
-        let request = matches!(
-            msg,
-            Message::Hello { .. }
-                | Message::SetHand(_)
-                | Message::SetMuted(_)
-                | Message::Moderate { .. }
-                | Message::StageAnswer { .. }
-        );
-        // Each request costs the host a roster update to everyone: a member gets as many
-        // as a person could make, and the rest are ignored.
-        if request
-            && from != me
-            && !room
-                .requests
-                .entry(from)
-                .or_insert_with(|| Allowance::new(now, REQUEST_BURST, REQUEST_EVERY))
-                .take(now)
-        {
-            return;
-        }
-        let mut changed = false;
-        // The member whose entry changed, when only one did: a delta goes out instead of
-        // the whole roster. A newcomer gets the whole roster.
-        let mut changed_key = from;
-        let mut newcomer = false;
-        match msg {
-            Message::Hello { name, candidates } => {
-                if from == me || !valid_name(&name) || room.banned.contains(&from) {
-                    return;
-                }
-                let observed = self.links.get(&from).and_then(|l| l.addr);
-                let mut cands: Vec<SocketAddr> = observed.into_iter().collect();
-                for c in candidates {
-                    if !cands.contains(&c) && cands.len() < crate::roster::MAX_CANDIDATES {
-                        cands.push(c);
-                    }
-                }
-                if let Some(addr) = observed {
+        match room.authority.decide(now, from, msg, observed, max_members) {
+            Decision::Unchanged => {}
+            Decision::Changed { key, newcomer } => {
+                if hello && let Some(addr) = observed {
                     let _ = self.send_message(&from, &Message::Observed(addr));
                 }
-                let Some(room) = self.room.as_mut() else {
-                    return;
-                };
-                if let Some(m) = room.member_mut(&from) {
-                    m.name = name.trim().to_owned();
-                    m.candidates = cands;
-                } else {
-                    if room.members.len() >= self.cfg.max_members {
-                        return;
-                    }
-                    let joined = room.next_join_order;
-                    room.next_join_order += 1;
-                    newcomer = true;
-                    room.members.push(Member {
-                        key: from,
-                        name: name.trim().to_owned(),
-                        role: Role::Listener,
-                        hand_raised: false,
-                        muted: false,
-                        candidates: cands,
-                        joined,
-                    });
-                }
-                changed = true;
+                self.broadcast_update(key, newcomer);
+                self.emit_room_changed();
             }
-            Message::SetHand(up) => {
-                if let Some(m) = room.member_mut(&from) {
-                    let up = up && m.role == Role::Listener;
-                    changed = m.hand_raised != up;
-                    m.hand_raised = up;
-                }
+            Decision::Remove(target) => self.remove_member(now, target, true),
+            Decision::AskToStage { by, target } => {
+                let _ = self.send_message(&target, &Message::StageInvite { by });
             }
-            Message::SetMuted(muted) => {
-                if let Some(m) = room.member_mut(&from) {
-                    changed = m.muted != muted;
-                    m.muted = muted;
-                }
+            Decision::Declined { member, by } => {
+                self.events
+                    .push_back(Event::StageInviteDeclined { member, by });
             }
-            Message::Moderate { target, action } => {
-                let Some(actor) = room.member(&from).map(|m| m.role) else {
-                    return;
-                };
-                let Some(subject) = room.member(&target).map(|m| m.role) else {
-                    return;
-                };
-                let allowed = match actor {
-                    Role::Host => true,
-                    Role::Moderator => {
-                        matches!(subject, Role::Speaker | Role::Listener)
-                            && action != Action::MakeModerator
-                    }
-                    _ => false,
-                };
-                if !allowed || subject == Role::Host || target == from {
-                    return;
-                }
-                if action == Action::Remove {
-                    self.remove_member(now, target, true);
-                    return;
-                }
-                let asked = room.member(&target).is_some_and(|m| m.hand_raised);
-                if action == Action::InviteToStage && subject == Role::Listener && !asked {
-                    // Nobody is put on stage (and so has their microphone opened) without
-                    // saying yes: ask first, and wait for the StageAnswer.
-                    self.send_stage_invite(now, from, target);
-                    return;
-                }
-                changed_key = target;
-                let Some(m) = room.member_mut(&target) else {
-                    return;
-                };
-                match action {
-                    // A raised hand already asked to speak (the Clubhouse model): on stage
-                    // at once, no invitation.
-                    Action::InviteToStage if m.role == Role::Listener => {
-                        m.role = Role::Speaker;
-                        m.hand_raised = false;
-                        room.stage_invites.remove(&target);
-                    }
-                    Action::MoveToAudience if m.role.on_stage() => {
-                        m.role = Role::Listener;
-                        m.muted = false;
-                    }
-                    Action::MakeModerator => {
-                        m.role = Role::Moderator;
-                        m.hand_raised = false;
-                    }
-                    Action::Mute if m.role.on_stage() => m.muted = true,
-                    _ => return,
-                }
-                changed = true;
-            }
-            Message::StageAnswer { accept } => {
-                // Used up whatever the answer: one invitation, one answer.
-                let Some(invitation) = room.stage_invites.remove(&from) else {
-                    return;
-                };
-                if now >= invitation.expires {
-                    return;
-                }
-                if !accept {
-                    self.events.push_back(Event::StageInviteDeclined {
-                        member: from,
-                        by: invitation.by,
-                    });
-                    return;
-                }
-                // The inviter must still be allowed to invite (not demoted since).
-                if !room
-                    .member(&invitation.by)
-                    .is_some_and(|m| m.role.can_moderate())
-                {
-                    return;
-                }
-                let Some(m) = room.member_mut(&from) else {
-                    return;
-                };
-                if m.role != Role::Listener {
-                    return;
-                }
-                m.role = Role::Speaker;
-                m.hand_raised = false;
-                changed = true;
-            }
-            _ => {}
-        }
-        if changed {
-            if let Some(room) = self.room.as_mut() {
-                room.version += 1;
-            }
-            self.broadcast_update(changed_key, newcomer);
-            self.emit_room_changed();
         }
     }
 
@@ -280,12 +130,12 @@ impl Endpoint {
             return self.broadcast_state();
         };
         let update = Message::Update {
-            epoch: room.epoch,
-            version: room.version,
+            epoch: room.authority.epoch,
+            version: room.authority.version,
             member,
         };
         if newcomer {
-            let state = Message::State(room.state());
+            let state = Message::State(room.authority.state());
             if self.send_message(&key, &state).is_err()
                 && let Some(l) = self.links.get_mut(&key)
             {
@@ -306,6 +156,7 @@ impl Endpoint {
             return;
         };
         let peers: Vec<PublicKey> = room
+            .authority
             .members
             .iter()
             .map(|m| m.key)
@@ -334,22 +185,12 @@ impl Endpoint {
         let Some(room) = self.room.as_ref() else {
             return;
         };
-        if from != room.host
-            || room.phase != Phase::Open
-            || epoch != room.epoch
-            || Some(version) != room.version.checked_add(1)
-            || member.role == Role::Host
-        {
+        if room.phase != Phase::Open {
             return;
         }
-        let mut s = room.state();
-        s.version = version;
-        match s.members.iter_mut().find(|m| m.key == member.key) {
-            Some(m) if m.role == Role::Host => return,
-            Some(m) => *m = member,
-            None => s.members.push(member),
+        if let Some(s) = room.authority.follow(from, epoch, version, member) {
+            self.apply_state(now, from, s);
         }
-        self.apply_state(now, from, s);
     }
 
     /// Host: takes a member out of the roster and opens a new epoch. With `ban`, the
@@ -359,14 +200,11 @@ impl Endpoint {
         let Some(room) = self.room.as_mut() else {
             return;
         };
-        if room.member(&target).is_none() {
+        if !room.authority.remove(target, ban) {
             return;
         }
-        room.members.retain(|m| m.key != target);
         room.chat_seen.remove(&target);
-        room.stage_invites.remove(&target);
         if ban {
-            room.banned.insert(target);
             let _ = self.send_message(&target, &Message::Removed);
             if let Some(l) = self.links.get_mut(&target) {
                 l.closing = Some(now + linger);
@@ -386,29 +224,6 @@ impl Endpoint {
         self.schedule_rekeys(now);
     }
 
-    /// Host: remembers a stage invitation from `by` to the listener `target` (replacing
-    /// any earlier one) and sends it. Lapsed invitations and ones for members who are gone
-    /// are dropped first, so the map never holds more than one entry per member.
-    pub(super) fn send_stage_invite(&mut self, now: Instant, by: PublicKey, target: PublicKey) {
-        let Some(room) = self.room.as_mut() else {
-            return;
-        };
-        let members = &room.members;
-        room.stage_invites
-            .retain(|k, inv| now < inv.expires && members.iter().any(|m| m.key == *k));
-        room.stage_invites.insert(
-            target,
-            StageInvitation {
-                by,
-                expires: now + STAGE_INVITE_LIFETIME,
-            },
-        );
-        let _ = self.send_message(&target, &Message::StageInvite { by });
-    }
-
-    /// Listener: the host relays a moderator's stage invitation. Kept for the application
-    /// to answer only while we are a listener and `by` may moderate; anything else is
-    /// dropped unseen.
     /// Stage invitations nobody answered in time lapse out loud: the listener's prompt
     /// goes, and the host learns the invitation went unanswered.
     pub(super) fn lapse_stage_invitations(&mut self, now: Instant) {
@@ -421,20 +236,15 @@ impl Endpoint {
             room.stage_invited = None;
             self.events.push_back(Event::StageInviteLapsed { by });
         }
-        // In key order (the map is ordered): the sans-IO machine stays deterministic.
-        let lapsed: Vec<(PublicKey, PublicKey)> = room
-            .stage_invites
-            .iter()
-            .filter(|(_, i)| now >= i.expires)
-            .map(|(member, i)| (*member, i.by))
-            .collect();
-        for (member, by) in lapsed {
-            room.stage_invites.remove(&member);
+        for (member, by) in room.authority.lapse_invitations(now) {
             self.events
                 .push_back(Event::StageInviteUnanswered { member, by });
         }
     }
 
+    /// Listener: the host relays a moderator's stage invitation. Kept for the application
+    /// to answer only while we are a listener and `by` may moderate; anything else is
+    /// dropped unseen.
     pub(super) fn on_stage_invite(&mut self, now: Instant, by: PublicKey) {
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
@@ -488,9 +298,7 @@ impl Endpoint {
     pub(super) fn new_epoch(&mut self) {
         let secret = Secret32::generate(&mut self.rng);
         if let Some(room) = self.room.as_mut() {
-            room.epoch = room.epoch.saturating_add(1);
-            room.epoch_secret = secret;
-            room.version = 1;
+            room.authority.new_epoch(secret);
         }
     }
 
@@ -498,7 +306,7 @@ impl Endpoint {
         let Some(room) = self.room.as_ref() else {
             return;
         };
-        let msg = Message::State(room.state());
+        let msg = Message::State(room.authority.state());
         self.broadcast_roster(&msg, None);
     }
 
@@ -526,33 +334,18 @@ impl Endpoint {
         }
     }
 
+    /// Member: a whole roster from `from`, taken if the authority accepts it; our links,
+    /// role and the application follow it.
     pub(super) fn apply_state(&mut self, now: Instant, from: PublicKey, s: RoomState) {
         let me = self.me;
         let Some(room) = self.room.as_mut() else {
             return;
         };
         let joining = matches!(room.phase, Phase::Joining { .. });
-        let mut hosts = s
-            .members
-            .iter()
-            .filter(|m| m.role == Role::Host)
-            .map(|m| m.key);
-        let (Some(new_host), None) = (hosts.next(), hosts.next()) else {
+        let Verdict::Accepted { state, host } = room.authority.judge(from, s, joining) else {
             return;
         };
-        // The current host may name anyone as host (a graceful hand-over); anyone else
-        // must be the agreed successor naming itself.
-        let from_host = from == room.host;
-        let from_successor = successor(&room.members, &room.host) == Some(from) && new_host == from;
-        let newer = joining || (s.epoch, s.version) > (room.epoch, room.version);
-        if !(from_host || from_successor) || !newer || s.epoch == u64::MAX {
-            return;
-        }
-        if !from_host && room.host_gone.is_none() {
-            room.successor_state = Some((from, s));
-            return;
-        }
-        let Some(mine) = s.members.iter().find(|m| m.key == me).cloned() else {
+        let Some(mine) = state.members.iter().find(|m| m.key == me).cloned() else {
             if !joining {
                 self.close_after_notice(now, LeftReason::Removed);
             }
@@ -560,24 +353,15 @@ impl Endpoint {
         };
         let old_role = room.member(&me).map(|m| m.role);
         let old_muted = room.member(&me).is_some_and(|m| m.muted);
-        let old_host = room.host;
-        let epoch_changed = s.epoch != room.epoch;
-        room.title = s.title;
-        room.epoch = s.epoch;
-        room.epoch_secret = s.epoch_secret;
-        room.version = s.version;
-        room.members = s.members;
-        room.banned = s.banned.into_iter().collect();
-        room.uniform = s.uniform;
-        room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
-        let present: BTreeSet<PublicKey> = room.members.iter().map(|m| m.key).collect();
-        room.chat_seen.retain(|k, _| present.contains(k));
-        room.host = new_host;
-        room.host_gone = None;
-        room.successor_state = None;
+        let Adopted {
+            old_host,
+            epoch_changed,
+        } = room.authority.adopt(state, host);
+        let authority = &room.authority;
+        room.chat_seen.retain(|k, _| authority.member(k).is_some());
         // An invitation is void once we are off the audience benches, or its host (who
         // alone holds the other half of it) is gone.
-        if mine.role != Role::Listener || old_host != new_host {
+        if mine.role != Role::Listener || old_host != host {
             room.stage_invited = None;
         }
         let view = room.view();
@@ -586,13 +370,11 @@ impl Endpoint {
             self.events.push_back(Event::Joined(view));
         } else {
             self.events.push_back(Event::RoomChanged(view));
-            if old_host != new_host && new_host == me {
+            if old_host != host && host == me {
                 self.become_host_invite();
-            } else if old_host != new_host {
-                self.events.push_back(Event::HostChanged {
-                    host: new_host,
-                    invite: None,
-                });
+            } else if old_host != host {
+                self.events
+                    .push_back(Event::HostChanged { host, invite: None });
             }
         }
         if old_role.is_some_and(|r| r != mine.role) {
@@ -602,12 +384,8 @@ impl Endpoint {
         if mine.muted && !old_muted && !want_muted {
             self.events.push_back(Event::MutedByModerator);
         }
-        if !mine.muted {
-            if let Some(r) = self.room.as_mut() {
-                r.want_muted = false;
-            }
-        } else if let Some(r) = self.room.as_mut() {
-            r.want_muted = true;
+        if let Some(r) = self.room.as_mut() {
+            r.want_muted = mine.muted;
         }
         self.sync_links(now, epoch_changed);
     }
@@ -620,6 +398,7 @@ impl Endpoint {
             return;
         };
         let members: Vec<(PublicKey, Vec<SocketAddr>)> = room
+            .authority
             .members
             .iter()
             .filter(|m| m.key != me)
@@ -658,11 +437,11 @@ impl Endpoint {
         if room.phase != Phase::Open {
             return;
         }
-        if room.host == me {
+        if room.host() == me {
             self.remove_member(now, from, false);
             return;
         }
-        if from == room.host {
+        if from == room.host() {
             self.host_is_gone(now, from);
         } else {
             self.drop_link(&from);
@@ -690,8 +469,7 @@ impl Endpoint {
         let Some(room) = self.room.as_mut() else {
             return;
         };
-        room.host_gone = Some(now);
-        let early = room.successor_state.take();
+        let early = room.authority.host_left(now);
         self.drop_link(&host);
         if let Some((from, state)) = early {
             self.apply_state(now, from, state);
@@ -705,20 +483,10 @@ impl Endpoint {
         let Some(room) = self.room.as_mut() else {
             return;
         };
-        if room.host_gone.is_none() || successor(&room.members, &room.host) != Some(me) {
+        if !room.authority.take_over(me) {
             return;
         }
-        let old = room.host;
-        room.members.retain(|m| m.key != old);
-        if let Some(m) = room.member_mut(&me) {
-            m.role = Role::Host;
-            m.hand_raised = false;
-        }
-        room.host = me;
-        room.host_gone = None;
-        room.successor_state = None;
         room.stage_invited = None;
-        room.next_join_order = room.members.iter().map(|m| m.joined + 1).max().unwrap_or(0);
         self.new_epoch();
         self.broadcast_state();
         self.become_host_invite();
