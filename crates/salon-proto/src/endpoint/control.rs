@@ -155,13 +155,7 @@ impl Endpoint {
         let Some(room) = self.room.as_ref() else {
             return;
         };
-        let peers: Vec<PublicKey> = room
-            .authority
-            .members
-            .iter()
-            .map(|m| m.key)
-            .filter(|k| *k != me && Some(*k) != except)
-            .collect();
+        let peers = room.others(me, except);
         let bytes = msg.encode();
         for p in peers {
             if let Some(link) = self.links.get_mut(&p)

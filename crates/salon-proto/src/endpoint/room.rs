@@ -73,6 +73,16 @@ impl Room {
         self.authority.member(key)
     }
 
+    /// Every member's key but `me` (and `except`), in roster order.
+    pub(super) fn others(&self, me: PublicKey, except: Option<PublicKey>) -> Vec<PublicKey> {
+        self.authority
+            .members
+            .iter()
+            .map(|m| m.key)
+            .filter(|k| *k != me && Some(*k) != except)
+            .collect()
+    }
+
     /// Whether every member sends at the stage rate now.
     pub(super) fn uniform_now(&self) -> bool {
         self.authority.uniform && self.authority.members.len() <= UNIFORM_RATE_MAX_MEMBERS

@@ -181,6 +181,16 @@ fn authenticated_datagram_with_a_malformed_reception_report_is_dropped_without_s
 }
 
 /// A host and `n - 1` listeners, all joined and linked.
+/// Who holds a pending stage invitation at the host `h`.
+fn invited(net: &Net, h: usize) -> Vec<PublicKey> {
+    net.nodes[h]
+        .ep
+        .room
+        .as_ref()
+        .map(|r| r.authority.invited())
+        .unwrap_or_default()
+}
+
 fn stage_room(seed: u64, n: usize) -> (Net, Vec<usize>) {
     let mut net = Net::new(seed);
     let ids: Vec<usize> = (0..n).map(|i| net.add(&format!("m{i}"))).collect();
@@ -348,16 +358,7 @@ fn an_expired_stage_invitation_lapses_out_loud_and_cannot_be_accepted() {
     net.run_for(Duration::from_secs(2));
     assert_eq!(role(&net, h, l), Some(Role::Listener));
     assert_eq!(role(&net, l, l), Some(Role::Listener));
-    assert!(
-        net.nodes[h]
-            .ep
-            .room
-            .as_ref()
-            .unwrap()
-            .authority
-            .invited()
-            .is_empty()
-    );
+    assert!(invited(&net, h).is_empty());
 }
 
 /// The listener's deadline is the host's less a margin: a "yes" at the last moment
@@ -418,7 +419,7 @@ fn a_moderators_invitation_names_them_and_a_newer_one_replaces_it() {
         .unwrap();
     assert!(net.run_until(Duration::from_secs(5), |n| invitations(n, l)
         == vec![km, kh]));
-    let pending = net.nodes[h].ep.room.as_ref().unwrap().authority.invited();
+    let pending = invited(&net, h);
     assert_eq!(pending.len(), 1, "one invitation per member");
     net.with(l, |ep, now| ep.answer_stage_invite(now, false))
         .unwrap();
@@ -482,16 +483,7 @@ fn a_stage_invite_not_from_the_host_or_to_a_speaker_is_dropped() {
 fn a_departed_listeners_invitation_is_forgotten_and_a_lapsed_one_goes_at_its_deadline() {
     let (mut net, ids) = stage_room(59, 4);
     let (h, a, b, c) = (ids[0], ids[1], ids[2], ids[3]);
-    let pending = |net: &Net| {
-        net.nodes[h]
-            .ep
-            .room
-            .as_ref()
-            .unwrap()
-            .authority
-            .invited()
-            .len()
-    };
+    let pending = |net: &Net| invited(net, h).len();
     for who in [a, b] {
         let k = net.key(who);
         net.with(h, |ep, now| ep.moderate(now, k, Action::InviteToStage))
@@ -515,8 +507,7 @@ fn a_departed_listeners_invitation_is_forgotten_and_a_lapsed_one_goes_at_its_dea
     let kc = net.key(c);
     net.with(h, |ep, now| ep.moderate(now, kc, Action::InviteToStage))
         .unwrap();
-    let room = net.nodes[h].ep.room.as_ref().unwrap();
-    assert_eq!(room.authority.invited(), vec![kc]);
+    assert_eq!(invited(&net, h), vec![kc]);
 }
 
 /// A link's round trip is the pings' samples smoothed (RFC 6298), so one slow ping moves

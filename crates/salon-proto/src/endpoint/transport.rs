@@ -289,13 +289,7 @@ impl Endpoint {
         let Some(room) = self.room.as_ref() else {
             return Err(CommandError::NotInRoom);
         };
-        let peers: Vec<PublicKey> = room
-            .authority
-            .members
-            .iter()
-            .map(|m| m.key)
-            .filter(|k| *k != me && Some(*k) != except)
-            .collect();
+        let peers = room.others(me, except);
         let bytes = msg.encode();
         let mut result = Ok(());
         for p in peers {
