@@ -12,6 +12,18 @@
 //! pages counted once) went from 290 MiB to 260 MiB on the debug build, and from 277 MiB
 //! to 244 MiB on the release build (Xvfb, Mesa's software GL, WebKitGTK 2.50).
 //! `SALON_WEBVIEW_GPU=1` keeps WebKit's defaults; a variable already set is left as it is.
+//! Measured again on 2026-12-05: 257–261 MiB debug, 241–243 MiB release.
+//!
+//! Tried and not kept, as none moved that figure by more than run-to-run noise (±1 MiB).
+//! The biggest item left is Mesa's libLLVM, 43 MiB resident in the web process. WebKitGTK
+//! 2.50's web process creates an EGL display when its drawing area first reads its
+//! preferences, even with compositing off (MiniBrowser with
+//! `--features=!AcceleratedCompositing` too). Debian's Mesa has a single driver file, and it
+//! links LLVM. LLVM's pages are touched by loading it (relocations, static constructors), so
+//! `GALLIUM_DRIVER=softpipe` and `DRAW_USE_LLVM=0` change nothing, nor does
+//! `WEBKIT_SKIA_ENABLE_CPU_RENDERING=1`. Making EGL fail aborts the web process. For
+//! malloc: `MALLOC_ARENA_MAX=2`, WebKit's system-malloc switch (`Malloc=1`) and a smaller
+//! JavaScriptCore heap (`JSC_forceRAMSize`) made no difference either.
 
 use std::ffi::{OsStr, OsString};
 
