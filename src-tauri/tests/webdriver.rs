@@ -104,7 +104,6 @@ fn first_run_creates_identity_then_restart_unlocks_and_wrong_passphrase_is_expla
         "the room is in the history, ended: {h}"
     );
     assert!(h.contains("first line of the night"), "with its chat: {h}");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Scenario 2: the app hosts; a command-line peer joins with the invite read from the
@@ -191,7 +190,6 @@ fn app_hosts_a_cli_peer_promotes_it_sees_it_speak_and_chats_both_ways() {
     d.wait_gone("[aria-label=Cli-Hopper]");
     d.quit();
     app.wait_exited("after its window closed");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Scenario 3: a command-line peer hosts; the app joins with the invite the peer
@@ -292,7 +290,6 @@ fn app_joins_a_cli_host_raises_hand_is_promoted_mutes_chats_and_leaves() {
     host.wait_exit();
     d.quit();
     app.wait_exited("after its window closed");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Scenario 4: two app instances in one room. A hosts; B joins with the invite read from
@@ -362,7 +359,6 @@ fn two_apps_share_a_room_chat_promote_speak_and_leave() {
     a.quit();
     app_b.wait_exited("B after its window closed");
     app_a.wait_exited("A after its window closed");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Runs `xdotool` with these arguments on the test display; false when it is missing or
@@ -448,5 +444,4 @@ fn push_to_talk_works_while_another_window_has_the_focus() {
 
     d.quit();
     app.wait_exited("after its window closed");
-    let _ = std::fs::remove_dir_all(&root);
 }

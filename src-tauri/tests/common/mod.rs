@@ -1,16 +1,22 @@
-//! What the WebDriver tests share: a small WebDriver client (JSON over HTTP/1.1 on
-//! loopback), the app under `tauri-driver`, `salon` command-line peers, and a look at
+//! What the WebDriver tests share: a synchronous facade over the `fantoccini` WebDriver
+//! client, the app under `tauri-driver`, `salon` command-line peers, and a look at
 //! processes through /proc.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::future::Future;
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 // The `salon` peers' event stream is read the same way in salon-node's own tests.
@@ -20,11 +26,18 @@ mod json_events;
 pub use json_events::{json_events, member};
 
 pub const APP: &str = env!("CARGO_BIN_EXE_salon-desktop");
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long any wait may last before the test fails. A guard against hangs, not a speed
 /// requirement: a loaded 2-core machine running two WebKit windows is slow.
 pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long one WebDriver command may go unanswered: a guard against a hung driver.
+/// Longer than [`PATIENCE`], as starting the app (a new session) can be slow.
+const ANSWER_WAIT: Duration = Duration::from_secs(120);
+
+/// The same guard while a test is already failing: what the window shows is worth a
+/// short wait, not another two minutes on top of the failure.
+const FAILING_ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// Progress lines in the test log, so a failure or a hang shows where it was.
 #[macro_export]
@@ -50,110 +63,32 @@ pub fn one_test() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-// ------------------------------------------------------------------------------- HTTP
-
-/// A request that got no HTTP answer at all.
-#[derive(Debug)]
-pub struct Transport(pub String);
-
-/// One request on a fresh connection; the answer is read by its length, then the
-/// connection is dropped.
-///
-/// No `Connection: close` header: tauri-driver forwards the request's headers to
-/// WebKitWebDriver over a pooled connection, and with that header the pooled connection
-/// is now and then reset before the command runs (about one request in 20 to 150 on a
-/// loaded machine). tauri-driver then drops the request without an answer, and the
-/// command never ran: a click that did not click, a form that was never submitted.
-pub fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), Transport> {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let fail =
-        |what: &str, e: &dyn std::fmt::Display| Transport(format!("{method} {path}: {what}: {e}"));
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| fail("connect", &e))?;
-    s.set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|e| fail("timeout", &e))?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes())
-        .map_err(|e| fail("write", &e))?;
-    let mut r = BufReader::new(s);
-    let mut status_line = String::new();
-    r.read_line(&mut status_line)
-        .map_err(|e| fail("read", &e))?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| fail("no answer", &format!("{status_line:?}")))?;
-    let (mut length, mut chunked) = (None, false);
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).map_err(|e| fail("headers", &e))?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "content-length" {
-                length = v.parse::<usize>().ok();
-            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut payload = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).map_err(|e| fail("chunk", &e))?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|e| fail("chunk size", &e))?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).map_err(|e| fail("chunk", &e))?;
-            if n == 0 {
-                break;
-            }
-            payload.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(n) = length {
-        payload.resize(n, 0);
-        r.read_exact(&mut payload).map_err(|e| fail("body", &e))?;
-    } else {
-        r.read_to_end(&mut payload).map_err(|e| fail("body", &e))?;
-    }
-    let v = if payload.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&payload).map_err(|e| {
-            fail(
-                "not JSON",
-                &format!("{e}: {}", String::from_utf8_lossy(&payload)),
-            )
-        })?
-    };
-    Ok((status, v))
-}
-
 // -------------------------------------------------------------------------- WebDriver
 
-/// A WebDriver error answer (`{"value": {"error": …, "message": …}}`).
-#[derive(Debug)]
-pub struct WdError {
-    pub error: String,
-    pub message: String,
+/// WebDriver errors that mean "the element changed under us; find it again".
+const RETRY_ELEMENT: [ErrorStatus; 4] = [
+    ErrorStatus::StaleElementReference,
+    ErrorStatus::ElementNotInteractable,
+    ErrorStatus::ElementClickIntercepted,
+    ErrorStatus::NoSuchElement,
+];
+
+/// Whether the driver answered with one of these WebDriver errors.
+fn is_one_of(e: &CmdError, errors: &[ErrorStatus]) -> bool {
+    matches!(e, CmdError::Standard(w) if errors.contains(&w.error))
 }
 
-/// One WebDriver session, that is one app window.
+/// One WebDriver session, that is one app window, driven synchronously: the tests are
+/// plain threads, so each command runs to its end on the driver's own runtime.
 pub struct Driver {
-    port: u16,
-    session: Option<String>,
+    /// Current-thread: fantoccini's session task and its connection only need to run
+    /// while a command is awaited.
+    rt: tokio::runtime::Runtime,
+    /// `None` once the session is closed.
+    client: Option<Client>,
+    /// Whether the failure artifacts were saved: a second screenshot right after the
+    /// first one tends to get no answer.
+    failure_saved: std::cell::Cell<bool>,
     /// Names the window in failure messages (two apps run in one test).
     pub label: String,
 }
@@ -161,76 +96,93 @@ pub struct Driver {
 impl Driver {
     /// Opens a session: tauri-driver starts the app.
     pub fn start(port: u16, label: &str) -> Driver {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the WebDriver client");
         // SALON_APP picks another build of the app (the memory figure of a release build).
         let app = std::env::var("SALON_APP").unwrap_or_else(|_| APP.to_owned());
-        let caps =
-            json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}});
-        let (_, v) = http(port, "POST", "/session", Some(&caps))
-            .unwrap_or_else(|e| panic!("{label}: no session: {e:?}"));
-        let session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{label}: no session: {v}"))
-            .to_owned();
+        let mut caps = fantoccini::wd::Capabilities::new();
+        caps.insert("tauri:options".into(), json!({ "application": app }));
+        // Plain http: the driver listens on loopback, so no TLS connector.
+        let connect = async {
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps)
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+        };
+        // The timer must be made inside the runtime, hence the async block.
+        let client = rt
+            .block_on(async { tokio::time::timeout(ANSWER_WAIT, connect).await })
+            .unwrap_or_else(|_| panic!("{label}: no session within {ANSWER_WAIT:?}"))
+            .unwrap_or_else(|e| panic!("{label}: no session: {e}"));
         Driver {
-            port,
-            session: Some(session),
+            rt,
+            client: Some(client),
+            failure_saved: std::cell::Cell::new(false),
             label: label.to_owned(),
         }
     }
 
-    /// A command of this session: its `value`, or the WebDriver error it answered with.
-    pub fn try_call(
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("session is open")
+    }
+
+    /// Runs one command to its end. No answer within [`ANSWER_WAIT`] counts as a lost
+    /// connection, so a hung driver fails the test instead of hanging it.
+    fn run<T>(&self, command: impl Future<Output = Result<T, CmdError>>) -> Result<T, CmdError> {
+        self.run_within(ANSWER_WAIT, command)
+    }
+
+    /// [`Self::run`] with its own limit. After a command runs out of time, fantoccini
+    /// still waits for its answer before it sends the next one.
+    fn run_within<T>(
         &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, WdError> {
-        let session = self.session.as_deref().expect("session is open");
-        let (status, v) = http(
-            self.port,
-            method,
-            &format!("/session/{session}{path}"),
-            body.as_ref(),
-        )
-        .unwrap_or_else(|e| panic!("{}: WebDriver gave no answer: {e:?}", self.label));
-        match v["value"]["error"].as_str() {
-            Some(error) if status >= 400 => Err(WdError {
-                error: error.to_owned(),
-                message: v["value"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            }),
-            _ => Ok(v["value"].clone()),
-        }
+        limit: Duration,
+        command: impl Future<Output = Result<T, CmdError>>,
+    ) -> Result<T, CmdError> {
+        // The timer must be made inside the runtime, hence the async block.
+        self.rt
+            .block_on(async { tokio::time::timeout(limit, command).await })
+            .unwrap_or_else(|_| {
+                Err(CmdError::Lost(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {limit:?}"),
+                )))
+            })
     }
 
     /// A command that must succeed.
-    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.try_call(method, path, body)
-            .unwrap_or_else(|e| panic!("{}: {method} {path}: {e:?}", self.label))
+    fn must<T>(&self, what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
+        self.run(command)
+            .unwrap_or_else(|e| panic!("{}: {what}: {e:?}", self.label))
     }
 
-    /// Runs a script in the window and returns its result.
+    /// Runs a script in the window and returns its result; `args` is a JSON array.
     pub fn script(&self, js: &str, args: Value) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": js, "args": args})),
-        )
+        let Value::Array(args) = args else {
+            panic!("{}: script arguments must be an array: {args}", self.label);
+        };
+        self.must("script", self.client().execute(js, args))
     }
 
     /// The element matching `css` now, if any.
-    pub fn find(&self, css: &str) -> Option<String> {
-        match self.try_call(
-            "POST",
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        ) {
-            Ok(v) => Some(v[ELEMENT].as_str().expect("an element id").to_owned()),
+    pub fn find(&self, css: &str) -> Option<Element> {
+        match self.run(self.client().find(Locator::Css(css))) {
+            Ok(e) => Some(e),
             // WebKit also answers "stale" when a redraw replaced the element between
             // finding it and handing it out: not there now, look again.
-            Err(e) if e.error == "no such element" || e.error == "stale element reference" => None,
+            Err(e)
+                if is_one_of(
+                    &e,
+                    &[
+                        ErrorStatus::NoSuchElement,
+                        ErrorStatus::StaleElementReference,
+                    ],
+                ) =>
+            {
+                None
+            }
             Err(e) => panic!("{}: find {css}: {e:?}", self.label),
         }
     }
@@ -242,24 +194,27 @@ impl Driver {
         ) == json!(true)
     }
 
-    /// Polls `check` until it gives something; fails with `what` and the page text.
+    /// Polls `check` until it gives something; fails with `what` and the page text (and
+    /// leaves the window's screenshot and source in the artifacts folder).
     pub fn wait_until<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         let end = Instant::now() + PATIENCE;
         loop {
             if let Some(v) = check() {
                 return v;
             }
-            assert!(
-                Instant::now() < end,
-                "{}: {what} did not happen within {PATIENCE:?}; the window says:\n{}",
-                self.label,
-                self.body_text()
-            );
+            if Instant::now() >= end {
+                let text = self.body_text();
+                self.save_failure_artifacts();
+                panic!(
+                    "{}: {what} did not happen within {PATIENCE:?}; the window says:\n{text}",
+                    self.label
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    pub fn wait_for(&self, css: &str) -> String {
+    pub fn wait_for(&self, css: &str) -> Element {
         self.wait_until(&format!("{css} to appear"), || self.find(css))
     }
 
@@ -275,9 +230,9 @@ impl Driver {
     pub fn click(&self, css: &str) {
         self.wait_until(&format!("a click on {css}"), || {
             let e = self.find(css)?;
-            match self.try_call("POST", &format!("/element/{e}/click"), Some(json!({}))) {
-                Ok(_) => Some(()),
-                Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => None,
+            match self.run(e.click()) {
+                Ok(()) => Some(()),
+                Err(e) if is_one_of(&e, &RETRY_ELEMENT) => None,
                 Err(e) => panic!("{}: click {css}: {e:?}", self.label),
             }
         });
@@ -293,14 +248,20 @@ impl Driver {
             json!([]),
         );
         self.wait_until(&format!("a press on {css}"), || {
-            let e = self.find(css)?;
-            let press = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
-                {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: e}, "x": 0, "y": 0},
-                {"type": "pointerDown", "button": 0}
-            ]}]});
-            match self.try_call("POST", "/actions", Some(press)) {
-                Ok(_) => Some(()),
-                Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => None,
+            let element = self.find(css)?;
+            let press = MouseActions::new("mouse".into())
+                .then(PointerAction::MoveToElement {
+                    element,
+                    duration: Some(Duration::ZERO),
+                    x: 0.0,
+                    y: 0.0,
+                })
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+            match self.run(self.client().perform_actions(press)) {
+                Ok(()) => Some(()),
+                Err(e) if is_one_of(&e, &RETRY_ELEMENT) => None,
                 Err(e) => panic!("{}: press {css}: {e:?}", self.label),
             }
         });
@@ -308,11 +269,11 @@ impl Driver {
             let n = self.script("return window.__salonRedraws", json!([]));
             (n.as_u64().unwrap_or(0) > 0).then_some(())
         });
-        let release = json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
-            {"type": "pointerUp", "button": 0}
-        ]}]});
-        self.call("POST", "/actions", Some(release));
-        self.call("DELETE", "/actions", None);
+        let release = MouseActions::new("mouse".into()).then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+        self.must("release", self.client().perform_actions(release));
+        self.must("release actions", self.client().release_actions());
     }
 
     /// Types into a field (WebDriver send keys) until the field holds exactly the text: a
@@ -320,12 +281,13 @@ impl Driver {
     pub fn type_into(&self, css: &str, text: &str) {
         self.wait_until(&format!("typing into {css}"), || {
             let e = self.find(css)?;
-            for (cmd, body) in [("clear", json!({})), ("value", json!({"text": text}))] {
-                match self.try_call("POST", &format!("/element/{e}/{cmd}"), Some(body)) {
-                    Ok(_) => {}
-                    Err(e) if RETRY_ELEMENT.contains(&e.error.as_str()) => return None,
-                    Err(e) => panic!("{}: {cmd} {css}: {e:?}", self.label),
-                }
+            match self
+                .run(e.clear())
+                .and_then(|()| self.run(e.send_keys(text)))
+            {
+                Ok(()) => {}
+                Err(e) if is_one_of(&e, &RETRY_ELEMENT) => return None,
+                Err(e) => panic!("{}: type into {css}: {e:?}", self.label),
             }
             let now = self.script(
                 "const f = document.querySelector(arguments[0]); return f ? f.value : null",
@@ -345,11 +307,11 @@ impl Driver {
         assert_eq!(sent, json!(true), "{}: no {form_css} to submit", self.label);
     }
 
+    /// The page's text; never fails, as failure messages use it.
     pub fn body_text(&self) -> String {
-        match self.try_call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": "return document.body.innerText", "args": []})),
+        match self.run(
+            self.client()
+                .execute("return document.body.innerText", vec![]),
         ) {
             Ok(v) => v.as_str().unwrap_or_default().to_owned(),
             Err(e) => format!("(no page text: {e:?})"),
@@ -377,20 +339,18 @@ impl Driver {
     /// Waits for the next two animation frames: WebKit can otherwise show the frame before
     /// the last change.
     pub fn two_frames(&self) {
-        self.call(
-            "POST",
-            "/execute/async",
-            Some(json!({
-                "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)))",
-                "args": []
-            })),
+        self.must(
+            "two frames",
+            self.client().execute_async(
+                "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)))",
+                vec![],
+            ),
         );
     }
 
     /// The window as a PNG.
     pub fn screenshot(&self) -> Vec<u8> {
-        let b64 = self.call("GET", "/screenshot", None);
-        let png = base64_decode(b64.as_str().expect("screenshot data"));
+        let png = self.must("screenshot", self.client().screenshot());
         assert!(
             png.starts_with(b"\x89PNG\r\n\x1a\n"),
             "{}: the screenshot is not a PNG",
@@ -425,12 +385,52 @@ impl Driver {
         );
     }
 
+    /// Saves the window's page source (`failed-<label>.html`) and what it shows
+    /// (`failed-<label>.png`) into the artifacts folder, once. Never fails: it runs while a
+    /// test is already failing. The screenshot is best effort.
+    pub fn save_failure_artifacts(&self) {
+        if self.failure_saved.replace(true) {
+            return;
+        }
+        let name: String = self
+            .label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = artifacts_dir().join(format!("failed-{name}"));
+        let source = self.run_within(FAILING_ANSWER_WAIT, self.client().source());
+        self.save_artifact(&path.with_extension("html"), source.map(String::into_bytes));
+        // Last: WebKit answers a screenshot only once the page paints again (an idle page
+        // can keep it waiting for ever), so make it paint first.
+        self.flip_theme_and_back();
+        let png = self.run_within(FAILING_ANSWER_WAIT, self.client().screenshot());
+        self.save_artifact(&path.with_extension("png"), png);
+    }
+
+    fn save_artifact(&self, path: &Path, got: Result<Vec<u8>, CmdError>) {
+        match got.map(|bytes| std::fs::write(path, bytes)) {
+            Ok(Ok(())) => eprintln!("{}: saved {}", self.label, path.display()),
+            Ok(Err(e)) => eprintln!("{}: could not save {}: {e}", self.label, path.display()),
+            Err(e) => eprintln!("{}: no {}: {e:?}", self.label, path.display()),
+        }
+    }
+
+    /// Makes the page paint twice without a lasting change: the other theme for two
+    /// frames, then its own again for two. Errors are ignored: only used while failing.
+    fn flip_theme_and_back(&self) {
+        let flip = "const done = arguments[arguments.length - 1]; const r = document.documentElement; const t = r.dataset.theme; const frames = (f) => requestAnimationFrame(() => requestAnimationFrame(f)); r.dataset.theme = t === 'light' ? 'dark' : 'light'; frames(() => { if (t === undefined) delete r.dataset.theme; else r.dataset.theme = t; frames(() => done(true)); })";
+        let _ = self.run_within(
+            FAILING_ANSWER_WAIT,
+            self.client().execute_async(flip, vec![]),
+        );
+    }
+
     /// Ends the session: the window closes, and with it the app.
     pub fn quit(mut self) {
-        if let Some(s) = self.session.take() {
-            let r = http(self.port, "DELETE", &format!("/session/{s}"), None);
+        if let Some(client) = self.client.take() {
+            let r = self.run(client.close());
             assert!(
-                matches!(r, Ok((200, _))),
+                r.is_ok(),
                 "{}: the session did not close: {r:?}",
                 self.label
             );
@@ -440,58 +440,31 @@ impl Driver {
 
 impl Drop for Driver {
     /// A test that failed mid-way still closes its window: tauri-driver, when stopped,
-    /// kills WebKitWebDriver outright, which would orphan the app.
+    /// kills WebKitWebDriver outright, which would orphan the app. (fantoccini would close
+    /// it when the last client goes, but only on a runtime that still runs.)
     fn drop(&mut self) {
-        if let Some(s) = self.session.take() {
-            let _ = http(self.port, "DELETE", &format!("/session/{s}"), None);
+        if let Some(client) = self.client.take() {
+            let limit = if std::thread::panicking() {
+                FAILING_ANSWER_WAIT
+            } else {
+                ANSWER_WAIT
+            };
+            let _ = self.run_within(limit, client.close());
         }
     }
 }
 
-/// Runs a scenario; if it fails, prints what each window shows before failing (a
-/// failure in one window is often explained by the other).
+/// Runs a scenario; if it fails, prints what each window shows and saves its screenshot
+/// and page source before failing (a failure in one window is often explained by the
+/// other).
 pub fn showing_windows_on_failure(windows: &[&Driver], scenario: impl FnOnce()) {
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(scenario)) {
         for w in windows {
             eprintln!("---- {} shows:\n{}\n----", w.label, w.body_text());
+            w.save_failure_artifacts();
         }
         std::panic::resume_unwind(panic);
     }
-}
-
-/// WebDriver errors that mean "the element changed under us; find it again".
-const RETRY_ELEMENT: [&str; 4] = [
-    "stale element reference",
-    "element not interactable",
-    "element click intercepted",
-    "no such element",
-];
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c) << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
 }
 
 /// `$SALON_ARTIFACTS`, or `webdriver-artifacts` in the cargo target folder.
@@ -902,10 +875,39 @@ pub fn bursts_wav(path: &Path, secs: u32) {
     wav.finish().unwrap();
 }
 
-/// A fresh folder for one test's data.
-pub fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("salon-webdriver-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// One test's data folder: removed when the test passes; kept when it fails, for a look
+/// at what the app and the peers left there.
+pub struct TestDir(tempfile::TempDir);
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("test data kept in {}", self.0.path().display());
+        }
+    }
+}
+
+/// A fresh folder for one test's data (`salon-webdriver-<tag>-…` in the temp folder).
+pub fn tempdir(tag: &str) -> TestDir {
+    TestDir(
+        tempfile::Builder::new()
+            .prefix(&format!("salon-webdriver-{tag}-"))
+            .tempdir()
+            .expect("a temporary folder"),
+    )
 }
